@@ -1,0 +1,73 @@
+"""PostgreSQL access shared by the services: the pool, and outage errors mapped to 503.
+
+The schema itself belongs to the indexer (``indexer/migrations``); readers use the table and
+column names documented there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.settings import PostgresSettings
+
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.PostgresConnectionError,
+    TimeoutError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb travels as bytes parsed by orjson: the fastest path for metadata."""
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+async def create_pool(settings: PostgresSettings) -> asyncpg.Pool:
+    """A pool that opens lazily: a service starts even while PostgreSQL is still down."""
+    return await asyncpg.create_pool(
+        dsn=settings.url.get_secret_value(),
+        min_size=0,
+        max_size=settings.pool_max,
+        command_timeout=settings.command_timeout,
+        init=_init_connection,
+    )
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire a connection; an outage becomes ``BackendUnavailable`` (503)."""
+    try:
+        async with pool.acquire(timeout=10) as conn:
+            yield conn
+    except OUTAGE_ERRORS as exc:
+        raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
+
+
+async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    async with connection(pool) as conn:
+        try:
+            return list(await conn.fetch(query, *args))
+        except OUTAGE_ERRORS as exc:
+            raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
+
+
+async def fetchrow(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record | None:
+    rows = await fetch(pool, query, *args)
+    return rows[0] if rows else None

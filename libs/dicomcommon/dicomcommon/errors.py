@@ -1,0 +1,94 @@
+"""The error tree and the DICOM failure reasons; one handler turns them into responses.
+
+    DicomwebError (400)
+     ├── InvalidInstance   (400, carries a FailureReason: per-instance STOW failures)
+     ├── InvalidQuery      (400)
+     ├── NotFound          (404)
+     ├── NotAcceptable     (406)
+     ├── Conflict          (409)
+     ├── PayloadTooLarge   (413)
+     ├── UnsupportedMediaType (415)
+     └── BackendUnavailable   (503 with Retry-After: PostgreSQL, NATS or storage outages)
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class FailureReason(IntEnum):
+    """Failure Reason (0008,1197) values, PS3.4 Annex GG.4-1 and PS3.18 §10.5.3."""
+
+    PROCESSING_FAILURE = 0x0110  # PS3.4 C.4.2.1.4: generic processing failure
+    NO_SUCH_SOP_CLASS = 0x0118
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
+    OUT_OF_RESOURCES = 0xA700
+    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    CANNOT_UNDERSTAND = 0xC000
+    STUDY_UID_MISMATCH = 0xC409  # PS3.18 §10.5.3: Study Instance UID does not match the URL
+    DUPLICATE_SOP_INSTANCE = 45070  # Microsoft's DICOM server: SOP instance already exists
+
+
+class WarningReason(IntEnum):
+    """Warning Reason (0008,1196) values, PS3.18 §10.5.3."""
+
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    ELEMENTS_DISCARDED = 0xB006
+    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xB007
+
+
+class DicomwebError(Exception):
+    """Base of every error that becomes an HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInstance(DicomwebError):
+    """A stored part that cannot be accepted; reported per instance in a STOW response."""
+
+    def __init__(
+        self,
+        message: str,
+        reason: FailureReason = FailureReason.CANNOT_UNDERSTAND,
+        sop_class_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+
+class InvalidQuery(DicomwebError):
+    status = 400
+
+
+class NotFound(DicomwebError):
+    status = 404
+
+
+class NotAcceptable(DicomwebError):
+    status = 406
+
+
+class Conflict(DicomwebError):
+    status = 409
+
+
+class PayloadTooLarge(DicomwebError):
+    status = 413
+
+
+class UnsupportedMediaType(DicomwebError):
+    status = 415
+
+
+class BackendUnavailable(DicomwebError):
+    """A backing service (PostgreSQL, NATS, storage) does not answer; clients should retry."""
+
+    status = 503
+    retry_after_seconds = 5

@@ -1,0 +1,95 @@
+"""Typed records that travel on NATS: ingest commands, their outcomes, and change-feed entries.
+
+Subjects look like ``dicom.ingest.store``; outcomes go to the subject the command names in
+``reply_subject`` (one per STOW / DELETE process), so a caller can wait for the indexer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STORE_SUBJECT = "store"
+DELETE_SUBJECT = "delete"
+
+
+class Frame(BaseModel):
+    """Where one frame's bytes sit inside the stored blob (encapsulated: possibly several
+    fragments, each an (offset, length) pair)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fragments: list[tuple[int, int]]
+
+
+class InstanceStored(BaseModel):
+    """A new version of an instance was written to blob storage; the indexer makes it visible."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["store"] = "store"
+    command_id: str
+    request_id: str
+    reply_subject: str | None = None
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    blob_key: str
+    size: int
+    sha256: str
+    metadata: dict[str, Any]
+    frames: list[Frame] = Field(default_factory=list)
+    allow_replace: bool = False
+
+
+class DeleteRequested(BaseModel):
+    """Delete a study, a series of it, or one instance (the narrowest UID given)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["delete"] = "delete"
+    command_id: str
+    request_id: str
+    reply_subject: str | None = None
+    study_instance_uid: str
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+
+
+class OutcomeStatus(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # identical bytes already stored: success, nothing changed
+    REPLACED = "replaced"
+    CONFLICT = "conflict"  # same SOP Instance UID, other content, replacing not allowed
+    DELETED = "deleted"
+    NOT_FOUND = "not_found"
+    STALE = "stale"  # a newer command for the same instance was applied first
+    FAILED = "failed"
+
+
+class Outcome(BaseModel):
+    """The indexer's answer to one command, sent after its transaction committed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command_id: str
+    status: OutcomeStatus
+    sequence: int
+    deleted_instances: int = 0
+    detail: str = ""
+
+
+class FeedAction(StrEnum):
+    CREATE = "Create"
+    UPDATE = "Update"
+    DELETE = "Delete"
+
+
+class FeedState(StrEnum):
+    CURRENT = "Current"
+    REPLACED = "Replaced"
+    DELETED = "Deleted"

@@ -1,0 +1,55 @@
+"""The one routes table: which service answers which public path and method.
+
+It generates the local Traefik configuration, and later the Compose labels and Kubernetes
+routes, so the gateway can never drift from the code. Services keep the public path prefix
+(``/dicom-web``), so a request means the same thing with or without the gateway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DICOMWEB_ROOT = "/dicom-web"
+
+SERVICES = ("stow", "qido", "wado", "delow", "indexer")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A gateway route: requests whose method and path match go to ``service``."""
+
+    name: str
+    service: str
+    methods: tuple[str, ...]
+    path_regex: str
+    priority: int
+
+    def traefik_rule(self) -> str:
+        methods = " || ".join(f"Method(`{m}`)" for m in self.methods)
+        return f"PathRegexp(`{self.path_regex}`) && ({methods})"
+
+
+_R = DICOMWEB_ROOT
+_UID = r"[^/]+"
+_READ = ("GET", "HEAD")
+
+ROUTES: tuple[Route, ...] = (
+    Route("stow", "stow", ("POST",), rf"^{_R}/studies(/{_UID})?/?$", 300),
+    Route(
+        "qido",
+        "qido",
+        _READ,
+        rf"^{_R}/(studies|series|instances|studies/{_UID}/(series|instances)"
+        rf"|studies/{_UID}/series/{_UID}/instances)/?$",
+        300,
+    ),
+    Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300),
+    Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200),
+    Route("wado-uri", "wado", _READ, r"^/wado/?$", 200),
+    Route("delete", "delow", ("DELETE",), rf"^{_R}/studies/{_UID}(/.*)?$", 200),
+    Route("health", "indexer", _READ, r"^/healthz$", 100),
+)
+
+
+def routes_for(service: str) -> tuple[Route, ...]:
+    return tuple(r for r in ROUTES if r.service == service)

@@ -1,0 +1,80 @@
+"""Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP.
+
+Every value comes from an environment variable with the ``DICOMWEB_`` prefix, so the same code
+runs embedded, in Compose and on Kubernetes. Services compose these into their own ``Settings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PostgresSettings(BaseSettings):
+    """Where the index lives. ``DICOMWEB_POSTGRES_URL`` is a libpq-style URL."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_POSTGRES_")
+
+    url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/dicomweb")
+    pool_min: int = 1
+    pool_max: int = 10
+    command_timeout: float = 30.0
+
+
+class NatsSettings(BaseSettings):
+    """NATS JetStream: the ingest stream (commands) and the change-feed stream (events)."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_NATS_")
+
+    url: str = "nats://127.0.0.1:4222"
+    ingest_stream: str = "DICOM_INGEST"
+    ingest_subject_prefix: str = "dicom.ingest"
+    outcome_subject_prefix: str = "dicom.outcome"
+    feed_stream: str = "DICOM_FEED"
+    feed_subject_prefix: str = "dicom.feed"
+    stream_replicas: int = 1
+
+
+class StorageSettings(BaseSettings):
+    """Blob storage: a filesystem folder (default) or an S3-compatible bucket."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_STORAGE_")
+
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    root: Path = Path(".data/blobs")
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "dicomweb"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_create_bucket: bool = True
+
+
+class HttpSettings(BaseSettings):
+    """How a service listens and which public base URL it writes into RetrieveURLs."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_HTTP_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8080/dicom-web"
+    log_level: str = "info"
+
+
+def postgres_field() -> PostgresSettings:
+    return Field(default_factory=PostgresSettings)  # type: ignore[no-any-return]
+
+
+def nats_field() -> NatsSettings:
+    return Field(default_factory=NatsSettings)  # type: ignore[no-any-return]
+
+
+def storage_field() -> StorageSettings:
+    return Field(default_factory=StorageSettings)  # type: ignore[no-any-return]
+
+
+def http_field() -> HttpSettings:
+    return Field(default_factory=HttpSettings)  # type: ignore[no-any-return]

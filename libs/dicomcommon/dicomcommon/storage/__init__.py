@@ -1,0 +1,47 @@
+"""The blob store interface: every backend offers the same few async methods.
+
+Keys are ``/``-separated relative paths built only from validated UIDs and generated names.
+Backends wrap their library's errors: a missing key raises ``BlobNotFound``, an unreachable
+backend raises ``errors.BackendUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from dicomcommon.errors import NotFound
+
+
+class BlobNotFound(NotFound):
+    """No blob under that key."""
+
+
+class BlobStore(Protocol):
+    """What STOW writes with and WADO reads with."""
+
+    async def put(self, key: str, source: BinaryIO | Path, size: int) -> None:
+        """Store ``size`` bytes read from ``source`` (a file object positioned at 0, or a path)
+        under ``key`` atomically: readers see the whole blob or nothing."""
+
+    def get(
+        self, key: str, start: int = 0, length: int | None = None, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Stream the bytes of ``key`` from ``start`` (``length`` bytes, or to the end)."""
+
+    async def read(self, key: str, start: int = 0, length: int | None = None) -> bytes:
+        """Read a (small) range of ``key`` into memory: one frame, a header."""
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> AsyncIterator[str]:
+        """Every key that starts with ``prefix``, in no particular order."""
+
+    async def check(self) -> None:
+        """Raise ``BackendUnavailable`` unless the backend answers (readiness probes)."""
+
+    async def close(self) -> None: ...

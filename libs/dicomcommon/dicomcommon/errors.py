@@ -25,8 +25,9 @@ class FailureReason(IntEnum):
     OUT_OF_RESOURCES = 0xA700
     DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
     CANNOT_UNDERSTAND = 0xC000
-    STUDY_UID_MISMATCH = 0xC409  # PS3.18 §10.5.3: Study Instance UID does not match the URL
-    DUPLICATE_SOP_INSTANCE = 45070  # Microsoft's DICOM server: SOP instance already exists
+    # Microsoft's DICOM server's codes, so its clients understand us:
+    STUDY_UID_MISMATCH = 43265  # 0xA901: Study Instance UID does not match the request URL
+    DUPLICATE_SOP_INSTANCE = 45070  # the SOP instance already exists with other content
 
 
 class WarningReason(IntEnum):

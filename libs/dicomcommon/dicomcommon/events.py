@@ -43,6 +43,7 @@ class InstanceStored(BaseModel):
     sha256: str
     metadata: dict[str, Any]
     frames: list[Frame] = Field(default_factory=list)
+    bulk_data: dict[str, tuple[int, int]] = Field(default_factory=dict)
     allow_replace: bool = False
 
 

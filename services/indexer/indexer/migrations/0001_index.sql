@@ -57,7 +57,8 @@ CREATE TABLE instance (
     size                    bigint NOT NULL,
     sha256                  text NOT NULL,
     metadata                jsonb NOT NULL, -- the whole DICOM JSON, BulkDataURIs for large values
-    frames                  jsonb,          -- [[ [offset, length], ... ] per frame]
+    frames                  jsonb,          -- per frame: [[offset, length], ...] fragments in the blob
+    bulk_data               jsonb,          -- BulkDataURI path -> [offset, length] in the blob
     version                 bigint NOT NULL, -- JetStream stream sequence of the command
     created_at              timestamptz NOT NULL DEFAULT now()
 );

@@ -1,0 +1,189 @@
+"""Read one stored part: parse its header, validate it, and compute what retrieval needs.
+
+Everything is computed once at ingest (PS3.18 §10.5 → index): the DICOM JSON metadata with
+BulkDataURIs for large binary values, where each frame's bytes sit in the blob, and the UIDs.
+Pixel data is never loaded: its element is located and walked, not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from dicomcommon import pixeldata
+from dicomcommon.errors import FailureReason, InvalidInstance
+from dicomcommon.events import Frame
+from dicomcommon.uids import is_valid_uid
+
+BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+BULK_THRESHOLD = 1024  # binary values above this size become BulkDataURIs
+BULK_URI_PREFIX = "dicomweb-bulk:"  # replaced by the public base URL when served
+PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+_REQUIRED_UIDS = (
+    ("StudyInstanceUID", 0x0020000D),
+    ("SeriesInstanceUID", 0x0020000E),
+    ("SOPInstanceUID", 0x00080018),
+    ("SOPClassUID", 0x00080016),
+)
+
+
+@dataclass
+class Instance:
+    """What ingest learned about one DICOM part."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    metadata: dict[str, Any]
+    bulk_data: dict[str, tuple[int, int]]
+    frames: list[Frame]
+    size: int
+    sha256: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def instance_path(self) -> str:
+        return (
+            f"studies/{self.study_instance_uid}/series/{self.series_instance_uid}"
+            f"/instances/{self.sop_instance_uid}"
+        )
+
+
+def read_instance(body: IO[bytes], size: int, expected_study: str | None = None) -> Instance:
+    """Parse and validate a part; raise ``InvalidInstance`` with the failure reason."""
+    digest = _sha256(body)
+    body.seek(0)
+    try:
+        ds = pydicom.dcmread(body, stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError, NotImplementedError) as e:
+        raise InvalidInstance(f"not a readable DICOM file: {e}") from e
+    pixel_start = body.tell()
+    uids = _validated_uids(ds, expected_study)
+    transfer_syntax = _transfer_syntax(ds, uids)
+    warnings: list[str] = []
+    bulk: dict[str, tuple[int, int]] = {}
+    base = f"{BULK_URI_PREFIX}studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+    metadata = _to_json(ds, base, "", bulk, warnings)
+    frames = _pixel_data(ds, body, pixel_start, size, transfer_syntax, metadata, bulk, base)
+    return Instance(
+        *uids, transfer_syntax, metadata, bulk, frames, size, digest, warnings  # type: ignore[arg-type]
+    )
+
+
+def _sha256(body: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := body.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _validated_uids(ds: Dataset, expected_study: str | None) -> tuple[str, str, str, str]:
+    values: list[str] = []
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip() or None
+    sop_instance = str(ds.get("SOPInstanceUID", "") or "").strip() or None
+    for keyword, _tag in _REQUIRED_UIDS:
+        value = str(ds.get(keyword, "") or "").strip().rstrip("\0")
+        if not value:
+            raise InvalidInstance(
+                f"{keyword} is missing",
+                FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+                sop_class,
+                sop_instance,
+            )
+        if not is_valid_uid(value):
+            raise InvalidInstance(
+                f"{keyword} is not a valid UID: {value[:80]!r}",
+                FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS,
+                sop_class,
+                sop_instance,
+            )
+        values.append(value)
+    if expected_study is not None and values[0] != expected_study:
+        raise InvalidInstance(
+            f"StudyInstanceUID {values[0]} does not match the study in the URL {expected_study}",
+            FailureReason.STUDY_UID_MISMATCH,
+            values[3],
+            values[2],
+        )
+    return values[0], values[1], values[2], values[3]
+
+
+def _transfer_syntax(ds: Dataset, uids: tuple[str, str, str, str]) -> str:
+    meta = getattr(ds, "file_meta", None)
+    value = str(meta.get("TransferSyntaxUID", "") if meta is not None else "").strip()
+    if not value or not UID(value).is_transfer_syntax:
+        raise InvalidInstance(
+            f"unknown or missing transfer syntax {value!r}",
+            FailureReason.CANNOT_UNDERSTAND,
+            uids[3],
+            uids[2],
+        )
+    return value
+
+
+def _to_json(
+    ds: Dataset, base: str, path: str, bulk: dict[str, tuple[int, int]], warnings: list[str]
+) -> dict[str, Any]:
+    """DICOM JSON (PS3.18 F.2) of ``ds`` without reading large binary values."""
+    out: dict[str, Any] = {}
+    for tag in ds.keys():
+        key = f"{int(tag):08X}"
+        raw = ds.get_item(tag)
+        vr = raw.VR if raw is not None and raw.VR else _dictionary_vr(int(tag))
+        if isinstance(raw, RawDataElement) and vr in BULK_VRS and raw.length > BULK_THRESHOLD:
+            bulk[path + key] = (raw.value_tell, raw.length)
+            out[key] = {"vr": vr, "BulkDataURI": base + path + key}
+            continue
+        try:
+            elem = ds[tag]
+            if elem.VR == "SQ":
+                items = [
+                    _to_json(item, base, f"{path}{key}/{i}/", bulk, warnings)
+                    for i, item in enumerate(elem.value)
+                ]
+                out[key] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+            else:
+                out[key] = elem.to_json_dict(None, 1 << 62)
+        except Exception as exc:  # an invalid value: stored as received, left out of the JSON
+            warnings.append(f"({key[:4]},{key[4:]}) left out of the metadata: {exc}")
+    return out
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+def _pixel_data(
+    ds: Dataset,
+    body: IO[bytes],
+    start: int,
+    size: int,
+    transfer_syntax: str,
+    metadata: dict[str, Any],
+    bulk: dict[str, tuple[int, int]],
+    base: str,
+) -> list[Frame]:
+    """Locate the pixel data element after the header and map its frames."""
+    if start >= size:
+        return []
+    located = pixeldata.locate(body, start, size, UID(transfer_syntax))
+    if located is None:
+        return []
+    key = f"{located.tag:08X}"
+    bulk[key] = (located.value_offset, located.value_length)
+    metadata[key] = {"vr": located.vr, "BulkDataURI": base + key}
+    return pixeldata.frames_of(ds, body, located, UID(transfer_syntax))

@@ -23,6 +23,7 @@ class Route:
     methods: tuple[str, ...]
     path_regex: str
     priority: int
+    rewrite_path: str | None = None  # the path the service serves, when it differs
 
     def traefik_rule(self) -> str:
         methods = " || ".join(f"Method(`{m}`)" for m in self.methods)
@@ -47,7 +48,8 @@ ROUTES: tuple[Route, ...] = (
     Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200),
     Route("wado-uri", "wado", _READ, r"^/wado/?$", 200),
     Route("delete", "delow", ("DELETE",), rf"^{_R}/studies/{_UID}(/.*)?$", 200),
-    Route("health", "indexer", _READ, r"^/healthz$", 100),
+    # The gateway's health reports every part: the indexer aggregates it at /stack/health.
+    Route("health", "indexer", _READ, r"^/healthz$", 100, rewrite_path="/stack/health"),
 )
 
 

@@ -1,0 +1,99 @@
+"""``python -m dicomstack run``: start the whole stack, print what runs where, block until
+Ctrl-C or SIGTERM, then stop every child. Crashed children are restarted meanwhile."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from dicomstack.errors import StackError
+from dicomstack.settings import StackSettings, parse_replicas
+from dicomstack.stack import Stack
+
+WATCH_SECONDS = 1.0
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m dicomstack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the stack and wait for Ctrl-C")
+    run.add_argument(
+        "--replicas",
+        default=os.environ.get("REPLICAS", ""),
+        help="replicas per service, e.g. stow=2,qido=2 (default: $REPLICAS, else 1 each)",
+    )
+    return parser.parse_args(argv)
+
+
+def _summary(stack: Stack) -> str:
+    root = stack.gateway_url
+    lines = [
+        f"DICOMweb root   {stack.dicomweb_url}",
+        f"WADO-URI        {root}/wado",
+        f"change feed     {stack.dicomweb_url}/changefeed",
+        f"gateway health  {root}/healthz",
+        f"data            {stack.data_dir}",
+        "",
+    ]
+    rows = list(stack.describe())
+    width = max(len(name) for name, _, _ in rows)
+    lines += [f"{name:<{width}}  {address}  log: {log}" for name, address, log in rows]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch(stack: Stack) -> None:
+    """Keep the stack up until interrupted: restart any child that exits on its own."""
+    while True:
+        time.sleep(WATCH_SECONDS)
+        try:
+            for name in stack.restart_crashed():
+                print(f"dicomstack: {name} had exited; restarted", file=sys.stderr)
+        except StackError as exc:
+            print(f"dicomstack: restart failed: {exc}", file=sys.stderr)
+
+
+def run(replicas: str) -> int:
+    try:
+        settings = StackSettings()
+        if replicas:
+            settings = settings.model_copy(update={"replicas": parse_replicas(replicas)})
+        stack = Stack(settings)
+    except ValueError as exc:
+        print(f"dicomstack: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        print("dicomstack: starting…", flush=True)
+        stack.start()
+        print(_summary(stack), flush=True)
+        print("dicomstack: running; Ctrl-C stops everything", flush=True)
+        _watch(stack)
+    except StackError as exc:
+        print(f"dicomstack: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ndicomstack: stopping…", flush=True)
+    finally:
+        stack.stop()
+    print("dicomstack: stopped", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    if arguments.command == "run":
+        return run(arguments.replicas)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

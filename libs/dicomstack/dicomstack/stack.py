@@ -1,0 +1,281 @@
+"""The whole stack as one object: ``make run`` and the test fixtures both start it here.
+
+Start order follows dependencies: PostgreSQL, NATS and storage; then the indexer (it runs the
+migrations); then STOW, QIDO, WADO and DELOW; then the gateway. Each stage's components start
+in parallel and the next stage begins only when all are healthy. ``stop`` goes in reverse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
+from dicomcommon.settings import StorageSettings
+
+from dicomstack import ports, services, storage
+from dicomstack.gateway import Gateway
+from dicomstack.nats import Nats
+from dicomstack.postgres import Postgres
+from dicomstack.processes import ChildProcess
+from dicomstack.settings import StackSettings
+
+BACKING = ("postgres", "nats", "seaweedfs")
+# Each fixed port setting and the component that listens on it.
+_FIXED_PORTS = {
+    "gateway_port": "gateway",
+    "gateway_ping_port": "gateway",
+    "postgres_port": "postgres",
+    "nats_port": "nats",
+    "nats_monitor_port": "nats",
+    "seaweedfs_s3_port": "seaweedfs",
+}
+
+
+class Component(Protocol):
+    """What the stack needs of anything it starts."""
+
+    name: str
+    log_path: Path
+
+    @property
+    def crashed(self) -> bool: ...
+    def spawn(self) -> None: ...
+    def wait_healthy(self, timeout: float) -> None: ...
+    def stop(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class Stack:
+    """Every component, its address and log; usable as a context manager."""
+
+    def __init__(self, settings: StackSettings, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.host = settings.host
+        self.data_dir = settings.data_dir.resolve()
+        self.log_dir = self.data_dir / "logs"
+        self._ports = ports.resolve(self.host, self._wanted_ports())
+        self._backing = self._backing_components()
+        self.service_urls = self._service_urls()
+        self.gateway = Gateway(
+            self.data_dir / "gateway",
+            self.log_dir / "gateway.log",
+            self.host,
+            (self._ports["gateway_port"], self._ports["gateway_ping_port"]),
+            self.service_urls,
+        )
+        self.replicas = self._replicas(os.environ if environ is None else environ)
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def dicomweb_url(self) -> str:
+        return self.gateway_url + DICOMWEB_ROOT
+
+    @property
+    def postgres_url(self) -> str:
+        if self.settings.postgres_url is not None:
+            return self.settings.postgres_url.get_secret_value()
+        return self._postgres().url
+
+    @property
+    def nats_url(self) -> str:
+        return self.settings.nats_url or self._nats().url
+
+    @property
+    def storage(self) -> StorageSettings:
+        embedded = self._backing.get("seaweedfs")
+        if isinstance(embedded, storage.EmbeddedS3):
+            return embedded.settings
+        if self.settings.storage == "external":
+            return storage.external(self.settings)
+        return storage.filesystem(self.data_dir)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start stage by stage; on any failure stop what did start, then re-raise."""
+        self.check_ports()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for stage in self._stages():
+                for component in stage:
+                    component.spawn()
+                for component in stage:
+                    component.wait_healthy(self.settings.startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for component in reversed([c for stage in self._stages() for c in stage]):
+            component.stop()
+
+    def check_ports(self) -> None:
+        """Fail before starting anything if a fixed port we would listen on is taken."""
+        for key, owner in _FIXED_PORTS.items():
+            starts = owner == "gateway" or owner in self._backing
+            if starts and getattr(self.settings, key):
+                ports.ensure_free(self.host, self._ports[key], f"DICOMWEB_STACK_{key.upper()}")
+        if self.settings.service_base_port:
+            for key in self.replica_names():
+                setting = "DICOMWEB_STACK_SERVICE_BASE_PORT"
+                ports.ensure_free(self.host, self._ports[key], setting)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- faults and recovery (tests, and the supervisor loop of ``run``) -----------------------
+
+    def component(self, name: str, replica: int = 0) -> Component:
+        """``postgres``, ``nats``, ``seaweedfs``, ``gateway``, or a service (``replica`` picks)."""
+        if name in self._backing:
+            return self._backing[name]
+        if name == "gateway":
+            return self.gateway
+        if name in self.replicas:
+            return self.replicas[name][replica]
+        raise KeyError(f"no component {name!r} in this stack")
+
+    def kill(self, name: str, replica: int = 0) -> None:
+        """SIGKILL, as a crash would; it stays down until ``restart``."""
+        self.component(name, replica).kill()
+
+    def restart(self, name: str, replica: int = 0) -> None:
+        self._restart(self.component(name, replica))
+
+    def stop_component(self, name: str) -> None:
+        """Stop a component, or every replica of a service (an outage)."""
+        for component in self._named(name):
+            component.stop()
+
+    def start_component(self, name: str) -> None:
+        for component in self._named(name):
+            self._restart(component)
+
+    def restart_crashed(self) -> list[str]:
+        """Restart every component that exited on its own; the names of those restarted."""
+        crashed = [c for stage in self._stages() for c in stage if c.crashed]
+        for component in crashed:
+            self._restart(component)
+        return [c.name for c in crashed]
+
+    def describe(self) -> Iterator[tuple[str, str, str]]:
+        """(component, address, log file) for everything this stack started."""
+        for name, component in self._backing.items():
+            yield name, self._address(name), str(component.log_path)
+        for name, replicas in self.replicas.items():
+            for index, replica in enumerate(replicas):
+                yield replica.name, self.service_urls[name][index], str(replica.log_path)
+        yield "gateway", self.gateway_url, str(self.gateway.log_path)
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _restart(self, component: Component) -> None:
+        component.stop()
+        component.spawn()
+        component.wait_healthy(self.settings.startup_timeout)
+
+    def _named(self, name: str) -> list[Component]:
+        if name in self.replicas:
+            return list(self.replicas[name])
+        return [self.component(name)]
+
+    def _stages(self) -> list[list[Component]]:
+        others: list[Component] = [
+            r for name, rs in self.replicas.items() if name != "indexer" for r in rs
+        ]
+        return [
+            list(self._backing.values()),
+            [*self.replicas["indexer"]],
+            others,
+            [self.gateway],
+        ]
+
+    def _wanted_ports(self) -> dict[str, int]:
+        wanted = {key: int(getattr(self.settings, key)) for key in _FIXED_PORTS}
+        base = self.settings.service_base_port
+        for offset, key in enumerate(self.replica_names()):
+            wanted[key] = base + offset if base else 0
+        return wanted
+
+    def replica_names(self) -> list[str]:
+        count = self.settings.replica_count
+        return [f"{s}-{i}" for s in SERVICES for i in range(count(s))]
+
+    def _backing_components(self) -> dict[str, Component]:
+        found: dict[str, Component] = {}
+        if self.settings.postgres_url is None:
+            found["postgres"] = Postgres(
+                self.data_dir / "postgres",
+                self.log_dir / "postgres.log",
+                self.host,
+                self._ports["postgres_port"],
+            )
+        if self.settings.nats_url is None:
+            found["nats"] = Nats(
+                self.data_dir / "nats",
+                self.log_dir / "nats.log",
+                self.host,
+                self._ports["nats_port"],
+                self._ports["nats_monitor_port"],
+            )
+        if self.settings.storage == "seaweedfs":
+            s3_port = self._ports["seaweedfs_s3_port"]
+            found["seaweedfs"] = storage.EmbeddedS3(self.data_dir / "seaweedfs", self.host, s3_port)
+        return found
+
+    def _service_urls(self) -> dict[str, list[str]]:
+        count = self.settings.replica_count
+        return {
+            s: [f"http://{self.host}:{self._ports[f'{s}-{i}']}" for i in range(count(s))]
+            for s in SERVICES
+        }
+
+    def _replicas(self, environ: Mapping[str, str]) -> dict[str, list[ChildProcess]]:
+        backends = services.Backends(
+            self.postgres_url, self.nats_url, self.storage, self.dicomweb_url
+        )
+        targets = services.health_targets(self.service_urls, self.gateway.ping_url)
+        found: dict[str, list[ChildProcess]] = {}
+        for service, urls in self.service_urls.items():
+            found[service] = []
+            for index, url in enumerate(urls):
+                port = self._ports[f"{service}-{index}"]
+                env = services.service_env(environ, backends, self.host, port)
+                if service == "indexer":
+                    env["DICOMWEB_INDEXER_HEALTH_TARGETS"] = targets
+                found[service].append(services.replica(service, index, url, env, self.log_dir))
+        return found
+
+    def _postgres(self) -> Postgres:
+        component = self._backing["postgres"]
+        assert isinstance(component, Postgres)
+        return component
+
+    def _nats(self) -> Nats:
+        component = self._backing["nats"]
+        assert isinstance(component, Nats)
+        return component
+
+    def _address(self, name: str) -> str:
+        if name == "postgres":
+            return self.postgres_url
+        if name == "nats":
+            return (
+                f"{self.nats_url} (monitor http://{self.host}:{self._ports['nats_monitor_port']})"
+            )
+        return str(self.storage.s3_endpoint_url)

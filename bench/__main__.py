@@ -1,0 +1,107 @@
+"""``python -m bench``: build (or reuse) the corpus, measure each target in turn, print a table.
+
+Targets run one after another, never at once, so on a small machine they do not compete for
+the same cores; each one's phases see the same corpus with the same run token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+from bench import corpus, orthanc, targets
+from bench.client import ensure_loopback, make_client
+from bench.context import PhaseContext, Plan, Target
+from bench.phases import PHASES
+from bench.report import Figure, Results, render_table, write_json
+
+TargetOpener = Callable[[], contextlib.AbstractContextManager[Target]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    plan = Plan.for_run(args.quick)
+    count = args.instances or (100 if args.quick else 1000)
+    token = corpus.new_token()
+    _say(f"corpus: {count} instances in {args.corpus_dir} (run token {token})")
+    started = time.monotonic()
+    data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
+    mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
+    _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
+    results: Results = {}
+    try:
+        for label, opener in _openers(args):
+            _say(f"starting {label}")
+            with opener() as target:
+                results[target.label] = asyncio.run(_measure(target, data, plan))
+    except (orthanc.OrthancUnavailable, targets.StackUnavailable, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    print(render_table(results))
+    if args.json:
+        meta = {"instances": len(data.instances), "mean_bytes": data.total_bytes // count}
+        write_json(args.json, results, {**meta, "quick": args.quick, "token": token})
+    return 0
+
+
+def _openers(args: argparse.Namespace) -> Iterator[tuple[str, TargetOpener]]:
+    """Ours (or the given URL) first, then Orthanc when asked."""
+    if args.target:
+        yield args.target, lambda: targets.url_target("target", args.target, args.wado_uri)
+    elif not args.orthanc_only:
+        yield "our stack", lambda: targets.stack_target(args.stack_data)
+    if args.orthanc or args.orthanc_only:
+        yield "Orthanc", lambda: targets.orthanc_target(args.orthanc_port)
+
+
+async def _measure(target: Target, data: corpus.Corpus, plan: Plan) -> list[Figure]:
+    ensure_loopback(target.dicomweb_url)
+    if target.wado_uri_url:
+        ensure_loopback(target.wado_uri_url)
+    _say(f"measuring {target.label} at {target.dicomweb_url}")
+    figures: list[Figure] = []
+    async with make_client(concurrency=16) as client:
+        ctx = PhaseContext(target, client, data, plan)
+        for phase in PHASES:
+            for figure in await phase(ctx):
+                _say(f"  {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}")
+                figures.append(figure)
+    return figures
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    add = parser.add_argument
+    add("--target", help="a loopback DICOMweb root to measure instead of starting our stack")
+    add("--wado-uri", help="the WADO-URI endpoint of --target (its phase is skipped without)")
+    add("--orthanc", action="store_true", help="also start and measure Orthanc (Debian)")
+    add("--orthanc-only", action="store_true", help="measure Orthanc alone")
+    add("--orthanc-port", type=int, default=8042)
+    add("--instances", type=int, help="corpus size (default 1000, 100 with --quick)")
+    add("--quick", action="store_true", help="a small, short run for smoke testing")
+    add("--json", type=Path, help="also write the figures to this JSON file")
+    add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
+    add("--stack-data", type=Path, default=Path(".data/bench-stack"))
+    add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+    return parser.parse_args(argv)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception so the ``finally`` blocks stop what we started."""
+    raise SystemExit(128 + signum)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

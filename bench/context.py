@@ -1,0 +1,84 @@
+"""What every phase receives: the target, the client, the corpus, the run's bounds, and what
+earlier phases stored (so search and retrieve only ask for what the server acknowledged)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.client import PoolResult
+from bench.corpus import Corpus, Instance
+from bench.cpu import CpuProbe
+from bench.report import Figure
+
+
+@dataclass(frozen=True)
+class Target:
+    """A DICOMweb server under test; ``cpu`` is None when its processes are not ours to read."""
+
+    label: str
+    dicomweb_url: str
+    wado_uri_url: str | None
+    cpu: CpuProbe | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each phase may do: request counts and a deadline per pool."""
+
+    quick: bool
+    deadline_seconds: float
+    query_repeats: int
+    retrieve_count: int
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(quick=True, deadline_seconds=5.0, query_repeats=8, retrieve_count=40)
+        return cls(quick=False, deadline_seconds=120.0, query_repeats=40, retrieve_count=400)
+
+
+@dataclass
+class PhaseContext:
+    target: Target
+    client: httpx.AsyncClient
+    corpus: Corpus
+    plan: Plan
+    stored: dict[str, Instance] = field(default_factory=dict)
+    """Acknowledged instances by SOP Instance UID, in the order they were stored."""
+    _next: int = 0
+
+    def take(self, count: int) -> list[Instance]:
+        """The next ``count`` corpus instances no phase has sent yet."""
+        chunk = self.corpus.instances[self._next : self._next + count]
+        self._next += len(chunk)
+        return chunk
+
+    @property
+    def unsent(self) -> int:
+        return len(self.corpus.instances) - self._next
+
+    async def measure_cpu(
+        self, run: Callable[[], Awaitable[PoolResult]]
+    ) -> tuple[PoolResult, float | None]:
+        """Run a pool and return it with the server CPU seconds it cost, when we can read them."""
+        before = self.target.cpu.sample() if self.target.cpu else None
+        result = await run()
+        if self.target.cpu is None or before is None:
+            return result, None
+        await asyncio.sleep(0.2)  # let the server finish work queued behind the last answer
+        return result, self.target.cpu.sample() - before
+
+
+Phase = Callable[[PhaseContext], Awaitable[list[Figure]]]
+"""A phase measures one area and returns its figures; register it in ``bench.phases``."""
+
+
+def error_note(result: PoolResult) -> str:
+    """A short note for the table when some requests failed, so no figure hides errors."""
+    if not result.errors:
+        return ""
+    return f"{result.errors} failed requests, first: {result.first_error}"

@@ -1,0 +1,115 @@
+"""Orthanc + its DICOMweb plugin (Debian's packages) as the peer measured in the same run.
+
+It runs on loopback only, from a temp folder that is removed afterwards, and is stopped by the
+PID we started, whatever happens to the run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+BINARY = Path("/usr/sbin/Orthanc")
+PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+INSTALL_HINT = "apt-get update && apt-get install -y orthanc orthanc-dicomweb"
+
+
+class OrthancUnavailable(RuntimeError):
+    """Orthanc is not installed or did not come up; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunningOrthanc:
+    pid: int
+    dicomweb_url: str
+    wado_uri_url: str
+
+
+@contextmanager
+def run_orthanc(port: int = 8042, startup_timeout: float = 30.0) -> Iterator[RunningOrthanc]:
+    """Start Orthanc with a throw-away config and storage; stop it by PID on the way out."""
+    if not BINARY.exists() or not PLUGIN.exists():
+        raise OrthancUnavailable(f"Orthanc or its DICOMweb plugin is missing; run: {INSTALL_HINT}")
+    if not _port_free(port):
+        raise OrthancUnavailable(f"port {port} on 127.0.0.1 is busy; pass --orthanc-port")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
+    config = workdir / "orthanc.json"
+    config.write_text(json.dumps(_config(workdir, port), indent=2))
+    log = (workdir / "orthanc.log").open("wb")
+    process = subprocess.Popen([str(BINARY), str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(process, base, startup_timeout, workdir / "orthanc.log")
+        yield RunningOrthanc(process.pid, f"{base}/dicom-web", f"{base}/wado")
+    finally:
+        _stop(process)
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _port_free(port: int) -> bool:
+    """A busy port would make us measure whatever already listens there."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _config(workdir: Path, port: int) -> dict[str, object]:
+    """Loopback only, no auth, no DIMSE listener: the HTTP surface is what we compare."""
+    return {
+        "Name": "bench",
+        "HttpPort": port,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomServerEnabled": False,
+        "StorageDirectory": str(workdir / "storage"),
+        "IndexDirectory": str(workdir / "index"),
+        "Plugins": [str(PLUGIN)],
+        "DicomWeb": {
+            "Enable": True,
+            "Root": "/dicom-web/",
+            "EnableWado": True,
+            "WadoRoot": "/wado",
+        },
+    }
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise OrthancUnavailable(f"Orthanc exited with {process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{base}/system", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise OrthancUnavailable(f"Orthanc did not answer on {base}/system within {timeout:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if Orthanc has not flushed and exited within ten seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

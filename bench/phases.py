@@ -1,0 +1,20 @@
+"""The phases a run measures, in order. To add one, write a ``Phase`` (see ``bench.context``)
+in the module of its area and list it here; every target then runs it."""
+
+from __future__ import annotations
+
+from bench.context import Phase
+from bench.qido import qido_phase
+from bench.stow import stow_phase
+from bench.wado import wado_rs_phase, wado_uri_phase
+
+PHASES: list[Phase] = [
+    # STOW first: later phases search and retrieve what these stored.
+    stow_phase(share=0.15, per_request=1, concurrency=1),
+    stow_phase(share=0.35, per_request=1, concurrency=8),
+    stow_phase(share=1.0, per_request=20, concurrency=4),  # 1.0: whatever is left
+    qido_phase(concurrency=1),
+    wado_rs_phase(concurrency=1),
+    wado_rs_phase(concurrency=8),
+    wado_uri_phase(concurrency=1),
+]

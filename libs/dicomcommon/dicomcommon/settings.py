@@ -51,6 +51,17 @@ class StorageSettings(BaseSettings):
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_create_bucket: bool = True
+    # Bodies up to the threshold go in one PUT (held in memory); larger ones stream in parts,
+    # so one upload never holds more than a part. S3 requires parts of at least 5 MiB.
+    s3_multipart_threshold: int = Field(default=16 << 20, ge=5 << 20)
+    s3_multipart_part_size: int = Field(default=16 << 20, ge=5 << 20)
+    # Low timeouts and few attempts: an outage should become a 503 within seconds.
+    s3_connect_timeout: float = 2.0
+    s3_read_timeout: float = 30.0
+    s3_max_attempts: int = 2
+    s3_max_pool_connections: int = 32
+    # Path style works with SeaweedFS, MinIO and AWS alike, with no wildcard DNS needed.
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
 
 
 class HttpSettings(BaseSettings):

@@ -74,6 +74,8 @@ def run(replicas: str) -> int:
     try:
         print("dicomstack: starting…", flush=True)
         stack.start()
+        if stack.reaped:
+            print(f"dicomstack: stopped leftovers of a previous run: {', '.join(stack.reaped)}")
         print(_summary(stack), flush=True)
         print("dicomstack: running; Ctrl-C stops everything", flush=True)
         _watch(stack)

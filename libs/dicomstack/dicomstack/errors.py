@@ -11,6 +11,6 @@ class PortInUse(StackError):
     """A port the stack needs is taken; the message names the setting that moves it."""
 
     def __init__(self, host: str, port: int, setting: str) -> None:
-        super().__init__(f"port {port} on {host} is in use: set {setting}")
+        super().__init__(f"port {port} is in use: set {setting}")
         self.port = port
         self.setting = setting

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dicomcommon.routes import ROUTES
+from dicomcommon.routes import ROUTES, Route
 
 from dicomstack.processes import ChildProcess, binary, http_ok
 
@@ -30,15 +30,7 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     Servers are checked on ``/healthz`` (liveness, not readiness), so a replica that is up but
     whose database is down still answers its own 503 with Retry-After instead of Traefik's.
     """
-    routers: dict[str, Any] = {
-        route.name: {
-            "entryPoints": [PUBLIC_ENTRYPOINT],
-            "rule": route.traefik_rule(),
-            "priority": route.priority,
-            "service": route.service,
-        }
-        for route in ROUTES
-    }
+    routers: dict[str, Any] = {route.name: _router(route) for route in ROUTES}
     routers["ping"] = {
         "entryPoints": [PING_ENTRYPOINT],
         "rule": PING_RULE,
@@ -54,7 +46,29 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         }
         for name, urls in service_urls.items()
     }
-    return {"http": {"routers": routers, "services": services}}
+    middlewares = {
+        _rewrite_name(route): {"replacePath": {"path": route.rewrite_path}}
+        for route in ROUTES
+        if route.rewrite_path
+    }
+    return {"http": {"routers": routers, "services": services, "middlewares": middlewares}}
+
+
+def _rewrite_name(route: Route) -> str:
+    return f"{route.name}-path"
+
+
+def _router(route: Route) -> dict[str, Any]:
+    """The route's rule and priority verbatim; a path rewrite where the service's path differs."""
+    router: dict[str, Any] = {
+        "entryPoints": [PUBLIC_ENTRYPOINT],
+        "rule": route.traefik_rule(),
+        "priority": route.priority,
+        "service": route.service,
+    }
+    if route.rewrite_path:
+        router["middlewares"] = [_rewrite_name(route)]
+    return router
 
 
 def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> dict[str, Any]:

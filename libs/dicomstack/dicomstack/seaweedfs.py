@@ -81,8 +81,18 @@ class SeaweedFs:
     def log_path(self) -> Path:
         return self.data_dir / "seaweedfs.log"
 
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive (it may have crashed since ``start``)."""
+        return self._process is not None and self._process.poll() is None
+
     def start(self) -> None:
         """Start ``weed mini`` and block until its S3 API answers HTTP requests."""
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process without waiting, so a launcher can start others meanwhile."""
         if self._process is not None:
             raise SeaweedFsError("SeaweedFS is already running")
         if not _port_is_free(self.host, self.s3_port):
@@ -97,6 +107,9 @@ class SeaweedFs:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def wait_ready(self) -> None:
+        """Block until the S3 API answers; stop the process and raise if it never does."""
         try:
             self._wait_until_answering()
         except BaseException:
@@ -105,11 +118,19 @@ class SeaweedFs:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after a grace period; safe to call twice."""
+        self._end(graceful=True)
+
+    def kill(self) -> None:
+        """SIGKILL at once: the crash that fault-injection tests simulate."""
+        self._end(graceful=False)
+
+    def _end(self, graceful: bool) -> None:
         process, self._process = self._process, None
         if process is not None:
-            process.terminate()
+            if graceful:
+                process.terminate()
             try:
-                process.wait(timeout=_STOP_GRACE_SECONDS)
+                process.wait(timeout=_STOP_GRACE_SECONDS if graceful else 0)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -16,7 +16,7 @@ from typing import Protocol
 from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
 from dicomcommon.settings import StorageSettings
 
-from dicomstack import ports, services, storage
+from dicomstack import ownership, ports, services, storage
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
 from dicomstack.postgres import Postgres
@@ -68,6 +68,8 @@ class Stack:
             self.service_urls,
         )
         self.replicas = self._replicas(os.environ if environ is None else environ)
+        self.reaped: list[str] = []  # leftovers of a dead launcher stopped by ``start``
+        self._lock = ownership.DataDirLock(self.data_dir)
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -101,13 +103,18 @@ class Stack:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start stage by stage; on any failure stop what did start, then re-raise."""
-        self.check_ports()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        """Start stage by stage; on any failure stop what did start, then re-raise.
+
+        First take the data directory's lock and stop what a dead launcher left running."""
+        self._lock.acquire()
         try:
+            self.reaped = ownership.reap(self.data_dir)
+            self.check_ports()
+            self.log_dir.mkdir(parents=True, exist_ok=True)
             for stage in self._stages():
                 for component in stage:
                     component.spawn()
+                self._record()
                 for component in stage:
                     component.wait_healthy(self.settings.startup_timeout)
         except BaseException:
@@ -115,8 +122,11 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        for component in reversed([c for stage in self._stages() for c in stage]):
+        for component in reversed(self._components()):
             component.stop()
+        if self._lock.held:
+            self._record()
+        self._lock.release()
 
     def check_ports(self) -> None:
         """Fail before starting anything if a fixed port we would listen on is taken."""
@@ -168,7 +178,7 @@ class Stack:
 
     def restart_crashed(self) -> list[str]:
         """Restart every component that exited on its own; the names of those restarted."""
-        crashed = [c for stage in self._stages() for c in stage if c.crashed]
+        crashed = [c for c in self._components() if c.crashed]
         for component in crashed:
             self._restart(component)
         return [c.name for c in crashed]
@@ -187,7 +197,15 @@ class Stack:
     def _restart(self, component: Component) -> None:
         component.stop()
         component.spawn()
+        self._record()
         component.wait_healthy(self.settings.startup_timeout)
+
+    def _components(self) -> list[Component]:
+        return [component for stage in self._stages() for component in stage]
+
+    def _record(self) -> None:
+        children = [c for c in self._components() if isinstance(c, ChildProcess)]
+        ownership.record(self.data_dir, children)
 
     def _named(self, name: str) -> list[Component]:
         if name in self.replicas:

@@ -1,0 +1,53 @@
+"""The generated Traefik configuration follows the routes table exactly: routes cannot drift."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dicomcommon.routes import ROUTES, SERVICES
+from dicomstack import gateway
+
+URLS = {
+    s: [f"http://127.0.0.1:{9000 + 10 * i + r}" for r in range(2)] for i, s in enumerate(SERVICES)
+}
+
+
+def test_one_router_per_route_with_the_exact_rule_and_priority() -> None:
+    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    public = {name: r for name, r in routers.items() if r["entryPoints"] == ["web"]}
+    assert set(public) == {route.name for route in ROUTES}
+    for route in ROUTES:
+        router = public[route.name]
+        assert router["rule"] == route.traefik_rule()
+        assert router["priority"] == route.priority
+        assert router["service"] == route.service
+
+
+def test_each_service_balances_over_every_replica() -> None:
+    services = gateway.dynamic_config(URLS)["http"]["services"]
+    for name, urls in URLS.items():
+        servers = services[name]["loadBalancer"]["servers"]
+        assert [server["url"] for server in servers] == urls
+
+
+def test_path_rewrites_come_from_the_routes_table() -> None:
+    http = gateway.dynamic_config(URLS)["http"]
+    for route in ROUTES:
+        names = http["routers"][route.name].get("middlewares", [])
+        rewrites = [http["middlewares"][name]["replacePath"]["path"] for name in names]
+        assert rewrites == ([route.rewrite_path] if route.rewrite_path else [])
+
+
+def test_ping_is_not_on_the_public_entrypoint() -> None:
+    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    internal = [r for r in routers.values() if r["service"] == "ping@internal"]
+    assert [r["entryPoints"] for r in internal] == [["ping"]]
+
+
+def test_static_config_points_the_file_provider_at_the_routes(tmp_path: Path) -> None:
+    static = gateway.static_config("127.0.0.1", 8080, 8081, tmp_path / "routes.yaml")
+    assert static["entryPoints"]["web"]["address"] == "127.0.0.1:8080"
+    assert static["providers"]["file"]["filename"] == str(tmp_path / "routes.yaml")
+    assert "accessLog" not in static
+    json.dumps(static)  # written as JSON, which Traefik's YAML reader accepts

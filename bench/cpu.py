@@ -43,13 +43,22 @@ def process_tree(pid: int) -> ProcessFinder:
     return find
 
 
-def descendants(pid: int) -> ProcessFinder:
-    """A finder for the children of ``pid`` only (the stack we launched, not the bench itself)."""
+def launched_by(pid: int, data_dir: str) -> ProcessFinder:
+    """The children of ``pid`` plus any daemon that names ``data_dir`` on its command line
+    (PostgreSQL detaches from its launcher through ``pg_ctl``), with their descendants."""
 
     def find() -> list[psutil.Process]:
-        try:
-            return list(psutil.Process(pid).children(recursive=True))
-        except psutil.NoSuchProcess:
-            return []
+        roots = [p for p in psutil.process_iter(["cmdline"]) if _mentions(p, data_dir)]
+        found: dict[int, psutil.Process] = {}
+        for root in roots:
+            found.update((p.pid, p) for p in process_tree(root.pid)())
+        found.update((p.pid, p) for p in process_tree(pid)())
+        found.pop(pid, None)
+        return list(found.values())
 
     return find
+
+
+def _mentions(process: psutil.Process, text: str) -> bool:
+    cmdline = process.info.get("cmdline") or []
+    return any(text in part for part in cmdline)

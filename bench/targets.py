@@ -3,21 +3,23 @@ DICOMweb root given by URL. Each is a context manager, so whatever we started is
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from dicomstack.errors import StackError
+from dicomstack.settings import StackSettings
+from dicomstack.stack import Stack
 
 from bench import orthanc
 from bench.context import Target
-from bench.cpu import CpuProbe, descendants, process_tree
+from bench.cpu import CpuProbe, launched_by, process_tree
 
 
 class StackUnavailable(RuntimeError):
-    """The launcher cannot be used; the message says what to pass instead."""
+    """Our stack did not start; the message carries the launcher's reason."""
 
 
 @contextmanager
@@ -36,28 +38,17 @@ def orthanc_target(port: int) -> Iterator[Target]:
 
 @contextmanager
 def stack_target(data_dir: Path) -> Iterator[Target]:
-    """Our stack through its gateway, on free ports and a fresh data folder, so a run never
-    touches a developer's ``make run`` data and always starts from an empty archive."""
-    settings_module = importlib.import_module("dicomstack.settings")
-    shutil.rmtree(data_dir, ignore_errors=True)
-    settings = settings_module.StackSettings.ephemeral(data_dir.resolve())
-    stack = _stack_class()(settings)
-    stack.start()
+    """Our stack through its gateway, on free ports and its own data folder (removed after a
+    clean stop), so a run never touches a developer's ``make run`` data and starts empty."""
+    data_dir = data_dir.resolve()
+    stack = Stack(StackSettings.ephemeral(data_dir))
     try:
-        gateway = str(stack.gateway_url).rstrip("/")
-        cpu = CpuProbe(descendants(os.getpid()))
-        yield Target("ours", str(stack.dicomweb_url).rstrip("/"), f"{gateway}/wado", cpu)
+        stack.start()
+    except StackError as exc:
+        raise StackUnavailable(f"our stack did not start ({exc}); logs: {stack.log_dir}") from exc
+    try:
+        cpu = CpuProbe(launched_by(os.getpid(), str(data_dir)))
+        yield Target("ours", stack.dicomweb_url, f"{stack.gateway_url}/wado", cpu)
     finally:
         stack.stop()
-
-
-def _stack_class() -> Any:
-    """The launcher's ``Stack`` (documented API: ``Stack(settings).start()`` / ``.stop()``)."""
-    for module_name in ("dicomstack.stack", "dicomstack.launcher", "dicomstack"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "Stack"):
-            return module.Stack
-    raise StackUnavailable("dicomstack has no Stack yet; pass --target URL or --orthanc-only")
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,271 @@
+"""The parsed, immutable QIDO-RS query: what to match, what to return, which page.
+
+``parse_query`` turns the (already percent-decoded) query parameters of PS3.18 §8.3.4 into a
+``Query`` whose filters follow the matching types of PS3.4 C.2.2.2: universal, single value,
+wildcard, UID list, range, sequence, and fuzzy person-name matching. Anything it cannot
+honour is an ``InvalidQuery`` naming the parameter, so the SQL layer never sees bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from dicomcommon import uids
+from dicomcommon.dicomjson import Attribute, Level, lookup
+from dicomcommon.errors import InvalidQuery
+
+
+@dataclass(frozen=True, slots=True)
+class Universal:
+    """Empty value or ``*``: every entity matches; the attribute is returned (C.2.2.2.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SingleValue:
+    """Exact match (C.2.2.2.1); case-sensitive except for PN, which matches case-insensitively."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValueList:
+    """Any of several values: UID list matching (C.2.2.2.2), extended to CS attributes."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard:
+    """``*`` any run of characters, ``?`` one character (C.2.2.2.4)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Inclusive DA / TM / DT range, either end open (C.2.2.2.5)."""
+
+    low: str | None
+    high: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FuzzyName:
+    """PN with ``fuzzymatching=true``: every word starts some name component, any case
+    (PS3.18 §8.3.4.6)."""
+
+    words: tuple[str, ...]
+
+
+Match = Universal | SingleValue | ValueList | Wildcard | Range | FuzzyName
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A matching key; a path longer than one is sequence matching (C.2.2.2.6)."""
+
+    path: tuple[Attribute, ...]
+    match: Match
+
+    @property
+    def attribute(self) -> Attribute:
+        return self.path[-1]
+
+    @property
+    def key(self) -> str:
+        return ".".join(str(a) for a in self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A search at one level, optionally scoped by the UIDs of the resource path."""
+
+    level: Level
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    filters: tuple[Filter, ...] = ()
+    includefields: tuple[Attribute, ...] = ()
+    include_all: bool = False
+    fuzzymatching: bool = False
+    limit: int = 100
+    offset: int = 0
+    warnings: tuple[str, ...] = field(default=())
+
+
+# Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
+TRANSPORT_PARAMETERS = frozenset({"accept", "charset"})
+_DATE = r"\d{8}"
+_TIME = r"\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?"
+_DATETIME = r"\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?(?:[+-]\d{4})?"
+_TEMPORAL = {
+    "DA": re.compile(_DATE),
+    "TM": re.compile(_TIME),
+    "DT": re.compile(_DATETIME),
+}
+_NUMERIC_VRS = frozenset({"IS", "DS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NAME_SEPARATORS = re.compile(r"[\^= ,]+")
+
+
+def parse_query(
+    level: Level,
+    params: Iterable[tuple[str, str]],
+    *,
+    max_limit: int,
+    study_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+) -> Query:
+    """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4)."""
+    pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
+    options = {name: value for name, value in pairs if name in _OPTIONS}
+    fuzzy = _boolean("fuzzymatching", options.get("fuzzymatching", "false"))
+    warnings = []
+    if _boolean("emptyvaluematching", options.get("emptyvaluematching", "false")):
+        warnings.append(
+            "The emptyvaluematching parameter is not supported. "
+            "Empty Value Matching has not been performed."
+        )
+    filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
+    include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
+    return Query(
+        level=level,
+        study_instance_uid=_scope_uid(study_instance_uid, "StudyInstanceUID"),
+        series_instance_uid=_scope_uid(series_instance_uid, "SeriesInstanceUID"),
+        filters=filters,
+        includefields=includes,
+        include_all=include_all,
+        fuzzymatching=fuzzy,
+        limit=min(_integer("limit", options.get("limit"), max_limit, minimum=1), max_limit),
+        offset=_integer("offset", options.get("offset"), 0, minimum=0),
+        warnings=tuple(warnings),
+    )
+
+
+_OPTIONS = frozenset({"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching"})
+
+
+def _scope_uid(value: str | None, name: str) -> str | None:
+    if value is not None and not uids.is_safe_uid(value):
+        raise InvalidQuery(f"{name} in the path is not a valid UID: {value[:80]!r}")
+    return value
+
+
+def _boolean(name: str, value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise InvalidQuery(f"{name} must be true or false, not {value[:40]!r}")
+    return value.lower() == "true"
+
+
+def _integer(name: str, value: str | None, default: int, *, minimum: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise InvalidQuery(f"{name} must be an integer >= {minimum}, not {value[:40]!r}")
+    return int(value)
+
+
+def _includefields(values: Iterable[str]) -> tuple[bool, tuple[Attribute, ...]]:
+    """``includefield`` repeated or comma-separated, by keyword or tag, or ``all``."""
+    include_all = False
+    found: list[Attribute] = []
+    for value in values:
+        for key in filter(None, (k.strip() for k in value.split(","))):
+            if key == "all":
+                include_all = True
+                continue
+            path = _path("includefield", key)
+            found.append(path[0])
+    return include_all, tuple(dict.fromkeys(found))
+
+
+def _path(parameter: str, key: str) -> tuple[Attribute, ...]:
+    path = []
+    for part in key.split("."):
+        attribute = lookup(part)
+        if attribute is None:
+            raise InvalidQuery(f"{parameter}: {key[:80]!r} is not a DICOM keyword or tag")
+        path.append(attribute)
+    for outer in path[:-1]:
+        if outer.vr != "SQ":
+            raise InvalidQuery(f"{parameter}: {outer} in {key[:80]!r} is not a sequence")
+    return tuple(path)
+
+
+def _filters(level: Level, pairs: list[tuple[str, str]], fuzzy: bool) -> tuple[Filter, ...]:
+    filters: dict[str, Filter] = {}
+    for key, value in pairs:
+        path = _path(key, key)
+        if path[0].level > level:
+            raise InvalidQuery(
+                f"{key}: a {path[0].level.name.lower()}-level attribute cannot be matched "
+                f"in a {level.name.lower()} search"
+            )
+        match = parse_match(key, path[-1], value, fuzzy=fuzzy)
+        if key in filters:
+            raise InvalidQuery(f"{key}: given more than once")
+        filters[key] = Filter(path, match)
+    return tuple(filters.values())
+
+
+def parse_match(key: str, attribute: Attribute, value: str, *, fuzzy: bool = False) -> Match:
+    """Choose the PS3.4 C.2.2.2 matching type for one key by its VR and value."""
+    vr = attribute.vr
+    if value in ("", "*"):
+        return Universal()
+    if vr == "SQ":
+        raise InvalidQuery(f"{key}: a sequence matches only by its items' attributes")
+    if vr in _TEMPORAL:
+        return _temporal(key, vr, value)
+    if vr == "UI":
+        return _uid_list(key, value)
+    if vr in _NUMERIC_VRS:
+        if not _NUMBER.match(value):
+            raise InvalidQuery(f"{key}: {value[:40]!r} is not a number")
+        return SingleValue(value)
+    if vr not in _TEXT_VRS:
+        raise InvalidQuery(f"{key}: attributes of VR {vr} cannot be matched")
+    if vr == "PN" and fuzzy and not _has_wildcard(value):
+        return FuzzyName(tuple(w.lower() for w in _NAME_SEPARATORS.split(value) if w))
+    if _has_wildcard(value):
+        return Wildcard(value)
+    if vr == "CS" and ("\\" in value or "," in value):
+        return ValueList(tuple(v for v in re.split(r"[\\,]", value) if v))
+    return SingleValue(value)
+
+
+def _has_wildcard(value: str) -> bool:
+    return "*" in value or "?" in value
+
+
+def _uid_list(key: str, value: str) -> Match:
+    """UID list matching: comma (PS3.18 §8.3.4.1) or backslash (PS3.4) separated."""
+    values = tuple(v for v in re.split(r"[\\,]", value) if v)
+    for uid in values:
+        if not uids.is_safe_uid(uid):
+            raise InvalidQuery(f"{key}: {uid[:80]!r} is not a valid UID")
+    if len(values) == 1:
+        return SingleValue(values[0])
+    return ValueList(values)
+
+
+def _temporal(key: str, vr: str, value: str) -> Match:
+    """DA, TM, DT: a single value or a ``low-high`` range with either end open."""
+    pattern = _TEMPORAL[vr]
+    if pattern.fullmatch(value):
+        return SingleValue(value)
+    low, dash, high = value.partition("-")
+    if vr == "DT":
+        found = re.fullmatch(f"({_DATETIME})?-({_DATETIME})?", value)
+        low, high = (found.group(1) or "", found.group(2) or "") if found else (value, "")
+        dash = "-" if found else ""
+    if not dash or (not low and not high):
+        raise InvalidQuery(f"{key}: {value[:40]!r} is not a valid {vr} value or range")
+    for end in (low, high):
+        if end and not pattern.fullmatch(end):
+            raise InvalidQuery(f"{key}: {value[:40]!r} is not a valid {vr} range")
+    if low and high and vr != "DT" and low > high:
+        raise InvalidQuery(f"{key}: the range {value[:40]!r} ends before it starts")
+    return Range(low or None, high or None)

@@ -1,0 +1,17 @@
+"""``python -m qido``: serve QIDO-RS with settings from the environment."""
+
+from __future__ import annotations
+
+from dicomcommon import serve
+
+from qido.app import create_app
+from qido.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve.run("qido", create_app(settings), settings.http)
+
+
+if __name__ == "__main__":
+    main()

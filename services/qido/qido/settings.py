@@ -1,0 +1,19 @@
+"""QIDO-RS settings: the shared PostgreSQL and HTTP settings plus the search limits."""
+
+from __future__ import annotations
+
+from dicomcommon.settings import HttpSettings, PostgresSettings, http_field, postgres_field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Built once in ``__main__`` from ``DICOMWEB_QIDO_*`` (and the shared prefixes)."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_QIDO_")
+
+    postgres: PostgresSettings = postgres_field()
+    http: HttpSettings = http_field()
+    # The most matches one response carries; also the page size when ``limit`` is absent.
+    # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
+    max_limit: int = Field(default=1000, ge=1)

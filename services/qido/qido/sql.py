@@ -1,0 +1,338 @@
+"""Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON.
+
+Common keys match typed, indexed columns of the index schema (indexer migrations); every other
+key, and sequence matching, matches the stored DICOM JSON of its level (``study.attributes``,
+``series.attributes``, ``instance.metadata``). Values only ever travel as bind parameters.
+One statement answers one request: joins bring the higher levels' attributes of relational
+queries (PS3.18 §10.6.1.2) and ``limit + 1`` rows tell whether the result was cut.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+from dicomcommon.dicomjson import Attribute, DicomJson, Level, attribute, element
+from dicomcommon.query import (
+    Filter,
+    FuzzyName,
+    Match,
+    Query,
+    Range,
+    SingleValue,
+    Universal,
+    ValueList,
+    Wildcard,
+)
+
+Kind = Literal["text", "name", "array", "integer"]
+
+_ALIAS = {Level.STUDY: "st", Level.SERIES: "se", Level.INSTANCE: "i"}
+_TABLE = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
+_DOC = {Level.STUDY: "st.attributes", Level.SERIES: "se.attributes", Level.INSTANCE: "i.metadata"}
+_UID = {
+    Level.STUDY: "study_instance_uid",
+    Level.SERIES: "series_instance_uid",
+    Level.INSTANCE: "sop_instance_uid",
+}
+
+# Typed columns of the index schema (0001_index.sql): keyword -> (column, kind).
+_COLUMNS: dict[str, tuple[str, Kind]] = {
+    "StudyInstanceUID": ("study_instance_uid", "text"),
+    "PatientID": ("patient_id", "text"),
+    "PatientName": ("patient_name", "name"),
+    "PatientBirthDate": ("patient_birth_date", "text"),
+    "PatientSex": ("patient_sex", "text"),
+    "StudyDate": ("study_date", "text"),
+    "StudyTime": ("study_time", "text"),
+    "AccessionNumber": ("accession_number", "text"),
+    "ReferringPhysicianName": ("referring_physician_name", "name"),
+    "StudyID": ("study_id", "text"),
+    "StudyDescription": ("study_description", "text"),
+    "ModalitiesInStudy": ("modalities_in_study", "array"),
+    "SOPClassesInStudy": ("sop_classes_in_study", "array"),
+    "NumberOfStudyRelatedSeries": ("number_of_series", "integer"),
+    "NumberOfStudyRelatedInstances": ("number_of_instances", "integer"),
+    "SeriesInstanceUID": ("series_instance_uid", "text"),
+    "Modality": ("modality", "text"),
+    "SeriesNumber": ("series_number", "text"),
+    "SeriesDescription": ("series_description", "text"),
+    "PerformedProcedureStepStartDate": ("performed_procedure_step_start_date", "text"),
+    "PerformedProcedureStepStartTime": ("performed_procedure_step_start_time", "text"),
+    "NumberOfSeriesRelatedInstances": ("number_of_instances", "integer"),
+    "SOPInstanceUID": ("sop_instance_uid", "text"),
+    "SOPClassUID": ("sop_class_uid", "text"),
+    "InstanceNumber": ("instance_number", "text"),
+    "Rows": ("rows", "integer"),
+    "Columns": ("columns", "integer"),
+    "NumberOfFrames": ("number_of_frames", "integer"),
+}
+# Higher-level UIDs that lower tables repeat, so matching them needs no join.
+_SHARED = frozenset({"StudyInstanceUID", "SeriesInstanceUID"})
+
+# Attributes every match returns, PS3.18 Tables 10.6.3-3, -4 and -5 (computed ones are added
+# from columns by ``Search.datasets``).
+_REQUIRED = {
+    Level.STUDY: ("SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
+                  "ReferringPhysicianName", "TimezoneOffsetFromUTC", "PatientName", "PatientID",
+                  "PatientBirthDate", "PatientSex", "StudyID", "StudyDescription"),
+    Level.SERIES: ("SpecificCharacterSet", "Modality", "TimezoneOffsetFromUTC",
+                   "SeriesDescription", "SeriesNumber", "PerformedProcedureStepStartDate",
+                   "PerformedProcedureStepStartTime", "RequestAttributesSequence"),
+    Level.INSTANCE: ("SpecificCharacterSet", "SOPClassUID", "TimezoneOffsetFromUTC",
+                     "InstanceNumber", "Rows", "Columns", "BitsAllocated", "NumberOfFrames"),
+}  # fmt: skip
+_REQUIRED_TAGS = {level: tuple(attribute(k).tag for k in keys) for level, keys in _REQUIRED.items()}
+
+
+class _Parameters:
+    """Collects bind values and hands out their ``$n`` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """One statement, its bind values, and how to read its rows back as DICOM JSON."""
+
+    text: str
+    args: tuple[Any, ...]
+    level: Level
+    levels: frozenset[Level]  # levels whose attributes each match returns
+    limit: int
+
+    def datasets(self, rows: Iterable[asyncpg.Record], base_url: str) -> list[DicomJson]:
+        return [self._dataset(row, base_url) for row in rows]
+
+    def _dataset(self, row: asyncpg.Record, base_url: str) -> DicomJson:
+        dataset: DicomJson = {}
+        for level in sorted(self.levels):
+            dataset.update(row[f"{_TABLE[level]}_json"] or {})
+        study, url = row["study_uid"], f"{base_url}/studies/{row['study_uid']}"
+        dataset["0020000D"] = element("UI", study)
+        if Level.STUDY in self.levels:
+            dataset["00080061"] = element("CS", *row["modalities"])
+            dataset["00080062"] = element("UI", *row["sop_classes"])
+            dataset["00201206"] = element("IS", row["study_series"])
+            dataset["00201208"] = element("IS", row["study_instances"])
+        if self.level >= Level.SERIES:
+            url = f"{url}/series/{row['series_uid']}"
+            dataset["0020000E"] = element("UI", row["series_uid"])
+        if Level.SERIES in self.levels:
+            dataset["00201209"] = element("IS", row["series_instances"])
+        if self.level == Level.INSTANCE:
+            url = f"{url}/instances/{row['sop_uid']}"
+            dataset["00080018"] = element("UI", row["sop_uid"])
+        if self.level != Level.SERIES:
+            dataset["00080056"] = element("CS", "ONLINE")
+        dataset["00081190"] = element("UR", url)
+        return dataset
+
+
+def build_search(query: Query) -> Search:
+    """The one statement answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2)."""
+    p = _Parameters()
+    base = query.level
+    levels = _returned_levels(query)
+    conditions = _scope_conditions(query, p)
+    joined = set(levels)
+    for f in query.filters:
+        level, condition = _filter_condition(f, base, p)
+        joined.add(level)
+        if condition:
+            conditions.append(condition)
+    columns = _select_columns(query, levels, p)
+    where = " AND ".join(conditions) or "true"
+    text = (
+        f"SELECT {', '.join(columns)} FROM {_from_clause(base, joined)} WHERE {where} "
+        f"ORDER BY {_ALIAS[base]}.{_UID[base]} LIMIT {p(query.limit + 1)} OFFSET {p(query.offset)}"
+    )
+    return Search(text, tuple(p.values), base, frozenset(levels), query.limit)
+
+
+def _returned_levels(query: Query) -> set[Level]:
+    """The query level, plus higher levels the resource path leaves open (PS3.18 §10.6.3.3)."""
+    levels = {query.level}
+    if query.level > Level.STUDY and query.study_instance_uid is None:
+        levels.add(Level.STUDY)
+    if query.level > Level.SERIES and query.series_instance_uid is None:
+        levels.add(Level.SERIES)
+    if not query.include_all:
+        wanted = [*query.includefields, *(f.path[0] for f in query.filters)]
+        levels.update(a.level for a in wanted if a.keyword not in _SHARED)
+    return {level for level in levels if level <= query.level}
+
+
+def _scope_conditions(query: Query, p: _Parameters) -> list[str]:
+    base = _ALIAS[query.level]
+    conditions = []
+    if query.study_instance_uid is not None:
+        conditions.append(f"{base}.study_instance_uid = {p(query.study_instance_uid)}")
+    if query.series_instance_uid is not None:
+        conditions.append(f"{base}.series_instance_uid = {p(query.series_instance_uid)}")
+    return conditions
+
+
+def _from_clause(base: Level, joined: set[Level]) -> str:
+    clause = f"{_TABLE[base]} {_ALIAS[base]}"
+    b = _ALIAS[base]
+    if base == Level.INSTANCE and Level.SERIES in joined:
+        clause += f" JOIN series se ON se.series_instance_uid = {b}.series_instance_uid"
+    if base > Level.STUDY and Level.STUDY in joined:
+        clause += f" JOIN study st ON st.study_instance_uid = {b}.study_instance_uid"
+    return clause
+
+
+def _select_columns(query: Query, levels: set[Level], p: _Parameters) -> list[str]:
+    base = _ALIAS[query.level]
+    columns = [f"{base}.study_instance_uid AS study_uid"]
+    if query.level >= Level.SERIES:
+        columns.append(f"{base}.series_instance_uid AS series_uid")
+    if query.level == Level.INSTANCE:
+        columns.append("i.sop_instance_uid AS sop_uid")
+    if Level.STUDY in levels:
+        columns += [
+            "st.modalities_in_study AS modalities",
+            "st.sop_classes_in_study AS sop_classes",
+            "st.number_of_series AS study_series",
+            "st.number_of_instances AS study_instances",
+        ]
+    if Level.SERIES in levels:
+        columns.append("se.number_of_instances AS series_instances")
+    for level in sorted(levels):
+        columns.append(f"{_projection(query, level, p)} AS {_TABLE[level]}_json")
+    return columns
+
+
+def _projection(query: Query, level: Level, p: _Parameters) -> str:
+    """The level's stored DICOM JSON, cut down to the returned tags unless ``includefield=all``.
+
+    Picking keys in SQL keeps large instance metadata out of the wire and of the decoder.
+    """
+    doc = _DOC[level]
+    if query.include_all:
+        return doc
+    wanted = [*query.includefields, *(f.path[0] for f in query.filters)]
+    tags = [*_REQUIRED_TAGS[level], *(a.tag for a in wanted if a.level == level)]
+    tags_param = p(list(dict.fromkeys(tags)))
+    return (
+        f"(SELECT jsonb_object_agg(k, {doc} -> k) FROM unnest({tags_param}::text[]) k "
+        f"WHERE {doc} ? k)"
+    )
+
+
+def _filter_condition(f: Filter, base: Level, p: _Parameters) -> tuple[Level, str | None]:
+    """Which level a filter reads, and its SQL condition (``None`` for universal matching)."""
+    top = f.path[0]
+    level = base if top.keyword in _SHARED else top.level
+    if isinstance(f.match, Universal):
+        return level, None
+    column = _COLUMNS.get(top.keyword)
+    if len(f.path) == 1 and column is not None:
+        name, kind = column
+        return level, _column_condition(f"{_ALIAS[level]}.{name}", kind, f.match, p)
+    return level, _document_condition(_DOC[level], f, p)
+
+
+def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> str:
+    if kind == "array":
+        return _array_condition(column, match, p)
+    if kind == "integer":
+        assert isinstance(match, SingleValue)  # numeric VRs parse only to single values
+        return f"{column} = {p(match.value)}::text::numeric"
+    return _text_condition(column, kind == "name", match, p)
+
+
+def _text_condition(expr: str, name: bool, match: Match, p: _Parameters) -> str:
+    """Text matching; person names compare case-insensitively (PS3.4 C.2.2.2.1)."""
+    if name:
+        expr = f"lower({expr})"
+    if isinstance(match, SingleValue):
+        return f"{expr} = lower({p(match.value)})" if name else f"{expr} = {p(match.value)}"
+    if isinstance(match, ValueList):
+        return f"{expr} = ANY({p(list(match.values))}::text[])"
+    if isinstance(match, Wildcard):
+        pattern = p(like_pattern(match.pattern))
+        return f"{expr} LIKE lower({pattern})" if name else f"{expr} LIKE {pattern}"
+    if isinstance(match, FuzzyName):
+        return " AND ".join(f"{expr} ~ {p(fuzzy_regex(w))}" for w in match.words) or "true"
+    assert isinstance(match, Range)
+    return _range_condition(expr, match, p)
+
+
+def _range_condition(expr: str, match: Range, p: _Parameters) -> str:
+    """Inclusive range; the upper end compares on its own precision, so ``-1030`` includes
+    10:30:59 and ``-2024`` (DT) includes all of 2024 (PS3.4 C.2.2.2.5)."""
+    parts = []
+    if match.low is not None:
+        parts.append(f"{expr} >= {p(match.low)}")
+    if match.high is not None:
+        high = p(match.high)
+        parts.append(f"left({expr}, length({high})) <= {high}")
+    return " AND ".join(parts)
+
+
+def _array_condition(column: str, match: Match, p: _Parameters) -> str:
+    """Multi-valued computed attributes (ModalitiesInStudy): any value matches (C.2.2.2.1)."""
+    if isinstance(match, SingleValue):
+        return f"{column} @> {p([match.value])}::text[]"
+    if isinstance(match, ValueList):
+        return f"{column} && {p(list(match.values))}::text[]"
+    return (
+        f"EXISTS (SELECT 1 FROM unnest({column}) v WHERE {_text_condition('v', False, match, p)})"
+    )
+
+
+def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
+    """Match stored DICOM JSON: containment for exact values (GIN-indexable), otherwise the
+    values reached through the sequence path (C.2.2.2.6: any item may match)."""
+    match, vr = f.match, f.attribute.vr
+    if isinstance(match, SingleValue | ValueList) and vr != "PN":
+        values = match.values if isinstance(match, ValueList) else (match.value,)
+        tests = [f"{doc} @> {p(_containment(f.path, _json_value(vr, v)))}::jsonb" for v in values]
+        return f"({' OR '.join(tests)})"
+    source = f"jsonb_array_elements({doc} -> {p(f.path[0].tag)}::text -> 'Value') e0"
+    for depth, step in enumerate(f.path[1:], start=1):
+        source += (
+            f" CROSS JOIN LATERAL jsonb_array_elements(e{depth - 1} -> {p(step.tag)}::text "
+            f"-> 'Value') e{depth}"
+        )
+    last = f"e{len(f.path) - 1}"
+    value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"
+    return f"EXISTS (SELECT 1 FROM {source} WHERE {_text_condition(value, vr == 'PN', match, p)})"
+
+
+def _containment(path: tuple[Attribute, ...], value: Any) -> DicomJson:
+    inner: Any = value
+    for step in reversed(path):
+        inner = {step.tag: {"Value": [inner]}}
+    result: DicomJson = inner
+    return result
+
+
+def _json_value(vr: str, value: str) -> Any:
+    """DICOM JSON carries IS, DS and binary numbers as JSON numbers (PS3.18 F.2.3)."""
+    if vr in ("IS", "US", "UL", "SS", "SL", "SV", "UV") and value.lstrip("+-").isdigit():
+        return int(value)
+    if vr in ("IS", "DS", "FL", "FD"):
+        return float(value)
+    return value
+
+
+def like_pattern(pattern: str) -> str:
+    """DICOM wildcards to SQL LIKE: ``*`` → ``%``, ``?`` → ``_``, LIKE's own escaped."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def fuzzy_regex(word: str) -> str:
+    """A word that must start some name component (after ``^``, ``=``, space or the start)."""
+    return r"(^|[\^= ])" + re.escape(word.lower())

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
@@ -77,7 +77,14 @@ def read_instance(body: IO[bytes], size: int, expected_study: str | None = None)
     metadata = _to_json(ds, base, "", bulk, warnings)
     frames = _pixel_data(ds, body, pixel_start, size, transfer_syntax, metadata, bulk, base)
     return Instance(
-        *uids, transfer_syntax, metadata, bulk, frames, size, digest, warnings  # type: ignore[arg-type]
+        *uids,
+        transfer_syntax,
+        metadata,
+        bulk,
+        frames,
+        size,
+        digest,
+        warnings,
     )
 
 
@@ -137,7 +144,7 @@ def _to_json(
 ) -> dict[str, Any]:
     """DICOM JSON (PS3.18 F.2) of ``ds`` without reading large binary values."""
     out: dict[str, Any] = {}
-    for tag in ds.keys():
+    for tag in ds.keys():  # noqa: SIM118 -- iterating a Dataset would convert (read) values
         key = f"{int(tag):08X}"
         raw = ds.get_item(tag)
         vr = raw.VR if raw is not None and raw.VR else _dictionary_vr(int(tag))

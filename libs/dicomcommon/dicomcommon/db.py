@@ -55,7 +55,7 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """Acquire a connection; an outage becomes ``BackendUnavailable`` (503)."""
     try:
         async with pool.acquire(timeout=10) as conn:
-            yield conn
+            yield conn  # type: ignore[misc]  # the pool's proxy behaves as a Connection
     except OUTAGE_ERRORS as exc:
         raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
 

@@ -1,14 +1,14 @@
 """The error tree and the DICOM failure reasons; one handler turns them into responses.
 
-    DicomwebError (400)
-     ├── InvalidInstance   (400, carries a FailureReason: per-instance STOW failures)
-     ├── InvalidQuery      (400)
-     ├── NotFound          (404)
-     ├── NotAcceptable     (406)
-     ├── Conflict          (409)
-     ├── PayloadTooLarge   (413)
-     ├── UnsupportedMediaType (415)
-     └── BackendUnavailable   (503 with Retry-After: PostgreSQL, NATS or storage outages)
+DicomwebError (400)
+ ├── InvalidInstance   (400, carries a FailureReason: per-instance STOW failures)
+ ├── InvalidQuery      (400)
+ ├── NotFound          (404)
+ ├── NotAcceptable     (406)
+ ├── Conflict          (409)
+ ├── PayloadTooLarge   (413)
+ ├── UnsupportedMediaType (415)
+ └── BackendUnavailable   (503 with Retry-After: PostgreSQL, NATS or storage outages)
 """
 
 from __future__ import annotations

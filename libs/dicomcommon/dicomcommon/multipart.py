@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import BinaryIO, cast
 
 from dicomcommon.errors import DicomwebError, PayloadTooLarge, UnsupportedMediaType
 
@@ -32,7 +32,7 @@ class Part:
     """One body part: its headers and its content, spooled (call ``close`` when done)."""
 
     headers: dict[str, str]
-    body: IO[bytes]
+    body: BinaryIO
     size: int = 0
     index: int = 0
 
@@ -63,7 +63,9 @@ class MediaType:
 
 
 def _split_unquoted(value: str, sep: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in value:
         if ch == '"':
             quoted = not quoted
@@ -101,8 +103,8 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def _new_body() -> IO[bytes]:
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+def _new_body() -> BinaryIO:
+    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
 
 
 class _Reader:
@@ -133,7 +135,7 @@ class _Reader:
             tail = len(self.delimiter)
             if len(self.buffer) < tail + 2:
                 break  # need to see what follows the delimiter
-            follows = self.buffer[tail : tail + 2]
+            follows = bytes(self.buffer[tail : tail + 2])
             if follows != b"--" and follows[:1] not in (b"\r", b" ", b"\t"):
                 self._write(1)  # delimiter-like content, not a boundary (RFC 2046 §5.1.1)
                 continue

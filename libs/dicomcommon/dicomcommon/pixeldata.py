@@ -88,9 +88,7 @@ def _walk_fragments(
         offset += 8 + length
 
 
-def frames_of(
-    ds: Dataset, body: IO[bytes], element: PixelDataElement, syntax: UID
-) -> list[Frame]:
+def frames_of(ds: Dataset, body: IO[bytes], element: PixelDataElement, syntax: UID) -> list[Frame]:
     """Byte ranges of every frame, or [] when they cannot be mapped without decoding."""
     count = int(ds.get("NumberOfFrames", 1) or 1)
     if element.encapsulated:
@@ -101,8 +99,10 @@ def frames_of(
         return []
     frame_size = bits // 8
     fitting = min(count, element.value_length // frame_size)
-    return [Frame(fragments=[(element.value_offset + i * frame_size, frame_size)])
-            for i in range(fitting)]
+    return [
+        Frame(fragments=[(element.value_offset + i * frame_size, frame_size)])
+        for i in range(fitting)
+    ]
 
 
 def _encapsulated_frames(

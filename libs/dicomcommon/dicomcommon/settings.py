@@ -76,16 +76,16 @@ class HttpSettings(BaseSettings):
 
 
 def postgres_field() -> PostgresSettings:
-    return Field(default_factory=PostgresSettings)  # type: ignore[no-any-return]
+    return Field(default_factory=PostgresSettings)
 
 
 def nats_field() -> NatsSettings:
-    return Field(default_factory=NatsSettings)  # type: ignore[no-any-return]
+    return Field(default_factory=NatsSettings)
 
 
 def storage_field() -> StorageSettings:
-    return Field(default_factory=StorageSettings)  # type: ignore[no-any-return]
+    return Field(default_factory=StorageSettings)
 
 
 def http_field() -> HttpSettings:
-    return Field(default_factory=HttpSettings)  # type: ignore[no-any-return]
+    return Field(default_factory=HttpSettings)

@@ -1,0 +1,148 @@
+"""NATS JetStream connection and stream definitions shared by STOW, DELETE and the indexer.
+
+The connection is opened in the background and re-opened forever, so a service starts and
+answers 503 while NATS is down, and recovers by itself when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.settings import NatsSettings
+
+log = logging.getLogger(__name__)
+
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def ingest_stream(settings: NatsSettings) -> StreamConfig:
+    """Commands for the indexer: a durable work queue, deduplicated by ``Nats-Msg-Id``."""
+    return StreamConfig(
+        name=settings.ingest_stream,
+        subjects=[f"{settings.ingest_subject_prefix}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=120.0,
+        max_msg_size=8 << 20,
+        discard=DiscardPolicy.NEW,
+    )
+
+
+def feed_stream(settings: NatsSettings) -> StreamConfig:
+    """Change-feed entries for subscribers; kept so they can replay from any sequence."""
+    return StreamConfig(
+        name=settings.feed_stream,
+        subjects=[f"{settings.feed_subject_prefix}.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=600.0,
+        max_msg_size=8 << 20,
+    )
+
+
+class Bus:
+    """One NATS connection per process, with its JetStream context and the streams ensured."""
+
+    def __init__(self, settings: NatsSettings, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect(), name="nats-connect")
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                nc = await nats.connect(
+                    self.settings.url,
+                    name=self.name,
+                    connect_timeout=2,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=self._on_error,
+                )
+                js = nc.jetstream(timeout=10)
+                await self._ensure_streams(js)
+                self.nc, self.js = nc, js
+                self.connected.set()
+                return
+            except Exception as exc:
+                log.warning("NATS not reachable yet (%s); retrying", exc)
+                await asyncio.sleep(1)
+
+    async def _ensure_streams(self, js: JetStreamContext) -> None:
+        for config in (ingest_stream(self.settings), feed_stream(self.settings)):
+            try:
+                await js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                await js.update_stream(config)
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS: %s", exc)
+
+    def require(self) -> tuple[Client, JetStreamContext]:
+        """The live connection, or ``BackendUnavailable`` while there is none."""
+        if self.nc is None or self.js is None or not self.nc.is_connected:
+            raise BackendUnavailable("NATS JetStream unavailable")
+        return self.nc, self.js
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str) -> int:
+        """Publish to JetStream and wait for the stream's ack; returns the stream sequence."""
+        _, js = self.require()
+        try:
+            ack = await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+        except OUTAGE_ERRORS as exc:
+            raise BackendUnavailable(f"NATS JetStream unavailable: {type(exc).__name__}") from exc
+        return int(ack.seq)
+
+    async def check(self) -> None:
+        nc, _ = self.require()
+        try:
+            await nc.flush(timeout=2)
+        except OUTAGE_ERRORS as exc:
+            raise BackendUnavailable("NATS unavailable") from exc
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+
+def subject(prefix: str, *parts: str) -> str:
+    return ".".join((prefix, *parts))
+
+
+def headers_of(msg: Any) -> dict[str, str]:
+    return dict(msg.headers or {})

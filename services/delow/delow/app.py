@@ -1,0 +1,43 @@
+"""DELETE application: routes, and the NATS client built once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from delow import handlers
+from delow.settings import Settings
+from dicomcommon.bus import Bus
+from dicomcommon.outcomes import OutcomeWaiter
+from dicomcommon.routes import DICOMWEB_ROOT
+from dicomcommon.webapp import ReadinessCheck, create_service_app
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.bus = Bus(settings.nats, "delow")
+        app.state.bus.start()
+        app.state.waiter = OutcomeWaiter(app.state.bus)
+        app.state.waiter.start()
+        try:
+            yield
+        finally:
+            await app.state.waiter.close()
+            await app.state.bus.close()
+
+    def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
+        return (app.state.bus.check,)
+
+    study = f"{DICOMWEB_ROOT}/studies/{{study}}"
+    routes = [
+        Route(study, handlers.delete, methods=["DELETE"]),
+        Route(f"{study}/series/{{series}}", handlers.delete, methods=["DELETE"]),
+        Route(f"{study}/series/{{series}}/instances/{{instance}}", handlers.delete,
+              methods=["DELETE"]),
+    ]  # fmt: skip
+    return create_service_app("delow", routes, lifespan, readiness)

@@ -1,0 +1,59 @@
+"""DELETE of a study, a series or an instance (Microsoft's URL shape; DICOMcloud's DELOW-RS).
+
+The delete is a command on the ingest stream, so it is ordered with the stores; the answer
+waits for the indexer: once it is given, nothing of what was deleted is found.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from delow.settings import Settings
+from dicomcommon import logs
+from dicomcommon.bus import Bus, subject
+from dicomcommon.errors import NotFound
+from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
+from dicomcommon.outcomes import OutcomeWaiter
+from dicomcommon.uids import require_uid
+
+PENDING_WARNING = '299 - "Delete accepted; the index has not confirmed it yet"'
+
+
+async def delete(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    bus: Bus = request.app.state.bus
+    waiter: OutcomeWaiter = request.app.state.waiter
+    command = _command(request, waiter.subject)
+    future = waiter.expect(command.command_id)
+    try:
+        await bus.publish(
+            subject(settings.nats.ingest_subject_prefix, DELETE_SUBJECT),
+            command.model_dump_json().encode(),
+            msg_id=command.command_id,
+        )
+    except BaseException:
+        waiter.forget(command.command_id)
+        raise
+    outcomes = await waiter.wait({command.command_id: future}, settings.index_timeout_seconds)
+    outcome = outcomes.get(command.command_id)
+    if outcome is None:
+        return Response(status_code=202, headers={"Warning": PENDING_WARNING})
+    if outcome.status is OutcomeStatus.NOT_FOUND:
+        raise NotFound("nothing matched the UIDs in the URL")
+    return Response(status_code=204)
+
+
+def _command(request: Request, reply_subject: str) -> DeleteRequested:
+    params = request.path_params
+    series, sop = params.get("series"), params.get("instance")
+    return DeleteRequested(
+        command_id=uuid.uuid4().hex,
+        request_id=logs.request_id.get(),
+        reply_subject=reply_subject,
+        study_instance_uid=require_uid(params["study"], "StudyInstanceUID"),
+        series_instance_uid=require_uid(series, "SeriesInstanceUID") if series else None,
+        sop_instance_uid=require_uid(sop, "SOPInstanceUID") if sop else None,
+    )

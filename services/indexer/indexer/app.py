@@ -1,0 +1,90 @@
+"""Indexer process: the ingest consumer and blob clean-up as background tasks, plus an admin
+API (probes, metrics, and the stack health report the gateway serves at ``/healthz``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import asyncpg
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from dicomcommon import db
+from dicomcommon.bus import Bus
+from dicomcommon.storage.factory import open_store
+from dicomcommon.webapp import ReadinessCheck, create_service_app
+from indexer import cleanup, health
+from indexer.consumer import IngestConsumer
+from indexer.migrate import migrate
+from indexer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _migrate_until_done(pool: asyncpg.Pool) -> None:
+    while True:
+        try:
+            async with db.connection(pool) as conn:
+                await migrate(conn)
+                return
+        except Exception as exc:
+            log.warning("schema migration waits for PostgreSQL: %s", exc)
+            await asyncio.sleep(1)
+
+
+async def _work(settings: Settings, app: Starlette) -> None:
+    """Migrate first, then consume and clean up for ever."""
+    await _migrate_until_done(app.state.pool)
+    app.state.migrated.set()
+    await asyncio.gather(
+        app.state.consumer.run(),
+        cleanup.run(
+            app.state.pool,
+            app.state.blobs,
+            settings.cleanup_interval_seconds,
+            settings.cleanup_batch,
+        ),
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        s = app.state
+        s.settings = settings
+        s.pool = await db.create_pool(settings.postgres)
+        s.bus = Bus(settings.nats, "indexer")
+        s.bus.start()
+        s.blobs = await open_store(settings.storage)
+        s.http_client = httpx.AsyncClient(timeout=2)
+        s.migrated = asyncio.Event()
+        s.consumer = IngestConsumer(settings, s.pool, s.bus)
+
+        async def check_postgres() -> None:
+            await db.fetch(s.pool, "SELECT 1")
+            if not s.migrated.is_set():
+                raise RuntimeError("schema migration not finished")
+
+        s.check_postgres = check_postgres
+        worker = asyncio.create_task(_work(settings, app), name="indexer-work")
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            await s.http_client.aclose()
+            await s.bus.close()
+            await s.blobs.close()
+            await s.pool.close()
+
+    def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
+        return (app.state.check_postgres, app.state.bus.check, app.state.blobs.check)
+
+    routes = [Route("/stack/health", health.stack_health, methods=["GET", "HEAD"])]
+    return create_service_app("indexer", routes, lifespan, readiness)

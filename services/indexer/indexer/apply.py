@@ -1,0 +1,235 @@
+"""Apply ingest commands to the index, idempotently and in stream order.
+
+Each command carries its JetStream stream sequence as ``version``. A row remembers the version
+that wrote it, deletes leave tombstones, and a command older than what the index already holds
+changes nothing — so redelivery and several replicas end in the state the stream order says.
+Change-feed rows and blob clean-ups are written in the same transaction as the index change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from dicomcommon.events import (
+    DeleteRequested,
+    FeedAction,
+    InstanceStored,
+    Outcome,
+    OutcomeStatus,
+)
+from indexer import levels
+
+
+@dataclass
+class FeedRow:
+    action: FeedAction
+    study: str
+    series: str
+    sop: str
+    version: int
+    metadata: dict[str, Any] | None
+
+
+@dataclass
+class BatchWork:
+    """What one batch's commands did, applied together before commit."""
+
+    feed: list[FeedRow] = field(default_factory=list)
+    cleanup: list[str] = field(default_factory=list)
+    series: set[str] = field(default_factory=set)
+    studies: set[str] = field(default_factory=set)
+
+
+_SELECT_EXISTING = """
+SELECT study_instance_uid, series_instance_uid, sha256, version, blob_key
+FROM instance WHERE sop_instance_uid = $1 FOR UPDATE
+"""
+_NEWEST_TOMBSTONE = """
+SELECT max(version) FROM (
+    SELECT version FROM tombstone WHERE sop_instance_uid = $1
+    UNION ALL SELECT version FROM scope_tombstone WHERE scope_uid = $2 OR scope_uid = $3
+) t
+"""
+
+
+async def store(
+    conn: asyncpg.Connection, version: int, ev: InstanceStored, work: BatchWork
+) -> Outcome:
+    def outcome(status: OutcomeStatus, detail: str = "") -> Outcome:
+        return Outcome(command_id=ev.command_id, status=status, sequence=version, detail=detail)
+
+    deleted_at = await conn.fetchval(
+        _NEWEST_TOMBSTONE, ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid
+    )
+    if deleted_at is not None and deleted_at > version:
+        work.cleanup.append(ev.blob_key)
+        return outcome(OutcomeStatus.STALE, "deleted by a later command")
+    existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)
+    if existing is None:
+        await _upsert_parents(conn, ev)
+        if await _insert_instance(conn, version, ev):
+            _record(work, FeedAction.CREATE, version, ev)
+            return outcome(OutcomeStatus.STORED)
+        existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)  # lost a race
+        assert existing is not None
+    return await _store_over(conn, version, ev, existing, work, outcome)
+
+
+async def _store_over(
+    conn: asyncpg.Connection,
+    version: int,
+    ev: InstanceStored,
+    existing: asyncpg.Record,
+    work: BatchWork,
+    outcome: Callable[..., Outcome],
+) -> Outcome:
+    """A row for this SOP Instance UID exists: redelivery, duplicate, stale, conflict, replace."""
+    if existing["blob_key"] == ev.blob_key:
+        return outcome(OutcomeStatus.STORED)  # the same command again
+    work.cleanup.append(ev.blob_key)
+    if existing["version"] > version:
+        return outcome(OutcomeStatus.STALE, "a later version is already stored")
+    same_place = (existing["study_instance_uid"], existing["series_instance_uid"]) == (
+        ev.study_instance_uid,
+        ev.series_instance_uid,
+    )
+    if existing["sha256"] == ev.sha256 and same_place:
+        return outcome(OutcomeStatus.DUPLICATE)
+    if not ev.allow_replace:
+        return outcome(OutcomeStatus.CONFLICT, "SOP Instance UID exists with other content")
+    work.cleanup[-1] = existing["blob_key"]
+    work.series.add(existing["series_instance_uid"])
+    work.studies.add(existing["study_instance_uid"])
+    await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
+    await _upsert_parents(conn, ev)
+    await _insert_instance(conn, version, ev)
+    _record(work, FeedAction.UPDATE, version, ev)
+    return outcome(OutcomeStatus.REPLACED)
+
+
+def _record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStored) -> None:
+    work.series.add(ev.series_instance_uid)
+    work.studies.add(ev.study_instance_uid)
+    work.feed.append(
+        FeedRow(
+            action,
+            ev.study_instance_uid,
+            ev.series_instance_uid,
+            ev.sop_instance_uid,
+            version,
+            ev.metadata,
+        )
+    )
+
+
+_UPSERT_STUDY = """
+INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,
+    patient_sex, study_date, study_time, accession_number, referring_physician_name, study_id,
+    study_description, attributes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
+    patient_name = EXCLUDED.patient_name, patient_birth_date = EXCLUDED.patient_birth_date,
+    patient_sex = EXCLUDED.patient_sex, study_date = EXCLUDED.study_date,
+    study_time = EXCLUDED.study_time, accession_number = EXCLUDED.accession_number,
+    referring_physician_name = EXCLUDED.referring_physician_name,
+    study_id = EXCLUDED.study_id, study_description = EXCLUDED.study_description,
+    attributes = EXCLUDED.attributes, updated_at = now()
+WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes
+"""
+_UPSERT_SERIES = """
+INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
+    series_description, performed_procedure_step_start_date,
+    performed_procedure_step_start_time, attributes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (series_instance_uid) DO UPDATE SET modality = EXCLUDED.modality,
+    series_number = EXCLUDED.series_number, series_description = EXCLUDED.series_description,
+    performed_procedure_step_start_date = EXCLUDED.performed_procedure_step_start_date,
+    performed_procedure_step_start_time = EXCLUDED.performed_procedure_step_start_time,
+    attributes = EXCLUDED.attributes, updated_at = now()
+WHERE series.attributes IS DISTINCT FROM EXCLUDED.attributes
+"""
+
+
+async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
+    m, f = ev.metadata, levels.first
+    await conn.execute(
+        _UPSERT_STUDY, ev.study_instance_uid, f(m, "PatientID"), f(m, "PatientName"),
+        f(m, "PatientBirthDate"), f(m, "PatientSex"), f(m, "StudyDate"), f(m, "StudyTime"),
+        f(m, "AccessionNumber"), f(m, "ReferringPhysicianName"), f(m, "StudyID"),
+        f(m, "StudyDescription"), levels.study_attributes(m),
+    )  # fmt: skip
+    await conn.execute(
+        _UPSERT_SERIES, ev.series_instance_uid, ev.study_instance_uid, f(m, "Modality"),
+        f(m, "SeriesNumber"), f(m, "SeriesDescription"),
+        f(m, "PerformedProcedureStepStartDate"), f(m, "PerformedProcedureStepStartTime"),
+        levels.series_attributes(m),
+    )  # fmt: skip
+
+
+_INSERT_INSTANCE = """
+INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
+    instance_number, transfer_syntax_uid, number_of_frames, rows, columns, blob_key, size,
+    sha256, metadata, frames, bulk_data, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+ON CONFLICT (sop_instance_uid) DO NOTHING
+"""
+
+
+async def _insert_instance(conn: asyncpg.Connection, version: int, ev: InstanceStored) -> bool:
+    m = ev.metadata
+    status = await conn.execute(
+        _INSERT_INSTANCE, ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid,
+        ev.sop_class_uid, levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
+        levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
+        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, m,
+        [f.fragments for f in ev.frames], ev.bulk_data, version,
+    )  # fmt: skip
+    return bool(status.endswith(" 1"))
+
+
+_DELETE_INSTANCES = """
+DELETE FROM instance WHERE study_instance_uid = $1
+    AND ($2::text IS NULL OR series_instance_uid = $2)
+    AND ($3::text IS NULL OR sop_instance_uid = $3) AND version < $4
+RETURNING sop_instance_uid, series_instance_uid, blob_key
+"""
+_TOMBSTONE = """
+INSERT INTO tombstone (sop_instance_uid, study_instance_uid, series_instance_uid, version)
+VALUES ($1, $2, $3, $4) ON CONFLICT (sop_instance_uid)
+DO UPDATE SET version = greatest(tombstone.version, EXCLUDED.version), deleted_at = now()
+"""
+_SCOPE_TOMBSTONE = """
+INSERT INTO scope_tombstone (scope_uid, version) VALUES ($1, $2) ON CONFLICT (scope_uid)
+DO UPDATE SET version = greatest(scope_tombstone.version, EXCLUDED.version), deleted_at = now()
+"""
+
+
+async def delete(
+    conn: asyncpg.Connection, version: int, ev: DeleteRequested, work: BatchWork
+) -> Outcome:
+    study, series, sop = ev.study_instance_uid, ev.series_instance_uid, ev.sop_instance_uid
+    rows = await conn.fetch(_DELETE_INSTANCES, study, series, sop, version)
+    await conn.executemany(
+        _TOMBSTONE,
+        [(r["sop_instance_uid"], study, r["series_instance_uid"], version) for r in rows],
+    )
+    if sop is not None and series is not None:
+        await conn.execute(_TOMBSTONE, sop, study, series, version)
+    else:
+        await conn.execute(_SCOPE_TOMBSTONE, series or study, version)
+    for r in rows:
+        work.cleanup.append(r["blob_key"])
+        work.series.add(r["series_instance_uid"])
+        work.feed.append(
+            FeedRow(FeedAction.DELETE, study, r["series_instance_uid"], r["sop_instance_uid"],
+                    version, None)
+        )  # fmt: skip
+    work.studies.add(study)
+    status = OutcomeStatus.DELETED if rows else OutcomeStatus.NOT_FOUND
+    return Outcome(
+        command_id=ev.command_id, status=status, sequence=version, deleted_instances=len(rows)
+    )

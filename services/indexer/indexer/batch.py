@@ -1,0 +1,106 @@
+"""One transaction per batch of commands: apply each, then counts, feed rows and clean-ups.
+
+A command that fails on its own (bad data the schema refuses) is rolled back to its savepoint
+and answered ``failed``; the rest of the batch commits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from dicomcommon import db
+from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
+from indexer import apply
+
+log = logging.getLogger(__name__)
+
+Command = tuple[int, InstanceStored | DeleteRequested]  # (stream sequence, event)
+
+_RECOUNT_SERIES = """
+UPDATE series s SET number_of_instances =
+    (SELECT count(*) FROM instance i WHERE i.series_instance_uid = s.series_instance_uid)
+WHERE s.series_instance_uid = ANY($1::text[])
+"""
+_DROP_EMPTY_SERIES = """
+DELETE FROM series WHERE series_instance_uid = ANY($1::text[]) AND number_of_instances = 0
+"""
+_RECOUNT_STUDIES = """
+UPDATE study st SET
+    number_of_series = c.series, number_of_instances = c.instances,
+    modalities_in_study = c.modalities, sop_classes_in_study = c.sop_classes
+FROM (
+    SELECT u.uid,
+        (SELECT count(*) FROM series s WHERE s.study_instance_uid = u.uid) AS series,
+        (SELECT count(*) FROM instance i WHERE i.study_instance_uid = u.uid) AS instances,
+        coalesce((SELECT array_agg(DISTINCT s.modality ORDER BY s.modality) FROM series s
+                  WHERE s.study_instance_uid = u.uid AND s.modality IS NOT NULL), '{}')
+            AS modalities,
+        coalesce((SELECT array_agg(DISTINCT i.sop_class_uid ORDER BY i.sop_class_uid)
+                  FROM instance i WHERE i.study_instance_uid = u.uid), '{}') AS sop_classes
+    FROM unnest($1::text[]) AS u(uid)
+) c
+WHERE st.study_instance_uid = c.uid
+"""
+_DROP_EMPTY_STUDIES = """
+DELETE FROM study WHERE study_instance_uid = ANY($1::text[]) AND number_of_instances = 0
+"""
+_NEXT_SEQUENCES = """
+UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequence
+"""
+_INSERT_FEED = """
+INSERT INTO change_feed (sequence, action, study_instance_uid, series_instance_uid,
+    sop_instance_uid, version, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
+
+
+async def apply_batch(pool: asyncpg.Pool, commands: list[Command]) -> list[Outcome]:
+    """Apply ``commands`` (in stream order) in one transaction; outcomes in the same order."""
+    async with db.connection(pool) as conn, conn.transaction():
+        work = apply.BatchWork()
+        outcomes = [await _apply_one(conn, seq, event, work) for seq, event in commands]
+        await _finish(conn, work)
+    return outcomes
+
+
+async def _apply_one(
+    conn: asyncpg.Connection,
+    seq: int,
+    event: InstanceStored | DeleteRequested,
+    work: apply.BatchWork,
+) -> Outcome:
+    try:
+        async with conn.transaction():  # a savepoint: one bad command spoils only itself
+            if isinstance(event, InstanceStored):
+                return await apply.store(conn, seq, event, work)
+            return await apply.delete(conn, seq, event, work)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        log.warning("command %s failed: %s", event.command_id, exc)
+        return Outcome(
+            command_id=event.command_id, status=OutcomeStatus.FAILED, sequence=seq, detail=str(exc)
+        )
+
+
+async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
+    """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
+    counter's row lock is held only for the end of the transaction)."""
+    if work.series:
+        await conn.execute(_RECOUNT_SERIES, sorted(work.series))
+        await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
+    if work.studies:
+        await conn.execute(_RECOUNT_STUDIES, sorted(work.studies))
+        await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
+    if work.cleanup:
+        await conn.executemany(_QUEUE_CLEANUP, [(k,) for k in work.cleanup])
+    if work.feed:
+        last = await conn.fetchval(_NEXT_SEQUENCES, len(work.feed))
+        first = last - len(work.feed) + 1
+        await conn.executemany(
+            _INSERT_FEED,
+            [
+                (first + i, r.action.value, r.study, r.series, r.sop, r.version, r.metadata)
+                for i, r in enumerate(work.feed)
+            ],
+        )

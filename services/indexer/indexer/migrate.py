@@ -1,0 +1,40 @@
+"""The indexer owns the schema: numbered SQL files applied once each, in order, under a lock."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+_LOCK_KEY = 0x44494347  # pg_advisory_lock key shared by every indexer replica
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("indexer") / "migrations"
+    files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), (folder / name).read_text()) for name in files]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply every migration not applied yet; safe when several replicas start together."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migration "
+            "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migration")}
+        applied = []
+        for version, sql in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migration (version) VALUES ($1)", version)
+            log.info("applied migration %s", version)
+            applied.append(version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)

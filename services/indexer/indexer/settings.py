@@ -1,0 +1,34 @@
+"""Indexer settings (prefix ``DICOMWEB_INDEXER_``), composing the shared ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dicomcommon.settings import (
+    HttpSettings,
+    NatsSettings,
+    PostgresSettings,
+    StorageSettings,
+    http_field,
+    nats_field,
+    postgres_field,
+    storage_field,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_INDEXER_")
+
+    postgres: PostgresSettings = postgres_field()
+    nats: NatsSettings = nats_field()
+    storage: StorageSettings = storage_field()
+    http: HttpSettings = http_field()
+    consumer_name: str = "indexer"
+    batch_size: int = 256
+    fetch_wait_seconds: float = 0.5
+    ack_wait_seconds: float = 60.0
+    cleanup_interval_seconds: float = 2.0
+    cleanup_batch: int = 100
+    # Every other part's base URL (name -> URL), for the gateway's /healthz report.
+    health_targets: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,14 @@
+"""``python -m stow``: run the STOW-RS service with settings from the environment."""
+
+from dicomcommon import serve
+from stow.app import create_app
+from stow.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve.run("stow", create_app(settings), settings.http)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""STOW-RS routes (PS3.18 §10.5): one handler, reading top to bottom."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dicomcommon import multipart
+from dicomcommon.dataset import Instance
+from dicomcommon.errors import (
+    BackendUnavailable,
+    FailureReason,
+    InvalidInstance,
+    NotAcceptable,
+    UnsupportedMediaType,
+)
+from dicomcommon.events import Outcome
+from dicomcommon.uids import require_uid
+from stow.ingest import Ingest
+from stow.report import StoreReport
+
+_DICOM = "application/dicom"
+
+
+async def store_instances(request: Request) -> Response:
+    ingest: Ingest = request.app.state.ingest
+    study = request.path_params.get("study")
+    if study is not None:
+        require_uid(study, "StudyInstanceUID")
+    xml = _wants_xml(request.headers.get("accept", ""))
+    report = StoreReport(ingest.settings.http.public_base_url, study)
+    pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
+    async for part in _parts(request, ingest):
+        try:
+            stored = await _store_part(ingest, part, study, report, bool(pending))
+        finally:
+            part.close()
+        if stored is not None:
+            pending.append(stored)
+    outcomes = await ingest.waiter.wait(
+        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
+    )
+    for instance, cid, _ in pending:
+        report.stored(instance, outcomes.get(cid))
+    return report.response(xml)
+
+
+async def _store_part(
+    ingest: Ingest, part: multipart.Part, study: str | None, report: StoreReport, started: bool
+) -> tuple[Instance, str, asyncio.Future[Outcome]] | None:
+    """Store one part; per-instance failures become report entries, not exceptions."""
+    try:
+        instance = await ingest.read(part, study)
+    except InvalidInstance as exc:
+        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason)
+        return None
+    try:
+        cid, future = await ingest.submit(part, instance)
+    except BackendUnavailable:
+        if not started:
+            raise  # nothing accepted yet: the whole request is a 503
+        report.fail(
+            instance.sop_class_uid, instance.sop_instance_uid, FailureReason.OUT_OF_RESOURCES
+        )
+        return None
+    return dataclasses.replace(instance, metadata={}, bulk_data={}, frames=[]), cid, future
+
+
+async def _parts(request: Request, ingest: Ingest) -> AsyncIterator[multipart.Part]:
+    content_type = multipart.MediaType.parse(request.headers.get("content-type", ""))
+    s = ingest.settings
+    limits = multipart.PartLimits(s.max_parts, s.max_part_bytes, s.max_request_bytes)
+    if content_type.essence == _DICOM:
+        yield await multipart.spool_body(request.stream(), limits)
+        return
+    if content_type.essence != "multipart/related":
+        raise UnsupportedMediaType(
+            f"STOW-RS accepts {_DICOM} or multipart/related, not "
+            f"{content_type.essence or 'an empty Content-Type'}"
+        )
+    part_type = content_type.params.get("type", _DICOM).lower()
+    if part_type != _DICOM:
+        raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported yet")
+    async for part in multipart.iter_parts(
+        request.stream(), multipart.boundary_of(content_type), limits
+    ):
+        yield part
+
+
+def _wants_xml(accept: str) -> bool:
+    """``application/dicom+json`` unless the client accepts only XML (PS3.18 §10.5.2)."""
+    types = [multipart.MediaType.parse(t).essence for t in accept.split(",") if t.strip()]
+    if not types or any(
+        t in ("application/dicom+json", "application/json", "*/*", "application/*") for t in types
+    ):
+        return False
+    if "application/dicom+xml" in types:
+        return True
+    raise NotAcceptable(f"STOW-RS answers application/dicom+json or +xml, not {accept!r}")

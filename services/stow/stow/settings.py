@@ -1,0 +1,31 @@
+"""STOW-RS settings (prefix ``DICOMWEB_STOW_``), composing the shared ones."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dicomcommon.settings import (
+    HttpSettings,
+    NatsSettings,
+    StorageSettings,
+    http_field,
+    nats_field,
+    storage_field,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
+
+    nats: NatsSettings = nats_field()
+    storage: StorageSettings = storage_field()
+    http: HttpSettings = http_field()
+    max_request_bytes: int = 64 << 30
+    max_parts: int = 10_000
+    max_part_bytes: int = 4 << 30
+    # How long a request waits for the indexer to confirm; past it the answer is 202 (documented).
+    index_timeout_seconds: float = 30.0
+    # What to do with a different instance under an existing SOP Instance UID.
+    duplicate_policy: Literal["reject", "overwrite"] = "reject"

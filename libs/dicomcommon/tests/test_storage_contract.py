@@ -262,3 +262,23 @@ def _dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_s3_blobs_survive_a_seaweedfs_kill_and_restart(tmp_path: Path) -> None:
+    """The launcher's second run finds the data again, even after a crash."""
+    server = SeaweedFs(tmp_path / "seaweedfs", s3_port=_dead_port(), secret_key="kept-secret")
+    await asyncio.to_thread(server.start)
+    try:
+        store = await open_store(s3_settings(server))
+        await put_bytes(store, "kept/instance.dcm", PAYLOAD)
+        await store.close()
+        await asyncio.to_thread(server.kill)
+        server.s3_port = _dead_port()
+        await asyncio.to_thread(server.start)
+        store = await open_store(s3_settings(server))
+        try:
+            assert await store.read("kept/instance.dcm") == PAYLOAD
+        finally:
+            await store.close()
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -1,8 +1,11 @@
 """The blob store interface: every backend offers the same few async methods.
 
-Keys are ``/``-separated relative paths built only from validated UIDs and generated names.
-Backends wrap their library's errors: a missing key raises ``BlobNotFound``, an unreachable
-backend raises ``errors.BackendUnavailable``.
+Keys are ``/``-separated relative paths built only from validated UIDs and generated names;
+``storage.keys.check_key`` rejects anything else (``..``, absolute paths, dot segments) with
+``InvalidBlobKey`` before any I/O. Backends wrap their library's errors: a missing key raises
+``BlobNotFound``, an unreachable backend raises ``errors.BackendUnavailable``.
+Backends: ``filesystem.FilesystemBlobStore`` and ``s3.S3BlobStore``; ``factory.open_store``
+picks one from ``StorageSettings``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ class BlobStore(Protocol):
 
     async def put(self, key: str, source: BinaryIO | Path, size: int) -> None:
         """Store ``size`` bytes read from ``source`` (a file object positioned at 0, or a path)
-        under ``key`` atomically: readers see the whole blob or nothing."""
+        under ``key`` atomically: readers see the whole blob or nothing. A source shorter than
+        ``size`` raises ``ValueError`` and stores nothing; putting a key again replaces it
+        whole (callers use fresh versioned keys, so this only happens on retries)."""
 
     def get(
         self, key: str, start: int = 0, length: int | None = None, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
-        """Stream the bytes of ``key`` from ``start`` (``length`` bytes, or to the end)."""
+        """Stream the bytes of ``key`` from ``start`` (``length`` bytes, or to the end) in
+        chunks of at most ``chunk_size``. A range past the end is clipped (possibly to nothing);
+        a negative one is a ``ValueError``. ``BlobNotFound`` surfaces on the first iteration,
+        before any byte, so a handler that primes the iterator can still choose its status."""
 
     async def read(self, key: str, start: int = 0, length: int | None = None) -> bytes:
         """Read a (small) range of ``key`` into memory: one frame, a header."""

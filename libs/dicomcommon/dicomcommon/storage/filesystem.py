@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -58,18 +59,19 @@ class FilesystemBlobStore:
         """
         check_range(start, length)
         fd, size = await asyncio.to_thread(self._open, key)
+        blob = _OpenBlob(fd)
         try:
             end = size if length is None else min(size, start + length)
             position = start
             while position < end:
                 count = min(chunk_size, end - position)
-                chunk = await asyncio.to_thread(os.pread, fd, count, position)
+                chunk = await asyncio.to_thread(blob.pread, count, position)
                 if not chunk:  # the file shrank: a torn read, never hand out a short blob
                     raise BackendUnavailable(f"blob {key} changed while being read")
                 position += len(chunk)
                 yield chunk
         finally:
-            os.close(fd)
+            blob.close()
 
     async def read(self, key: str, start: int = 0, length: int | None = None) -> bytes:
         check_range(start, length)
@@ -134,6 +136,24 @@ class FilesystemBlobStore:
             return b"".join(parts)
         finally:
             os.close(fd)
+
+
+class _OpenBlob:
+    """A descriptor whose close waits for an in-flight read: when a client goes away the
+    request is cancelled while a worker thread may still be reading, and closing the
+    descriptor under it could let the read hit a file opened later under the same number."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+
+    def pread(self, count: int, position: int) -> bytes:
+        with self._lock:
+            return os.pread(self._fd, count, position)
+
+    def close(self) -> None:
+        with self._lock:
+            os.close(self._fd)
 
 
 def _write_atomically(path: Path, reader: BinaryIO, size: int) -> None:

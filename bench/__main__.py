@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+import httpx
+
 from bench import corpus, orthanc, targets
 from bench.client import ensure_loopback, make_client
 from bench.context import PhaseContext, Plan, Target
@@ -69,12 +71,21 @@ async def _measure(target: Target, data: corpus.Corpus, plan: Plan) -> list[Figu
     _say(f"measuring {target.label} at {target.dicomweb_url}")
     figures: list[Figure] = []
     async with make_client(concurrency=16) as client:
+        await _ensure_answers(client, target.dicomweb_url)
         ctx = PhaseContext(target, client, data, plan)
         for phase in PHASES:
             for figure in await phase(ctx):
                 _say(f"  {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}")
                 figures.append(figure)
     return figures
+
+
+async def _ensure_answers(client: httpx.AsyncClient, dicomweb_url: str) -> None:
+    """Fail fast with one clear line when nothing listens, rather than a table of errors."""
+    try:
+        await client.get(f"{dicomweb_url}/studies", params={"limit": "1"})
+    except httpx.TransportError as exc:
+        raise ValueError(f"nothing answers at {dicomweb_url}: {exc}") from exc
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

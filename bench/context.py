@@ -49,6 +49,8 @@ class PhaseContext:
     plan: Plan
     stored: dict[str, Instance] = field(default_factory=dict)
     """Acknowledged instances by SOP Instance UID, in the order they were stored."""
+    retrieved: int = 0
+    """How far into ``stored`` the retrieve phases have gone."""
     _next: int = 0
 
     def take(self, count: int) -> list[Instance]:

@@ -36,7 +36,8 @@ def render_table(results: Results) -> str:
     """A plain-text table: one row per operation, one column per target, then the ratio."""
     labels = list(results)
     by_label = {label: {f.operation: f for f in figures} for label, figures in results.items()}
-    operations = list(dict.fromkeys(f.operation for figs in results.values() for f in figs))
+    fullest = sorted(results.values(), key=len, reverse=True)  # its order is the phase order
+    operations = list(dict.fromkeys(f.operation for figs in fullest for f in figs))
     header = ["operation", "unit", *labels]
     if len(labels) == 2:
         header.append(f"{labels[0]} vs {labels[1]}")

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dicomstack.errors import StackError
-from dicomstack.settings import StackSettings
-from dicomstack.stack import Stack
-
 from bench import orthanc
 from bench.context import Target
 from bench.cpu import CpuProbe, launched_by, process_tree
+from dicomstack.errors import StackError
+from dicomstack.settings import StackSettings
+from dicomstack.stack import Stack
 
 
 class StackUnavailable(RuntimeError):

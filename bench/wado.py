@@ -49,8 +49,13 @@ def wado_uri_phase(concurrency: int = 1) -> Phase:
 
 
 def _jobs(ctx: PhaseContext) -> list[Instance]:
+    """The next ``retrieve_count`` stored instances after those earlier retrieve phases took,
+    so a phase does not ride on the page cache its predecessor warmed."""
     stored = list(ctx.stored.values())
-    return [stored[n % len(stored)] for n in range(ctx.plan.retrieve_count)] if stored else []
+    if not stored:
+        return []
+    first, ctx.retrieved = ctx.retrieved, ctx.retrieved + ctx.plan.retrieve_count
+    return [stored[n % len(stored)] for n in range(first, ctx.retrieved)]
 
 
 def _figures(

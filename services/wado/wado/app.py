@@ -1,0 +1,61 @@
+"""Wiring for WADO-RS and WADO-URI: routes, the PostgreSQL pool and the blob store on
+``app.state.ctx``, readiness checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from dicomcommon import db
+from dicomcommon.routes import DICOMWEB_ROOT
+from dicomcommon.storage.factory import open_store
+from dicomcommon.webapp import ReadinessCheck, create_service_app
+from wado import handlers
+from wado.context import WadoContext
+from wado.settings import Settings
+
+_READ = ["GET", "HEAD"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The WADO app; routes keep the public ``/dicom-web`` prefix (PS3.18 §10.4.1)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await db.create_pool(settings.postgres)
+        try:
+            store = await open_store(settings.storage)
+            try:
+                app.state.ctx = WadoContext(settings=settings, pool=pool, store=store)
+                yield
+            finally:
+                await store.close()
+        finally:
+            await pool.close()
+
+    def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
+        ctx: WadoContext = app.state.ctx
+
+        async def postgres() -> None:
+            await db.fetch(ctx.pool, "SELECT 1")
+
+        async def storage() -> None:
+            await ctx.store.check()
+
+        return [postgres, storage]
+
+    return create_service_app("wado", _routes(), lifespan, readiness)
+
+
+def _routes() -> list[Route]:
+    study = f"{DICOMWEB_ROOT}/studies/{{study}}"
+    series = f"{study}/series/{{series}}"
+    instance = f"{series}/instances/{{instance}}"
+    return [
+        Route(study, handlers.retrieve_instances, methods=_READ),
+        Route(series, handlers.retrieve_instances, methods=_READ),
+        Route(instance, handlers.retrieve_instances, methods=_READ),
+    ]

@@ -1,0 +1,49 @@
+"""One async function per WADO-RS route (PS3.18 §10.4); each reads top to bottom:
+validate the UIDs, negotiate, look up the index, stream from storage."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from wado import index, negotiate, retrieve
+from wado.context import WadoContext
+from wado.index import Scope
+from wado.urls import public_base
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def head_safe(handler: Handler) -> Handler:
+    """HEAD answers with the GET's status and headers and no body (RFC 9110 §9.3.2); the
+    stream a GET would send is closed unread."""
+
+    @wraps(handler)
+    async def wrapper(request: Request) -> Response:
+        response = await handler(request)
+        if request.method != "HEAD" or not isinstance(response, StreamingResponse):
+            return response
+        close = getattr(response.body_iterator, "aclose", None)
+        if close is not None:
+            await close()
+        head = Response(status_code=response.status_code)
+        head.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+        return head
+
+    return wrapper
+
+
+@head_safe
+async def retrieve_instances(request: Request) -> Response:
+    """Retrieve Study, Series or Instance: the DICOM instances of the resource."""
+    ctx: WadoContext = request.app.state.ctx
+    scope = Scope.of(request.path_params)
+    offer = retrieve.OFFER if scope.instance else retrieve.SERIES_OFFER
+    wanted = negotiate.choices(request, offer)
+    found = await index.instances(ctx.pool, scope)
+    planned = retrieve.plan(found, wanted, ctx.settings.max_transcode_bytes)
+    base_url = public_base(request, ctx.settings)
+    return await retrieve.response(ctx, planned, len(found), wanted[0].multipart, base_url)

@@ -1,0 +1,159 @@
+"""Reads of the index (the indexer's ``instance`` table): which blobs make up a resource, where
+each frame and bulk data value sits in them, and the metadata computed at ingest.
+
+WADO never writes. Every query names its UIDs as parameters, and each resource level has its
+own statement so PostgreSQL always uses the primary key or the ``instance_study`` index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from dicomcommon import db
+from dicomcommon.errors import NotFound
+from dicomcommon.uids import require_uid
+
+_COLUMNS = """study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,
+    transfer_syntax_uid, blob_key, size, number_of_frames, rows, version"""
+_ORDER = "ORDER BY series_instance_uid, sop_instance_uid"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A WADO-RS resource: a study, a series of it, or one instance (PS3.18 §10.4.1)."""
+
+    study: str
+    series: str | None = None
+    instance: str | None = None
+
+    @classmethod
+    def of(cls, path_params: dict[str, Any]) -> Scope:
+        """Validate the UIDs of the URL before they reach a query: malformed is a 400."""
+        study = require_uid(str(path_params["study"]), "StudyInstanceUID")
+        series = path_params.get("series")
+        instance = path_params.get("instance")
+        return cls(
+            study,
+            require_uid(str(series), "SeriesInstanceUID") if series is not None else None,
+            require_uid(str(instance), "SOPInstanceUID") if instance is not None else None,
+        )
+
+    @property
+    def level(self) -> str:
+        return "instance" if self.instance else "series" if self.series else "study"
+
+    def where(self, first: int = 1) -> tuple[str, list[str]]:
+        """The WHERE clause of this scope with ``$first``-numbered parameters."""
+        clauses = ["study_instance_uid", "series_instance_uid", "sop_instance_uid"]
+        values = [v for v in (self.study, self.series, self.instance) if v is not None]
+        sql = " AND ".join(f"{c} = ${first + i}" for i, c in enumerate(clauses[: len(values)]))
+        return sql, values
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    """One indexed instance: where its blob is and how it is encoded."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    blob_key: str
+    size: int
+    number_of_frames: int | None
+    rows: int | None
+    version: int
+
+    @property
+    def has_pixel_data(self) -> bool:
+        return self.rows is not None
+
+    @property
+    def instance_path(self) -> str:
+        return (
+            f"studies/{self.study_instance_uid}/series/{self.series_instance_uid}"
+            f"/instances/{self.sop_instance_uid}"
+        )
+
+
+@dataclass(frozen=True)
+class InstanceDetail:
+    """An instance plus the byte maps ingest computed, for frames and bulk data."""
+
+    instance: StoredInstance
+    frames: list[list[list[int]]]
+    bulk_data: dict[str, list[int]]
+    metadata: dict[str, Any]
+
+
+def _stored(row: asyncpg.Record) -> StoredInstance:
+    return StoredInstance(*(row[i] for i in range(10)))
+
+
+async def instances(pool: asyncpg.Pool, scope: Scope) -> list[StoredInstance]:
+    """Every instance in ``scope`` (small rows, no metadata); 404 when there is none."""
+    where, values = scope.where()
+    rows = await db.fetch(pool, f"SELECT {_COLUMNS} FROM instance WHERE {where} {_ORDER}", *values)
+    if not rows:
+        raise NotFound(f"no instances in {scope.level} {_uid(scope)}")
+    return [_stored(r) for r in rows]
+
+
+async def instance_detail(pool: asyncpg.Pool, scope: Scope) -> InstanceDetail:
+    """One instance with its frame and bulk data maps and metadata (frames, bulk data)."""
+    where, values = scope.where()
+    row = await db.fetchrow(
+        pool,
+        f"SELECT {_COLUMNS}, frames, bulk_data, metadata FROM instance WHERE {where}",
+        *values,
+    )
+    if row is None:
+        raise NotFound(f"no instance {_uid(scope)}")
+    return InstanceDetail(
+        _stored(row), row["frames"] or [], row["bulk_data"] or {}, row["metadata"]
+    )
+
+
+async def metadata_etag(pool: asyncpg.Pool, scope: Scope) -> str:
+    """A strong validator of the scope's metadata: every instance's UID and version."""
+    where, values = scope.where()
+    row = await db.fetchrow(
+        pool,
+        "SELECT count(*) AS n, md5(string_agg(sop_instance_uid || ':' || version::text, ','"
+        f" ORDER BY sop_instance_uid)) AS digest FROM instance WHERE {where}",
+        *values,
+    )
+    if row is None or not row["n"]:
+        raise NotFound(f"no instances in {scope.level} {_uid(scope)}")
+    return f'"{row["digest"]}"'
+
+
+async def metadata_pages(
+    pool: asyncpg.Pool, scope: Scope, page_size: int
+) -> AsyncIterator[list[str]]:
+    """The instances' DICOM JSON as text, a page at a time by keyset, so a 10,000-instance
+    study never sits in memory whole and no connection is held while the client reads."""
+    where, values = scope.where(first=3)
+    query = (
+        "SELECT series_instance_uid, sop_instance_uid, metadata::text FROM instance"
+        f" WHERE {where} AND (series_instance_uid, sop_instance_uid) > ($1, $2)"
+        f" {_ORDER} LIMIT {int(page_size)}"
+    )
+    after = ("", "")
+    while True:
+        rows = await db.fetch(pool, query, *after, *values)
+        if not rows:
+            return
+        yield [r[2] for r in rows]
+        if len(rows) < page_size:
+            return
+        after = (rows[-1][0], rows[-1][1])
+
+
+def _uid(scope: Scope) -> str:
+    return scope.instance or scope.series or scope.study

@@ -1,0 +1,158 @@
+"""Retrieve Study / Series / Instance (PS3.18 §10.4): DICOM instances streamed one at a time.
+
+The stored bytes stream straight from blob storage when the stored transfer syntax is
+acceptable; otherwise one instance at a time is read and transcoded in a worker thread, so a
+study of any size streams with the memory of its largest instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.responses import Response, StreamingResponse
+
+from dicomcommon import multipart
+from dicomcommon.errors import NotAcceptable
+from wado import transcode
+from wado.context import WadoContext
+from wado.index import StoredInstance
+from wado.negotiate import AS_STORED, Choice, Offer
+from wado.transcode import TranscodeError
+
+log = logging.getLogger(__name__)
+
+DICOM = "application/dicom"
+OFFER = Offer(
+    media_types=(DICOM,),
+    wildcard=Choice(True, DICOM, "1.2.840.10008.1.2.1"),
+    single_part=True,
+)
+SERIES_OFFER = Offer(media_types=(DICOM,), wildcard=OFFER.wildcard, single_part=False)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An instance and the transfer syntax it will be sent in (``*``: as stored)."""
+
+    instance: StoredInstance
+    transfer_syntax: str
+
+    @property
+    def as_stored(self) -> bool:
+        return self.transfer_syntax in (AS_STORED, self.instance.transfer_syntax_uid)
+
+    @property
+    def content_type(self) -> str:
+        syntax = self.instance.transfer_syntax_uid if self.as_stored else self.transfer_syntax
+        return f"{DICOM}; transfer-syntax={syntax}"
+
+
+def plan(
+    instances: Sequence[StoredInstance], choices: Sequence[Choice], max_transcode_bytes: int
+) -> list[Planned]:
+    """Each instance in the first acceptable transfer syntax it can be sent in; instances
+    that fit none are left out (PS3.18 §10.4.3: a partial response); 406 if all are."""
+    planned = []
+    for instance in instances:
+        syntax = next(
+            (
+                c.transfer_syntax
+                for c in choices
+                if c.multipart == choices[0].multipart
+                and _feasible(instance, c.transfer_syntax, max_transcode_bytes)
+            ),
+            None,
+        )
+        if syntax is not None:
+            planned.append(Planned(instance, syntax))
+    if not planned:
+        wanted = ", ".join(sorted({c.transfer_syntax for c in choices}))
+        raise NotAcceptable(f"cannot send the instances in any acceptable syntax: {wanted}")
+    return planned
+
+
+def _feasible(instance: StoredInstance, syntax: str, max_bytes: int) -> bool:
+    stored = instance.transfer_syntax_uid
+    if syntax in (AS_STORED, stored):
+        return True
+    return instance.size <= max_bytes and transcode.can_transcode(
+        stored, syntax, instance.has_pixel_data
+    )
+
+
+async def response(
+    ctx: WadoContext, planned: list[Planned], total: int, multipart_: bool, base_url: str
+) -> Response:
+    """Single part for one instance when asked, else ``multipart/related``; the first bytes
+    are read before answering, so a missing blob or a failed conversion is a clean status."""
+    headers = {}
+    status = 200
+    if len(planned) < total:
+        status = 206  # PS3.18 §10.4.3.3: some instances could not be returned
+        headers["Warning"] = (
+            f'299 wado "{total - len(planned)} instances could not be converted '
+            'to an acceptable transfer syntax"'
+        )
+    if not multipart_:
+        try:
+            body = await _primed(_instance_bytes(ctx, planned[0]))
+        except TranscodeError as exc:
+            raise NotAcceptable(str(exc)) from exc
+        return StreamingResponse(body, status, headers, planned[0].content_type)
+    boundary = multipart.new_boundary()
+    media_type = f'multipart/related; type="{DICOM}"; boundary={boundary}'
+    body = await _primed(_multipart(ctx, planned, boundary, base_url))
+    return StreamingResponse(body, status, headers, media_type)
+
+
+async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Run ``chunks`` up to its first chunk now, and return the whole stream."""
+    first = [chunk async for chunk in _first(chunks)]
+
+    async def stream() -> AsyncIterator[bytes]:
+        for chunk in first:
+            yield chunk
+        async for chunk in chunks:
+            yield chunk
+
+    return stream()
+
+
+async def _first(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield chunk
+        return
+
+
+async def _multipart(
+    ctx: WadoContext, planned: list[Planned], boundary: str, base_url: str
+) -> AsyncIterator[bytes]:
+    first = True
+    for item in planned:
+        try:
+            body = await _primed(_instance_bytes(ctx, item))
+        except TranscodeError as exc:
+            if first and item is planned[-1]:
+                raise NotAcceptable(str(exc)) from exc
+            log.warning("instance %s left out: %s", item.instance.sop_instance_uid, exc)
+            continue  # the status is sent already: leave this instance out (PS3.18 §10.4.3)
+        location = {"Content-Location": f"{base_url}/{item.instance.instance_path}"}
+        yield multipart.part_header(boundary, item.content_type, location, first=first)
+        first = False
+        async for chunk in body:
+            yield chunk
+    yield multipart.closing_delimiter(boundary)
+
+
+async def _instance_bytes(ctx: WadoContext, item: Planned) -> AsyncIterator[bytes]:
+    """The stored bytes, streamed; or the instance transcoded in a worker thread."""
+    key = item.instance.blob_key
+    if item.as_stored:
+        async for chunk in ctx.store.get(key):
+            yield chunk
+        return
+    data = await ctx.store.read(key)
+    yield await asyncio.to_thread(transcode.transcode, data, item.transfer_syntax)

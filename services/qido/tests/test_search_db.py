@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import orjson
 import pytest
+
 from dicomcommon.settings import HttpSettings, PostgresSettings
 from qido.app import create_app
 from qido.settings import Settings

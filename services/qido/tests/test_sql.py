@@ -1,0 +1,117 @@
+"""The SQL built from the query model: parameterized, joined only as needed, stable order."""
+
+from __future__ import annotations
+
+import pytest
+
+from dicomcommon.dicomjson import Level
+from dicomcommon.query import Query, parse_query
+from qido.sql import build_search, fuzzy_regex, like_pattern
+
+HOSTILE = "x'; DROP TABLE study; --"
+
+
+def _query(level: Level, study: str | None = None, **params: str) -> Query:
+    return parse_query(level, params.items(), max_limit=100, study_instance_uid=study)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"PatientID": HOSTILE},
+        {"PatientName": HOSTILE + "*"},
+        {"PatientName": HOSTILE, "fuzzymatching": "true"},
+        {"StudyDescription": HOSTILE},
+        {"PatientAge": HOSTILE},
+        {"ProcedureCodeSequence.CodeValue": HOSTILE},
+        {"ProcedureCodeSequence.CodeMeaning": HOSTILE + "?"},
+    ],
+)
+def test_values_travel_as_parameters_never_in_the_text(params: dict[str, str]) -> None:
+    search = build_search(_query(Level.STUDY, **params))
+    assert "drop" not in search.text.lower()
+    assert any("drop" in str(arg).lower() for arg in search.args)
+
+
+def test_study_search_reads_typed_columns_and_orders_by_uid() -> None:
+    search = build_search(_query(Level.STUDY, PatientID="P1", StudyDate="20240101-"))
+    assert "st.patient_id = $" in search.text
+    assert "st.study_date >= $" in search.text
+    assert search.text.endswith("ORDER BY st.study_instance_uid LIMIT $4 OFFSET $5")
+    assert search.args[-2:] == (101, 0)  # one more than the limit tells a cut result
+    assert " JOIN " not in search.text
+
+
+def test_person_names_match_case_insensitively_through_lower() -> None:
+    search = build_search(_query(Level.STUDY, PatientName="doe*"))
+    assert "lower(st.patient_name) LIKE lower($" in search.text
+    assert "doe%" in search.args
+
+
+def test_fuzzy_name_is_a_regex_per_word_on_component_starts() -> None:
+    search = build_search(_query(Level.STUDY, PatientName="Do^jo", fuzzymatching="true"))
+    assert search.text.count("lower(st.patient_name) ~ $") == 2
+    assert fuzzy_regex("Do") in search.args
+
+
+def test_modalities_in_study_use_array_operators() -> None:
+    assert (
+        "st.modalities_in_study @> $"
+        in build_search(_query(Level.STUDY, ModalitiesInStudy="CT")).text
+    )
+    search = build_search(_query(Level.STUDY, ModalitiesInStudy="CT,MR"))
+    assert "st.modalities_in_study && $" in search.text
+    assert ["CT", "MR"] in search.args
+
+
+def test_other_keys_use_jsonb_containment() -> None:
+    search = build_search(_query(Level.STUDY, **{"00081032.00080100": "X1"}))
+    assert "st.attributes @> $" in search.text
+    assert {"00081032": {"Value": [{"00080100": {"Value": ["X1"]}}]}} in search.args
+
+
+def test_numeric_containment_uses_json_numbers() -> None:
+    search = build_search(_query(Level.INSTANCE, SliceThickness="1.25"))
+    assert {"00180050": {"Value": [1.25]}} in search.args
+
+
+def test_relational_series_search_joins_the_study() -> None:
+    search = build_search(_query(Level.SERIES, PatientID="P1"))
+    assert "JOIN study st ON st.study_instance_uid = se.study_instance_uid" in search.text
+    assert search.levels == {Level.STUDY, Level.SERIES}
+
+
+def test_series_of_one_study_needs_no_join() -> None:
+    search = build_search(_query(Level.SERIES, study="1.2.3", StudyInstanceUID="1.2.3"))
+    assert " JOIN " not in search.text
+    assert "se.study_instance_uid = $1" in search.text
+    assert search.levels == {Level.SERIES}
+
+
+def test_instances_of_a_series_use_their_own_columns() -> None:
+    query = parse_query(
+        Level.INSTANCE, [], max_limit=10, study_instance_uid="1.2", series_instance_uid="1.2.3"
+    )
+    search = build_search(query)
+    assert " JOIN " not in search.text
+    assert search.text.endswith("ORDER BY i.sop_instance_uid LIMIT $4 OFFSET $5")
+
+
+def test_includefield_all_returns_whole_documents() -> None:
+    search = build_search(_query(Level.STUDY, includefield="all"))
+    assert "st.attributes AS study_json" in search.text
+
+
+def test_projection_asks_only_for_returned_tags() -> None:
+    search = build_search(_query(Level.STUDY, includefield="PatientAge"))
+    [tags] = [arg for arg in search.args if isinstance(arg, list)]
+    assert "00101010" in tags and "00100010" in tags and "00280010" not in tags
+
+
+def test_deeper_includefields_are_ignored() -> None:
+    search = build_search(_query(Level.STUDY, includefield="Rows"))
+    assert search.levels == {Level.STUDY}
+
+
+def test_like_pattern_escapes_sql_wildcards() -> None:
+    assert like_pattern("a_b%c\\*?") == "a\\_b\\%c\\\\%_"

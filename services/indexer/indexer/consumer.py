@@ -67,8 +67,8 @@ class IngestConsumer:
         while True:
             try:
                 msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
-            except nats.errors.TimeoutError:
-                continue
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                continue  # nothing to do right now
             await self._handle(msgs)
 
     async def _handle(self, msgs: list[Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dicomcommon import serve
-
 from qido.app import create_app
 from qido.settings import Settings
 

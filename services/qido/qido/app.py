@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from dicomcommon import db
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.webapp import ReadinessCheck, create_service_app
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from dicomcommon import db
+from dicomcommon.routes import DICOMWEB_ROOT
+from dicomcommon.webapp import ReadinessCheck, create_service_app
 from qido import handlers
 from qido.settings import Settings
 

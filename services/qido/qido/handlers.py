@@ -13,13 +13,13 @@ from typing import Literal
 
 import asyncpg
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
 from dicomcommon import db, dicomjson
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable
 from dicomcommon.query import parse_query
-from starlette.requests import Request
-from starlette.responses import Response
-
 from qido import sql
 from qido.settings import Settings
 

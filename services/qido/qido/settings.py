@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dicomcommon.settings import HttpSettings, PostgresSettings, http_field, postgres_field
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dicomcommon.settings import HttpSettings, PostgresSettings, http_field, postgres_field
 
 
 class Settings(BaseSettings):

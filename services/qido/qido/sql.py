@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
+
 from dicomcommon.dicomjson import Attribute, DicomJson, Level, attribute, element
 from dicomcommon.query import (
     Filter,
@@ -28,7 +29,7 @@ from dicomcommon.query import (
     Wildcard,
 )
 
-Kind = Literal["text", "name", "array", "integer"]
+Kind = Literal["text", "date", "name", "array", "integer"]
 
 _ALIAS = {Level.STUDY: "st", Level.SERIES: "se", Level.INSTANCE: "i"}
 _TABLE = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
@@ -44,9 +45,9 @@ _COLUMNS: dict[str, tuple[str, Kind]] = {
     "StudyInstanceUID": ("study_instance_uid", "text"),
     "PatientID": ("patient_id", "text"),
     "PatientName": ("patient_name", "name"),
-    "PatientBirthDate": ("patient_birth_date", "text"),
+    "PatientBirthDate": ("patient_birth_date", "date"),
     "PatientSex": ("patient_sex", "text"),
-    "StudyDate": ("study_date", "text"),
+    "StudyDate": ("study_date", "date"),
     "StudyTime": ("study_time", "text"),
     "AccessionNumber": ("accession_number", "text"),
     "ReferringPhysicianName": ("referring_physician_name", "name"),
@@ -60,7 +61,7 @@ _COLUMNS: dict[str, tuple[str, Kind]] = {
     "Modality": ("modality", "text"),
     "SeriesNumber": ("series_number", "text"),
     "SeriesDescription": ("series_description", "text"),
-    "PerformedProcedureStepStartDate": ("performed_procedure_step_start_date", "text"),
+    "PerformedProcedureStepStartDate": ("performed_procedure_step_start_date", "date"),
     "PerformedProcedureStepStartTime": ("performed_procedure_step_start_time", "text"),
     "NumberOfSeriesRelatedInstances": ("number_of_instances", "integer"),
     "SOPInstanceUID": ("sop_instance_uid", "text"),
@@ -248,7 +249,19 @@ def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> 
     if kind == "integer":
         assert isinstance(match, SingleValue)  # numeric VRs parse only to single values
         return f"{column} = {p(match.value)}::text::numeric"
+    if kind == "date" and isinstance(match, Range):
+        return _date_range_condition(column, match, p)
     return _text_condition(column, kind == "name", match, p)
+
+
+def _date_range_condition(column: str, match: Range, p: _Parameters) -> str:
+    """DA values always have eight digits, so both ends compare directly: index-backed."""
+    parts = []
+    if match.low is not None:
+        parts.append(f"{column} >= {p(match.low)}")
+    if match.high is not None:
+        parts.append(f"{column} <= {p(match.high)}")
+    return " AND ".join(parts)
 
 
 def _text_condition(expr: str, name: bool, match: Match, p: _Parameters) -> str:

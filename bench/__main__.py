@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
     mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
     _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
+    _warn_if_busy()
     results: Results = {}
     try:
         for label, opener in _openers(args):
@@ -49,9 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(render_table(results))
     if args.json:
-        meta = {"instances": len(data.instances), "mean_bytes": data.total_bytes // count}
-        write_json(args.json, results, {**meta, "quick": args.quick, "token": token})
+        meta: dict[str, object] = {"instances": len(data.instances), "quick": args.quick}
+        meta |= {"token": token, "load_average": os.getloadavg()[0]}
+        write_json(args.json, results, meta)
     return 0
+
+
+def _warn_if_busy() -> None:
+    """Figures from a loaded machine mislead; say so where the reader sees the numbers."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores / 2:
+        _say(f"warning: load average {load:.1f} on {cores} cores; figures will be noisy")
 
 
 def _openers(args: argparse.Namespace) -> Iterator[tuple[str, TargetOpener]]:

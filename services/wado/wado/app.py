@@ -58,4 +58,9 @@ def _routes() -> list[Route]:
         Route(study, handlers.retrieve_instances, methods=_READ),
         Route(series, handlers.retrieve_instances, methods=_READ),
         Route(instance, handlers.retrieve_instances, methods=_READ),
+        *(
+            Route(f"{level}/metadata", handlers.retrieve_metadata, methods=_READ)
+            for level in (study, series, instance)
+        ),
+        Route(f"{instance}/frames/{{frames}}", handlers.retrieve_frames, methods=_READ),
     ]

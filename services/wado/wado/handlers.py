@@ -9,9 +9,11 @@ from functools import wraps
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from wado import index, negotiate, retrieve
+from dicomcommon.errors import NotAcceptable
+from wado import frames, index, metadata, negotiate, pixels, retrieve
 from wado.context import WadoContext
 from wado.index import Scope
+from wado.transcode import TranscodeError
 from wado.urls import public_base
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -47,3 +49,31 @@ async def retrieve_instances(request: Request) -> Response:
     planned = retrieve.plan(found, wanted, ctx.settings.max_transcode_bytes)
     base_url = public_base(request, ctx.settings)
     return await retrieve.response(ctx, planned, len(found), wanted[0].multipart, base_url)
+
+
+@head_safe
+async def retrieve_metadata(request: Request) -> Response:
+    """Retrieve Study, Series or Instance Metadata, from the index only."""
+    ctx: WadoContext = request.app.state.ctx
+    scope = Scope.of(request.path_params)
+    wanted = negotiate.choices(request, metadata.OFFER)[0]
+    base_url = public_base(request, ctx.settings)
+    return await metadata.response(ctx, request, scope, wanted, base_url)
+
+
+@head_safe
+async def retrieve_frames(request: Request) -> Response:
+    """Retrieve Frames: byte ranges of the blob, decoded only when the client needs it."""
+    ctx: WadoContext = request.app.state.ctx
+    scope = Scope.of(request.path_params)
+    numbers = frames.frame_numbers(request.path_params["frames"])
+    wanted = negotiate.choices(request, frames.OFFER)
+    detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    frames.check_numbers(detail, numbers)
+    plan = frames.plan(detail.instance.transfer_syntax_uid, wanted, len(numbers))
+    try:
+        data = await frames.read_frames(ctx, detail, numbers, plan)
+    except TranscodeError as exc:
+        raise NotAcceptable(str(exc)) from exc
+    location = f"{public_base(request, ctx.settings)}/{detail.instance.instance_path}/frames/"
+    return frames.response(data, plan, [f"{location}{n}" for n in numbers])

@@ -7,7 +7,7 @@ own statement so PostgreSQL always uses the primary key or the ``instance_study`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +104,24 @@ async def instances(pool: asyncpg.Pool, scope: Scope) -> list[StoredInstance]:
     return [_stored(r) for r in rows]
 
 
-async def instance_detail(pool: asyncpg.Pool, scope: Scope) -> InstanceDetail:
-    """One instance with its frame and bulk data maps and metadata (frames, bulk data)."""
+async def instance_detail(
+    pool: asyncpg.Pool, scope: Scope, metadata_keys: Sequence[str] | None = None
+) -> InstanceDetail:
+    """One instance with its frame and bulk data maps; of its metadata only ``metadata_keys``
+    when given, so a frame request never decodes a large JSON document."""
     where, values = scope.where()
+    metadata = "metadata"
+    args: list[Any] = list(values)
+    if metadata_keys is not None:
+        args.append(list(metadata_keys))
+        metadata = (
+            "(SELECT coalesce(jsonb_object_agg(k, metadata->k), '{}'::jsonb)"
+            f" FROM unnest(${len(args)}::text[]) AS k WHERE metadata ? k)"
+        )
     row = await db.fetchrow(
         pool,
-        f"SELECT {_COLUMNS}, frames, bulk_data, metadata FROM instance WHERE {where}",
-        *values,
+        f"SELECT {_COLUMNS}, frames, bulk_data, {metadata} AS metadata FROM instance WHERE {where}",
+        *args,
     )
     if row is None:
         raise NotFound(f"no instance {_uid(scope)}")

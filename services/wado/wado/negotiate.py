@@ -120,11 +120,11 @@ def _inner(inner: str, syntax: str | None, multipart: bool, offer: Offer) -> Cho
     if syntax is not None and syntax != AS_STORED and not is_safe_uid(syntax):
         raise DicomwebError(f"transfer-syntax is not a UID: {syntax[:80]!r}")
     if inner.endswith("/*"):
+        if inner == "*/*" and syntax is None:
+            return Choice(multipart, offer.wildcard.media_type, offer.wildcard.transfer_syntax)
         matching = [t for t in offer.media_types if inner == "*/*" or t.startswith(inner[:-1])]
         if not matching:
             return None
-        if matching[0] == offer.wildcard.media_type and syntax is None:
-            return Choice(multipart, offer.wildcard.media_type, offer.wildcard.transfer_syntax)
         inner = matching[0]
     if inner not in offer.media_types:
         return None

@@ -1,0 +1,80 @@
+"""Retrieve Metadata of a study, series or instance (PS3.18 §10.4.1.1.2, §10.4.3.2) straight
+from the index: no blob is read.
+
+The DICOM JSON that ingest computed travels as PostgreSQL text and is spliced into the answer
+unparsed; only the ``dicomweb-bulk:`` placeholder of BulkDataURIs is replaced by the public
+base. The ETag covers every instance's UID and version, so a re-stored instance changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dicomcommon import dicomjson, multipart
+from dicomcommon.dataset import BULK_URI_PREFIX
+from wado import index
+from wado.context import WadoContext
+from wado.index import Scope
+from wado.negotiate import Choice, Offer
+
+DICOM_JSON = "application/dicom+json"
+DICOM_XML = "application/dicom+xml"
+OFFER = Offer(
+    media_types=(DICOM_JSON, "application/json", DICOM_XML),
+    wildcard=Choice(False, DICOM_JSON, "*"),
+    single_part=True,
+)
+_PREFIX = BULK_URI_PREFIX.encode()
+
+
+async def response(
+    ctx: WadoContext, request: Request, scope: Scope, choice: Choice, base_url: str
+) -> Response:
+    """The metadata as a DICOM JSON array, or one Native DICOM Model XML part per instance;
+    ``304`` when the client's ``If-None-Match`` still matches (RFC 9110 §13.1.2)."""
+    etag = await index.metadata_etag(ctx.pool, scope)
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    if _matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
+    pages = index.metadata_pages(ctx.pool, scope, ctx.settings.metadata_page_size)
+    replacement = (base_url + "/").encode()
+    if choice.media_type == DICOM_XML:
+        boundary = multipart.new_boundary()
+        media_type = f'multipart/related; type="{DICOM_XML}"; boundary={boundary}'
+        body = _xml_parts(pages, replacement, boundary)
+        return StreamingResponse(body, headers=headers, media_type=media_type)
+    media_type = choice.media_type if not choice.multipart else DICOM_JSON
+    body = _json_array(pages, replacement)
+    return StreamingResponse(body, headers=headers, media_type=media_type)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """Does ``If-None-Match`` name ``etag`` (weak comparison, RFC 9110 §13.1.2) or ``*``?"""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",") if t.strip()}
+    return "*" in tags or etag in tags
+
+
+async def _json_array(pages: AsyncIterator[list[str]], replacement: bytes) -> AsyncIterator[bytes]:
+    opening = b"["
+    async for page in pages:
+        text = ",".join(page).encode()
+        yield opening + text.replace(_PREFIX, replacement)
+        opening = b","
+    yield b"]" if opening == b"," else b"[]"
+
+
+async def _xml_parts(
+    pages: AsyncIterator[list[str]], replacement: bytes, boundary: str
+) -> AsyncIterator[bytes]:
+    first = True
+    async for page in pages:
+        for text in page:
+            dataset = orjson.loads(text.encode().replace(_PREFIX, replacement))
+            yield multipart.part_header(boundary, DICOM_XML, first=first)
+            yield dicomjson.to_native_xml(dataset)
+            first = False
+    yield multipart.closing_delimiter(boundary)

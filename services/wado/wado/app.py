@@ -63,4 +63,5 @@ def _routes() -> list[Route]:
             for level in (study, series, instance)
         ),
         Route(f"{instance}/frames/{{frames}}", handlers.retrieve_frames, methods=_READ),
+        Route(f"{instance}/bulkdata/{{path:path}}", handlers.retrieve_bulkdata, methods=_READ),
     ]

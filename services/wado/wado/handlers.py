@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomcommon.errors import NotAcceptable
-from wado import frames, index, metadata, negotiate, pixels, retrieve
+from wado import bulkdata, frames, index, metadata, negotiate, pixels, retrieve
 from wado.context import WadoContext
 from wado.index import Scope
+from wado.negotiate import Choice
 from wado.transcode import TranscodeError
 from wado.urls import public_base
 
@@ -69,6 +70,29 @@ async def retrieve_frames(request: Request) -> Response:
     numbers = frames.frame_numbers(request.path_params["frames"])
     wanted = negotiate.choices(request, frames.OFFER)
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    return await _send_frames(request, detail, numbers, wanted)
+
+
+@head_safe
+async def retrieve_bulkdata(request: Request) -> Response:
+    """Retrieve Bulk Data: a BulkDataURI of the metadata, with Range support."""
+    ctx: WadoContext = request.app.state.ctx
+    scope = Scope.of(request.path_params)
+    path = bulkdata.bulk_path(request.path_params["path"])
+    detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    if bulkdata.is_encapsulated_pixel_data(detail, path):
+        numbers = list(range(1, len(detail.frames) + 1))
+        return await _send_frames(
+            request, detail, numbers, negotiate.choices(request, frames.OFFER)
+        )
+    wanted = negotiate.choices(request, bulkdata.OFFER)[0]
+    return bulkdata.response(ctx, request, detail, path, wanted)
+
+
+async def _send_frames(
+    request: Request, detail: index.InstanceDetail, numbers: list[int], wanted: list[Choice]
+) -> Response:
+    ctx: WadoContext = request.app.state.ctx
     frames.check_numbers(detail, numbers)
     plan = frames.plan(detail.instance.transfer_syntax_uid, wanted, len(numbers))
     try:

@@ -1,16 +1,16 @@
 """QIDO-RS against a real PostgreSQL: the index schema, the rows the indexer writes, the app.
 
-PostgreSQL comes from the session's ``stack`` fixture (the project's launcher) when it is
-available, else from ``DICOMWEB_TEST_POSTGRES_URL``. Each session works in a fresh schema
-with the indexer's migrations applied. The rows inserted here stand for the indexer's rows
-(same tables, same DICOM JSON shape) so the search is tested on its own.
+PostgreSQL comes from the session's ``stack`` fixture when it applies, else from
+``DICOMWEB_TEST_POSTGRES_URL``, else the launcher starts its embedded one. Each session works
+in a fresh schema with the indexer's migrations applied. The rows inserted here stand for the
+indexer's rows (same tables, same DICOM JSON shape) so the search is tested on its own.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +24,8 @@ from dicomcommon import db
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import parse_query
 from dicomcommon.settings import HttpSettings, PostgresSettings
+from dicomstack.ports import free_ports
+from dicomstack.postgres import Postgres
 from qido import sql
 from qido.app import create_app
 from qido.settings import Settings
@@ -44,14 +46,27 @@ def _e(vr: str, *values: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(request: pytest.FixtureRequest) -> str:
+def postgres_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The session stack's PostgreSQL when the root fixtures apply, else
+    ``DICOMWEB_TEST_POSTGRES_URL``, else the launcher's embedded PostgreSQL on its own."""
     try:
-        return str(request.getfixturevalue("stack").postgres_url)
+        yield str(request.getfixturevalue("stack").postgres_url)
+        return
     except pytest.FixtureLookupError:
-        url = os.environ.get("DICOMWEB_TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip("needs the `stack` fixture or DICOMWEB_TEST_POSTGRES_URL")
-        return url
+        pass
+    if url := os.environ.get("DICOMWEB_TEST_POSTGRES_URL"):
+        yield url
+        return
+    folder = tmp_path_factory.mktemp("qido-postgres")
+    port = free_ports("127.0.0.1", 1)[0]
+    server = Postgres(folder / "data", folder / "postgres.log", "127.0.0.1", port)
+    server.start(timeout=60)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

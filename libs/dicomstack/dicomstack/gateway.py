@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from dicomcommon.routes import ROUTES, Route
-
 from dicomstack.processes import ChildProcess, binary, http_ok
 
 PUBLIC_ENTRYPOINT = "web"

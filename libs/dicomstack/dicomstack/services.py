@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomcommon.settings import StorageSettings
-
 from dicomstack.processes import ChildProcess, http_ok
 
 LAUNCHER_PREFIX = "DICOMWEB_STACK_"

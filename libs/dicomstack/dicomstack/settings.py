@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from dicomcommon.routes import SERVICES
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dicomcommon.routes import SERVICES
 
 
 class StackSettings(BaseSettings):

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
 from dicomcommon.settings import StorageSettings
-
 from dicomstack import ownership, ports, services, storage
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats

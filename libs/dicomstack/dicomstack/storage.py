@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dicomcommon.settings import StorageSettings
-
 from dicomstack.errors import StackError
 from dicomstack.seaweedfs import SeaweedFs, SeaweedFsError
 from dicomstack.settings import StackSettings
@@ -29,8 +28,7 @@ def external(settings: StackSettings) -> StorageSettings:
 
 
 class EmbeddedS3:
-    """The stack's view of ``SeaweedFs``: a component that starts (and waits for itself)
-    in ``spawn``, and the ``StorageSettings`` that reach it."""
+    """The stack's view of ``SeaweedFs``: a component, and the ``StorageSettings`` that reach it."""
 
     name = "seaweedfs"
 
@@ -51,23 +49,26 @@ class EmbeddedS3:
 
     @property
     def crashed(self) -> bool:
-        return False
+        return self._up and not self.server.running
 
     def spawn(self) -> None:
         try:
-            self.server.start()
+            self.server.spawn()
         except SeaweedFsError as exc:
             raise StackError(f"seaweedfs: {exc}") from exc
         self._up = True
 
     def wait_healthy(self, timeout: float) -> None:
-        """``SeaweedFs.start`` already waited."""
+        """SeaweedFs waits with its own start timeout."""
+        try:
+            self.server.wait_ready()
+        except SeaweedFsError as exc:
+            raise StackError(f"seaweedfs: {exc}") from exc
 
     def stop(self) -> None:
-        if self._up:
-            self.server.stop()
-            self._up = False
+        self.server.stop()
+        self._up = False
 
     def kill(self) -> None:
-        """SeaweedFs has no SIGKILL hook; an outage test gets a clean stop instead."""
-        self.stop()
+        """SIGKILL, as a crash would; ``crashed`` is then true until restarted."""
+        self.server.kill()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from dicomstack.errors import StackError
 from dicomstack.ports import free_ports
 from dicomstack.processes import ChildProcess, http_ok

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from dicomstack import ports
 from dicomstack.errors import PortInUse
 from dicomstack.settings import StackSettings, parse_replicas

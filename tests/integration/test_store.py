@@ -1,0 +1,150 @@
+"""STOW-RS through the gateway against the real stack: store, read your writes, bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dicomcommon.errors import FailureReason
+from dicomstack.stack import Stack
+from tests import instances
+
+pytestmark = pytest.mark.integration
+
+REFERENCED, FAILED, FAILURE_REASON = "00081199", "00081198", "00081197"
+
+
+def _store(stack: Stack, body: bytes, content_type: str, study: str | None = None) -> httpx.Response:
+    url = f"{stack.dicomweb_url}/studies" + (f"/{study}" if study else "")
+    return httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=60)
+
+
+def _find_study(stack: Stack, study: str) -> list[dict]:  # type: ignore[type-arg]
+    response = httpx.get(f"{stack.dicomweb_url}/studies", params={"StudyInstanceUID": study})
+    assert response.status_code in (200, 204)
+    return response.json() if response.status_code == 200 else []
+
+
+def _failure_reasons(response: httpx.Response) -> list[int]:
+    return [item[FAILURE_REASON]["Value"][0] for item in response.json()[FAILED]["Value"]]
+
+
+def test_single_part_store_is_searchable_and_retrievable_at_once(stack: Stack) -> None:
+    ds = instances.fresh()
+    data = instances.to_bytes(ds)
+    response = _store(stack, data, "application/dicom")
+    assert response.status_code == 200, response.text
+    [ref] = response.json()[REFERENCED]["Value"]
+    assert ref["00081155"]["Value"] == [ds.SOPInstanceUID]
+    assert ref["00081190"]["Value"][0].endswith(f"/instances/{ds.SOPInstanceUID}")
+    [study] = _find_study(stack, ds.StudyInstanceUID)
+    assert study["00100020"]["Value"] == [ds.PatientID]
+    assert study["00201208"]["Value"] == [1]
+    url = (
+        f"{stack.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    )
+    retrieved = httpx.get(url, headers={"Accept": "application/dicom; transfer-syntax=*"})
+    assert retrieved.status_code == 200
+    assert retrieved.content == data
+
+
+def test_multipart_batch_is_stored_in_one_request(stack: Stack) -> None:
+    study = instances.fresh().StudyInstanceUID
+    datasets = [instances.fresh(study=study) for _ in range(20)]
+    body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
+    response = _store(stack, body, instances.MULTIPART, study=study)
+    assert response.status_code == 200, response.text
+    assert len(response.json()[REFERENCED]["Value"]) == 20
+    [found] = _find_study(stack, study)
+    assert found["00201206"]["Value"] == [20]  # NumberOfStudyRelatedSeries
+    assert found["00201208"]["Value"] == [20]
+
+
+def test_identical_restore_succeeds_and_changes_nothing(stack: Stack) -> None:
+    data = instances.to_bytes(instances.fresh())
+    assert _store(stack, data, "application/dicom").status_code == 200
+    assert _store(stack, data, "application/dicom").status_code == 200
+
+
+def test_other_content_under_existing_sop_instance_uid_is_a_conflict(stack: Stack) -> None:
+    ds = instances.fresh()
+    assert _store(stack, instances.to_bytes(ds), "application/dicom").status_code == 200
+    ds.PatientName = "Changed^Name"
+    response = _store(stack, instances.to_bytes(ds), "application/dicom")
+    assert response.status_code == 409
+    assert _failure_reasons(response) == [FailureReason.DUPLICATE_SOP_INSTANCE]
+
+
+@pytest.mark.parametrize(
+    ("defect", "reason"),
+    [
+        ("not_dicom", FailureReason.CANNOT_UNDERSTAND),
+        ("ct_missing_sop_instance_uid", FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS),
+    ],
+)
+def test_bad_instance_is_refused_with_its_failure_reason(
+    stack: Stack, defect: str, reason: int
+) -> None:
+    response = _store(stack, getattr(instances, defect)(), "application/dicom")
+    assert response.status_code == 409
+    assert _failure_reasons(response) == [reason]
+
+
+def test_truncated_file_is_refused_and_nothing_is_stored(stack: Stack) -> None:
+    ds, data = instances.ct_truncated_in_pixel_data()
+    response = _store(stack, data, "application/dicom")
+    assert response.status_code == 409
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+    assert _find_study(stack, ds.StudyInstanceUID) == []
+    assert not list((stack.storage.root / "studies").glob(f"{ds.StudyInstanceUID}*"))
+
+
+def test_study_uid_contradicting_the_url_is_refused(stack: Stack) -> None:
+    ds = instances.fresh()
+    other = instances.fresh().StudyInstanceUID
+    response = _store(stack, instances.to_bytes(ds), "application/dicom", study=other)
+    assert response.status_code == 409
+    assert _failure_reasons(response) == [FailureReason.STUDY_UID_MISMATCH]
+    assert _find_study(stack, ds.StudyInstanceUID) == []
+
+
+def test_good_and_bad_parts_together_answer_202(stack: Stack) -> None:
+    good = instances.fresh()
+    body = instances.multipart_body([instances.to_bytes(good), instances.not_dicom()])
+    response = _store(stack, body, instances.MULTIPART)
+    assert response.status_code == 202
+    assert len(response.json()[REFERENCED]["Value"]) == 1
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        ("text/plain", b"hello", 415),
+        ("multipart/related; type=\"application/dicom\"", b"--x\r\n", 415),  # no boundary
+        (instances.MULTIPART, b"--" + instances.BOUNDARY.encode() + b"\r\n\r\nabc", 400),
+    ],
+)
+def test_malformed_requests_get_a_clear_4xx(
+    stack: Stack, content_type: str, body: bytes, status: int
+) -> None:
+    response = _store(stack, body, content_type)
+    assert response.status_code == status
+    assert response.json()["error"]
+
+
+def test_malformed_study_uid_in_url_is_a_400(stack: Stack) -> None:
+    response = _store(stack, instances.to_bytes(instances.fresh()), "application/dicom", "x/../y")
+    assert response.status_code in (400, 404)
+
+
+def test_store_response_in_xml_when_asked(stack: Stack) -> None:
+    response = httpx.post(
+        f"{stack.dicomweb_url}/studies",
+        content=instances.to_bytes(instances.fresh()),
+        headers={"Content-Type": "application/dicom", "Accept": "application/dicom+xml"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/dicom+xml")
+    assert b"NativeDicomModel" in response.content

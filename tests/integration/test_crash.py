@@ -46,7 +46,9 @@ def test_killed_indexer_loses_no_acknowledged_instance(stack: Stack) -> None:
     study = instances.fresh().StudyInstanceUID
     datasets = [instances.fresh(study=study) for _ in range(30)]
     statuses = asyncio.run(_store_all(stack, [instances.to_bytes(ds) for ds in datasets]))
-    acknowledged = [ds for ds, status in zip(datasets, statuses, strict=True) if status in (200, 202)]
+    acknowledged = [
+        ds for ds, status in zip(datasets, statuses, strict=True) if status in (200, 202)
+    ]
     assert statuses.count(200) + statuses.count(202) == len(statuses), statuses
     deadline = time.monotonic() + 30
     while _indexed(stack, study) < len(acknowledged) and time.monotonic() < deadline:

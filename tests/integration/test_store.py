@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 REFERENCED, FAILED, FAILURE_REASON = "00081199", "00081198", "00081197"
 
 
-def _store(stack: Stack, body: bytes, content_type: str, study: str | None = None) -> httpx.Response:
+def _store(
+    stack: Stack, body: bytes, content_type: str, study: str | None = None
+) -> httpx.Response:
     url = f"{stack.dicomweb_url}/studies" + (f"/{study}" if study else "")
     return httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=60)
 
@@ -122,7 +124,7 @@ def test_good_and_bad_parts_together_answer_202(stack: Stack) -> None:
     ("content_type", "body", "status"),
     [
         ("text/plain", b"hello", 415),
-        ("multipart/related; type=\"application/dicom\"", b"--x\r\n", 415),  # no boundary
+        ('multipart/related; type="application/dicom"', b"--x\r\n", 415),  # no boundary
         (instances.MULTIPART, b"--" + instances.BOUNDARY.encode() + b"\r\n\r\nabc", 400),
     ],
 )

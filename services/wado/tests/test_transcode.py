@@ -34,6 +34,7 @@ def test_native_ct_converts_losslessly_to(target: str) -> None:
     data = _read("CT_small.dcm")
     out = pydicom.dcmread(io.BytesIO(transcode.transcode(data, target)))
     assert out.file_meta.TransferSyntaxUID == target
+    assert out.SOPInstanceUID == pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID
     assert np.array_equal(out.pixel_array, pydicom.dcmread(io.BytesIO(data)).pixel_array)
 
 
@@ -42,6 +43,7 @@ def test_compressed_instances_decode_to_explicit_vr_little_endian(name: str) -> 
     data = _read(name)
     out = pydicom.dcmread(io.BytesIO(transcode.transcode(data, uid.ExplicitVRLittleEndian)))
     assert out.file_meta.TransferSyntaxUID == uid.ExplicitVRLittleEndian
+    assert out.SOPInstanceUID == pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID
     assert np.array_equal(out.pixel_array, pydicom.dcmread(io.BytesIO(data)).pixel_array)
 
 

@@ -78,9 +78,10 @@ def transcode(data: bytes, wanted: str) -> bytes:
 def _convert(ds: Dataset, wanted: uid.UID) -> None:
     stored = uid.UID(ds.file_meta.TransferSyntaxUID)
     has_pixels = "PixelData" in ds
+    # A conversion changes the encoding, not the instance: the SOP Instance UID stays.
     if has_pixels and stored.is_compressed:
-        ds.decompress()
+        ds.decompress(generate_instance_uid=False)
     if has_pixels and wanted.is_compressed:
-        ds.compress(wanted)
+        ds.compress(wanted, generate_instance_uid=False)
         return
     ds.file_meta.TransferSyntaxUID = wanted

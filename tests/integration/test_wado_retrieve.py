@@ -196,3 +196,17 @@ def test_bad_requests_get_clear_client_errors(
     sop = pydicom.dcmread(io.BytesIO(stored.datasets["CT_small.dcm"])).SOPInstanceUID
     url = stack.dicomweb_url + path.format(study=stored.study, series=stored.series, sop=sop)
     assert httpx.get(url, headers={"Accept": accept}).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("accept", "magic"), [("image/jpeg", b"\xff\xd8"), ("image/png", b"\x89PNG")]
+)
+def test_rendered_and_thumbnail_are_consumer_images(
+    stack: Stack, stored: Stored, accept: str, magic: bytes
+) -> None:
+    for name in ("CT_small.dcm", "emri_small_jpeg_2k_lossless.dcm", "SC_rgb_jpeg_dcmtk.dcm"):
+        url = stored.url(stack.dicomweb_url, name)
+        for path in ("/rendered?window=40,400", "/thumbnail", "/frames/1/rendered"):
+            response = httpx.get(url + path, headers={"Accept": accept}, timeout=30)
+            assert response.status_code == 200, (name, path, response.text)
+            assert response.content.startswith(magic), (name, path)

@@ -64,4 +64,8 @@ def _routes() -> list[Route]:
         ),
         Route(f"{instance}/frames/{{frames}}", handlers.retrieve_frames, methods=_READ),
         Route(f"{instance}/bulkdata/{{path:path}}", handlers.retrieve_bulkdata, methods=_READ),
+        Route(f"{instance}/rendered", handlers.retrieve_rendered, methods=_READ),
+        Route(f"{instance}/thumbnail", handlers.retrieve_rendered, methods=_READ),
+        Route(f"{instance}/frames/{{frames}}/rendered", handlers.retrieve_rendered, methods=_READ),
+        Route(f"{instance}/frames/{{frames}}/thumbnail", handlers.retrieve_rendered, methods=_READ),
     ]

@@ -50,6 +50,9 @@ class FramePlan:
         return f"{self.media_type}; transfer-syntax={self.transfer_syntax}"
 
 
+NATIVE = FramePlan(False, pixels.OCTET_STREAM, uid.ExplicitVRLittleEndian, decode=True)
+
+
 def frame_numbers(text: str) -> list[int]:
     """``1,3,5`` → ``[1, 3, 5]``; anything else is a 400 (PS3.18 §10.4.1.1.5)."""
     items = text.split(",")

@@ -3,6 +3,7 @@ validate the UIDs, negotiate, look up the index, stream from storage."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomcommon.errors import NotAcceptable
-from wado import bulkdata, frames, index, metadata, negotiate, pixels, retrieve
+from wado import bulkdata, frames, index, metadata, negotiate, pixels, rendered, retrieve
 from wado.context import WadoContext
 from wado.index import Scope
 from wado.negotiate import Choice
@@ -101,3 +102,30 @@ async def _send_frames(
         raise NotAcceptable(str(exc)) from exc
     location = f"{public_base(request, ctx.settings)}/{detail.instance.instance_path}/frames/"
     return frames.response(data, plan, [f"{location}{n}" for n in numbers])
+
+
+@head_safe
+async def retrieve_rendered(request: Request) -> Response:
+    """Rendered / thumbnail of an instance or its first listed frame, as JPEG, PNG or GIF."""
+    ctx: WadoContext = request.app.state.ctx
+    scope = Scope.of(request.path_params)
+    params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
+    wanted = negotiate.choices(request, rendered.OFFER)[0]
+    numbers = frames.frame_numbers(request.path_params.get("frames", "1"))[:1]
+    keys = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS)
+    detail = await index.instance_detail(ctx.pool, scope, keys)
+    [frame] = await _native_frames(ctx, detail, numbers)
+    image = await asyncio.to_thread(
+        rendered.render, frame, pixels.decoded_description(detail), params, wanted.media_type
+    )
+    return Response(image, media_type=wanted.media_type)
+
+
+async def _native_frames(
+    ctx: WadoContext, detail: index.InstanceDetail, numbers: list[int]
+) -> list[bytes]:
+    frames.check_numbers(detail, numbers)
+    try:
+        return await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
+    except TranscodeError as exc:
+        raise NotAcceptable(str(exc)) from exc

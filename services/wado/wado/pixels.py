@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
 
+from wado.index import InstanceDetail
 from wado.transcode import TranscodeError
 
 OCTET_STREAM = "application/octet-stream"
@@ -57,6 +58,18 @@ def media_types_of(transfer_syntax: str) -> tuple[str, ...]:
     if not uid.UID(transfer_syntax).is_compressed:
         return (OCTET_STREAM,)
     return _FRAME_MEDIA_TYPES.get(transfer_syntax, (OCTET_STREAM,))
+
+
+def decoded_description(detail: InstanceDetail) -> dict[str, Any]:
+    """The metadata as it holds for decoded frames: decoders interleave colour samples and
+    turn YBR into RGB (PS3.5 §8.2.1), so a compressed instance's description changes."""
+    if not uid.UID(detail.instance.transfer_syntax_uid).is_compressed:
+        return detail.metadata
+    described = dict(detail.metadata)
+    described["00280006"] = {"vr": "US", "Value": [0]}
+    if int((described.get("00280002", {}).get("Value") or [1])[0]) == 3:
+        described["00280004"] = {"vr": "CS", "Value": ["RGB"]}
+    return described
 
 
 def describe(metadata: dict[str, Any]) -> Dataset:

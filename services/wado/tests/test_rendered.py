@@ -1,0 +1,60 @@
+"""Rendering one frame to a consumer image (PS3.18 §8.3.5.1): windowing, inversion, viewport."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from wado import rendered
+from wado.rendered import RenderParams
+
+
+def _metadata(
+    photometric: str = "MONOCHROME2", extra: dict[str, int] | None = None
+) -> dict[str, Any]:
+    values = {
+        "00280002": 1,
+        "00280010": 2,
+        "00280011": 2,
+        "00280100": 16,
+        "00280103": 0,
+        **(extra or {}),
+    }
+    out: dict[str, Any] = {tag: {"vr": "US", "Value": [v]} for tag, v in values.items()}
+    out["00280004"] = {"vr": "CS", "Value": [photometric]}
+    return out
+
+
+def _render(frame: bytes, metadata: dict[str, Any], params: RenderParams) -> np.ndarray[Any, Any]:
+    png = rendered.render(frame, metadata, params, rendered.PNG)
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+_RAMP = np.array([0, 100, 200, 300], "<u2").tobytes()
+
+
+def test_requested_window_maps_center_to_mid_gray_and_clips_outside() -> None:
+    image = _render(_RAMP, _metadata(), RenderParams(window=(200, 201)))
+    assert image.ravel().tolist() == [0, 1, 128, 255]
+
+
+def test_monochrome1_is_inverted() -> None:
+    normal = _render(_RAMP, _metadata(), RenderParams())
+    inverted = _render(_RAMP, _metadata("MONOCHROME1"), RenderParams())
+    assert (255 - normal == inverted).all()
+
+
+def test_instance_window_is_used_when_none_is_asked() -> None:
+    metadata = _metadata()
+    metadata["00281050"] = {"vr": "DS", "Value": [150]}
+    metadata["00281051"] = {"vr": "DS", "Value": [101]}
+    assert _render(_RAMP, metadata, RenderParams()).ravel().tolist() == [0, 1, 255, 255]
+
+
+def test_viewport_scales_down_keeping_the_aspect() -> None:
+    frame = np.zeros((4, 8), "<u2").tobytes()
+    metadata = _metadata(extra={"00280010": 4, "00280011": 8})
+    assert _render(frame, metadata, RenderParams(viewport=(4, 4))).shape == (2, 4)

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from dicomcommon import pixeldata
+from dicomcommon import pixeldata, rawjson
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
@@ -140,9 +140,16 @@ def _transfer_syntax(ds: Dataset, uids: tuple[str, str, str, str]) -> str:
 
 
 def _to_json(
-    ds: Dataset, base: str, path: str, bulk: dict[str, tuple[int, int]], warnings: list[str]
+    ds: Dataset,
+    base: str,
+    path: str,
+    bulk: dict[str, tuple[int, int]],
+    warnings: list[str],
+    encoding: str | None = "latin-1",
 ) -> dict[str, Any]:
     """DICOM JSON (PS3.18 F.2) of ``ds`` without reading large binary values."""
+    if 0x00080005 in ds:
+        encoding = rawjson.encoding_of(ds)
     out: dict[str, Any] = {}
     for tag in ds.keys():  # noqa: SIM118 -- iterating a Dataset would convert (read) values
         key = f"{int(tag):08X}"
@@ -152,24 +159,50 @@ def _to_json(
             bulk[path + key] = (raw.value_tell, raw.length)
             out[key] = {"vr": vr, "BulkDataURI": base + path + key}
             continue
+        if isinstance(raw, RawDataElement) and vr != "SQ" and raw.value is not None:
+            try:
+                out[key] = _fast_element(raw, vr, encoding)
+                continue
+            except rawjson.Unsupported:
+                pass  # pydicom converts it below
         try:
-            elem = ds[tag]
-            if elem.VR == "SQ":
-                items = [
-                    _to_json(item, base, f"{path}{key}/{i}/", bulk, warnings)
-                    for i, item in enumerate(elem.value)
-                ]
-                out[key] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
-            else:
-                out[key] = elem.to_json_dict(None, 1 << 62)
+            out[key] = _converted(ds, tag, base, f"{path}{key}/", bulk, warnings, encoding)
         except Exception as exc:  # an invalid value: stored as received, left out of the JSON
             warnings.append(f"({key[:4]},{key[4:]}) left out of the metadata: {exc}")
     return out
 
 
+def _fast_element(raw: RawDataElement, vr: str, encoding: str | None) -> dict[str, Any]:
+    if rawjson.is_binary(vr):
+        return rawjson.inline_binary(raw, vr)
+    return rawjson.element(raw, vr, encoding, raw.is_little_endian)
+
+
+def _converted(
+    ds: Dataset,
+    tag: Any,
+    base: str,
+    path: str,
+    bulk: dict[str, tuple[int, int]],
+    warnings: list[str],
+    encoding: str | None,
+) -> dict[str, Any]:
+    """pydicom's conversion: sequences (recursing into items) and the unusual elements."""
+    elem = ds[tag]
+    if elem.VR != "SQ":
+        return dict(elem.to_json_dict(None, 1 << 62))
+    items = [
+        _to_json(item, base, f"{path}{i}/", bulk, warnings, encoding)
+        for i, item in enumerate(elem.value)
+    ]
+    return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+
+
 def _dictionary_vr(tag: int) -> str:
+    if tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF <= 0x00FF:
+        return "LO"  # private creator (PS3.5 7.8.1)
     try:
-        return str(dictionary_VR(tag)).split(" or ")[0]
+        return str(dictionary_VR(tag))  # "US or SS": resolved by pydicom's conversion
     except KeyError:
         return "UN"
 

@@ -6,6 +6,7 @@ while small), and the caller handles one part at a time. The writer frames parts
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 import uuid
@@ -32,9 +33,20 @@ class Part:
     """One body part: its headers and its content, spooled (call ``close`` when done)."""
 
     headers: dict[str, str]
-    body: BinaryIO
+    body: BinaryIO = field(default_factory=io.BytesIO)
     size: int = 0
     index: int = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append content; past ``SPOOL_IN_MEMORY`` the part moves to a temporary file.
+        (A plain BytesIO / file, not SpooledTemporaryFile: its Python-level ``read`` wrapper
+        is slow under pydicom's many small reads.)"""
+        if self.size + len(data) > SPOOL_IN_MEMORY and isinstance(self.body, io.BytesIO):
+            spilled = cast(BinaryIO, tempfile.TemporaryFile())  # noqa: SIM115
+            spilled.write(self.body.getbuffer())
+            self.body = spilled
+        self.body.write(data)
+        self.size += len(data)
 
     @property
     def content_type(self) -> str:
@@ -103,10 +115,6 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def _new_body() -> BinaryIO:
-    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY))
-
-
 class _Reader:
     """State machine over the byte stream: preamble → (headers → body)* → epilogue."""
 
@@ -154,8 +162,8 @@ class _Reader:
         if upto <= 0:
             return
         if self.part is not None:
-            self.part.body.write(self.buffer[:upto])
-            self.part.size += upto
+            with memoryview(self.buffer) as view:
+                self.part.write(view[:upto])
             if self.part.size > self.limits.max_part_bytes:
                 raise PayloadTooLarge(f"a part is larger than {self.limits.max_part_bytes} bytes")
         del self.buffer[:upto]
@@ -174,7 +182,7 @@ class _Reader:
         self.count += 1
         if self.count > self.limits.max_parts:
             raise PayloadTooLarge(f"more than {self.limits.max_parts} parts in one request")
-        self.part = Part(headers, _new_body(), index=self.count - 1)
+        self.part = Part(headers, index=self.count - 1)
         self.in_headers = False
         return True
 
@@ -209,10 +217,9 @@ async def iter_parts(
 async def spool_body(chunks: AsyncIterator[bytes], limits: PartLimits | None = None) -> Part:
     """A single-part body (``application/dicom``) as one spooled part."""
     limits = limits or PartLimits()
-    part = Part({"content-type": "application/dicom"}, _new_body())
+    part = Part({"content-type": "application/dicom"})
     async for chunk in chunks:
-        part.body.write(chunk)
-        part.size += len(chunk)
+        part.write(chunk)
         if part.size > min(limits.max_part_bytes, limits.max_request_bytes):
             part.close()
             raise PayloadTooLarge(f"request body is larger than {limits.max_part_bytes} bytes")

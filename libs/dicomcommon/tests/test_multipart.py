@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import pytest
@@ -65,3 +66,14 @@ async def test_part_count_limit() -> None:
 async def test_part_size_limit() -> None:
     with pytest.raises(PayloadTooLarge):
         await _read(_body([b"x" * 1000]), 100, max_part_bytes=500)
+
+
+async def test_large_part_moves_to_disk_and_keeps_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multipart, "SPOOL_IN_MEMORY", 1000)
+    payload = bytes(range(256)) * 20
+    async for part in multipart.iter_parts(_chunks(_body([payload]), 333), b"XyZ"):
+        assert not isinstance(part.body, io.BytesIO)
+        assert part.body.read() == payload
+        part.close()

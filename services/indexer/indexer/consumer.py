@@ -67,7 +67,7 @@ class IngestConsumer:
         while True:
             try:
                 msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue  # nothing to do right now
             await self._handle(msgs)
 

@@ -1,7 +1,7 @@
 """Which attributes belong to the study and series rows, and the typed columns read from them.
 
-The study row keeps the Patient and General Study modules of the newest instance; the series
-row keeps the series-level attributes (PS3.3 C.7.1.1, C.7.2.1, C.7.3.1; PS3.18 §10.6.3).
+The study row keeps the patient and study level attributes of the newest instance; the series
+row keeps the series level ones (PS3.4 C.6.1.1; PS3.18 §10.6.3).
 """
 
 from __future__ import annotations
@@ -10,63 +10,25 @@ from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
+from dicomcommon import dicomjson
+
 StudyJson = dict[str, Any]
 
 
-def _tags(*keywords: str) -> frozenset[str]:
-    return frozenset(f"{tag_for_keyword(k):08X}" for k in keywords)
+def _tags(keywords: frozenset[str]) -> frozenset[str]:
+    return frozenset(f"{tag_for_keyword(k):08X}" for k in keywords if tag_for_keyword(k))
 
 
-STUDY_TAGS = _tags(
-    "SpecificCharacterSet",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "IssuerOfAccessionNumberSequence",
-    "ReferringPhysicianName",
-    "TimezoneOffsetFromUTC",
-    "StudyInstanceUID",
-    "StudyID",
-    "StudyDescription",
-    "ProcedureCodeSequence",
-    "NameOfPhysiciansReadingStudy",
-    "AdmittingDiagnosesDescription",
-    "PatientAge",
-    "PatientSize",
-    "PatientWeight",
-    "Occupation",
-    "AdditionalPatientHistory",
-    "ReferencedStudySequence",
-    "RequestingPhysician",
-)
+# The same split QIDO matches on (``dicomjson``), so storing and searching agree.
+STUDY_TAGS = _tags(dicomjson.STUDY_LEVEL_KEYWORDS | {"SpecificCharacterSet"})
 SERIES_TAGS = _tags(
-    "SpecificCharacterSet",
-    "Modality",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "SeriesDescription",
-    "Laterality",
-    "SeriesDate",
-    "SeriesTime",
-    "BodyPartExamined",
-    "PerformedProcedureStepStartDate",
-    "PerformedProcedureStepStartTime",
-    "PerformedProcedureStepID",
-    "PerformedProcedureStepDescription",
-    "RequestAttributesSequence",
-    "InstitutionName",
-    "StationName",
-    "Manufacturer",
-    "OperatorsName",
-    "PerformingPhysicianName",
-    "ProtocolName",
-    "TimezoneOffsetFromUTC",
+    dicomjson.SERIES_LEVEL_KEYWORDS | {"SpecificCharacterSet", "TimezoneOffsetFromUTC"}
 )
 
 
 def study_attributes(metadata: StudyJson) -> StudyJson:
-    """Study and patient level attributes: everything of group 0010 plus the study tags."""
-    return {k: v for k, v in metadata.items() if k.startswith("0010") or k in STUDY_TAGS}
+    """Patient and study level attributes of one instance."""
+    return {k: v for k, v in metadata.items() if k in STUDY_TAGS}
 
 
 def series_attributes(metadata: StudyJson) -> StudyJson:

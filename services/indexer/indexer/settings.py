@@ -27,7 +27,8 @@ class Settings(BaseSettings):
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5
-    ack_wait_seconds: float = 60.0
+    # Unacknowledged commands of a crashed replica are redelivered after this long.
+    ack_wait_seconds: float = 10.0
     cleanup_interval_seconds: float = 2.0
     cleanup_batch: int = 100
     # Every other part's base URL (name -> URL), for the gateway's /healthz report.

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from dicomcommon import dicomxml
+from dicomcommon import dicomjson
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import FailureReason, WarningReason
 from dicomcommon.events import Outcome, OutcomeStatus
@@ -96,7 +96,7 @@ class StoreReport:
         headers = {"Warning": UNCONFIRMED_WARNING} if self.unconfirmed else {}
         if xml:
             return Response(
-                dicomxml.to_xml(self.dataset()),
+                dicomjson.to_native_xml(self.dataset()),
                 self.status_code(),
                 headers,
                 media_type="application/dicom+xml",

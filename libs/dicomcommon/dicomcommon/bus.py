@@ -136,8 +136,8 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            with contextlib.suppress(Exception):  # not drain(): it can hang on pull subscriptions
+                await asyncio.wait_for(self.nc.close(), timeout=5)
 
 
 def subject(prefix: str, *parts: str) -> str:

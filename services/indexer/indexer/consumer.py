@@ -64,12 +64,16 @@ class IngestConsumer:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_seconds, max_ack_pending=-1
             ),
         )
+        task = asyncio.current_task()
         while True:
             try:
                 msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
             except (TimeoutError, nats.errors.TimeoutError):
-                continue  # nothing to do right now
-            await self._handle(msgs)
+                msgs = []  # nothing to do right now
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # nats-py's fetch can swallow a cancellation
+            if msgs:
+                await self._handle(msgs)
 
     async def _handle(self, msgs: list[Any]) -> None:
         commands: list[Command] = []

@@ -4,6 +4,7 @@ retrieve byte-identical. Runs against ``$DICOMWEB_E2E_URL`` when set, else the s
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import httpx
 import pydicom
@@ -65,6 +66,5 @@ def test_unmodified_test_file_round_trips_byte_identical(
     path = get_testdata_file("rtplan.dcm")
     assert path is not None
     ds = pydicom.dcmread(path)
-    with open(path, "rb") as handle:
-        assert _as_client_sends(ds) == handle.read()  # the file itself goes over the wire
+    assert _as_client_sends(ds) == Path(path).read_bytes()  # the file itself goes on the wire
     _store_find_retrieve(client, dicomweb_url, ds)

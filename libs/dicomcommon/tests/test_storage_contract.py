@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
+
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import StorageSettings
 from dicomcommon.storage import BlobNotFound, BlobStore
 from dicomcommon.storage.factory import open_store
 from dicomcommon.storage.keys import InvalidBlobKey
 from dicomstack.seaweedfs import SeaweedFs
-from pydantic import SecretStr
 
 MULTIPART_THRESHOLD = 5 << 20  # the smallest part S3 allows, so large objects stay small
 PAYLOAD = bytes(range(256)) * 40 + b"tail"  # 10,244 bytes, every byte value, no periodic luck

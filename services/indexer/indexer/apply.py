@@ -72,7 +72,7 @@ async def store(
     if existing is None:
         await _upsert_parents(conn, ev)
         if await _insert_instance(conn, version, ev):
-            _record(work, FeedAction.CREATE, version, ev)
+            record(work, FeedAction.CREATE, version, ev)
             return outcome(OutcomeStatus.STORED)
         existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)  # lost a race
         assert existing is not None
@@ -107,11 +107,11 @@ async def _store_over(
     await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
     await _upsert_parents(conn, ev)
     await _insert_instance(conn, version, ev)
-    _record(work, FeedAction.UPDATE, version, ev)
+    record(work, FeedAction.UPDATE, version, ev)
     return outcome(OutcomeStatus.REPLACED)
 
 
-def _record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStored) -> None:
+def record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStored) -> None:
     work.series.add(ev.series_instance_uid)
     work.studies.add(ev.study_instance_uid)
     work.feed.append(
@@ -126,7 +126,7 @@ def _record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStore
     )
 
 
-_UPSERT_STUDY = """
+UPSERT_STUDY = """
 INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,
     patient_sex, study_date, study_time, accession_number, referring_physician_name, study_id,
     study_description, attributes)
@@ -140,7 +140,7 @@ ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     attributes = EXCLUDED.attributes, updated_at = now()
 WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes
 """
-_UPSERT_SERIES = """
+UPSERT_SERIES = """
 INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
     series_description, performed_procedure_step_start_date,
     performed_procedure_step_start_time, attributes)
@@ -154,23 +154,42 @@ WHERE series.attributes IS DISTINCT FROM EXCLUDED.attributes
 """
 
 
-async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
+def study_row(ev: InstanceStored) -> tuple[Any, ...]:
     m, f = ev.metadata, levels.first
-    await conn.execute(
-        _UPSERT_STUDY, ev.study_instance_uid, f(m, "PatientID"), f(m, "PatientName"),
-        f(m, "PatientBirthDate"), f(m, "PatientSex"), f(m, "StudyDate"), f(m, "StudyTime"),
-        f(m, "AccessionNumber"), f(m, "ReferringPhysicianName"), f(m, "StudyID"),
-        f(m, "StudyDescription"), levels.study_attributes(m),
-    )  # fmt: skip
-    await conn.execute(
-        _UPSERT_SERIES, ev.series_instance_uid, ev.study_instance_uid, f(m, "Modality"),
-        f(m, "SeriesNumber"), f(m, "SeriesDescription"),
-        f(m, "PerformedProcedureStepStartDate"), f(m, "PerformedProcedureStepStartTime"),
-        levels.series_attributes(m),
+    return (
+        ev.study_instance_uid, f(m, "PatientID"), f(m, "PatientName"), f(m, "PatientBirthDate"),
+        f(m, "PatientSex"), f(m, "StudyDate"), f(m, "StudyTime"), f(m, "AccessionNumber"),
+        f(m, "ReferringPhysicianName"), f(m, "StudyID"), f(m, "StudyDescription"),
+        levels.study_attributes(m),
     )  # fmt: skip
 
 
-_INSERT_INSTANCE = """
+def series_row(ev: InstanceStored) -> tuple[Any, ...]:
+    m, f = ev.metadata, levels.first
+    return (
+        ev.series_instance_uid, ev.study_instance_uid, f(m, "Modality"), f(m, "SeriesNumber"),
+        f(m, "SeriesDescription"), f(m, "PerformedProcedureStepStartDate"),
+        f(m, "PerformedProcedureStepStartTime"), levels.series_attributes(m),
+    )  # fmt: skip
+
+
+def instance_row(version: int, ev: InstanceStored) -> tuple[Any, ...]:
+    m = ev.metadata
+    return (
+        ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid, ev.sop_class_uid,
+        levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
+        levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
+        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, m,
+        [f.fragments for f in ev.frames], ev.bulk_data, version,
+    )  # fmt: skip
+
+
+async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
+    await conn.execute(UPSERT_STUDY, *study_row(ev))
+    await conn.execute(UPSERT_SERIES, *series_row(ev))
+
+
+INSERT_INSTANCE = """
 INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
     instance_number, transfer_syntax_uid, number_of_frames, rows, columns, blob_key, size,
     sha256, metadata, frames, bulk_data, version)
@@ -180,14 +199,7 @@ ON CONFLICT (sop_instance_uid) DO NOTHING
 
 
 async def _insert_instance(conn: asyncpg.Connection, version: int, ev: InstanceStored) -> bool:
-    m = ev.metadata
-    status = await conn.execute(
-        _INSERT_INSTANCE, ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid,
-        ev.sop_class_uid, levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
-        levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
-        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, m,
-        [f.fragments for f in ev.frames], ev.bulk_data, version,
-    )  # fmt: skip
+    status = await conn.execute(INSERT_INSTANCE, *instance_row(version, ev))
     return bool(status.endswith(" 1"))
 
 

@@ -1,7 +1,9 @@
 """One transaction per batch of commands: apply each, then counts, feed rows and clean-ups.
 
-A command that fails on its own (bad data the schema refuses) is rolled back to its savepoint
-and answered ``failed``; the rest of the batch commits.
+New instances are bulk-inserted first (``bulk``); the rest go command by command. If the bulk
+path hits data the schema refuses, the batch is redone command by command, where a failing
+command is rolled back to its savepoint and answered ``failed`` while the rest commits.
+Feed rows are numbered in stream order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncpg
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply
+from indexer import apply, bulk
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,32 @@ _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO
 
 async def apply_batch(pool: asyncpg.Pool, commands: list[Command]) -> list[Outcome]:
     """Apply ``commands`` (in stream order) in one transaction; outcomes in the same order."""
+    try:
+        return await _apply(pool, commands, fast=True)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        log.warning("batch refused on the fast path (%s); applying command by command", exc)
+        return await _apply(pool, commands, fast=False)
+
+
+async def _apply(pool: asyncpg.Pool, commands: list[Command], fast: bool) -> list[Outcome]:
     async with db.connection(pool) as conn, conn.transaction():
         work = apply.BatchWork()
-        outcomes = [await _apply_one(conn, seq, event, work) for seq, event in commands]
+        outcomes: dict[int, Outcome] = {}
+        if fast:
+            outcomes = await _plain_inserts(conn, commands, work)
+        for i, (seq, event) in enumerate(commands):
+            if i not in outcomes:
+                outcomes[i] = await _apply_one(conn, seq, event, work)
         await _finish(conn, work)
-    return outcomes
+    return [outcomes[i] for i in range(len(commands))]
+
+
+async def _plain_inserts(
+    conn: asyncpg.Connection, commands: list[Command], work: apply.BatchWork
+) -> dict[int, Outcome]:
+    stores = [(i, s, e) for i, (s, e) in enumerate(commands) if isinstance(e, InstanceStored)]
+    plain = await bulk.plain_inserts(conn, stores) if stores else []
+    return await bulk.insert(conn, plain, work) if plain else {}
 
 
 async def _apply_one(
@@ -101,6 +124,6 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
             _INSERT_FEED,
             [
                 (first + i, r.action.value, r.study, r.series, r.sop, r.version, r.metadata)
-                for i, r in enumerate(work.feed)
+                for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
             ],
         )

@@ -1,4 +1,4 @@
-"""Session fixtures for integration and end-to-end tests: the real stack, started by the same
+"""Session fixtures shared by every test tier: the real stack, started by the same
 launcher as ``make run`` (on free ports in a temporary folder), and an embedded S3 server."""
 
 from __future__ import annotations

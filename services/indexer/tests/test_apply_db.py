@@ -1,0 +1,180 @@
+"""The indexer's apply logic against real PostgreSQL: idempotent, and in stream order whatever
+order the batches arrive in (as with several replicas). Events are built directly; the blob
+keys they name are never read here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from dicomcommon import db
+from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.settings import PostgresSettings
+from dicomstack.stack import Stack
+from indexer.batch import apply_batch
+from indexer.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
+    async with db.connection(pool) as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
+def _uid() -> str:
+    return f"2.25.{uuid.uuid4().int}"
+
+
+def _store(sop: str, study: str, series: str, sha: str = "a" * 64, **extra: Any) -> InstanceStored:
+    metadata = {
+        "00080060": {"vr": "CS", "Value": ["CT"]},
+        "00100020": {"vr": "LO", "Value": ["PID"]},
+        **extra.pop("metadata", {}),
+    }
+    return InstanceStored(
+        command_id=uuid.uuid4().hex, request_id="test", study_instance_uid=study,
+        series_instance_uid=series, sop_instance_uid=sop, sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+        transfer_syntax_uid="1.2.840.10008.1.2.1", blob_key=f"test/{uuid.uuid4().hex}",
+        size=10, sha256=sha, metadata=metadata, **extra,
+    )  # fmt: skip
+
+
+def _delete(study: str, series: str | None = None, sop: str | None = None) -> DeleteRequested:
+    return DeleteRequested(
+        command_id=uuid.uuid4().hex, request_id="test", study_instance_uid=study,
+        series_instance_uid=series, sop_instance_uid=sop,
+    )  # fmt: skip
+
+
+async def _instances(pool: asyncpg.Pool, study: str) -> list[str]:
+    rows = await db.fetch(
+        pool, "SELECT sop_instance_uid FROM instance WHERE study_instance_uid = $1", study
+    )
+    return sorted(r[0] for r in rows)
+
+
+async def _feed(pool: asyncpg.Pool, study: str) -> list[tuple[str, str, int]]:
+    rows = await db.fetch(
+        pool,
+        "SELECT action, sop_instance_uid, version FROM change_feed"
+        " WHERE study_instance_uid = $1 ORDER BY sequence",
+        study,
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def test_redelivered_store_changes_nothing(pool: asyncpg.Pool) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    event = _store(sop, study, series)
+    for _ in range(2):
+        [outcome] = await apply_batch(pool, [(1_000_001, event)])
+        assert outcome.status is OutcomeStatus.STORED
+    assert await _instances(pool, study) == [sop]
+    assert await _feed(pool, study) == [("Create", sop, 1_000_001)]
+
+
+async def test_delete_applied_before_an_older_store_wins(pool: asyncpg.Pool) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    [deleted] = await apply_batch(pool, [(2_000_011, _delete(study, series, sop))])
+    assert deleted.status is OutcomeStatus.NOT_FOUND
+    [stored] = await apply_batch(pool, [(2_000_010, _store(sop, study, series))])
+    assert stored.status is OutcomeStatus.STALE
+    assert await _instances(pool, study) == []
+
+
+async def test_older_study_delete_applied_late_keeps_newer_store(pool: asyncpg.Pool) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    [stored] = await apply_batch(pool, [(3_000_011, _store(sop, study, series))])
+    [deleted] = await apply_batch(pool, [(3_000_010, _delete(study))])
+    assert stored.status is OutcomeStatus.STORED
+    assert deleted.status is OutcomeStatus.NOT_FOUND
+    assert await _instances(pool, study) == [sop]
+
+
+async def test_store_then_delete_in_one_batch(pool: asyncpg.Pool) -> None:
+    study, series = _uid(), _uid()
+    a, b = _uid(), _uid()
+    outcomes = await apply_batch(
+        pool,
+        [
+            (4_000_001, _store(a, study, series)),
+            (4_000_002, _store(b, study, series)),
+            (4_000_003, _delete(study, series, a)),
+        ],
+    )
+    assert [o.status for o in outcomes] == [
+        OutcomeStatus.STORED,
+        OutcomeStatus.STORED,
+        OutcomeStatus.DELETED,
+    ]
+    assert await _instances(pool, study) == [b]
+    feed = await _feed(pool, study)
+    assert feed == [("Create", a, 4_000_001), ("Create", b, 4_000_002), ("Delete", a, 4_000_003)]
+    counts = await db.fetchrow(
+        pool, "SELECT number_of_instances FROM study WHERE study_instance_uid = $1", study
+    )
+    assert counts is not None and counts[0] == 1
+
+
+async def test_identical_content_is_a_duplicate_and_other_content_a_conflict(
+    pool: asyncpg.Pool,
+) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    await apply_batch(pool, [(5_000_001, _store(sop, study, series, sha="a" * 64))])
+    duplicate = _store(sop, study, series, sha="a" * 64)
+    conflict = _store(sop, study, series, sha="b" * 64)
+    outcomes = await apply_batch(pool, [(5_000_002, duplicate), (5_000_003, conflict)])
+    assert [o.status for o in outcomes] == [OutcomeStatus.DUPLICATE, OutcomeStatus.CONFLICT]
+    queued = await db.fetch(
+        pool,
+        "SELECT blob_key FROM blob_cleanup WHERE blob_key = ANY($1::text[])",
+        [duplicate.blob_key, conflict.blob_key],
+    )
+    assert len(queued) == 2  # the extra copies are cleaned up
+
+
+async def test_replace_when_allowed_queues_the_old_blob(pool: asyncpg.Pool) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    first = _store(sop, study, series, sha="a" * 64)
+    await apply_batch(pool, [(6_000_001, first)])
+    second = _store(sop, study, series, sha="c" * 64, allow_replace=True)
+    [outcome] = await apply_batch(pool, [(6_000_002, second)])
+    assert outcome.status is OutcomeStatus.REPLACED
+    row = await db.fetchrow(pool, "SELECT blob_key FROM instance WHERE sop_instance_uid=$1", sop)
+    assert row is not None and row[0] == second.blob_key
+    assert [a for a, _, _ in await _feed(pool, study)] == ["Create", "Update"]
+
+
+async def test_a_command_the_schema_refuses_fails_alone(pool: asyncpg.Pool) -> None:
+    study, series = _uid(), _uid()
+    good, bad = _uid(), _uid()
+    refused = {"00081030": {"vr": "LO", "Value": ["nul \u0000 in text"]}}  # jsonb refuses \u0000
+    outcomes = await apply_batch(
+        pool,
+        [
+            (7_000_001, _store(good, study, series)),
+            (7_000_002, _store(bad, study, series, metadata=refused)),
+        ],
+    )
+    assert [o.status for o in outcomes] == [OutcomeStatus.STORED, OutcomeStatus.FAILED]
+    assert await _instances(pool, study) == [good]
+
+
+async def test_feed_sequences_are_gap_free(pool: asyncpg.Pool) -> None:
+    study, series = _uid(), _uid()
+    events = [(8_000_000 + i, _store(_uid(), study, series)) for i in range(20)]
+    await apply_batch(pool, events)
+    rows = await db.fetch(
+        pool, "SELECT sequence FROM change_feed WHERE study_instance_uid=$1 ORDER BY 1", study
+    )
+    sequences = [r[0] for r in rows]
+    assert sequences == list(range(sequences[0], sequences[0] + 20))

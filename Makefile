@@ -33,7 +33,7 @@ e2e: install
 	$(PY) -m pytest tests/e2e $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/hadolint Dockerfile
 	$(MAKE) typecheck
 
 typecheck: install

@@ -1,5 +1,6 @@
 """``python -m dicomstack run``: start the whole stack, print what runs where, block until
-Ctrl-C or SIGTERM, then stop every child. Crashed children are restarted meanwhile."""
+Ctrl-C or SIGTERM, then stop every child. Crashed children are restarted meanwhile.
+``python -m dicomstack routes``: the deployment routes generated from the routes table."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
+from dicomstack import deploy
 from dicomstack.errors import StackError
 from dicomstack.settings import StackSettings, parse_replicas
 from dicomstack.stack import Stack
@@ -26,6 +29,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--replicas",
         default=os.environ.get("REPLICAS", ""),
         help="replicas per service, e.g. stow=2,qido=2 (default: $REPLICAS, else 1 each)",
+    )
+    routes = commands.add_parser(
+        "routes", help="print deployment routes generated from the routes table"
+    )
+    routes.add_argument("--format", choices=sorted(deploy.FORMATS), default="traefik-file")
+    routes.add_argument(
+        "--write",
+        metavar="ROOT",
+        type=Path,
+        help="instead, regenerate every committed deployment file under ROOT (the repository)",
     )
     return parser.parse_args(argv)
 
@@ -94,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     if arguments.command == "run":
         return run(arguments.replicas)
+    if arguments.command == "routes":
+        if arguments.write is not None:
+            print("\n".join(deploy.write(arguments.write)))
+        else:
+            sys.stdout.write(deploy.FORMATS[arguments.format]())
+        return 0
     return 2
 
 

@@ -1,0 +1,71 @@
+"""docker-compose.yml: valid against the Compose specification, and wired as documented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from dicomcommon.routes import SERVICES
+from dicomstack import deploy
+from tests.deploy.manifests import ROOT, settings_variables, tool
+
+ONE_SHOTS = {"migrate", "minio-init"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    result = tool(
+        "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_service_runs_with_its_module(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in SERVICES:
+        assert services[name]["command"] == [name]
+        assert services[name]["build"] == "."
+    assert services["migrate"]["command"] == ["indexer", "migrate"]
+
+
+def test_dependencies_exist_and_wait_for_health(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            wanted = (
+                "service_completed_successfully" if dependency in ONE_SHOTS else "service_healthy"
+            )
+            assert condition["condition"] == wanted, (name, dependency)
+        if name not in ONE_SHOTS:
+            assert "test" in service.get("healthcheck", {}), f"{name} has no health check"
+
+
+def test_services_start_after_migrations_and_the_bucket(compose: dict[str, Any]) -> None:
+    for name in SERVICES:
+        depends = compose["services"][name]["depends_on"]
+        assert {"migrate", "nats", "minio-init"} <= set(depends)
+
+
+def test_environment_names_only_real_settings(compose: dict[str, Any]) -> None:
+    known = settings_variables()
+    for name in (*SERVICES, "migrate"):
+        variables = set(compose["services"][name]["environment"])
+        assert variables <= known, f"{name}: unknown settings {variables - known}"
+
+
+def test_gateway_mounts_the_generated_traefik_config(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["gateway"]
+    source, target, _ = gateway["volumes"][0].split(":")
+    assert (source, target) == ("./deploy/compose", str(deploy.TRAEFIK_DIR))
+    assert gateway["command"] == [f"--configFile={deploy.TRAEFIK_DIR}/traefik.yml"]
+    static = yaml.safe_load((ROOT / "deploy/compose/traefik.yml").read_text())
+    assert static["providers"]["file"]["filename"] == f"{deploy.TRAEFIK_DIR}/dynamic.yml"
+    assert gateway["ports"] == [f"${{DICOMWEB_GATEWAY_PORT:-8080}}:{deploy.GATEWAY_PORT}"]

@@ -32,10 +32,13 @@ class Route:
 
 _R = DICOMWEB_ROOT
 _UID = r"[^/]+"
-_READ = ("GET", "HEAD")
+# Browsers send a CORS pre-flight ``OPTIONS`` before most cross-origin calls (a viewer's Accept
+# or DELETE); every public route takes it to its service, whose CORS middleware answers it.
+PREFLIGHT = "OPTIONS"
+_READ = ("GET", "HEAD", PREFLIGHT)
 
 ROUTES: tuple[Route, ...] = (
-    Route("stow", "stow", ("POST",), rf"^{_R}/studies(/{_UID})?/?$", 300),
+    Route("stow", "stow", ("POST", PREFLIGHT), rf"^{_R}/studies(/{_UID})?/?$", 300),
     Route(
         "qido",
         "qido",
@@ -47,7 +50,7 @@ ROUTES: tuple[Route, ...] = (
     Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300),
     Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200),
     Route("wado-uri", "wado", _READ, r"^/wado/?$", 200),
-    Route("delete", "delow", ("DELETE",), rf"^{_R}/studies/{_UID}(/.*)?$", 200),
+    Route("delete", "delow", ("DELETE", PREFLIGHT), rf"^{_R}/studies/{_UID}(/.*)?$", 200),
     # The gateway's health reports every part: the indexer aggregates it at /stack/health.
     Route("health", "indexer", _READ, r"^/healthz$", 100, rewrite_path="/stack/health"),
 )

@@ -1,4 +1,4 @@
-"""Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP.
+"""Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP, CORS.
 
 Every value comes from an environment variable with the ``DICOMWEB_`` prefix, so the same code
 runs embedded, in Compose and on Kubernetes. Services compose these into their own ``Settings``.
@@ -7,10 +7,10 @@ runs embedded, in Compose and on Kubernetes. Services compose these into their o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class PostgresSettings(BaseSettings):
@@ -75,6 +75,43 @@ class HttpSettings(BaseSettings):
     log_level: str = "info"
 
 
+# What a browser client may read besides the CORS-safelisted headers: where a resource lives,
+# partial and conditional answers, warnings of partial success, retry hints, the request id.
+_EXPOSED = (
+    "Content-Location, Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified,"
+    " Warning, Location, Retry-After, X-Request-ID"
+)
+CommaList = Annotated[list[str], NoDecode]
+
+
+class CorsSettings(BaseSettings):
+    """Cross-origin access, so a browser viewer (OHIF v3, …) can use the server directly
+    (issue 5). Lists are comma-separated: ``DICOMWEB_CORS_ALLOW_ORIGINS=https://viewer.example``.
+    ``*`` (any origin) suits the embedded stack; set the viewer's origin in production."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_CORS_")
+
+    enabled: bool = True
+    allow_origins: CommaList = ["*"]
+    allow_origin_regex: str | None = None
+    allow_methods: CommaList = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
+    allow_headers: CommaList = ["*"]  # ``*``: whatever the pre-flight asks for
+    expose_headers: CommaList = [h.strip() for h in _EXPOSED.split(",")]
+    allow_credentials: bool = False
+    # Chrome's Private Network Access: a viewer on a public origin calling a local server.
+    allow_private_network: bool = True
+    max_age_seconds: int = Field(default=600, ge=0)
+
+    @field_validator(
+        "allow_origins", "allow_methods", "allow_headers", "expose_headers", mode="before"
+    )
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
 def postgres_field() -> PostgresSettings:
     return Field(default_factory=PostgresSettings)
 
@@ -89,3 +126,7 @@ def storage_field() -> StorageSettings:
 
 def http_field() -> HttpSettings:
     return Field(default_factory=HttpSettings)
+
+
+def cors_field() -> CorsSettings:
+    return Field(default_factory=CorsSettings)

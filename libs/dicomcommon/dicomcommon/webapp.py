@@ -1,7 +1,9 @@
-"""What every HTTP service shares: request ids, metrics, health probes and the error handler.
+"""What every HTTP service shares: request ids, metrics, health probes, CORS and the error
+handler.
 
 ``create_service_app`` wraps a service's own routes; ``DicomwebError`` subclasses become their
 status code with a JSON body (and ``Retry-After`` for 503), and nothing escapes as a bare 500.
+CORS wraps everything else, so a browser can read every answer, errors included.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -22,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dicomcommon import logs
 from dicomcommon.errors import BackendUnavailable, DicomwebError
+from dicomcommon.settings import CorsSettings
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +104,44 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
+class _CorsApp(Starlette):
+    """Starlette with CORS outside its own error middleware: a 500 answered there would
+    otherwise leave without the headers a browser needs to read it."""
+
+    cors: CorsSettings | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        return app if self.cors is None else cors_middleware(app, self.cors)
+
+
+def cors_middleware(app: ASGIApp, cors: CorsSettings) -> ASGIApp:
+    """Starlette's CORSMiddleware from the settings: it answers pre-flight ``OPTIONS`` itself
+    (Fetch standard §3.2) and adds ``Access-Control-*`` to answers of cross-origin requests."""
+    if not cors.enabled:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=cors.allow_origins,
+        allow_origin_regex=cors.allow_origin_regex,
+        allow_methods=cors.allow_methods,
+        allow_headers=cors.allow_headers,
+        allow_credentials=cors.allow_credentials,
+        allow_private_network=cors.allow_private_network,
+        expose_headers=cors.expose_headers,
+        max_age=cors.max_age_seconds,
+    )
+
+
 def create_service_app(
     service: str,
     routes: Sequence[BaseRoute],
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
     readiness: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
+    cors: CorsSettings | None = None,
 ) -> Starlette:
-    """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``, ``/metrics``."""
+    """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``, ``/metrics``;
+    with ``cors``, browsers on other origins may call it (none: same-origin only)."""
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": service})
@@ -130,10 +165,11 @@ def create_service_app(
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    app = Starlette(
+    app = _CorsApp(
         routes=[*probes, *routes],
         lifespan=lifespan,
         exception_handlers={DicomwebError: _dicomweb_error, Exception: _unexpected_error},
     )
     app.add_middleware(RequestContext, service=service)
+    app.cors = cors
     return app

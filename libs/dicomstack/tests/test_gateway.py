@@ -51,3 +51,9 @@ def test_static_config_points_the_file_provider_at_the_routes(tmp_path: Path) ->
     assert static["providers"]["file"]["filename"] == str(tmp_path / "routes.yaml")
     assert "accessLog" not in static
     json.dumps(static)  # written as JSON, which Traefik's YAML reader accepts
+
+
+def test_every_public_route_lets_cors_preflight_through() -> None:
+    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    for route in ROUTES:
+        assert "Method(`OPTIONS`)" in routers[route.name]["rule"], route.name

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.settings import HttpSettings, NatsSettings, http_field, nats_field
+from dicomcommon.settings import (
+    CorsSettings,
+    HttpSettings,
+    NatsSettings,
+    cors_field,
+    http_field,
+    nats_field,
+)
 
 
 class Settings(BaseSettings):
@@ -12,4 +19,5 @@ class Settings(BaseSettings):
 
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
     index_timeout_seconds: float = 30.0

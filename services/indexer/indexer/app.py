@@ -87,4 +87,4 @@ def create_app(settings: Settings) -> Starlette:
         return (app.state.check_postgres, app.state.bus.check, app.state.blobs.check)
 
     routes = [Route("/stack/health", health.stack_health, methods=["GET", "HEAD"])]
-    return create_service_app("indexer", routes, lifespan, readiness)
+    return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)

@@ -6,10 +6,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    CorsSettings,
     HttpSettings,
     NatsSettings,
     PostgresSettings,
     StorageSettings,
+    cors_field,
     http_field,
     nats_field,
     postgres_field,
@@ -24,6 +26,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5

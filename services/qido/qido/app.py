@@ -48,4 +48,4 @@ def create_app(settings: Settings) -> Starlette:
             methods=_READ,
         ),
     ]
-    return create_service_app("qido", routes, lifespan, readiness)
+    return create_service_app("qido", routes, lifespan, readiness, cors=settings.cors)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.settings import HttpSettings, PostgresSettings, http_field, postgres_field
+from dicomcommon.settings import (
+    CorsSettings,
+    HttpSettings,
+    PostgresSettings,
+    cors_field,
+    http_field,
+    postgres_field,
+)
 
 
 class Settings(BaseSettings):
@@ -15,6 +22,10 @@ class Settings(BaseSettings):
 
     postgres: PostgresSettings = postgres_field()
     http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)
+    # BulkDataURIs in change-feed metadata follow X-Forwarded-Host / -Proto / -Prefix when a
+    # gateway sends them, as WADO's do.
+    trust_forwarded_headers: bool = True

@@ -7,9 +7,11 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    CorsSettings,
     HttpSettings,
     NatsSettings,
     StorageSettings,
+    cors_field,
     http_field,
     nats_field,
     storage_field,
@@ -22,6 +24,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

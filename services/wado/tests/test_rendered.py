@@ -58,3 +58,11 @@ def test_viewport_scales_down_keeping_the_aspect() -> None:
     frame = np.zeros((4, 8), "<u2").tobytes()
     metadata = _metadata(extra={"00280010": 4, "00280011": 8})
     assert _render(frame, metadata, RenderParams(viewport=(4, 4))).shape == (2, 4)
+
+
+def test_region_is_cut_before_scaling() -> None:
+    frame = np.array([[0, 0, 300, 300], [0, 0, 300, 300]], "<u2").tobytes()
+    metadata = _metadata(extra={"00280010": 2, "00280011": 4})
+    image = _render(frame, metadata, RenderParams(window=(150, 100), region=(0.5, 0, 1, 1)))
+    assert image.shape == (2, 2)
+    assert (image == 255).all()

@@ -13,7 +13,7 @@ from dicomcommon import db
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from wado import handlers
+from wado import handlers, wado_uri
 from wado.context import WadoContext
 from wado.settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> Starlette:
 
         return [postgres, storage]
 
-    return create_service_app("wado", _routes(), lifespan, readiness)
+    return create_service_app("wado", _routes(), lifespan, readiness, cors=settings.cors)
 
 
 def _routes() -> list[Route]:
@@ -68,4 +68,5 @@ def _routes() -> list[Route]:
         Route(f"{instance}/thumbnail", handlers.retrieve_rendered, methods=_READ),
         Route(f"{instance}/frames/{{frames}}/rendered", handlers.retrieve_rendered, methods=_READ),
         Route(f"{instance}/frames/{{frames}}/thumbnail", handlers.retrieve_rendered, methods=_READ),
+        Route("/wado", wado_uri.retrieve_object, methods=_READ),  # PS3.18 §9
     ]

@@ -3,7 +3,6 @@ validate the UIDs, negotiate, look up the index, stream from storage."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -114,18 +113,5 @@ async def retrieve_rendered(request: Request) -> Response:
     numbers = frames.frame_numbers(request.path_params.get("frames", "1"))[:1]
     keys = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS)
     detail = await index.instance_detail(ctx.pool, scope, keys)
-    [frame] = await _native_frames(ctx, detail, numbers)
-    image = await asyncio.to_thread(
-        rendered.render, frame, pixels.decoded_description(detail), params, wanted.media_type
-    )
+    image = await rendered.render_frame(ctx, detail, numbers[0], params, wanted.media_type)
     return Response(image, media_type=wanted.media_type)
-
-
-async def _native_frames(
-    ctx: WadoContext, detail: index.InstanceDetail, numbers: list[int]
-) -> list[bytes]:
-    frames.check_numbers(detail, numbers)
-    try:
-        return await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
-    except TranscodeError as exc:
-        raise NotAcceptable(str(exc)) from exc

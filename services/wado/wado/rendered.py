@@ -1,10 +1,13 @@
 """Rendered and thumbnail resources (PS3.18 §10.4.1.1.3, §8.3.5.1): one frame as a consumer
 image — modality LUT, window (the request's ``window`` or the instance's), MONOCHROME1
-inversion, colour as RGB — scaled to ``viewport`` and encoded with Pillow.
+inversion, colour as RGB — cut to a ``region``, scaled to ``viewport``, encoded with Pillow.
+
+WADO-RS rendered and WADO-URI (PS3.18 §9.5) both go through ``render_frame``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +16,12 @@ import numpy as np
 from PIL import Image
 from starlette.requests import Request
 
-from dicomcommon.errors import DicomwebError
+from dicomcommon.errors import DicomwebError, NotAcceptable
+from wado import frames, pixels
+from wado.context import WadoContext
+from wado.index import InstanceDetail
 from wado.negotiate import AS_STORED, Choice, Offer
+from wado.transcode import TranscodeError
 
 JPEG, PNG, GIF = "image/jpeg", "image/png", "image/gif"
 OFFER = Offer(
@@ -34,6 +41,8 @@ class RenderParams:
     window: tuple[float, float] | None = None  # center, width
     viewport: tuple[int, int] | None = None  # columns, rows
     quality: int = 90
+    # xmin, ymin, xmax, ymax as fractions of the image (WADO-URI ``region``, PS3.18 §9.5.1.2)
+    region: tuple[float, float, float, float] | None = None
 
     @classmethod
     def of(cls, request: Request, thumbnail: bool = False) -> RenderParams:
@@ -59,18 +68,45 @@ def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
     return values
 
 
+async def render_frame(
+    ctx: WadoContext, detail: InstanceDetail, number: int, params: RenderParams, media_type: str
+) -> bytes:
+    """Frame ``number`` of an instance rendered as ``media_type``: read as native pixels by
+    byte ranges, rendered in a worker thread; 404 for a frame it lacks, 406 if undecodable."""
+    frames.check_numbers(detail, [number])
+    try:
+        [frame] = await frames.read_frames(ctx, detail, [number], frames.NATIVE)
+    except TranscodeError as exc:
+        raise NotAcceptable(str(exc)) from exc
+    described = pixels.decoded_description(detail)
+    return await asyncio.to_thread(render, frame, described, params, media_type)
+
+
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:
     """Encode one native frame (Explicit VR Little Endian bytes) as ``media_type``; blocking."""
-    pixels = _array(frame, metadata)
-    if pixels.ndim == 2:
-        image = Image.fromarray(_grayscale(pixels, metadata, params.window), mode="L")
+    values = _array(frame, metadata)
+    if values.ndim == 2:
+        image = Image.fromarray(_grayscale(values, metadata, params.window), mode="L")
     else:
-        image = Image.fromarray(_to_uint8(pixels), mode="RGB")
+        image = Image.fromarray(_to_uint8(values), mode="RGB")
+    if params.region:
+        image = image.crop(_box(params.region, image.size))
     if params.viewport:
         image.thumbnail(params.viewport)
     out = io.BytesIO()
     image.save(out, format=_FORMATS[media_type], quality=params.quality)
     return out.getvalue()
+
+
+def _box(
+    region: tuple[float, float, float, float], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The region's pixel box, at least one pixel wide and high."""
+    width, height = size
+    left, top = int(region[0] * width), int(region[1] * height)
+    right = max(round(region[2] * width), left + 1)
+    bottom = max(round(region[3] * height), top + 1)
+    return left, top, min(right, width), min(bottom, height)
 
 
 def _value(metadata: dict[str, Any], tag: str, default: Any = None) -> Any:

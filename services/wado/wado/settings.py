@@ -6,9 +6,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    CorsSettings,
     HttpSettings,
     PostgresSettings,
     StorageSettings,
+    cors_field,
     http_field,
     postgres_field,
     storage_field,
@@ -21,6 +23,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = postgres_field()
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

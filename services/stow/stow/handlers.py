@@ -20,6 +20,8 @@ from dicomcommon.errors import (
 )
 from dicomcommon.events import Outcome
 from dicomcommon.uids import require_uid
+from stow import metadata_parts
+from stow.deidentify import Deidentifier
 from stow.ingest import Ingest
 from stow.report import StoreReport
 
@@ -28,13 +30,18 @@ _DICOM = "application/dicom"
 
 async def store_instances(request: Request) -> Response:
     ingest: Ingest = request.app.state.ingest
+    deidentifier = Deidentifier.of(ingest.settings)
     study = request.path_params.get("study")
     if study is not None:
         require_uid(study, "StudyInstanceUID")
+        study = deidentifier.study_uid(study) if deidentifier else study
     xml = _wants_xml(request.headers.get("accept", ""))
     report = StoreReport(ingest.settings.http.public_base_url, study)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
-    async for part in _parts(request, ingest):
+    async for part in _parts(request, ingest, deidentifier):
+        if isinstance(part, InvalidInstance):
+            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason)
+            continue
         try:
             stored = await _store_part(ingest, part, study, report, bool(pending))
         finally:
@@ -70,7 +77,21 @@ async def _store_part(
     return dataclasses.replace(instance, metadata={}, bulk_data={}, frames=[]), cid, future
 
 
-async def _parts(request: Request, ingest: Ingest) -> AsyncIterator[multipart.Part]:
+async def _parts(
+    request: Request, ingest: Ingest, deidentifier: Deidentifier | None
+) -> AsyncIterator[multipart.Part | InvalidInstance]:
+    """Each instance of the request as a Part 10 part (de-identified when the setting says so),
+    or the reason an instance cannot be stored."""
+    async for part in _instances(request, ingest):
+        if deidentifier is None or isinstance(part, InvalidInstance):
+            yield part
+        else:
+            yield await deidentifier.apply(part)
+
+
+async def _instances(
+    request: Request, ingest: Ingest
+) -> AsyncIterator[multipart.Part | InvalidInstance]:
     content_type = multipart.MediaType.parse(request.headers.get("content-type", ""))
     s = ingest.settings
     limits = multipart.PartLimits(s.max_parts, s.max_part_bytes, s.max_request_bytes)
@@ -83,11 +104,14 @@ async def _parts(request: Request, ingest: Ingest) -> AsyncIterator[multipart.Pa
             f"{content_type.essence or 'an empty Content-Type'}"
         )
     part_type = content_type.params.get("type", _DICOM).lower()
-    if part_type != _DICOM:
-        raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported yet")
-    async for part in multipart.iter_parts(
-        request.stream(), multipart.boundary_of(content_type), limits
-    ):
+    if part_type != _DICOM and part_type not in metadata_parts.METADATA_TYPES:
+        raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported")
+    parts = multipart.iter_parts(request.stream(), multipart.boundary_of(content_type), limits)
+    if part_type in metadata_parts.METADATA_TYPES:
+        async for item in metadata_parts.instances(parts, part_type):
+            yield item
+        return
+    async for part in parts:
         yield part
 
 

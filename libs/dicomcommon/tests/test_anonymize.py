@@ -1,0 +1,149 @@
+"""PS3.15 Annex E Basic Profile and its options: what goes, what each option keeps."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicomcommon import anonymize
+from dicomcommon.anonymize import Option
+
+SECRET = b"test-secret"
+
+
+def _ct() -> Dataset:
+    path = get_testdata_file("CT_small.dcm")
+    assert path is not None
+    ds = pydicom.dcmread(path)
+    ds.PatientBirthDate = "19700101"
+    ds.PatientAge = "034Y"
+    ds.PatientWeight = "70"
+    ds.OtherPatientIDs = "OTHER-123"
+    ds.InstitutionAddress = "1 Main Street"
+    ds.PerformingPhysicianName = "Doe^Jane"
+    ds.DeviceSerialNumber = "SN-4711"
+    ds.StudyDescription = "Head CT for CompressedSamples"
+    ds.SeriesDescription = "axial"
+    referenced = Dataset()
+    referenced.ReferencedSOPClassUID = ds.SOPClassUID
+    referenced.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    ds.ReferencedImageSequence = Sequence([referenced])
+    return ds
+
+
+def test_profile_table_is_the_standard_table() -> None:
+    table = anonymize.profile_table()
+    assert len(table) > 450
+    assert table["00100010"].basic == "Z"  # Patient's Name
+    assert table["0020000D"].options == {Option.RETAIN_UIDS: "K"}
+    assert table["60xx3000"].basic == "X"
+
+
+def test_basic_profile_removes_identifying_attributes() -> None:
+    ds = _ct()
+    original_name, original_uid = str(ds.PatientName), ds.SOPInstanceUID
+    anonymize.anonymize(ds, (), SECRET)
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber",
+                    "ReferringPhysicianName", "StudyDate", "StudyID"):  # fmt: skip
+        assert not ds.get(keyword), keyword  # Z: present, empty
+    removed = ("OtherPatientIDs", "InstitutionAddress", "PerformingPhysicianName", "PatientAge",
+               "PatientWeight", "StudyDescription", "SeriesDescription")  # fmt: skip
+    for keyword in removed:
+        assert keyword not in ds, keyword  # X
+    assert not any(elem.tag.is_private for elem in ds.iterall())
+    assert ds.DeviceSerialNumber == "ANONYMIZED"  # X/Z/D: the conformance-safe dummy
+    assert original_name not in str(ds)
+    assert ds.SOPInstanceUID.startswith("2.25.") and ds.SOPInstanceUID != original_uid
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # not in the table: kept
+
+
+def test_method_is_recorded() -> None:
+    ds = _ct()
+    anonymize.anonymize(ds, ["retain_uids", "clean_descriptors"], SECRET)
+    assert ds.PatientIdentityRemoved == "YES"
+    codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113105", "113110"]
+    assert ds.LongitudinalTemporalInformationModified == "REMOVED"
+
+
+def test_uids_are_replaced_consistently_and_deterministically() -> None:
+    first, second = _ct(), _ct()
+    study = first.StudyInstanceUID
+    anonymize.anonymize(first, (), SECRET)
+    anonymize.anonymize(second, (), SECRET)
+    assert (
+        first.StudyInstanceUID == second.StudyInstanceUID == anonymize.anonymize_uid(study, SECRET)
+    )
+    item = first.ReferencedImageSequence[0]  # X/Z/U*: kept, UIDs inside replaced
+    assert item.ReferencedSOPInstanceUID == anonymize.anonymize_uid("1.2.3.4.5", SECRET)
+    assert item.ReferencedSOPClassUID == first.SOPClassUID
+    assert anonymize.anonymize_uid(study, b"other secret") != first.StudyInstanceUID
+    assert len(first.StudyInstanceUID) <= 64
+
+
+def test_retain_uids_keeps_uids() -> None:
+    ds = _ct()
+    uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.FrameOfReferenceUID)
+    anonymize.anonymize(ds, [Option.RETAIN_UIDS])
+    assert (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID,
+            ds.FrameOfReferenceUID) == uids  # fmt: skip
+
+
+def test_retain_long_full_dates_keeps_dates_and_times() -> None:
+    ds = _ct()
+    kept = {k: ds.get(k) for k in ("StudyDate", "SeriesDate", "AcquisitionDate", "StudyTime",
+                                   "ContentDate", "ContentTime")}  # fmt: skip
+    anonymize.anonymize(ds, [Option.RETAIN_LONG_FULL_DATES], SECRET)
+    assert {k: ds.get(k) for k in kept} == kept
+    assert not ds.PatientBirthDate  # no option keeps the birth date
+    assert ds.LongitudinalTemporalInformationModified == "UNMODIFIED"
+
+
+def test_retain_patient_characteristics_keeps_them() -> None:
+    ds = _ct()
+    sex = ds.PatientSex
+    anonymize.anonymize(ds, [Option.RETAIN_PATIENT_CHARACTERISTICS], SECRET)
+    assert (ds.PatientSex, ds.PatientAge, ds.PatientWeight) == (sex, "034Y", 70)
+    assert not ds.PatientName
+
+
+def test_retain_device_identity_keeps_it() -> None:
+    ds = _ct()
+    station = ds.StationName
+    anonymize.anonymize(ds, [Option.RETAIN_DEVICE_IDENTITY], SECRET)
+    assert (ds.DeviceSerialNumber, ds.StationName) == ("SN-4711", station)
+    assert "InstitutionAddress" not in ds
+
+
+def test_clean_descriptors_keeps_descriptions_without_identifiers() -> None:
+    ds = _ct()
+    anonymize.anonymize(ds, [Option.CLEAN_DESCRIPTORS], SECRET)
+    assert ds.SeriesDescription == "axial"
+    assert "CompressedSamples" not in ds.StudyDescription
+    assert ds.StudyDescription.startswith("Head CT for")
+
+
+def test_overlay_group_goes_with_its_data() -> None:
+    ds = _ct()
+    ds.add_new(0x60000010, "US", 4)
+    ds.add_new(0x60003000, "OW", b"\0" * 4)
+    anonymize.anonymize(ds, (), SECRET)
+    assert not any(elem.tag >> 16 == 0x6000 for elem in ds)
+
+
+def test_replacing_uids_needs_a_secret() -> None:
+    with pytest.raises(ValueError, match="uid_secret"):
+        anonymize.anonymize(_ct(), ())
+
+
+def test_unknown_option_is_refused() -> None:
+    with pytest.raises(ValueError):
+        anonymize.parse_options("retain_everything")
+    assert anonymize.parse_options(" retain_uids, ,clean_descriptors ") == {
+        Option.RETAIN_UIDS,
+        Option.CLEAN_DESCRIPTORS,
+    }

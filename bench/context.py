@@ -23,6 +23,7 @@ class Target:
     dicomweb_url: str
     wado_uri_url: str | None
     cpu: CpuProbe | None
+    nats_url: str | None = None  # where the change feed is pushed, when we know it
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@ in the module of its area and list it here; every target then runs it."""
 
 from __future__ import annotations
 
+from bench.changefeed import delete_phase, feed_read_phase
 from bench.context import Phase
+from bench.push import push_latency_phase
 from bench.qido import qido_phase
 from bench.stow import stow_phase
 from bench.wado import wado_rs_phase, wado_uri_phase
@@ -17,4 +19,9 @@ PHASES: list[Phase] = [
     wado_rs_phase(concurrency=1),
     wado_rs_phase(concurrency=8),
     wado_uri_phase(concurrency=1),
+    # Last: these delete what the retrieve phases read (the feed holds every phase's entries).
+    push_latency_phase(samples=50),
+    feed_read_phase(include_metadata=True),
+    feed_read_phase(include_metadata=False),
+    delete_phase(share=0.5, concurrency=4),
 ]

@@ -47,7 +47,8 @@ def stack_target(data_dir: Path) -> Iterator[Target]:
         raise StackUnavailable(f"our stack did not start ({exc}); logs: {stack.log_dir}") from exc
     try:
         cpu = CpuProbe(launched_by(os.getpid(), str(data_dir)))
-        yield Target("ours", stack.dicomweb_url, f"{stack.gateway_url}/wado", cpu)
+        wado_uri = f"{stack.gateway_url}/wado"
+        yield Target("ours", stack.dicomweb_url, wado_uri, cpu, nats_url=stack.nats_url)
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

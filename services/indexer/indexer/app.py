@@ -16,11 +16,13 @@ from starlette.routing import Route
 
 from dicomcommon import db
 from dicomcommon.bus import Bus
+from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from indexer import cleanup, health
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
+from indexer.relay import Relay
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,18 +40,25 @@ async def _migrate_until_done(pool: asyncpg.Pool) -> None:
 
 
 async def _work(settings: Settings, app: Starlette) -> None:
-    """Migrate first, then consume and clean up for ever."""
+    """Migrate first, then consume, clean up and relay the change feed for ever."""
     await _migrate_until_done(app.state.pool)
     app.state.migrated.set()
-    await asyncio.gather(
-        app.state.consumer.run(),
-        cleanup.run(
-            app.state.pool,
-            app.state.blobs,
-            settings.cleanup_interval_seconds,
-            settings.cleanup_batch,
-        ),
-    )
+    watch = FeedWatch(settings.postgres)
+    watch.start()
+    feed_relay = Relay(app.state.pool, app.state.bus, settings.nats, settings.http.public_base_url)
+    try:
+        await asyncio.gather(
+            app.state.consumer.run(),
+            cleanup.run(
+                app.state.pool,
+                app.state.blobs,
+                settings.cleanup_interval_seconds,
+                settings.cleanup_batch,
+            ),
+            feed_relay.run(watch),
+        )
+    finally:
+        await watch.close()
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -9,9 +9,10 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from dicomcommon import db
+from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from qido import handlers
+from qido import feedhandlers, handlers
 from qido.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -24,9 +25,12 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = await db.create_pool(settings.postgres)
         app.state.ctx = handlers.QidoContext(pool=pool, settings=settings)
+        app.state.feed_watch = FeedWatch(settings.postgres)
+        app.state.feed_watch.start()
         try:
             yield
         finally:
+            await app.state.feed_watch.close()
             await pool.close()
 
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
@@ -47,5 +51,18 @@ def create_app(settings: Settings) -> Starlette:
             handlers.search_instances,
             methods=_READ,
         ),
+        *_feed_routes(),
     ]
     return create_service_app("qido", routes, lifespan, readiness, cors=settings.cors)
+
+
+def _feed_routes() -> list[Route]:
+    """The change feed, Microsoft-compatible (v1 and v2), plus Server-Sent Events."""
+    r = DICOMWEB_ROOT
+    return [
+        Route(f"{r}/changefeed", feedhandlers.read_v1, methods=_READ),
+        Route(f"{r}/changefeed/latest", feedhandlers.latest, methods=_READ),
+        Route(f"{r}/changefeed/stream", feedhandlers.stream, methods=_READ),
+        Route(f"{r}/v2/changefeed", feedhandlers.read_v2, methods=_READ),
+        Route(f"{r}/v2/changefeed/latest", feedhandlers.latest, methods=_READ),
+    ]

@@ -14,8 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import dicomjson, multipart
-from dicomcommon.dataset import BULK_URI_PREFIX
+from dicomcommon import dicomjson, multipart, publicbase
 from wado import index
 from wado.context import WadoContext
 from wado.index import Scope
@@ -28,7 +27,6 @@ OFFER = Offer(
     wildcard=Choice(False, DICOM_JSON, "*"),
     single_part=True,
 )
-_PREFIX = BULK_URI_PREFIX.encode()
 
 
 async def response(
@@ -41,7 +39,7 @@ async def response(
     if _matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     pages = index.metadata_pages(ctx.pool, scope, ctx.settings.metadata_page_size)
-    replacement = (base_url + "/").encode()
+    replacement = publicbase.bulk_replacement(base_url)
     if choice.media_type == DICOM_XML:
         boundary = multipart.new_boundary()
         media_type = f'multipart/related; type="{DICOM_XML}"; boundary={boundary}'
@@ -62,7 +60,7 @@ async def _json_array(pages: AsyncIterator[list[str]], replacement: bytes) -> As
     opening = b"["
     async for page in pages:
         text = ",".join(page).encode()
-        yield opening + text.replace(_PREFIX, replacement)
+        yield opening + publicbase.resolve_bulk_uris(text, replacement)
         opening = b","
     yield b"]" if opening == b"," else b"[]"
 
@@ -73,7 +71,7 @@ async def _xml_parts(
     first = True
     async for page in pages:
         for text in page:
-            dataset = orjson.loads(text.encode().replace(_PREFIX, replacement))
+            dataset = orjson.loads(publicbase.resolve_bulk_uris(text.encode(), replacement))
             yield multipart.part_header(boundary, DICOM_XML, first=first)
             yield dicomjson.to_native_xml(dataset)
             first = False

@@ -1,0 +1,133 @@
+"""The change feed's query model and SQL (Microsoft-compatible ``/changefeed``, v1 and v2).
+
+v1 pages by sequence: ``offset`` is the last sequence the client has seen (exclusive), so with
+our gap-free sequences a page is never empty while later entries exist. v2 selects a time
+window ``[startTime, endTime)`` and ``offset`` skips rows of it. Both return rows in sequence
+order. ``state`` is derived at read time from the instance row: ``Current`` when it still holds
+this entry's version, ``Deleted`` when there is none, ``Replaced`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from dicomcommon import changefeed, db
+from dicomcommon.errors import InvalidQuery
+
+V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
+V2_MAX_LIMIT, V2_DEFAULT_LIMIT = 200, 100
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    """One page of the feed: after a sequence (v1) or within a time window (v2)."""
+
+    limit: int
+    include_metadata: bool = True
+    after: int = 0
+    skip: int = 0
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def parse_v1(params: Iterable[tuple[str, str]]) -> FeedQuery:
+    """``?offset=&limit=&includemetadata=`` (names case-insensitive, as ASP.NET binds them)."""
+    p = _lowered(params)
+    return FeedQuery(
+        limit=_integer(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
+        include_metadata=_boolean(p, "includemetadata"),
+        after=_integer(p, "offset", 0, 0, 2**63 - 1),
+    )
+
+
+def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
+    """``?startTime=&endTime=&offset=&limit=&includeMetadata=``; ``startTime`` inclusive,
+    ``endTime`` exclusive, either open when absent."""
+    p = _lowered(params)
+    start, end = _time(p, "starttime"), _time(p, "endtime")
+    if start is not None and end is not None and end < start:
+        raise InvalidQuery("endTime must not be before startTime")
+    return FeedQuery(
+        limit=_integer(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
+        include_metadata=_boolean(p, "includemetadata"),
+        skip=_integer(p, "offset", 0, 0, 2**63 - 1),
+        start=start,
+        end=end,
+    )
+
+
+def parse_latest(params: Iterable[tuple[str, str]]) -> bool:
+    """``/changefeed/latest?includemetadata=``: whether to include the metadata."""
+    return _boolean(_lowered(params), "includemetadata")
+
+
+def _lowered(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value.strip() for name, value in params}
+
+
+def _integer(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = p.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or int(text) < low or int(text) > high:
+        raise InvalidQuery(f"{name} must be an integer from {low} to {high}, not {text[:40]!r}")
+    return int(text)
+
+
+def _boolean(p: dict[str, str], name: str) -> bool:
+    text = p.get(name, "true").lower() or "true"
+    if text not in ("true", "false"):
+        raise InvalidQuery(f"{name} must be true or false, not {text[:40]!r}")
+    return text == "true"
+
+
+def _time(p: dict[str, str], name: str) -> datetime | None:
+    """ISO 8601 date or date-time; no offset means UTC. A ``+`` sent unencoded arrives as a
+    space, so a space is read back as ``+``."""
+    text = p.get(name)
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "+"))
+    except ValueError:
+        raise InvalidQuery(f"{name} must be an ISO 8601 date-time, not {text[:40]!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+_STATE = """CASE WHEN i.sop_instance_uid IS NULL THEN 'Deleted'
+    WHEN i.version = f.version THEN 'Current' ELSE 'Replaced' END AS state"""
+_FROM = "FROM change_feed f LEFT JOIN instance i ON i.sop_instance_uid = f.sop_instance_uid"
+
+
+def _select(include_metadata: bool) -> str:
+    metadata = f", {changefeed.METADATA_COLUMN}" if include_metadata else ""
+    return f"SELECT {changefeed.COLUMNS}, {_STATE}{metadata} {_FROM}"
+
+
+async def read_page(pool: asyncpg.Pool, query: FeedQuery) -> list[asyncpg.Record]:
+    """The rows of one page, in sequence order."""
+    select = _select(query.include_metadata)
+    if query.start is None and query.end is None:
+        text = f"{select} WHERE f.sequence > $1 ORDER BY f.sequence OFFSET $2 LIMIT $3"
+        return await db.fetch(pool, text, query.after, query.skip, query.limit)
+    text = (
+        f"{select} WHERE ($1::timestamptz IS NULL OR f.timestamp >= $1)"
+        " AND ($2::timestamptz IS NULL OR f.timestamp < $2)"
+        " ORDER BY f.sequence OFFSET $3 LIMIT $4"
+    )
+    return await db.fetch(pool, text, query.start, query.end, query.skip, query.limit)
+
+
+async def read_latest(pool: asyncpg.Pool, include_metadata: bool) -> asyncpg.Record | None:
+    text = f"{_select(include_metadata)} ORDER BY f.sequence DESC LIMIT 1"
+    return await db.fetchrow(pool, text)
+
+
+def entries(rows: Iterable[asyncpg.Record], replacement: bytes) -> list[dict[str, Any]]:
+    """Rows as Microsoft-compatible entries, BulkDataURIs on ``replacement``."""
+    return [changefeed.entry(row, replacement, row["state"]) for row in rows]

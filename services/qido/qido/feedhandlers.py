@@ -1,0 +1,93 @@
+"""HTTP change feed handlers: Microsoft-compatible pages (v1, v2), the latest entry, and
+Server-Sent Events for clients without NATS.
+
+The event stream reads the table page by page (bounded memory), sleeps on the process's
+``FeedWatch`` until the indexer commits more, and ends when the client leaves (Starlette
+cancels the body on disconnect). Each event's ``id`` is its sequence, so a reconnecting
+``EventSource`` resumes with ``Last-Event-ID`` exactly after what it received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dicomcommon import changefeed, publicbase
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.feedwatch import FeedWatch
+from qido import changefeed as feed
+from qido.handlers import QidoContext
+
+_JSON = "application/json"
+_SSE_PAGE = 100
+_KEEPALIVE_SECONDS = 15.0
+
+
+async def read_v1(request: Request) -> Response:
+    """``GET /changefeed?offset=&limit=&includemetadata=``: entries after ``offset``."""
+    return await _page(request, feed.parse_v1(request.query_params.multi_items()))
+
+
+async def read_v2(request: Request) -> Response:
+    """``GET /v2/changefeed?startTime=&endTime=&offset=&limit=&includeMetadata=``."""
+    return await _page(request, feed.parse_v2(request.query_params.multi_items()))
+
+
+async def latest(request: Request) -> Response:
+    """``GET [/v2]/changefeed/latest``: the newest entry; 204 while the feed is empty."""
+    ctx: QidoContext = request.app.state.ctx
+    row = await feed.read_latest(ctx.pool, feed.parse_latest(request.query_params.multi_items()))
+    if row is None:
+        return Response(status_code=204)
+    [entry] = feed.entries([row], _replacement(request, ctx))
+    return Response(changefeed.encode(entry), media_type=_JSON)
+
+
+async def stream(request: Request) -> Response:
+    """``GET /changefeed/stream?after=SEQ&includemetadata=`` as ``text/event-stream``."""
+    ctx: QidoContext = request.app.state.ctx
+    params = [*request.query_params.multi_items()]
+    resume = request.headers.get("last-event-id") or dict(params).get("after", "")
+    query = feed.parse_v1([*params, ("offset", resume), ("limit", str(_SSE_PAGE))])
+    body = _events(ctx.pool, request.app.state.feed_watch, query, _replacement(request, ctx))
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+async def _page(request: Request, query: feed.FeedQuery) -> Response:
+    ctx: QidoContext = request.app.state.ctx
+    rows = await feed.read_page(ctx.pool, query)
+    body = changefeed.encode(feed.entries(rows, _replacement(request, ctx)))
+    return Response(body, media_type=_JSON)
+
+
+def _replacement(request: Request, ctx: QidoContext) -> bytes:
+    http, trust = ctx.settings.http, ctx.settings.trust_forwarded_headers
+    return publicbase.bulk_replacement(publicbase.public_base(request, http, trust))
+
+
+async def _events(
+    pool: asyncpg.Pool, watch: FeedWatch, query: feed.FeedQuery, replacement: bytes
+) -> AsyncIterator[bytes]:
+    """Entries after ``query.after`` for as long as the client stays; a comment line every
+    ``_KEEPALIVE_SECONDS`` of silence keeps proxies from closing the connection."""
+    yield b"retry: 2000\n\n"
+    after = query.after
+    while True:
+        mark = watch.mark()
+        try:
+            rows = await feed.read_page(pool, _after(query, after))
+        except BackendUnavailable:
+            rows = []
+        for item in feed.entries(rows, replacement):
+            yield b"id: %d\ndata: %s\n\n" % (item["sequence"], changefeed.encode(item))
+            after = item["sequence"]
+        if not rows and not await watch.wait(mark, _KEEPALIVE_SECONDS):
+            yield b": keepalive\n\n"
+
+
+def _after(query: feed.FeedQuery, after: int) -> feed.FeedQuery:
+    return feed.FeedQuery(limit=query.limit, include_metadata=query.include_metadata, after=after)

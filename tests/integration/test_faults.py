@@ -23,12 +23,17 @@ from dicomstack.stack import Stack
 from tests import instances
 
 pytestmark = pytest.mark.integration
+REQUEST_LIMIT = 1 << 20
 
 
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = StackSettings.ephemeral(tmp_path_factory.mktemp("faults"), storage="seaweedfs")
-    environ = {"DICOMWEB_STOW_INDEX_TIMEOUT_SECONDS": "3", "DICOMWEB_STORAGE_S3_MAX_ATTEMPTS": "1"}
+    environ = {
+        "DICOMWEB_STOW_INDEX_TIMEOUT_SECONDS": "3",
+        "DICOMWEB_STORAGE_S3_MAX_ATTEMPTS": "1",
+        "DICOMWEB_STOW_MAX_REQUEST_BYTES": str(REQUEST_LIMIT),
+    }
     running = Stack(settings, environ=environ)
     running.start()
     try:
@@ -148,3 +153,17 @@ def test_killed_stow_loses_no_acknowledged_instance(fault_stack: Stack) -> None:
             headers={"Accept": "application/dicom; transfer-syntax=*"},
         )
         assert retrieved.content == body
+
+
+def test_request_over_the_size_limit_is_413_and_stores_nothing(fault_stack: Stack) -> None:
+    datasets = [instances.fresh() for _ in range(40)]  # ~40 KB each: past the 1 MiB limit
+    body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
+    assert len(body) > REQUEST_LIMIT
+    response = httpx.post(
+        f"{fault_stack.dicomweb_url}/studies",
+        content=body,
+        headers={"Content-Type": instances.MULTIPART},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert not any(_found(fault_stack, ds.StudyInstanceUID) for ds in datasets[-5:])

@@ -51,9 +51,12 @@ DELETE FROM study WHERE study_instance_uid = ANY($1::text[]) AND number_of_insta
 _NEXT_SEQUENCES = """
 UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequence
 """
+# clock_timestamp(), taken under the feed counter's lock: timestamps follow sequence order
+# across indexer replicas (now() would be each transaction's start).
 _INSERT_FEED = """
-INSERT INTO change_feed (sequence, action, study_instance_uid, series_instance_uid,
-    sop_instance_uid, version, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO change_feed (sequence, timestamp, action, study_instance_uid, series_instance_uid,
+    sop_instance_uid, version, metadata)
+VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7)
 """
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
 

@@ -56,6 +56,7 @@ def feed_stream(settings: NatsSettings) -> StreamConfig:
         name=settings.feed_stream,
         subjects=[f"{settings.feed_subject_prefix}.>"],
         retention=RetentionPolicy.LIMITS,
+        max_age=settings.feed_max_age_seconds,  # push replays this far; HTTP keeps all
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
         duplicate_window=600.0,

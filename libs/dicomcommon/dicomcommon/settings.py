@@ -35,6 +35,7 @@ class NatsSettings(BaseSettings):
     outcome_subject_prefix: str = "dicom.outcome"
     feed_stream: str = "DICOM_FEED"
     feed_subject_prefix: str = "dicom.feed"
+    feed_max_age_seconds: float = 30 * 24 * 3600.0
     stream_replicas: int = 1
 
 

@@ -12,14 +12,17 @@ from contextlib import asynccontextmanager
 import asyncpg
 import httpx
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dicomcommon import db
 from dicomcommon.bus import Bus
+from dicomcommon.errors import InvalidQuery
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import cleanup, health
+from indexer import cleanup, health, sweeper
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -56,9 +59,30 @@ async def _work(settings: Settings, app: Starlette) -> None:
                 settings.cleanup_batch,
             ),
             feed_relay.run(watch),
+            sweeper.run(
+                app.state.pool,
+                app.state.blobs,
+                app.state.bus,
+                settings.orphan_sweep_interval_seconds,
+                settings.orphan_age_seconds,
+            ),
         )
     finally:
         await watch.close()
+
+
+async def sweep_orphans(request: Request) -> Response:
+    """Operators' trigger (on the indexer's own port, not routed by the gateway):
+    ``POST /orphans/sweep?older_than=SECONDS``."""
+    state = request.app.state
+    try:
+        older_than = float(
+            request.query_params.get("older_than", state.settings.orphan_age_seconds)
+        )
+    except ValueError as exc:
+        raise InvalidQuery("older_than must be a number of seconds") from exc
+    queued = await sweeper.sweep_once(state.pool, state.blobs, state.bus, older_than)
+    return JSONResponse({"queued": queued})
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -95,5 +119,8 @@ def create_app(settings: Settings) -> Starlette:
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
         return (app.state.check_postgres, app.state.bus.check, app.state.blobs.check)
 
-    routes = [Route("/stack/health", health.stack_health, methods=["GET", "HEAD"])]
+    routes = [
+        Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
+        Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
+    ]
     return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)

@@ -34,5 +34,8 @@ class Settings(BaseSettings):
     ack_wait_seconds: float = 10.0
     cleanup_interval_seconds: float = 2.0
     cleanup_batch: int = 100
+    # Blobs older than this that no instance uses are orphans (a store never acknowledged).
+    orphan_age_seconds: float = 24 * 3600.0
+    orphan_sweep_interval_seconds: float = 3600.0
     # Every other part's base URL (name -> URL), for the gateway's /healthz report.
     health_targets: dict[str, str] = Field(default_factory=dict)

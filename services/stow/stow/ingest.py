@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import uuid
 
-from dicomcommon import dataset, logs
+from dicomcommon import blobkeys, dataset, logs
 from dicomcommon.bus import Bus, subject
 from dicomcommon.dataset import Instance
 from dicomcommon.events import STORE_SUBJECT, InstanceStored, Outcome
@@ -42,7 +42,7 @@ class Ingest:
 
     async def submit(self, part: Part, instance: Instance) -> tuple[str, asyncio.Future[Outcome]]:
         """Write the blob under a new versioned key, then publish the ingest command."""
-        key = f"{instance.instance_path}/{uuid.uuid4().hex}.dcm"
+        key = blobkeys.new_key(instance.instance_path)
         part.body.seek(0)
         await self.blobs.put(key, part.body, part.size)
         command = InstanceStored(

@@ -94,6 +94,7 @@ def test_latest_is_the_newest_entry(stack: Stack) -> None:
 def test_v2_selects_a_time_window_and_offset_skips_within_it(stack: Stack) -> None:
     url = stack.dicomweb_url
     early = instances.fresh()
+    before_early = datetime.now(UTC)
     assert feed.store(url, early).status_code == 200
     time.sleep(0.05)
     start = datetime.now(UTC)
@@ -110,7 +111,8 @@ def test_v2_selects_a_time_window_and_offset_skips_within_it(stack: Stack) -> No
         feed.validate(entry)
     skipped = httpx.get(f"{url}/v2/changefeed", params={**params, "offset": 1, "limit": 1})
     assert [e["sopInstanceUid"] for e in skipped.json()] == [late[1].SOPInstanceUID]
-    before = httpx.get(f"{url}/v2/changefeed", params={"endTime": start.isoformat()}).json()
+    earlier = {"startTime": before_early.isoformat(), "endTime": start.isoformat()}
+    before = httpx.get(f"{url}/v2/changefeed", params=earlier).json()
     assert early.SOPInstanceUID in {e["sopInstanceUid"] for e in before}
     assert not {ds.SOPInstanceUID for ds in late} & {e["sopInstanceUid"] for e in before}
 

@@ -65,7 +65,7 @@ class MediaType:
 
     @classmethod
     def parse(cls, value: str) -> MediaType:
-        head, *rest = _split_unquoted(value, ";")
+        head, *rest = split_unquoted(value, ";")
         params: dict[str, str] = {}
         for item in rest:
             name, sep, val = item.partition("=")
@@ -74,7 +74,8 @@ class MediaType:
         return cls(head.strip().lower(), params)
 
 
-def _split_unquoted(value: str, sep: str) -> list[str]:
+def split_unquoted(value: str, sep: str) -> list[str]:
+    """Split a header value at ``sep`` outside quoted strings (Accept lists, parameters)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False

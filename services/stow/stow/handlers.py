@@ -117,7 +117,11 @@ async def _instances(
 
 def _wants_xml(accept: str) -> bool:
     """``application/dicom+json`` unless the client accepts only XML (PS3.18 §10.5.2)."""
-    types = [multipart.MediaType.parse(t).essence for t in accept.split(",") if t.strip()]
+    types = [
+        multipart.MediaType.parse(t).essence
+        for t in multipart.split_unquoted(accept, ",")
+        if t.strip()
+    ]
     if not types or any(
         t in ("application/dicom+json", "application/json", "*/*", "application/*") for t in types
     ):

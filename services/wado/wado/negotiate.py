@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from dicomcommon import multipart
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from dicomcommon.multipart import MediaType
 from dicomcommon.uids import is_safe_uid
@@ -82,7 +83,7 @@ def parse_accept(values: list[str]) -> list[MediaRange]:
     """Parse media ranges, best q first (stable: equal q keep the client's order)."""
     ranges: list[MediaRange] = []
     for value in values:
-        for item in _split(value):
+        for item in multipart.split_unquoted(value, ","):
             if not item.strip():
                 continue
             media_type = MediaType.parse(item)
@@ -139,20 +140,3 @@ def _quality(value: str) -> float:
     if not 0 <= q <= 1:
         raise DicomwebError(f"q-value out of range in Accept: {value[:20]!r}")
     return q
-
-
-def _split(value: str) -> list[str]:
-    """Split an Accept header at commas outside quoted strings."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts

@@ -4,7 +4,6 @@ killed in the middle; orphans (written, never acknowledged) are swept by age; bl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,17 +12,9 @@ import pytest
 from dicomcommon import blobkeys
 from dicomstack.stack import Stack
 from tests import instances
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
-
-
-def _eventually(check: Callable[[], bool], seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def _blobs(stack: Stack, study: str) -> list[Path]:
@@ -53,7 +44,7 @@ def test_deleted_study_blobs_are_removed_even_if_the_indexer_is_killed(stack: St
     assert httpx.delete(f"{stack.dicomweb_url}/studies/{study}", timeout=60).status_code == 204
     stack.kill("indexer")  # clean-up was queued in the delete's transaction
     stack.restart("indexer")
-    assert _eventually(lambda: not _blobs(stack, study))
+    assert eventually(lambda: not _blobs(stack, study))
 
 
 def test_orphan_blob_is_swept_and_a_used_blob_stays(stack: Stack) -> None:
@@ -75,7 +66,7 @@ def test_orphan_blob_is_swept_and_a_used_blob_stays(stack: Stack) -> None:
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(data)
     assert _sweep(stack, older_than=86400) >= 1
-    assert _eventually(lambda: not orphan.exists())
+    assert eventually(lambda: not orphan.exists())
     assert _sweep(stack, older_than=0) >= 0  # a blob in use is never an orphan, however old
     time.sleep(3)  # a clean-up round
     assert used.exists()

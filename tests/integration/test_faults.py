@@ -11,8 +11,7 @@ storage (SeaweedFS) and a short index wait, so outages do not disturb the sessio
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,6 +20,7 @@ from pydicom.dataset import Dataset
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
 from tests import instances
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 REQUEST_LIMIT = 1 << 20
@@ -40,15 +40,6 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
-
-
-def _eventually(check: Callable[[], bool], seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def _store(stack: Stack, data: bytes) -> httpx.Response:
@@ -85,7 +76,7 @@ def test_outage_answers_503_then_recovers_without_restart(
     finally:
         fault_stack.start_component(component)
     assert not _found(fault_stack, ds.StudyInstanceUID)  # nothing half-visible
-    assert _eventually(lambda: _store(fault_stack, instances.to_bytes(ds)).status_code == 200)
+    assert eventually(lambda: _store(fault_stack, instances.to_bytes(ds)).status_code == 200)
     assert _found(fault_stack, ds.StudyInstanceUID)
 
 
@@ -101,7 +92,7 @@ def test_postgres_outage_keeps_the_store_and_indexes_it_later(fault_stack: Stack
         assert search.status_code == 503
     finally:
         fault_stack.start_component("postgres")
-    assert _eventually(lambda: _found(fault_stack, ds.StudyInstanceUID), seconds=60)
+    assert eventually(lambda: _found(fault_stack, ds.StudyInstanceUID), seconds=60)
     retrieved = httpx.get(
         _instance_url(fault_stack, ds), headers={"Accept": "application/dicom; transfer-syntax=*"}
     )

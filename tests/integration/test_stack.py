@@ -7,28 +7,17 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from dicomstack.stack import Stack
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-RECOVERY_SECONDS = 15.0
-
-
-def _eventually(check: Callable[[], bool], seconds: float = RECOVERY_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _status(url: str) -> int:
@@ -77,7 +66,7 @@ def test_gateway_routes_each_request_to_its_service(
         method, stack.gateway_url + path, headers={"x-request-id": request_id}, timeout=10.0
     )
     assert response.headers.get("x-request-id") == request_id
-    assert _eventually(lambda: _requests_seen(service_url, service) > before, 5.0)
+    assert eventually(lambda: _requests_seen(service_url, service) > before, 5.0)
 
 
 def test_a_killed_indexer_is_restarted_and_recovers(stack: Stack) -> None:
@@ -85,18 +74,18 @@ def test_a_killed_indexer_is_restarted_and_recovers(stack: Stack) -> None:
     assert _status(f"{stack.service_urls['indexer'][0]}/healthz") == 0
     stack.restart("indexer")
     assert _status(f"{stack.service_urls['indexer'][0]}/readyz") == 200
-    assert _eventually(lambda: _status(f"{stack.gateway_url}/healthz") == 200)
+    assert eventually(lambda: _status(f"{stack.gateway_url}/healthz") == 200)
 
 
 def test_services_recover_from_a_nats_outage(stack: Stack) -> None:
     stow = stack.service_urls["stow"][0]
     stack.stop_component("nats")
     try:
-        assert _eventually(lambda: _status(f"{stow}/readyz") == 503)
+        assert eventually(lambda: _status(f"{stow}/readyz") == 503)
     finally:
         stack.start_component("nats")
-    assert _eventually(lambda: _status(f"{stow}/readyz") == 200)
-    assert _eventually(lambda: _status(f"{stack.gateway_url}/healthz") == 200)
+    assert eventually(lambda: _status(f"{stow}/readyz") == 200)
+    assert eventually(lambda: _status(f"{stack.gateway_url}/healthz") == 200)
 
 
 def test_a_busy_gateway_port_is_one_clear_line(stack: Stack, tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ class CpuProbe:
     def __init__(self, find: ProcessFinder) -> None:
         self._find = find
 
+    def processes(self) -> list[psutil.Process]:
+        """The processes measured right now (for memory sampling)."""
+        return self._find()
+
     def sample(self) -> float:
         total = 0.0
         for process in self._find():

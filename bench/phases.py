@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bench.changefeed import delete_phase, feed_read_phase
 from bench.context import Phase
+from bench.large import large_stow_phase
 from bench.push import push_latency_phase
 from bench.qido import qido_phase
 from bench.stow import stow_phase
@@ -15,6 +16,8 @@ PHASES: list[Phase] = [
     stow_phase(share=0.15, per_request=1, concurrency=1),
     stow_phase(share=0.35, per_request=1, concurrency=8),
     stow_phase(share=1.0, per_request=20, concurrency=4),  # 1.0: whatever is left
+    large_stow_phase(count=1),
+    large_stow_phase(count=10),  # 2 GB in one request: peak memory of every server process
     qido_phase(concurrency=1),
     wado_rs_phase(concurrency=1),
     wado_rs_phase(concurrency=8),

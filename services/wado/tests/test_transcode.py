@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom import uid
 from pydicom.data import get_testdata_file
+from pydicom.uid import ExplicitVRLittleEndian
 
 from wado import transcode
 
@@ -66,3 +68,15 @@ def test_unknown_transfer_syntax_is_never_feasible() -> None:
 def test_corrupt_data_raises_transcode_error() -> None:
     with pytest.raises(transcode.TranscodeError):
         transcode.transcode(b"DICM" * 10, uid.ImplicitVRLittleEndian)
+
+
+def test_big_endian_instance_converts_to_explicit_little_endian() -> None:
+    path = get_testdata_file("MR_small_bigendian.dcm")
+    assert path is not None
+    original = pydicom.dcmread(path)
+    converted = pydicom.dcmread(
+        io.BytesIO(transcode.transcode(Path(path).read_bytes(), ExplicitVRLittleEndian))
+    )
+    assert converted.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert converted.SOPInstanceUID == original.SOPInstanceUID
+    assert (converted.pixel_array == original.pixel_array).all()

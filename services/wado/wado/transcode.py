@@ -69,7 +69,7 @@ def transcode(data: bytes, wanted: str) -> bytes:
         ds = pydicom.dcmread(io.BytesIO(data))
         _convert(ds, uid.UID(wanted))
         out = io.BytesIO()
-        ds.save_as(out, enforce_file_format=True)
+        pydicom.dcmwrite(out, ds, enforce_file_format=True)  # may change endianness
     except Exception as exc:  # codecs raise anything on corrupt data: wrap at the boundary
         raise TranscodeError(f"cannot convert to {wanted}: {exc}") from exc
     return out.getvalue()
@@ -81,7 +81,18 @@ def _convert(ds: Dataset, wanted: uid.UID) -> None:
     # A conversion changes the encoding, not the instance: the SOP Instance UID stays.
     if has_pixels and stored.is_compressed:
         ds.decompress(generate_instance_uid=False)
+    elif has_pixels and stored.is_little_endian != wanted.is_little_endian:
+        _swap_pixel_bytes(ds, wanted.is_little_endian)
     if has_pixels and wanted.is_compressed:
         ds.compress(wanted, generate_instance_uid=False)
         return
     ds.file_meta.TransferSyntaxUID = wanted
+
+
+def _swap_pixel_bytes(ds: Dataset, little_endian: bool) -> None:
+    """Native pixel data in the other byte order (Explicit VR Big Endian, retired, still
+    stored by old modalities); the other values are re-encoded by ``dcmwrite`` itself."""
+    pixels = ds.pixel_array
+    ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<" if little_endian else ">")).tobytes()
+    if "PlanarConfiguration" in ds:
+        ds.PlanarConfiguration = 0  # pixel_array is colour-by-pixel

@@ -19,9 +19,9 @@ from types import FrameType
 
 import httpx
 
-from bench import corpus, orthanc, targets
+from bench import corpus, orthanc, qidoscale, targets
 from bench.client import ensure_loopback, make_client
-from bench.context import PhaseContext, Plan, Target
+from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
 from bench.report import Figure, Results, render_table, write_json
 
@@ -32,20 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     plan = Plan.for_run(args.quick)
-    count = args.instances or (100 if args.quick else 1000)
     token = corpus.new_token()
-    _say(f"corpus: {count} instances in {args.corpus_dir} (run token {token})")
-    started = time.monotonic()
-    data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
-    mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
-    _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
+    phases, data = _phases_and_corpus(args, token)
     _warn_if_busy()
     results: Results = {}
     try:
         for label, opener in _openers(args):
             _say(f"starting {label}")
             with opener() as target:
-                results[target.label] = asyncio.run(_measure(target, data, plan))
+                results[target.label] = asyncio.run(_measure(target, data, plan, phases))
     except (orthanc.OrthancUnavailable, targets.StackUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -53,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         meta: dict[str, object] = {"instances": len(data.instances), "quick": args.quick}
         meta |= {"token": token, "load_average": os.getloadavg()[0]}
+        meta |= {"qido_scale": args.qido_scale}
         write_json(args.json, results, meta)
     return 0
 
@@ -74,7 +70,28 @@ def _openers(args: argparse.Namespace) -> Iterator[tuple[str, TargetOpener]]:
         yield "Orthanc", lambda: targets.orthanc_target(args.orthanc_port)
 
 
-async def _measure(target: Target, data: corpus.Corpus, plan: Plan) -> list[Figure]:
+def _phases_and_corpus(args: argparse.Namespace, token: str) -> tuple[list[Phase], corpus.Corpus]:
+    """The default phases over the file corpus, or with ``--qido-scale`` the QIDO scale phases
+    alone (they bring their own synthetic archive)."""
+    if args.qido_scale:
+        if (args.orthanc or args.orthanc_only) and args.qido_scale > qidoscale.PEER_LOAD_LIMIT:
+            raise SystemExit(f"--orthanc takes --qido-scale up to {qidoscale.PEER_LOAD_LIMIT}")
+        repeats = 20 if args.quick else 100
+        return qidoscale.scale_phases(args.qido_scale, args.seed, repeats), corpus.Corpus(
+            args.corpus_dir, [], token
+        )
+    count = args.instances or (100 if args.quick else 1000)
+    _say(f"corpus: {count} instances in {args.corpus_dir} (run token {token})")
+    started = time.monotonic()
+    data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
+    mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
+    _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
+    return PHASES, data
+
+
+async def _measure(
+    target: Target, data: corpus.Corpus, plan: Plan, phases: list[Phase]
+) -> list[Figure]:
     ensure_loopback(target.dicomweb_url)
     if target.wado_uri_url:
         ensure_loopback(target.wado_uri_url)
@@ -83,7 +100,7 @@ async def _measure(target: Target, data: corpus.Corpus, plan: Plan) -> list[Figu
     async with make_client(concurrency=16) as client:
         await _ensure_answers(client, target.dicomweb_url)
         ctx = PhaseContext(target, client, data, plan)
-        for phase in PHASES:
+        for phase in phases:
             for figure in await phase(ctx):
                 _say(f"  {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}")
                 figures.append(figure)
@@ -112,6 +129,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
     add("--stack-data", type=Path, default=Path(".data/bench-stack"))
     add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+    add(
+        "--qido-scale",
+        type=int,
+        metavar="N",
+        help="instead of the default phases: load N synthetic instances, time the QIDO mix",
+    )
     return parser.parse_args(argv)
 
 

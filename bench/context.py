@@ -24,6 +24,7 @@ class Target:
     wado_uri_url: str | None
     cpu: CpuProbe | None
     nats_url: str | None = None  # where the change feed is pushed, when we know it
+    postgres_url: str | None = None  # the index, when it is ours to fill (QIDO scale phases)
 
 
 @dataclass(frozen=True)

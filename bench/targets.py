@@ -48,7 +48,7 @@ def stack_target(data_dir: Path) -> Iterator[Target]:
     try:
         cpu = CpuProbe(launched_by(os.getpid(), str(data_dir)))
         wado_uri = f"{stack.gateway_url}/wado"
-        yield Target("ours", stack.dicomweb_url, wado_uri, cpu, nats_url=stack.nats_url)
+        yield Target("ours", stack.dicomweb_url, wado_uri, cpu, stack.nats_url, stack.postgres_url)
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -139,22 +139,33 @@ class Search:
 
 
 def build_search(query: Query) -> Search:
-    """The one statement answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2)."""
+    """The one statement answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2).
+
+    An inner query finds the page (matching, order, ``limit`` / ``offset``) from the indexes
+    alone; only the rows of that page are then joined and projected, each stored document
+    read once: skipped rows and unused tags cost nothing.
+    """
     p = _Parameters()
     base = query.level
     levels = _returned_levels(query)
     conditions = _scope_conditions(query, p)
-    joined = set(levels)
+    matched = {base}
     for f in query.filters:
         level, condition = _filter_condition(f, base, p)
-        joined.add(level)
+        matched.add(level)
         if condition:
             conditions.append(condition)
     columns = _select_columns(query, levels, p)
     where = " AND ".join(conditions) or "true"
+    uid = f"{_ALIAS[base]}.{_UID[base]}"
+    page = (
+        f"SELECT {uid} AS uid FROM {_TABLE[base]} {_ALIAS[base]}{_joins(base, matched)} "
+        f"WHERE {where} ORDER BY {uid} LIMIT {p(query.limit + 1)} OFFSET {p(query.offset)}"
+    )
     text = (
-        f"SELECT {', '.join(columns)} FROM {_from_clause(base, joined)} WHERE {where} "
-        f"ORDER BY {_ALIAS[base]}.{_UID[base]} LIMIT {p(query.limit + 1)} OFFSET {p(query.offset)}"
+        f"SELECT {', '.join(columns)} FROM ({page}) page "
+        f"JOIN {_TABLE[base]} {_ALIAS[base]} ON {uid} = page.uid{_joins(base, levels)}"
+        f"{_documents(query, levels)} ORDER BY page.uid"
     )
     return Search(text, tuple(p.values), base, frozenset(levels), query.limit)
 
@@ -182,14 +193,26 @@ def _scope_conditions(query: Query, p: _Parameters) -> list[str]:
     return conditions
 
 
-def _from_clause(base: Level, joined: set[Level]) -> str:
-    clause = f"{_TABLE[base]} {_ALIAS[base]}"
-    b = _ALIAS[base]
+def _joins(base: Level, joined: set[Level]) -> str:
+    """Joins from the base table to the higher levels it needs, by their UIDs."""
+    clause, b = "", _ALIAS[base]
     if base == Level.INSTANCE and Level.SERIES in joined:
         clause += f" JOIN series se ON se.series_instance_uid = {b}.series_instance_uid"
     if base > Level.STUDY and Level.STUDY in joined:
         clause += f" JOIN study st ON st.study_instance_uid = {b}.study_instance_uid"
     return clause
+
+
+def _documents(query: Query, levels: set[Level]) -> str:
+    """Each projected level's stored DICOM JSON, read (detoasted) once per row: picking
+    several tags from the column itself would read it again for every tag."""
+    if query.include_all:
+        return ""
+    return "".join(
+        f" CROSS JOIN LATERAL (SELECT {_DOC[level]} || '{{}}'::jsonb AS doc OFFSET 0) "
+        f"{_ALIAS[level]}_doc"
+        for level in sorted(levels)
+    )
 
 
 def _select_columns(query: Query, levels: set[Level], p: _Parameters) -> list[str]:
@@ -218,9 +241,9 @@ def _projection(query: Query, level: Level, p: _Parameters) -> str:
 
     Picking keys in SQL keeps large instance metadata out of the wire and of the decoder.
     """
-    doc = _DOC[level]
     if query.include_all:
-        return doc
+        return _DOC[level]
+    doc = f"{_ALIAS[level]}_doc.doc"
     wanted = [*query.includefields, *(f.path[0] for f in query.filters)]
     tags = [*_REQUIRED_TAGS[level], *(a.tag for a in wanted if a.level == level)]
     tags_param = p(list(dict.fromkeys(tags)))

@@ -377,6 +377,13 @@ BENCH_QUERIES = [
     (Level.SERIES, STUDY_A, None, {}),
     (Level.SERIES, None, None, {"Modality": "CT"}),
     (Level.INSTANCE, STUDY_A, SERIES_A1, {}),
+    # As ``make bench --qido-scale`` sends them: a study list asks for pages of 100.
+    (Level.STUDY, None, None, {"PatientName": "smi*", "limit": "100"}),
+    (Level.STUDY, None, None, {"StudyDate": "20230101-20230131", "limit": "100"}),
+    (Level.STUDY, None, None, {"ModalitiesInStudy": "MR", "limit": "100"}),
+    (Level.STUDY, None, None, {"PatientName": "smith", "fuzzymatching": "true", "limit": "100"}),
+    (Level.STUDY, None, None, {"limit": "100", "offset": "40000"}),
+    (Level.SERIES, None, None, {"Modality": "CT", "limit": "100"}),
 ]
 
 

@@ -42,6 +42,7 @@ class BatchWork:
     cleanup: list[str] = field(default_factory=list)
     series: set[str] = field(default_factory=set)
     studies: set[str] = field(default_factory=set)
+    removed: bool = False  # instances left a series: emptied series / studies may go
 
 
 _SELECT_EXISTING = """
@@ -102,6 +103,7 @@ async def _store_over(
     if not ev.allow_replace:
         return outcome(OutcomeStatus.CONFLICT, "SOP Instance UID exists with other content")
     work.cleanup[-1] = existing["blob_key"]
+    work.removed = True
     work.series.add(existing["series_instance_uid"])
     work.studies.add(existing["study_instance_uid"])
     await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
@@ -241,6 +243,7 @@ async def delete(
                     version, None)
         )  # fmt: skip
     work.studies.add(study)
+    work.removed |= bool(rows)
     status = OutcomeStatus.DELETED if rows else OutcomeStatus.NOT_FOUND
     return Outcome(
         command_id=ev.command_id, status=status, sequence=version, deleted_instances=len(rows)

@@ -114,10 +114,12 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
     counter's row lock is held only for the end of the transaction)."""
     if work.series:
         await conn.execute(_RECOUNT_SERIES, sorted(work.series))
-        await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
+        if work.removed:
+            await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
     if work.studies:
         await conn.execute(_RECOUNT_STUDIES, sorted(work.studies))
-        await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
+        if work.removed:
+            await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
     if work.cleanup:
         await conn.executemany(_QUEUE_CLEANUP, [(k,) for k in work.cleanup])
     if work.feed:

@@ -17,11 +17,12 @@ from indexer import apply
 
 Store = tuple[int, int, InstanceStored]  # (position in batch, stream sequence, event)
 
+# One round trip: SOP Instance UIDs the index knows (rows or tombstones), and deleted scopes.
 _KNOWN = """
 SELECT sop_instance_uid FROM instance WHERE sop_instance_uid = ANY($1::text[])
 UNION SELECT sop_instance_uid FROM tombstone WHERE sop_instance_uid = ANY($1::text[])
+UNION SELECT scope_uid FROM scope_tombstone WHERE scope_uid = ANY($2::text[])
 """
-_SCOPES_DELETED = "SELECT scope_uid FROM scope_tombstone WHERE scope_uid = ANY($1::text[])"
 _INSERTED = """
 SELECT sop_instance_uid, blob_key FROM instance WHERE sop_instance_uid = ANY($1::text[])
 """
@@ -32,17 +33,16 @@ async def plain_inserts(conn: asyncpg.Connection, stores: list[Store]) -> list[S
     outside any deleted study or series (those go through the tombstone checks)."""
     counts = Counter(ev.sop_instance_uid for _, _, ev in stores)
     sops = list(counts)
-    known = {r[0] for r in await conn.fetch(_KNOWN, sops)}
     scopes = {ev.study_instance_uid for _, _, ev in stores}
     scopes |= {ev.series_instance_uid for _, _, ev in stores}
-    deleted = {r[0] for r in await conn.fetch(_SCOPES_DELETED, list(scopes))}
+    known = {r[0] for r in await conn.fetch(_KNOWN, sops, list(scopes))}  # UIDs never collide
     return [
         (i, seq, ev)
         for i, seq, ev in stores
         if counts[ev.sop_instance_uid] == 1
         and ev.sop_instance_uid not in known
-        and ev.study_instance_uid not in deleted
-        and ev.series_instance_uid not in deleted
+        and ev.study_instance_uid not in known
+        and ev.series_instance_uid not in known
     ]
 
 

@@ -8,6 +8,7 @@ Pixel data is never loaded: its element is located and walked, not read.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -18,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from dicomcommon import pixeldata, rawjson
+from dicomcommon import headerwalk, pixeldata, rawjson
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
@@ -65,27 +66,54 @@ def read_instance(body: IO[bytes], size: int, expected_study: str | None = None)
     digest = _sha256(body)
     body.seek(0)
     try:
+        header = headerwalk.walk(body, BULK_THRESHOLD)
+    except (rawjson.Unsupported, struct.error, ValueError, IndexError, OSError):
+        return _read_with_pydicom(body, size, expected_study, digest)  # the unusual files
+    text = {kw: _first_text(header.metadata, tag) for kw, tag in _REQUIRED_UIDS}
+    uids = _validated_uids(text, expected_study)
+    header.set_bulk_base(_bulk_base(uids))
+    description = Dataset()
+    for keyword, value in header.pixel_description.items():
+        setattr(description, keyword, value)
+    frames = _pixel_data(
+        description, body, header.pixel_start, size, header.transfer_syntax_uid,
+        header.metadata, header.bulk_data, _bulk_base(uids),
+    )  # fmt: skip
+    return Instance(
+        *uids, header.transfer_syntax_uid, header.metadata, header.bulk_data, frames, size, digest
+    )
+
+
+def _read_with_pydicom(
+    body: IO[bytes], size: int, expected_study: str | None, digest: str
+) -> Instance:
+    """The general path: pydicom parses the header; it knows every encoding and oddity."""
+    body.seek(0)
+    try:
         ds = pydicom.dcmread(body, stop_before_pixels=True)
     except (InvalidDicomError, EOFError, ValueError, KeyError, OSError, NotImplementedError) as e:
         raise InvalidInstance(f"not a readable DICOM file: {e}") from e
     pixel_start = body.tell()
-    uids = _validated_uids(ds, expected_study)
+    text = {kw: str(ds.get(kw, "") or "") for kw, _ in _REQUIRED_UIDS}
+    uids = _validated_uids(text, expected_study)
     transfer_syntax = _transfer_syntax(ds, uids)
     warnings: list[str] = []
     bulk: dict[str, tuple[int, int]] = {}
-    base = f"{BULK_URI_PREFIX}studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+    base = _bulk_base(uids)
     metadata = _to_json(ds, base, "", bulk, warnings)
     frames = _pixel_data(ds, body, pixel_start, size, transfer_syntax, metadata, bulk, base)
     return Instance(
-        *uids,
-        transfer_syntax,
-        metadata,
-        bulk,
-        frames,
-        size,
-        digest,
-        warnings,
-    )
+        *uids, transfer_syntax, metadata, bulk, frames, size, digest, warnings
+    )  # fmt: skip
+
+
+def _bulk_base(uids: tuple[str, str, str, str]) -> str:
+    return f"{BULK_URI_PREFIX}studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+
+
+def _first_text(metadata: dict[str, Any], tag: int) -> str:
+    values = metadata.get(f"{tag:08X}", {}).get("Value") or [""]
+    return str(values[0] or "")
 
 
 def _sha256(body: IO[bytes]) -> str:
@@ -95,12 +123,13 @@ def _sha256(body: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _validated_uids(ds: Dataset, expected_study: str | None) -> tuple[str, str, str, str]:
+def _validated_uids(text: dict[str, str], expected_study: str | None) -> tuple[str, str, str, str]:
+    """The four UIDs (study, series, SOP instance, SOP class) from their text values."""
     values: list[str] = []
-    sop_class = str(ds.get("SOPClassUID", "") or "").strip() or None
-    sop_instance = str(ds.get("SOPInstanceUID", "") or "").strip() or None
+    sop_class = text["SOPClassUID"].strip() or None
+    sop_instance = text["SOPInstanceUID"].strip() or None
     for keyword, _tag in _REQUIRED_UIDS:
-        value = str(ds.get(keyword, "") or "").strip().rstrip("\0")
+        value = text[keyword].strip().rstrip("\0")
         if not value:
             raise InvalidInstance(
                 f"{keyword} is missing",
@@ -155,7 +184,12 @@ def _to_json(
         key = f"{int(tag):08X}"
         raw = ds.get_item(tag)
         vr = raw.VR if raw is not None and raw.VR else _dictionary_vr(int(tag))
-        if isinstance(raw, RawDataElement) and vr in BULK_VRS and raw.length > BULK_THRESHOLD:
+        if (
+            isinstance(raw, RawDataElement)
+            and vr in BULK_VRS
+            and raw.length > BULK_THRESHOLD
+            and not path  # pydicom's offsets inside sequence items are not file offsets
+        ):
             bulk[path + key] = (raw.value_tell, raw.length)
             out[key] = {"vr": vr, "BulkDataURI": base + path + key}
             continue

@@ -35,10 +35,15 @@ def encoding_of(ds: Dataset) -> str | None:
     if raw is None:
         return "latin-1"
     if isinstance(raw, RawDataElement):
-        value = bytes(raw.value or b"").decode("latin-1").split("\\")
-    else:
-        value = list(raw.value) if raw.VM > 1 else [raw.value or ""]
-    codecs = {_CHARSETS.get(str(term).strip()) for term in value if str(term).strip()}
+        return encoding_for(bytes(raw.value or b""))
+    terms = list(raw.value) if raw.VM > 1 else [raw.value or ""]
+    return encoding_for("\\".join(str(t) for t in terms).encode("latin-1"))
+
+
+def encoding_for(specific_character_set: bytes) -> str | None:
+    """The codec for a Specific Character Set value (None: not one decoded here)."""
+    terms = specific_character_set.decode("latin-1").split("\\")
+    codecs = {_CHARSETS.get(term.strip()) for term in terms if term.strip()}
     if not codecs:
         return "latin-1"
     if None in codecs or len(codecs) > 1:
@@ -47,12 +52,18 @@ def encoding_of(ds: Dataset) -> str | None:
 
 
 def element(raw: RawDataElement, vr: str, encoding: str | None, little: bool) -> Json:
-    """One element as DICOM JSON; raises ``Unsupported`` when pydicom must do it."""
-    if vr == "UN" and not raw.tag.is_private:
+    """One raw pydicom element as DICOM JSON; raises ``Unsupported`` when pydicom must do it."""
+    return value_json(int(raw.tag), vr, raw.value or b"", encoding, little)
+
+
+def value_json(tag: int, vr: str, value: bytes, encoding: str | None, little: bool) -> Json:
+    """One element's value bytes as DICOM JSON (binary VRs as InlineBinary)."""
+    if vr == "UN" and not tag >> 16 & 1:
         raise Unsupported("UN of a standard attribute: pydicom restores its VR")
-    value: bytes = raw.value or b""
     if not value:
         return {"vr": vr}
+    if vr in _BINARY:
+        return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
     decode = _DECODERS.get(vr)
     if decode is None:
         raise Unsupported(vr)
@@ -148,12 +159,7 @@ _DECODERS: dict[str, Callable[[bytes, str | None, bool], list[Any]]] = {
 
 
 def inline_binary(raw: RawDataElement, vr: str) -> Json:
-    if vr == "UN" and not raw.tag.is_private:
-        raise Unsupported("UN of a standard attribute: pydicom restores its VR")
-    value: bytes = raw.value or b""
-    if not value:
-        return {"vr": vr}
-    return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
+    return value_json(int(raw.tag), vr, raw.value or b"", None, True)
 
 
 def is_binary(vr: str) -> bool:

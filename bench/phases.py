@@ -3,6 +3,7 @@ in the module of its area and list it here; every target then runs it."""
 
 from __future__ import annotations
 
+from bench import wado_memory, wado_more
 from bench.changefeed import delete_phase, feed_read_phase
 from bench.context import Phase
 from bench.large import large_stow_phase
@@ -22,6 +23,14 @@ PHASES: list[Phase] = [
     wado_rs_phase(concurrency=1),
     wado_rs_phase(concurrency=8),
     wado_uri_phase(concurrency=1),
+    wado_more.setup_phase(),
+    wado_more.instance_single_part_phase(concurrency=1),
+    wado_more.instance_single_part_phase(concurrency=8),
+    wado_more.series_phase(),
+    wado_more.metadata_phase(),
+    wado_more.frames_phase(),
+    wado_more.rendered_phase(),
+    wado_memory.stream_memory_phase(),
     # Last: these delete what the retrieve phases read (the feed holds every phase's entries).
     push_latency_phase(samples=50),
     feed_read_phase(include_metadata=True),

@@ -210,3 +210,25 @@ def test_rendered_and_thumbnail_are_consumer_images(
             response = httpx.get(url + path, headers={"Accept": accept}, timeout=30)
             assert response.status_code == 200, (name, path, response.text)
             assert response.content.startswith(magic), (name, path)
+
+
+def test_study_metadata_read_again_follows_a_new_instance(stack: Stack) -> None:
+    """The second read may come from the metadata cache; a store changes the ETag, so the
+    third read sees the new instance."""
+    study, series = generate_uid(), generate_uid()
+    url = f"{stack.dicomweb_url}/studies/{study}"
+
+    def store() -> None:
+        body = _fresh("CT_small.dcm", study, series)
+        headers = {"Content-Type": "application/dicom"}
+        assert (
+            httpx.post(f"{stack.dicomweb_url}/studies", content=body, headers=headers).status_code
+            == 200
+        )
+
+    store()
+    first, again = httpx.get(f"{url}/metadata"), httpx.get(f"{url}/metadata")
+    assert first.content == again.content and len(again.json()) == 1
+    store()
+    after = httpx.get(f"{url}/metadata")
+    assert len(after.json()) == 2 and after.headers["etag"] != first.headers["etag"]

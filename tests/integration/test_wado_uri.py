@@ -200,7 +200,25 @@ def test_missing_and_malformed_uids_are_400_unknown_ones_404(
     assert _get(stack, objects.query("ct").replace("WADO", "WADOX")).status_code == 400
 
 
-def test_anonymize_is_refused_as_not_available(stack: Stack, objects: Objects) -> None:
-    response = _get(stack, objects.query("ct", "contentType=application/dicom&anonymize=yes"))
-    assert response.status_code == 501
+def test_anonymize_releases_an_image_without_burned_in_annotation(
+    stack: Stack, objects: Objects
+) -> None:
+    query = objects.query("multiframe", "contentType=application/dicom&anonymize=yes")
+    response = _get(stack, query)
+    assert response.status_code == 200, response.text
+    ds = pydicom.dcmread(io.BytesIO(response.content))
+    assert ds.PatientIdentityRemoved == "YES"
+    assert ds.SOPInstanceUID != objects.sop["multiframe"]
+    assert ds.StudyInstanceUID != objects.study
+    again = pydicom.dcmread(io.BytesIO(_get(stack, query).content))
+    assert again.SOPInstanceUID == ds.SOPInstanceUID  # one secret: stable replacement
+    assert "113101" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+
+
+@pytest.mark.parametrize("name", ["ct", "pdf"])
+def test_anonymize_refuses_objects_whose_content_may_identify(
+    stack: Stack, objects: Objects, name: str
+) -> None:
+    response = _get(stack, objects.query(name, "contentType=application/dicom&anonymize=yes"))
+    assert response.status_code == 409
     assert "anonymize" in response.json()["error"]

@@ -12,7 +12,8 @@ from starlette.datastructures import QueryParams
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from wado import wado_uri
 from wado.index import InstanceDetail, StoredInstance
-from wado.wado_uri import AnonymizationUnavailable, UriRequest
+from wado.voi import Window
+from wado.wado_uri import UriRequest
 
 UIDS = "requestType=WADO&studyUID=1.2.3&seriesUID=1.2.3.4&objectUID=1.2.3.4.5"
 
@@ -65,7 +66,7 @@ def test_all_parameters_parse() -> None:
     assert wanted.frame_number == 2
     assert wanted.render.viewport == (50, 100)
     assert wanted.render.region == (0.0, 0.25, 0.5, 1.0)
-    assert wanted.render.window == (40.0, 400.0)
+    assert wanted.render.window == Window(40.0, 400.0)
     assert wanted.render.quality == 70
 
 
@@ -183,7 +184,6 @@ def test_rendering_parameters_on_a_document_are_a_400() -> None:
     assert "rows" in _rejected("rows=10", pdf)
 
 
-def test_anonymize_is_answered_as_unavailable() -> None:
-    with pytest.raises(AnonymizationUnavailable) as caught:
-        _negotiated("contentType=application/dicom&anonymize=yes", _detail())
-    assert caught.value.status == 501
+def test_anonymize_is_a_parameter_of_dicom_only() -> None:
+    assert _request("anonymize=yes").anonymize
+    assert "anonymize" in _rejected("contentType=image/jpeg&anonymize=yes", _detail())

@@ -15,6 +15,7 @@ from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from wado import handlers, wado_uri
 from wado.context import WadoContext
+from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -29,7 +30,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             store = await open_store(settings.storage)
             try:
-                app.state.ctx = WadoContext(settings=settings, pool=pool, store=store)
+                cache = MetadataCache(settings.metadata_cache_bytes)
+                app.state.ctx = WadoContext(settings, pool, store, cache)
                 yield
             finally:
                 await store.close()
@@ -64,8 +66,11 @@ def _routes() -> list[Route]:
         ),
         Route(f"{instance}/frames/{{frames}}", handlers.retrieve_frames, methods=_READ),
         Route(f"{instance}/bulkdata/{{path:path}}", handlers.retrieve_bulkdata, methods=_READ),
-        Route(f"{instance}/rendered", handlers.retrieve_rendered, methods=_READ),
-        Route(f"{instance}/thumbnail", handlers.retrieve_rendered, methods=_READ),
+        *(
+            Route(f"{level}/{kind}", handlers.retrieve_rendered, methods=_READ)
+            for level in (study, series, instance)
+            for kind in ("rendered", "thumbnail")
+        ),
         Route(f"{instance}/frames/{{frames}}/rendered", handlers.retrieve_rendered, methods=_READ),
         Route(f"{instance}/frames/{{frames}}/thumbnail", handlers.retrieve_rendered, methods=_READ),
         Route("/wado", wado_uri.retrieve_object, methods=_READ),  # PS3.18 §9

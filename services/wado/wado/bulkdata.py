@@ -2,7 +2,8 @@
 byte range of the stored blob that ingest recorded, streamed, with HTTP Range support.
 
 Encapsulated Pixel Data is answered frame by frame (as Retrieve Frames would), since its
-fragments mean nothing to a client without the frame boundaries.
+fragments mean nothing to a client without the frame boundaries; a Range then applies to a
+single-part answer (one frame). An unsatisfiable Range is a 416 naming the length.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from pydicom.uid import UID
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from dicomcommon import multipart
 from dicomcommon.errors import DicomwebError, NotFound
@@ -85,7 +86,10 @@ def response(
 ) -> Response:
     """The value (or the asked range of it), single part or in one multipart part."""
     offset, length = locate(detail, path)
-    ranged = byte_range(request.headers.get("range"), length)
+    try:
+        ranged = byte_range(request.headers.get("range"), length)
+    except RangeNotSatisfiable as exc:
+        return unsatisfiable(exc, length)
     start, count = ranged or (0, length)
     headers = {"Accept-Ranges": "bytes"}
     status = 200
@@ -102,6 +106,32 @@ def response(
     media_type = f'multipart/related; type="{OCTET_STREAM}"; boundary={boundary}'
     body = _one_part(chunks, boundary, extra)
     return StreamingResponse(body, status, headers, media_type)
+
+
+def unsatisfiable(exc: RangeNotSatisfiable, length: int) -> Response:
+    """416 with ``Content-Range: bytes */length``, so the client learns the value's size
+    (RFC 9110 §15.5.17, §14.4)."""
+    headers = {"Content-Range": f"bytes */{length}", "Accept-Ranges": "bytes"}
+    return JSONResponse({"error": exc.message}, status_code=416, headers=headers)
+
+
+def with_range(request: Request, answer: Response) -> Response:
+    """Encapsulated Pixel Data sent as one frame in one body (single part, e.g. the frame of a
+    single-frame JPEG instance): the Range applies to that body, as it would to a file
+    (RFC 9110 §14). A multipart answer ignores the Range (§14.2 lets a server do so)."""
+    if answer.status_code != 200 or answer.media_type is None or "multipart" in answer.media_type:
+        return answer
+    body = bytes(answer.body)
+    try:
+        ranged = byte_range(request.headers.get("range"), len(body))
+    except RangeNotSatisfiable as exc:
+        return unsatisfiable(exc, len(body))
+    headers = {"Accept-Ranges": "bytes"}
+    if ranged is None:
+        return Response(body, 200, headers, answer.headers["content-type"])
+    start, count = ranged
+    headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{len(body)}"
+    return Response(body[start : start + count], 206, headers, answer.headers["content-type"])
 
 
 async def _one_part(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from dicomcommon.storage import BlobStore
+from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
 
 
@@ -15,3 +16,4 @@ class WadoContext:
     settings: Settings
     pool: asyncpg.Pool
     store: BlobStore
+    metadata_cache: MetadataCache

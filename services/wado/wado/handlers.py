@@ -10,7 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomcommon.errors import NotAcceptable
-from wado import bulkdata, frames, index, metadata, negotiate, pixels, rendered, retrieve
+from wado import (
+    bulkdata,
+    frames,
+    index,
+    metadata,
+    negotiate,
+    pixels,
+    rendered,
+    rendered_parts,
+    retrieve,
+)
 from wado.context import WadoContext
 from wado.index import Scope
 from wado.negotiate import Choice
@@ -82,9 +92,8 @@ async def retrieve_bulkdata(request: Request) -> Response:
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
     if bulkdata.is_encapsulated_pixel_data(detail, path):
         numbers = list(range(1, len(detail.frames) + 1))
-        return await _send_frames(
-            request, detail, numbers, negotiate.choices(request, frames.OFFER)
-        )
+        choices = negotiate.choices(request, frames.OFFER)
+        return bulkdata.with_range(request, await _send_frames(request, detail, numbers, choices))
     wanted = negotiate.choices(request, bulkdata.OFFER)[0]
     return bulkdata.response(ctx, request, detail, path, wanted)
 
@@ -105,13 +114,12 @@ async def _send_frames(
 
 @head_safe
 async def retrieve_rendered(request: Request) -> Response:
-    """Rendered / thumbnail of an instance or its first listed frame, as JPEG, PNG or GIF."""
+    """Rendered / thumbnail of a study, series, instance or frames, as JPEG, PNG or GIF."""
     ctx: WadoContext = request.app.state.ctx
     scope = Scope.of(request.path_params)
     params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
     wanted = negotiate.choices(request, rendered.OFFER)[0]
-    numbers = frames.frame_numbers(request.path_params.get("frames", "1"))[:1]
-    keys = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS)
-    detail = await index.instance_detail(ctx.pool, scope, keys)
-    image = await rendered.render_frame(ctx, detail, numbers[0], params, wanted.media_type)
-    return Response(image, media_type=wanted.media_type)
+    listed = request.path_params.get("frames")
+    asked = frames.frame_numbers(listed) if listed is not None else None
+    base_url = public_base(request, ctx.settings)
+    return await rendered_parts.response(ctx, scope, asked, params, wanted, base_url)

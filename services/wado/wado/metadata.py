@@ -8,7 +8,7 @@ base. The ETag covers every instance's UID and version, so a re-stored instance 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from starlette.requests import Request
@@ -46,8 +46,13 @@ async def response(
         body = _xml_parts(pages, replacement, boundary)
         return StreamingResponse(body, headers=headers, media_type=media_type)
     media_type = choice.media_type if not choice.multipart else DICOM_JSON
-    body = _json_array(pages, replacement)
-    return StreamingResponse(body, headers=headers, media_type=media_type)
+    key = (request.url.path.removesuffix("/metadata"), etag)
+    cached = ctx.metadata_cache.get(key)
+    if cached is not None:
+        data = publicbase.resolve_bulk_uris(cached, replacement)
+        return Response(data, headers=headers, media_type=media_type)
+    chunks = _json_array(pages, replacement, lambda whole: ctx.metadata_cache.put(key, whole))
+    return StreamingResponse(chunks, headers=headers, media_type=media_type)
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -56,13 +61,21 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-async def _json_array(pages: AsyncIterator[list[str]], replacement: bytes) -> AsyncIterator[bytes]:
-    opening = b"["
+async def _json_array(
+    pages: AsyncIterator[list[str]], replacement: bytes, keep: Callable[[bytes], None]
+) -> AsyncIterator[bytes]:
+    """The array page by page; once complete, its placeholder form goes to ``keep``."""
+    opening, kept = b"[", [b"["]
     async for page in pages:
         text = ",".join(page).encode()
         yield opening + publicbase.resolve_bulk_uris(text, replacement)
+        if opening == b",":
+            kept.append(b",")
+        kept.append(text)
         opening = b","
     yield b"]" if opening == b"," else b"[]"
+    kept.append(b"]")
+    keep(b"".join(kept) if len(kept) > 2 else b"[]")
 
 
 async def _xml_parts(

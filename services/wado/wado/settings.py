@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import secrets
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
@@ -29,5 +31,15 @@ class Settings(BaseSettings):
     trust_forwarded_headers: bool = True
     # Metadata rows fetched per database round trip: bounds memory for very large studies.
     metadata_page_size: int = Field(default=250, ge=1, le=10_000)
+    # Serialized study / series metadata kept per process, keyed by ETag (0 turns it off).
+    metadata_cache_bytes: int = Field(default=128 << 20, ge=0)
     # Transcoding holds one instance in memory; larger instances are refused with 406.
     max_transcode_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    # Frames one animated GIF of a multi-frame instance may hold (each is decoded and kept).
+    max_animated_frames: int = Field(default=500, ge=1, le=100_000)
+    # Keys the UID replacement of WADO-URI anonymize=yes (PS3.15 E.1, HMAC-SHA-256): keep it
+    # stable and shared by every replica so one study maps to one study. Random per process
+    # when unset, so anonymized UIDs then differ between processes and restarts.
+    anonymize_uid_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_hex(32))
+    )

@@ -3,7 +3,9 @@
 
 One route serves both transactions of the URI service: Retrieve DICOM Instance (§9.4,
 ``application/dicom``, planned and transcoded by ``retrieve``) and Retrieve Rendered Instance
-(§9.5, JPEG / PNG / GIF through ``rendered.render_frame``, as WADO-RS rendered does);
+(§9.5, JPEG / PNG / GIF through ``rendered.render_frames``, as WADO-RS rendered does; a GIF
+of a multi-frame object without frameNumber is animated); ``anonymize=yes`` de-identifies
+(``anonymized``: Basic Profile, 409 when the pixels may identify);
 encapsulated documents go out as the document itself. Every parameter is checked before a
 byte is read: a missing or malformed one is a 400 naming it, an unknown UID a 404 (§9.1,
 Table 8.1-1 of the 2019 edition). Unsupported optional parameters (``annotation``,
@@ -12,6 +14,7 @@ Table 8.1-1 of the 2019 edition). Unsupported optional parameters (``annotation`
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import Sequence
@@ -25,13 +28,15 @@ from starlette.responses import Response, StreamingResponse
 
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
-from wado import index, negotiate, pixels, rendered, retrieve
+from wado import anonymized, index, negotiate, pixels, rendered, retrieve
 from wado.context import WadoContext
 from wado.handlers import head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import EXPLICIT_VR_LITTLE_ENDIAN, Choice
 from wado.rendered import RenderParams
+from wado.transcode import TranscodeError
 from wado.urls import public_base
+from wado.voi import Window
 
 DICOM = retrieve.DICOM
 RENDERED = (rendered.JPEG, rendered.PNG, rendered.GIF)
@@ -60,18 +65,10 @@ DOCUMENT_TYPES: dict[str, str] = {
 }
 _DOCUMENT_KEYS = ("00420011", "00420015", "00420012")  # the document, its length, MIME type
 _DOCUMENT, _DOCUMENT_LENGTH, _DOCUMENT_MIME = _DOCUMENT_KEYS
-_KEYS = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS, *_DOCUMENT_KEYS)
+_KEYS = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS, *_DOCUMENT_KEYS, *anonymized.KEYS)
 _MEDIA_TYPE = re.compile(r"^[a-z0-9!#$&^_.+*-]+/[a-z0-9!#$&^_.+*-]+$")
 _CHARSET = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*(;\s*q=[0-9.]+)?$")
 _UNBOUNDED = 1 << 16  # a viewport side that was not asked: only the other one limits
-
-
-class AnonymizationUnavailable(DicomwebError):
-    """``anonymize=yes`` asks for the Basic Profile with the Clean Pixel Data Option (PS3.18
-    §9.4.2.3), which cleaning burned-in text needs and we do not do; a server unable to
-    anonymize may answer with an error. 501: the server lacks the function, not the client."""
-
-    status = 501
 
 
 @dataclass(frozen=True)
@@ -119,8 +116,9 @@ async def retrieve_object(request: Request) -> Response:
     if media_type == DICOM:
         return await _dicom(ctx, request, detail, wanted)
     if media_type in RENDERED:
-        number = wanted.frame_number or 1
-        image = await rendered.render_frame(ctx, detail, number, wanted.render, media_type)
+        numbers = [wanted.frame_number] if wanted.frame_number else None
+        chosen = rendered.frames_to_render(detail, numbers, media_type)
+        image = await rendered.render_frames(ctx, detail, chosen, wanted.render, media_type)
         return Response(image, media_type=media_type)
     return _document(ctx, detail, media_type)
 
@@ -175,8 +173,6 @@ def check_fits(wanted: UriRequest, detail: InstanceDetail, media_type: str) -> N
     frames = detail.instance.number_of_frames or 1
     if wanted.frame_number is not None and wanted.frame_number > frames:
         raise DicomwebError(f"frameNumber {wanted.frame_number} exceeds the {frames} frames")
-    if wanted.anonymize:
-        raise AnonymizationUnavailable("anonymize=yes is not available on this server")
 
 
 async def _dicom(
@@ -186,8 +182,26 @@ async def _dicom(
     otherwise (PS3.18 §8.7.3.5); 406 when the object cannot be converted to it."""
     choice = Choice(False, DICOM, wanted.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN)
     planned = retrieve.plan([detail.instance], [choice], ctx.settings.max_transcode_bytes)
+    if wanted.anonymize:
+        return await _anonymized(ctx, detail, planned[0])
     base_url = public_base(request, ctx.settings)
     return await retrieve.response(ctx, planned, 1, False, base_url)
+
+
+async def _anonymized(ctx: WadoContext, detail: InstanceDetail, item: retrieve.Planned) -> Response:
+    """``anonymize=yes`` (PS3.18 §9.4.1): de-identified in a worker thread, one instance in
+    memory; 409 when its pixels or document may identify (see ``anonymized``)."""
+    anonymized.check_releasable(detail, _document_type(detail) is not None)
+    if detail.instance.size > ctx.settings.max_transcode_bytes:
+        raise NotAcceptable("the instance is too large to anonymize on the fly")
+    data = await ctx.store.read(detail.instance.blob_key)
+    syntax = None if item.as_stored else item.transfer_syntax
+    secret = ctx.settings.anonymize_uid_secret.get_secret_value()
+    try:
+        body = await asyncio.to_thread(anonymized.anonymized, data, syntax, secret)
+    except TranscodeError as exc:
+        raise NotAcceptable(str(exc)) from exc
+    return Response(body, media_type=item.content_type)
 
 
 def _document(ctx: WadoContext, detail: InstanceDetail, media_type: str) -> Response:
@@ -284,9 +298,10 @@ def _render_params(query: QueryParams) -> RenderParams:
         raise DicomwebError("windowCenter and windowWidth must be given together")
     window = None
     if center is not None and width is not None:
-        window = (_number(center, "windowCenter"), _number(width, "windowWidth"))
-        if window[1] < 1:
+        value = _number(width, "windowWidth")
+        if value < 1:
             raise DicomwebError("windowWidth must be at least 1 (PS3.3 C.11.2.1.2)")
+        window = Window(_number(center, "windowCenter"), value)  # LINEAR; 1 is a threshold
     rows, columns = _one(query, "rows"), _one(query, "columns")
     viewport = None
     if rows is not None or columns is not None:

@@ -29,7 +29,15 @@ _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
                        b"UR", b"UT", b"UV"})  # fmt: skip
 _BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_PIXEL_DESCRIPTION = {0x00280002, 0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x00280103}
+_PIXEL_DESCRIPTION = {
+    0x00280002: "SamplesPerPixel",
+    0x00280004: "PhotometricInterpretation",
+    0x00280008: "NumberOfFrames",
+    0x00280010: "Rows",
+    0x00280011: "Columns",
+    0x00280100: "BitsAllocated",
+    0x00280103: "PixelRepresentation",
+}
 _EXTENDED_OFFSET_TABLE = 0x7FE00001
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
@@ -192,10 +200,7 @@ class _Walker:
             self.pixel_description["ExtendedOffsetTable"] = raw
             return
         values = element.get("Value") or [None]
-        keyword = {0x00280002: "SamplesPerPixel", 0x00280008: "NumberOfFrames",
-                   0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "BitsAllocated",
-                   0x00280103: "PixelRepresentation"}[tag]  # fmt: skip
-        self.pixel_description[keyword] = values[0]
+        self.pixel_description[_PIXEL_DESCRIPTION[tag]] = values[0]
         if tag == 0x00280103:
             self.pixel_representation = int(values[0] or 0)
 

@@ -95,6 +95,8 @@ def frames_of(ds: Dataset, body: IO[bytes], element: PixelDataElement, syntax: U
         return _encapsulated_frames(ds, body, element, count)
     bits = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
     bits *= int(ds.get("SamplesPerPixel", 1) or 1) * int(ds.get("BitsAllocated", 8) or 8)
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        bits = bits * 2 // 3  # PS3.3 C.7.6.3.1.2: chroma shared by two pixels, 2 samples each
     if bits == 0 or bits % 8:
         return []
     frame_size = bits // 8

@@ -96,3 +96,13 @@ def test_large_parts_are_walked_from_a_file(tmp_path: Path) -> None:
         spooled.seek(0)
         walked = dataset.read_instance(spooled, len(data))
     assert walked.metadata == dataset.read_instance(io.BytesIO(data), len(data)).metadata
+
+
+@pytest.mark.parametrize("name", ["SC_ybr_full_422_uncompressed.dcm", "emri_small.dcm"])
+def test_native_frames_cover_exactly_the_pixel_data(name: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    data = Path(path).read_bytes()
+    frames = dataset.read_instance(io.BytesIO(data), len(data)).frames
+    joined = b"".join(data[o : o + n] for f in frames for o, n in f.fragments)
+    assert joined == pydicom.dcmread(path).PixelData

@@ -101,7 +101,7 @@ async def read_frames(
 ) -> list[bytes]:
     """The frames' bytes: ranged reads when ingest mapped them, else from the whole blob."""
     stored = detail.instance.transfer_syntax_uid
-    ranges = _subsampled_ranges(detail) or detail.frames
+    ranges = detail.frames
     mapped = len(ranges) >= max(numbers) and stored in _NATIVE_LE | _compressed(stored)
     if not mapped:
         data = await ctx.store.read(detail.instance.blob_key)
@@ -118,23 +118,6 @@ async def read_frames(
         else:
             out.append(b"".join(fragments))
     return out
-
-
-def _subsampled_ranges(detail: InstanceDetail) -> list[list[list[int]]]:
-    """Native YBR_FULL_422 frames hold two bytes per pixel, not three (PS3.3 C.7.6.3.1.2):
-    their ranges, computed from where the Pixel Data value starts; [] for anything else."""
-    metadata = detail.metadata
-    photometric = (metadata.get("00280004", {}).get("Value") or [""])[0]
-    located = detail.bulk_data.get("7FE00010")
-    if photometric != "YBR_FULL_422" or located is None:
-        return []
-    if detail.instance.transfer_syntax_uid not in _NATIVE_LE:
-        return []
-    rows = int((metadata.get("00280010", {}).get("Value") or [0])[0])
-    columns = int((metadata.get("00280011", {}).get("Value") or [0])[0])
-    size = rows * columns * 2
-    count = min(detail.instance.number_of_frames or 1, int(located[1]) // max(size, 1))
-    return [[[int(located[0]) + i * size, size]] for i in range(count)]
 
 
 def _compressed(stored: str) -> frozenset[str]:

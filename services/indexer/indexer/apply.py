@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 
 from dicomcommon.events import (
     DeleteRequested,
@@ -181,7 +182,8 @@ def instance_row(version: int, ev: InstanceStored) -> tuple[Any, ...]:
         ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid, ev.sop_class_uid,
         levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
         levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
-        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, m,
+        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256,
+        orjson.dumps(m).decode(),  # serialized once: parsed to jsonb and kept as text
         [f.fragments for f in ev.frames], ev.bulk_data, version,
     )  # fmt: skip
 
@@ -194,8 +196,9 @@ async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
 INSERT_INSTANCE = """
 INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
     instance_number, transfer_syntax_uid, number_of_frames, rows, columns, blob_key, size,
-    sha256, metadata, frames, bulk_data, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    sha256, metadata, metadata_text, frames, bulk_data, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $13::text, $14, $15,
+    $16)
 ON CONFLICT (sop_instance_uid) DO NOTHING
 """
 

@@ -151,7 +151,8 @@ async def metadata_pages(
     study never sits in memory whole and no connection is held while the client reads."""
     where, values = scope.where(first=3)
     query = (
-        "SELECT series_instance_uid, sop_instance_uid, metadata::text FROM instance"
+        "SELECT series_instance_uid, sop_instance_uid, coalesce(metadata_text, metadata::text)"
+        " FROM instance"
         f" WHERE {where} AND (series_instance_uid, sop_instance_uid) > ($1, $2)"
         f" {_ORDER} LIMIT {int(page_size)}"
     )

@@ -119,17 +119,27 @@ def instance_events(
             )  # fmt: skip
 
 
-def _columns(statement: str) -> list[str]:
-    """The column list of one of the indexer's INSERT statements, so both stay in step."""
-    found = re.search(r"INSERT INTO \w+ \(([^)]*)\)", statement)
+def _columns(statement: str) -> tuple[list[str], list[int]]:
+    """The column list of one of the indexer's INSERT statements and, per column, which of
+    its row builder's values fills it ($n in VALUES), so both stay in step."""
+    found = re.search(r"INSERT INTO \w+ \(([^)]*)\)\s*VALUES \(([^)]*)\)", statement)
     assert found is not None
-    return [c.strip() for c in found.group(1).split(",")]
+    columns = [c.strip() for c in found.group(1).split(",")]
+    positions = [int(re.findall(r"\$(\d+)", v)[0]) - 1 for v in found.group(2).split(",")]
+    assert len(columns) == len(positions)
+    return columns, positions
 
 
-STUDY_COLUMNS = [*_columns(apply.UPSERT_STUDY), "modalities_in_study", "sop_classes_in_study",
-                 "number_of_series", "number_of_instances"]  # fmt: skip
-SERIES_COLUMNS = [*_columns(apply.UPSERT_SERIES), "number_of_instances"]
-INSTANCE_COLUMNS = _columns(apply.INSERT_INSTANCE)
+def _pick(row: tuple[Any, ...], positions: list[int]) -> tuple[Any, ...]:
+    return tuple(row[i] for i in positions)
+
+
+_STUDY, _STUDY_AT = _columns(apply.UPSERT_STUDY)
+_SERIES, _SERIES_AT = _columns(apply.UPSERT_SERIES)
+INSTANCE_COLUMNS, _INSTANCE_AT = _columns(apply.INSERT_INSTANCE)
+STUDY_COLUMNS = [*_STUDY, "modalities_in_study", "sop_classes_in_study", "number_of_series",
+                 "number_of_instances"]  # fmt: skip
+SERIES_COLUMNS = [*_SERIES, "number_of_instances"]
 
 
 @dataclass
@@ -148,16 +158,22 @@ def _rows(studies: list[Study], templates: dict[str, Template], version: int) ->
         last_series: Series | None = None
         for series, event in instance_events(study, templates):
             if last_series is not None and series is not last_series and newest is not None:
-                out.series.append((*apply.series_row(newest), last_series.size))
+                out.series.append((*_pick(apply.series_row(newest), _SERIES_AT), last_series.size))
             version += 1
-            out.instances.append(apply.instance_row(version, event))
+            out.instances.append(_pick(apply.instance_row(version, event), _INSTANCE_AT))
             newest, last_series = event, series
         if newest is None or last_series is None:
             continue
-        out.series.append((*apply.series_row(newest), last_series.size))
+        out.series.append((*_pick(apply.series_row(newest), _SERIES_AT), last_series.size))
         counts = (study.modalities, study.sop_classes, len(study.series), study.instance_count)
-        out.studies.append((*apply.study_row(newest), *counts))
+        out.studies.append((*_pick(apply.study_row(newest), _STUDY_AT), *counts))
     return out
+
+
+def _jsonb(value: Any) -> bytes:
+    """Binary jsonb: text the indexer serialized already goes as is."""
+    text = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    return b"\x01" + text
 
 
 async def copy_population(postgres_url: str, studies: list[Study], writers: int = 2) -> float:
@@ -173,7 +189,7 @@ async def copy_population(postgres_url: str, studies: list[Study], writers: int 
         conn = await asyncpg.connect(postgres_url)
         try:
             await conn.set_type_codec(
-                "jsonb", encoder=lambda v: b"\x01" + orjson.dumps(v),
+                "jsonb", encoder=_jsonb,
                 decoder=lambda b: orjson.loads(b[1:]), schema="pg_catalog", format="binary",
             )  # fmt: skip
             for first in chunks:

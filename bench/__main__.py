@@ -19,7 +19,7 @@ from types import FrameType
 
 import httpx
 
-from bench import corpus, orthanc, qidoscale, targets
+from bench import corpus, orthanc, qidoscale, scaleout, targets
 from bench.client import ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
@@ -31,6 +31,8 @@ TargetOpener = Callable[[], contextlib.AbstractContextManager[Target]]
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.scale_out:
+        return scaleout.main(_scale_out_argv(args))
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -130,12 +132,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     add("--stack-data", type=Path, default=Path(".data/bench-stack"))
     add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
     add(
+        "--scale-out",
+        action="store_true",
+        help="instead of the default phases: STOW with 1 vs 2 replicas of stow + indexer",
+    )
+    add(
         "--qido-scale",
         type=int,
         metavar="N",
         help="instead of the default phases: load N synthetic instances, time the QIDO mix",
     )
     return parser.parse_args(argv)
+
+
+def _scale_out_argv(args: argparse.Namespace) -> list[str]:
+    """The options ``bench.scaleout`` shares with this command."""
+    argv = ["--corpus-dir", str(args.corpus_dir), "--seed", str(args.seed)]
+    argv += ["--instances", str(args.instances)] if args.instances else []
+    argv += ["--json", str(args.json)] if args.json else []
+    return argv + (["--quick"] if args.quick else [])
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -3,6 +3,7 @@ killed in the middle; orphans (written, never acknowledged) are swept by age; bl
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,7 +19,12 @@ pytestmark = pytest.mark.integration
 
 
 def _blobs(stack: Stack, study: str) -> list[Path]:
-    return [p for p in (stack.storage.root / "studies" / study).rglob("*.dcm") if p.is_file()]
+    """The study's blob files (os.walk, unlike rglob, tolerates folders the clean-up is
+    removing while we look)."""
+    found = []
+    for folder, _, files in os.walk(stack.storage.root / "studies" / study):
+        found += [Path(folder) / name for name in files if name.endswith(".dcm")]
+    return found
 
 
 def _sweep(stack: Stack, older_than: float) -> int:

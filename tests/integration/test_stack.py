@@ -19,7 +19,6 @@ from tests.polling import eventually
 pytestmark = pytest.mark.integration
 
 
-
 def _status(url: str) -> int:
     try:
         return httpx.get(url, timeout=2.0).status_code

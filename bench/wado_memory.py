@@ -52,14 +52,20 @@ class _PeakRss:
     def __init__(self, processes: list[psutil.Process]) -> None:
         self.processes = processes
         self.peak = 0
+        self.before = self._largest()  # what earlier phases left (numpy, codecs, caches)
+
+    def _largest(self) -> int:
+        sizes = [0]
+        for process in self.processes:
+            try:
+                sizes.append(process.memory_info().rss)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return max(sizes)
 
     async def watch(self) -> None:
         while True:
-            for process in self.processes:
-                try:
-                    self.peak = max(self.peak, process.memory_info().rss)
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
+            self.peak = max(self.peak, self._largest())
             await asyncio.sleep(0.05)
 
 
@@ -86,6 +92,7 @@ def stream_memory_phase() -> Phase:
         return [
             Figure(f"{name}: MB/s", received / 1e6 / seconds, "MB/s", True, note),
             Figure(f"{name}: peak RSS of a wado process", peak.peak / 2**20, "MiB", False),
+            Figure(f"{name}: wado RSS growth", (peak.peak - peak.before) / 2**20, "MiB", False),
         ]
 
     return run

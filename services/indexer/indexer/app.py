@@ -81,6 +81,8 @@ async def sweep_orphans(request: Request) -> Response:
         )
     except ValueError as exc:
         raise InvalidQuery("older_than must be a number of seconds") from exc
+    if not 0 <= older_than < float("inf"):
+        raise InvalidQuery("older_than must be a number of seconds, 0 or more")
     queued = await sweeper.sweep_once(state.pool, state.blobs, state.bus, older_than)
     return JSONResponse({"queued": queued})
 

@@ -21,6 +21,7 @@ from dicomcommon.storage import BlobStore
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x44495357  # one sweeping replica at a time
+MIN_AGE_SECONDS = 60.0  # a blob this young may still be on its way to JetStream
 _BATCH = 1000
 _UNUSED = """
 SELECT k FROM unnest($1::text[]) AS k
@@ -42,7 +43,7 @@ async def oldest_pending_command(bus: Bus, stream: str) -> float | None:
 
 async def sweep_once(pool: asyncpg.Pool, blobs: BlobStore, bus: Bus, older_than: float) -> int:
     """Queue every orphan blob older than ``older_than`` seconds; returns how many."""
-    cutoff = time.time() - older_than
+    cutoff = time.time() - max(older_than, MIN_AGE_SECONDS)
     waiting = await oldest_pending_command(bus, bus.settings.ingest_stream)
     if waiting is not None:
         cutoff = min(cutoff, waiting - 60)  # blobs of waiting commands are not orphans

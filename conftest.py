@@ -23,12 +23,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     Tests use ``stack.dicomweb_url`` and friends, and ``stack.kill / restart / stop_component /
     start_component`` for crash and outage tests (leave the stack healthy when done)."""
-    running = Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("stack")))
-    running.start()
-    try:
+    with Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("stack"))) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -31,12 +31,8 @@ def anonymizing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DICOMWEB_STOW_ANONYMIZE_OPTIONS": "retain_long_full_dates",
         "DICOMWEB_STOW_ANONYMIZE_UID_SECRET": SECRET,
     }
-    stack = Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("anonymizing")), environ)
-    stack.start()
-    try:
+    with Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("anonymizing")), environ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_stored_instance_is_de_identified(anonymizing: Stack) -> None:

@@ -20,12 +20,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def overwriting_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     environ = {**os.environ, "DICOMWEB_STOW_DUPLICATE_POLICY": "overwrite"}
-    running = Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("overwrite")), environ)
-    running.start()
-    try:
+    with Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("overwrite")), environ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_replace_is_an_update_and_the_old_entry_is_replaced(overwriting_stack: Stack) -> None:

@@ -11,6 +11,7 @@ storage (SeaweedFS) and a short index wait, so outages do not disturb the sessio
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -34,12 +35,8 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DICOMWEB_STORAGE_S3_MAX_ATTEMPTS": "1",
         "DICOMWEB_STOW_MAX_REQUEST_BYTES": str(REQUEST_LIMIT),
     }
-    running = Stack(settings, environ=environ)
-    running.start()
-    try:
+    with Stack(settings, environ={**os.environ, **environ}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _store(stack: Stack, data: bytes) -> httpx.Response:

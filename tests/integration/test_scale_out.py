@@ -36,12 +36,8 @@ BLOB_CLEANUP_SECONDS = 30.0
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = StackSettings.ephemeral(tmp_path_factory.mktemp("scaled"), replicas=REPLICAS)
-    stack = Stack(settings)
-    stack.start()
-    try:
+    with Stack(settings) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

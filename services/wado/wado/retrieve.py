@@ -152,6 +152,7 @@ async def _multipart(
 
 
 PREFETCH = 8  # instances read ahead: at most one chunk (1 MiB) each
+SMALL_BLOB_BYTES = 1 << 20  # read whole; larger blobs stream chunk by chunk
 COALESCE_BYTES = 256 << 10
 
 
@@ -198,6 +199,9 @@ class _Prefetch:
 async def _instance_bytes(ctx: WadoContext, item: Planned) -> AsyncIterator[bytes]:
     """The stored bytes, streamed; or the instance transcoded in a worker thread."""
     key = item.instance.blob_key
+    if item.as_stored and item.instance.size <= SMALL_BLOB_BYTES:
+        yield await ctx.store.read(key)  # one storage round trip for a typical instance
+        return
     if item.as_stored:
         async for chunk in ctx.store.get(key):
             yield chunk

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from dicomcommon import logs
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
@@ -25,8 +25,8 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 _EVENT: TypeAdapter[InstanceStored | DeleteRequested] = TypeAdapter(
-    InstanceStored | DeleteRequested
-)
+    Annotated[InstanceStored | DeleteRequested, Field(discriminator="kind")]
+)  # the ``kind`` field picks the model: no trying one and then the other
 _RETRYABLE: tuple[type[BaseException], ...] = (
     BackendUnavailable,
     asyncpg.PostgresError,

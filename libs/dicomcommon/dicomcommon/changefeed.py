@@ -25,7 +25,8 @@ COLUMNS = (
     "f.sequence, f.timestamp, f.action, f.study_instance_uid, f.series_instance_uid, "
     "f.sop_instance_uid, f.version"
 )
-METADATA_COLUMN = "f.metadata::text AS metadata"  # text: spliced into the answer unparsed
+# Text, spliced into the answer unparsed (rows from before 0008 hold only the jsonb copy).
+METADATA_COLUMN = "coalesce(f.metadata_text, f.metadata::text) AS metadata"
 
 
 def subject(prefix: str, action: str) -> str:

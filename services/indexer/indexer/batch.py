@@ -9,8 +9,10 @@ Feed rows are numbered in stream order.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
+import orjson
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
@@ -55,7 +57,7 @@ UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequen
 # across indexer replicas (now() would be each transaction's start).
 _INSERT_FEED = """
 INSERT INTO change_feed (sequence, timestamp, action, study_instance_uid, series_instance_uid,
-    sop_instance_uid, version, metadata)
+    sop_instance_uid, version, metadata_text)
 VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7)
 """
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
@@ -109,6 +111,10 @@ async def _apply_one(
         )
 
 
+def _text(metadata: dict[str, Any] | None) -> str | None:
+    return None if metadata is None else orjson.dumps(metadata).decode()
+
+
 async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
     """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
     counter's row lock is held only for the end of the transaction)."""
@@ -128,7 +134,7 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
         await conn.executemany(
             _INSERT_FEED,
             [
-                (first + i, r.action.value, r.study, r.series, r.sop, r.version, r.metadata)
+                (first + i, r.action.value, r.study, r.series, r.sop, r.version, _text(r.metadata))
                 for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
             ],
         )

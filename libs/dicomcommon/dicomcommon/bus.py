@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import nats
 import nats.errors
@@ -143,7 +142,3 @@ class Bus:
 
 def subject(prefix: str, *parts: str) -> str:
     return ".".join((prefix, *parts))
-
-
-def headers_of(msg: Any) -> dict[str, str]:
-    return dict(msg.headers or {})

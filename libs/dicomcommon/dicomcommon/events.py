@@ -88,9 +88,3 @@ class FeedAction(StrEnum):
     CREATE = "Create"
     UPDATE = "Update"
     DELETE = "Delete"
-
-
-class FeedState(StrEnum):
-    CURRENT = "Current"
-    REPLACED = "Replaced"
-    DELETED = "Deleted"

@@ -160,7 +160,9 @@ def _rows(studies: list[Study], templates: dict[str, Template], version: int) ->
             if last_series is not None and series is not last_series and newest is not None:
                 out.series.append((*_pick(apply.series_row(newest), _SERIES_AT), last_series.size))
             version += 1
-            out.instances.append(_pick(apply.instance_row(version, event), _INSTANCE_AT))
+            out.instances.append(
+                _pick(apply.instance_row(version, event, apply.metadata_text(event)), _INSTANCE_AT)
+            )
             newest, last_series = event, series
         if newest is None or last_series is None:
             continue

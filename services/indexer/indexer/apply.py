@@ -32,7 +32,7 @@ class FeedRow:
     series: str
     sop: str
     version: int
-    metadata: dict[str, Any] | None
+    metadata: str | None  # the DICOM JSON text as stored by this event
 
 
 @dataclass
@@ -71,20 +71,22 @@ async def store(
         work.cleanup.append(ev.blob_key)
         return outcome(OutcomeStatus.STALE, "deleted by a later command")
     existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)
+    text = metadata_text(ev)
     if existing is None:
         await _upsert_parents(conn, ev)
-        if await _insert_instance(conn, version, ev):
-            record(work, FeedAction.CREATE, version, ev)
+        if await _insert_instance(conn, version, ev, text):
+            record(work, FeedAction.CREATE, version, ev, text)
             return outcome(OutcomeStatus.STORED)
         existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)  # lost a race
         assert existing is not None
-    return await _store_over(conn, version, ev, existing, work, outcome)
+    return await _store_over(conn, version, ev, text, existing, work, outcome)
 
 
 async def _store_over(
     conn: asyncpg.Connection,
     version: int,
     ev: InstanceStored,
+    text: str,
     existing: asyncpg.Record,
     work: BatchWork,
     outcome: Callable[..., Outcome],
@@ -109,12 +111,19 @@ async def _store_over(
     work.studies.add(existing["study_instance_uid"])
     await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
     await _upsert_parents(conn, ev)
-    await _insert_instance(conn, version, ev)
-    record(work, FeedAction.UPDATE, version, ev)
+    await _insert_instance(conn, version, ev, text)
+    record(work, FeedAction.UPDATE, version, ev, text)
     return outcome(OutcomeStatus.REPLACED)
 
 
-def record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStored) -> None:
+def metadata_text(ev: InstanceStored) -> str:
+    """The metadata serialized once: parsed to jsonb, kept as text, and the feed's copy."""
+    return orjson.dumps(ev.metadata).decode()
+
+
+def record(
+    work: BatchWork, action: FeedAction, version: int, ev: InstanceStored, text: str
+) -> None:
     work.series.add(ev.series_instance_uid)
     work.studies.add(ev.study_instance_uid)
     work.feed.append(
@@ -124,7 +133,7 @@ def record(work: BatchWork, action: FeedAction, version: int, ev: InstanceStored
             ev.series_instance_uid,
             ev.sop_instance_uid,
             version,
-            ev.metadata,
+            text,
         )
     )
 
@@ -176,14 +185,13 @@ def series_row(ev: InstanceStored) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def instance_row(version: int, ev: InstanceStored) -> tuple[Any, ...]:
+def instance_row(version: int, ev: InstanceStored, text: str) -> tuple[Any, ...]:
     m = ev.metadata
     return (
         ev.sop_instance_uid, ev.series_instance_uid, ev.study_instance_uid, ev.sop_class_uid,
         levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
         levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
-        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256,
-        orjson.dumps(m).decode(),  # serialized once: parsed to jsonb and kept as text
+        levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, text,
         [f.fragments for f in ev.frames], ev.bulk_data, version,
     )  # fmt: skip
 
@@ -203,8 +211,10 @@ ON CONFLICT (sop_instance_uid) DO NOTHING
 """
 
 
-async def _insert_instance(conn: asyncpg.Connection, version: int, ev: InstanceStored) -> bool:
-    status = await conn.execute(INSERT_INSTANCE, *instance_row(version, ev))
+async def _insert_instance(
+    conn: asyncpg.Connection, version: int, ev: InstanceStored, text: str
+) -> bool:
+    status = await conn.execute(INSERT_INSTANCE, *instance_row(version, ev, text))
     return bool(status.endswith(" 1"))
 
 

@@ -9,10 +9,8 @@ Feed rows are numbered in stream order.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import asyncpg
-import orjson
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
@@ -111,10 +109,6 @@ async def _apply_one(
         )
 
 
-def _text(metadata: dict[str, Any] | None) -> str | None:
-    return None if metadata is None else orjson.dumps(metadata).decode()
-
-
 async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
     """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
     counter's row lock is held only for the end of the transaction)."""
@@ -134,7 +128,7 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
         await conn.executemany(
             _INSERT_FEED,
             [
-                (first + i, r.action.value, r.study, r.series, r.sop, r.version, _text(r.metadata))
+                (first + i, r.action.value, r.study, r.series, r.sop, r.version, r.metadata)
                 for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
             ],
         )

@@ -55,15 +55,20 @@ async def insert(
     series = {ev.series_instance_uid: ev for _, _, ev in stores}
     await conn.executemany(apply.UPSERT_STUDY, [apply.study_row(ev) for ev in studies.values()])
     await conn.executemany(apply.UPSERT_SERIES, [apply.series_row(ev) for ev in series.values()])
+    texts = [apply.metadata_text(ev) for _, _, ev in stores]
     await conn.executemany(
-        apply.INSERT_INSTANCE, [apply.instance_row(seq, ev) for _, seq, ev in stores]
+        apply.INSERT_INSTANCE,
+        [
+            apply.instance_row(seq, ev, text)
+            for (_, seq, ev), text in zip(stores, texts, strict=True)
+        ],
     )
     rows = await conn.fetch(_INSERTED, [ev.sop_instance_uid for _, _, ev in stores])
     written = {(r["sop_instance_uid"], r["blob_key"]) for r in rows}
     outcomes: dict[int, Outcome] = {}
-    for i, seq, ev in stores:
+    for (i, seq, ev), text in zip(stores, texts, strict=True):
         if (ev.sop_instance_uid, ev.blob_key) in written:
-            apply.record(work, FeedAction.CREATE, seq, ev)
+            apply.record(work, FeedAction.CREATE, seq, ev, text)
             stored = OutcomeStatus.STORED
             outcomes[i] = Outcome(command_id=ev.command_id, status=stored, sequence=seq)
     return outcomes

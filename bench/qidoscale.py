@@ -91,10 +91,14 @@ def _paths(instances: int, seed: int, repeats: int, picks: int = 1) -> dict[str,
     rng = random.Random(seed + picks)
     picked = rng.sample(studies, min(repeats, len(studies)))
     paths = {title: [make(s, rng) for s in picked] for title, make in QUERIES.items()}
-    big = next(s for s in studies for se in s.series if se.size == LARGE_SERIES)
-    series = next(se for se in big.series if se.size == LARGE_SERIES)
-    large = f"/studies/{big.uid}/series/{series.uid}/instances"
-    paths[f"instances of the {LARGE_SERIES:,}-instance series"] = [large] * (repeats // 4)
+    large = [
+        f"/studies/{s.uid}/series/{se.uid}/instances"
+        for s in studies
+        for se in s.series
+        if se.size == LARGE_SERIES
+    ]
+    if large:  # a small archive has no such series
+        paths[f"instances of the {LARGE_SERIES:,}-instance series"] = large[:1] * (repeats // 4)
     return paths
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 
+import httpx
 import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
@@ -65,3 +66,14 @@ def ct_truncated_in_pixel_data() -> tuple[Dataset, bytes]:
 
 def not_dicom() -> bytes:
     return b"this is a text file, not a DICOM Part 10 file\n" * 10
+
+
+def store(
+    dicomweb_url: str,
+    body: bytes,
+    content_type: str = "application/dicom",
+    study: str | None = None,
+) -> httpx.Response:
+    """POST a STOW-RS request (one file, or a multipart body with ``MULTIPART``)."""
+    url = f"{dicomweb_url}/studies" + (f"/{study}" if study else "")
+    return httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=60)

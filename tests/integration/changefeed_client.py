@@ -28,12 +28,7 @@ def validate(entry: Entry) -> None:
 
 
 def store(dicomweb_url: str, ds: Dataset) -> httpx.Response:
-    return httpx.post(
-        f"{dicomweb_url}/studies",
-        content=instances.to_bytes(ds),
-        headers={"Content-Type": "application/dicom"},
-        timeout=60,
-    )
+    return instances.store(dicomweb_url, instances.to_bytes(ds))
 
 
 def delete(dicomweb_url: str, ds: Dataset) -> httpx.Response:

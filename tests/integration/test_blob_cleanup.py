@@ -39,12 +39,7 @@ def test_deleted_study_blobs_are_removed_even_if_the_indexer_is_killed(stack: St
     body = instances.multipart_body(
         [instances.to_bytes(instances.fresh(study=study)) for _ in range(20)]
     )
-    stored = httpx.post(
-        f"{stack.dicomweb_url}/studies",
-        content=body,
-        headers={"Content-Type": instances.MULTIPART},
-        timeout=60,
-    )
+    stored = instances.store(stack.dicomweb_url, body, instances.MULTIPART)
     assert stored.status_code == 200
     assert len(_blobs(stack, study)) == 20
     assert httpx.delete(f"{stack.dicomweb_url}/studies/{study}", timeout=60).status_code == 204
@@ -56,11 +51,7 @@ def test_deleted_study_blobs_are_removed_even_if_the_indexer_is_killed(stack: St
 def test_orphan_blob_is_swept_and_a_used_blob_stays(stack: Stack) -> None:
     ds = instances.fresh()
     data = instances.to_bytes(ds)
-    stored = httpx.post(
-        f"{stack.dicomweb_url}/studies",
-        content=data,
-        headers={"Content-Type": "application/dicom"},
-    )
+    stored = instances.store(stack.dicomweb_url, data)
     assert stored.status_code == 200
     [used] = _blobs(stack, ds.StudyInstanceUID)
     orphan_path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/2.25.1"

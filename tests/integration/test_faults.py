@@ -40,12 +40,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _store(stack: Stack, data: bytes) -> httpx.Response:
-    return httpx.post(
-        f"{stack.dicomweb_url}/studies",
-        content=data,
-        headers={"Content-Type": "application/dicom"},
-        timeout=60,
-    )
+    return instances.store(stack.dicomweb_url, data)
 
 
 def _found(stack: Stack, study: str) -> bool:
@@ -147,11 +142,6 @@ def test_request_over_the_size_limit_is_413_and_stores_nothing(fault_stack: Stac
     datasets = [instances.fresh() for _ in range(40)]  # ~40 KB each: past the 1 MiB limit
     body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
     assert len(body) > REQUEST_LIMIT
-    response = httpx.post(
-        f"{fault_stack.dicomweb_url}/studies",
-        content=body,
-        headers={"Content-Type": instances.MULTIPART},
-        timeout=60,
-    )
+    response = instances.store(fault_stack.dicomweb_url, body, instances.MULTIPART)
     assert response.status_code == 413
     assert not any(_found(fault_stack, ds.StudyInstanceUID) for ds in datasets[-5:])

@@ -17,8 +17,7 @@ REFERENCED, FAILED, FAILURE_REASON = "00081199", "00081198", "00081197"
 def _store(
     stack: Stack, body: bytes, content_type: str, study: str | None = None
 ) -> httpx.Response:
-    url = f"{stack.dicomweb_url}/studies" + (f"/{study}" if study else "")
-    return httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=60)
+    return instances.store(stack.dicomweb_url, body, content_type, study)
 
 
 def _find_study(stack: Stack, study: str) -> list[dict]:  # type: ignore[type-arg]

@@ -46,12 +46,7 @@ def study(stack: Stack) -> Iterator[Study]:
     sops = {}
     for name, file in _FILES.items():
         ds = instances.fresh(file, study_uid, series_uid)
-        response = httpx.post(
-            f"{stack.dicomweb_url}/studies",
-            content=instances.to_bytes(ds),
-            headers={"Content-Type": "application/dicom"},
-            timeout=60,
-        )
+        response = instances.store(stack.dicomweb_url, instances.to_bytes(ds))
         assert response.status_code == 200, response.text
         sops[name] = ds.SOPInstanceUID
     yield Study(stack.dicomweb_url, study_uid, series_uid, sops)

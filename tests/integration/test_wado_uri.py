@@ -79,12 +79,7 @@ def objects(stack: Stack) -> Iterator[Objects]:
     for name, document in pdf.items():
         datasets[name] = encapsulated_pdf(study, series, document)
     for ds in datasets.values():
-        response = httpx.post(
-            f"{stack.dicomweb_url}/studies",
-            content=instances.to_bytes(ds),
-            headers={"Content-Type": "application/dicom"},
-            timeout=60,
-        )
+        response = instances.store(stack.dicomweb_url, instances.to_bytes(ds))
         assert response.status_code == 200, response.text
     yield Objects(study, series, {n: d.SOPInstanceUID for n, d in datasets.items()}, pdf)
 

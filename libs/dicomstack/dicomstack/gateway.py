@@ -2,8 +2,9 @@
 
 One router per route (its rule and priority verbatim), one load-balanced service per DICOMweb
 service with a server per replica. Nothing here is hand-written per route, so the gateway cannot
-drift from the routes table. Traefik's ping lives on its own entry point so that the public
-port exposes only the routes table; the indexer's aggregated ``/healthz`` polls it there.
+drift from the routes table. Traefik's ping and its read-only API live on their own entry point
+so that the public port exposes only the routes table; the indexer's aggregated ``/healthz``
+polls the ping there, and the launcher asks the API whether a restarted replica is routed again.
 The files are JSON, which is valid YAML for Traefik's file provider.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from dicomcommon.routes import ROUTES, Route
 from dicomstack.processes import ChildProcess, binary, http_ok
 
@@ -21,6 +24,7 @@ PUBLIC_ENTRYPOINT = "web"
 PING_ENTRYPOINT = "ping"
 # Traefik's own liveness under the same paths the services use, so health targets are uniform.
 PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
+API_RULE = "PathPrefix(`/api`)"
 
 
 def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
@@ -35,6 +39,7 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "rule": PING_RULE,
         "service": "ping@internal",
     }
+    routers["api"] = {"entryPoints": [PING_ENTRYPOINT], "rule": API_RULE, "service": "api@internal"}
     services = {
         name: {
             "loadBalancer": {
@@ -83,6 +88,7 @@ def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> d
             PING_ENTRYPOINT: {"address": f"{host}:{ping_port}"},
         },
         "ping": {"entryPoint": PING_ENTRYPOINT, "manualRouting": True},
+        "api": {"dashboard": False},
         "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
         "log": {"level": "ERROR"},
     }
@@ -115,6 +121,17 @@ class Gateway(ChildProcess):
     @property
     def ping_url(self) -> str:
         return f"http://{self.host}:{self.ping_port}"
+
+    def routes_to(self, service: str, url: str) -> bool:
+        """Whether Traefik's health check currently counts ``url`` as an UP server of ``service``
+        (after a restart it needs one check interval to send traffic there again)."""
+        try:
+            response = httpx.get(f"{self.ping_url}/api/http/services/{service}@file", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        if response.status_code != 200:
+            return False
+        return bool(response.json().get("serverStatus", {}).get(url) == "UP")
 
     def spawn(self) -> None:
         self.static_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ in parallel and the next stage begins only when all are healthy. ``stop`` goes i
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ from typing import Protocol
 from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage
+from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
 from dicomstack.postgres import Postgres
@@ -198,6 +200,19 @@ class Stack:
         component.spawn()
         self._record()
         component.wait_healthy(self.settings.startup_timeout)
+        self._wait_routed(component)
+
+    def _wait_routed(self, component: Component) -> None:
+        """A restarted replica is back only once the gateway sends it traffic again; until its
+        next health check Traefik answers 503 for a service whose replicas were all down."""
+        for name, replicas in self.replicas.items():
+            if component in replicas and self.gateway.running:
+                url = self.service_urls[name][replicas.index(component)]
+                deadline = time.monotonic() + self.settings.startup_timeout
+                while not self.gateway.routes_to(name, url):
+                    if time.monotonic() > deadline:
+                        raise StackError(f"the gateway does not route to {component.name} again")
+                    time.sleep(0.05)
 
     def _components(self) -> list[Component]:
         return [component for stage in self._stages() for component in stage]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -62,24 +61,24 @@ async def _search(request: Request, level: Level) -> Response:
         study_instance_uid=request.path_params.get("study"),
         series_instance_uid=request.path_params.get("series"),
     )
-    search = sql.build_search(query)
-    rows = await db.fetch(ctx.pool, search.text, *search.args)
     base_url = ctx.settings.http.public_base_url.rstrip("/")
-    matches = search.datasets(rows[: search.limit], base_url)
-    warnings = [*query.warnings, *([_MORE_RESULTS] if len(rows) > search.limit else [])]
-    return _render(matches, media, [f"299 {base_url}: {w}" for w in warnings])
-
-
-def _render(matches: list[DicomJson], media: Format, warnings: list[str]) -> Response:
-    if not matches:
-        response = Response(status_code=204)
-    elif media == "json":
-        body = orjson.dumps(matches, option=orjson.OPT_SORT_KEYS)
-        response = Response(body, media_type="application/dicom+json")
+    search = sql.build_search(query, base_url)
+    if media == "json":
+        answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
+        assert answer is not None  # an aggregate always answers one row
+        found, body = answer["found"], answer["body"]
+        response = Response(body, media_type="application/dicom+json") if found else None
     else:
-        response = _multipart_xml(matches)
+        rows = await db.fetch(ctx.pool, search.text, *search.args)
+        found = len(rows)
+        response = _multipart_xml([row["match"] for row in rows[: search.limit]]) if rows else None
+    warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
+    return _with_warnings(response or Response(status_code=204), base_url, warnings)
+
+
+def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Response:
     for warning in warnings:
-        response.headers.append("Warning", warning)
+        response.headers.append("Warning", f"299 {base_url}: {warning}")
     return response
 
 

@@ -10,13 +10,10 @@ queries (PS3.18 §10.6.1.2) and ``limit + 1`` rows tell whether the result was c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import asyncpg
-
-from dicomcommon.dicomjson import Attribute, DicomJson, Level, attribute, element
+from dicomcommon.dicomjson import Attribute, DicomJson, Level, attribute
 from dicomcommon.query import (
     Filter,
     FuzzyName,
@@ -102,44 +99,23 @@ class _Parameters:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """One statement, its bind values, and how to read its rows back as DICOM JSON."""
+    """One query, as two statements over the same bind values: ``text`` gives each match as a
+    DICOM JSON document (jsonb), ``json_text`` the whole answer as JSON text.
+
+    The answer is assembled by PostgreSQL, so the service neither decodes nor re-encodes
+    documents on the hot path; ``limit + 1`` rows tell whether the result was cut.
+    """
 
     text: str
+    json_text: str
     args: tuple[Any, ...]
     level: Level
     levels: frozenset[Level]  # levels whose attributes each match returns
     limit: int
 
-    def datasets(self, rows: Iterable[asyncpg.Record], base_url: str) -> list[DicomJson]:
-        return [self._dataset(row, base_url) for row in rows]
 
-    def _dataset(self, row: asyncpg.Record, base_url: str) -> DicomJson:
-        dataset: DicomJson = {}
-        for level in sorted(self.levels):
-            dataset.update(row[f"{_TABLE[level]}_json"] or {})
-        study, url = row["study_uid"], f"{base_url}/studies/{row['study_uid']}"
-        dataset["0020000D"] = element("UI", study)
-        if Level.STUDY in self.levels:
-            dataset["00080061"] = element("CS", *row["modalities"])
-            dataset["00080062"] = element("UI", *row["sop_classes"])
-            dataset["00201206"] = element("IS", row["study_series"])
-            dataset["00201208"] = element("IS", row["study_instances"])
-        if self.level >= Level.SERIES:
-            url = f"{url}/series/{row['series_uid']}"
-            dataset["0020000E"] = element("UI", row["series_uid"])
-        if Level.SERIES in self.levels:
-            dataset["00201209"] = element("IS", row["series_instances"])
-        if self.level == Level.INSTANCE:
-            url = f"{url}/instances/{row['sop_uid']}"
-            dataset["00080018"] = element("UI", row["sop_uid"])
-        if self.level != Level.SERIES:
-            dataset["00080056"] = element("CS", "ONLINE")
-        dataset["00081190"] = element("UR", url)
-        return dataset
-
-
-def build_search(query: Query) -> Search:
-    """The one statement answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2).
+def build_search(query: Query, base_url: str) -> Search:
+    """The statements answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2).
 
     An inner query finds the page (matching, order, ``limit`` / ``offset``) from the indexes
     alone; only the rows of that page are then joined and projected, each stored document
@@ -155,19 +131,63 @@ def build_search(query: Query) -> Search:
         matched.add(level)
         if condition:
             conditions.append(condition)
-    columns = _select_columns(query, levels, p)
     where = " AND ".join(conditions) or "true"
     uid = f"{_ALIAS[base]}.{_UID[base]}"
+    one_more = p(query.limit + 1)
     page = (
         f"SELECT {uid} AS uid FROM {_TABLE[base]} {_ALIAS[base]}{_joins(base, matched)} "
-        f"WHERE {where} ORDER BY {uid} LIMIT {p(query.limit + 1)} OFFSET {p(query.offset)}"
+        f"WHERE {where} ORDER BY {uid} LIMIT {one_more} OFFSET {p(query.offset)}"
     )
-    text = (
-        f"SELECT {', '.join(columns)} FROM ({page}) page "
+    rows = (
+        f"SELECT page.uid, {_match(query, levels, base_url, p)} AS match FROM ({page}) page "
         f"JOIN {_TABLE[base]} {_ALIAS[base]} ON {uid} = page.uid{_joins(base, levels)}"
-        f"{_documents(query, levels)} ORDER BY page.uid"
+        f"{_documents(query, levels)}"
     )
-    return Search(text, tuple(p.values), base, frozenset(levels), query.limit)
+    text = f"{rows} ORDER BY page.uid"
+    json_text = (
+        f"SELECT count(*) AS found, '[' || string_agg(m.match::text, ',' ORDER BY m.uid) "
+        f"FILTER (WHERE m.n < {one_more}) || ']' AS body "
+        f"FROM (SELECT r.*, row_number() OVER (ORDER BY r.uid) AS n FROM ({rows}) r) m"
+    )
+    return Search(text, json_text, tuple(p.values), base, frozenset(levels), query.limit)
+
+
+def _match(query: Query, levels: set[Level], base_url: str, p: _Parameters) -> str:
+    """One match: the stored attributes of each returned level, then the attributes computed
+    from index columns (PS3.18 Tables 10.6.3-3 to -5) and the RetrieveURL."""
+    b = _ALIAS[query.level]
+    computed = {"0020000D": _element("UI", f"{b}.study_instance_uid")}
+    url = f"{p(base_url)}::text || '/studies/' || {b}.study_instance_uid"
+    if Level.STUDY in levels:
+        computed["00080061"] = _element("CS", "st.modalities_in_study", array=True)
+        computed["00080062"] = _element("UI", "st.sop_classes_in_study", array=True)
+        computed["00201206"] = _element("IS", "st.number_of_series")
+        computed["00201208"] = _element("IS", "st.number_of_instances")
+    if query.level >= Level.SERIES:
+        url += f" || '/series/' || {b}.series_instance_uid"
+        computed["0020000E"] = _element("UI", f"{b}.series_instance_uid")
+    if Level.SERIES in levels:
+        computed["00201209"] = _element("IS", "se.number_of_instances")
+    if query.level == Level.INSTANCE:
+        url += " || '/instances/' || i.sop_instance_uid"
+        computed["00080018"] = _element("UI", "i.sop_instance_uid")
+    if query.level != Level.SERIES:
+        computed["00080056"] = """'{"vr": "CS", "Value": ["ONLINE"]}'::jsonb"""
+    computed["00081190"] = _element("UR", url)
+    stored = [f"coalesce({_projection(query, level, p)}, '{{}}')" for level in sorted(levels)]
+    pairs = ", ".join(f"'{tag}', {value}" for tag, value in computed.items())
+    return f"({' || '.join(stored)} || jsonb_build_object({pairs}))"
+
+
+def _element(vr: str, expr: str, array: bool = False) -> str:
+    """A DICOM JSON attribute (PS3.18 F.2.2) from a column; no ``Value`` when it is empty."""
+    if not array:
+        return f"jsonb_build_object('vr', '{vr}', 'Value', jsonb_build_array({expr}))"
+    return (
+        f"CASE WHEN cardinality({expr}) > 0 "
+        f"THEN jsonb_build_object('vr', '{vr}', 'Value', to_jsonb({expr})) "
+        f'ELSE \'{{"vr": "{vr}"}}\'::jsonb END'
+    )
 
 
 def _returned_levels(query: Query) -> set[Level]:
@@ -213,27 +233,6 @@ def _documents(query: Query, levels: set[Level]) -> str:
         f"{_ALIAS[level]}_doc"
         for level in sorted(levels)
     )
-
-
-def _select_columns(query: Query, levels: set[Level], p: _Parameters) -> list[str]:
-    base = _ALIAS[query.level]
-    columns = [f"{base}.study_instance_uid AS study_uid"]
-    if query.level >= Level.SERIES:
-        columns.append(f"{base}.series_instance_uid AS series_uid")
-    if query.level == Level.INSTANCE:
-        columns.append("i.sop_instance_uid AS sop_uid")
-    if Level.STUDY in levels:
-        columns += [
-            "st.modalities_in_study AS modalities",
-            "st.sop_classes_in_study AS sop_classes",
-            "st.number_of_series AS study_series",
-            "st.number_of_instances AS study_instances",
-        ]
-    if Level.SERIES in levels:
-        columns.append("se.number_of_instances AS series_instances")
-    for level in sorted(levels):
-        columns.append(f"{_projection(query, level, p)} AS {_TABLE[level]}_json")
-    return columns
 
 
 def _projection(query: Query, level: Level, p: _Parameters) -> str:

@@ -402,12 +402,14 @@ async def test_benchmark_queries_are_index_backed(
     needs no full scan of study, series or instance at any scale."""
     query = parse_query(level, params.items(), max_limit=1000, study_instance_uid=study,
                         series_instance_uid=series)  # fmt: skip
-    search = sql.build_search(query)
+    search = sql.build_search(query, "http://archive.example/dicom-web")
     pool = await db.create_pool(PostgresSettings(url=schema_url))
     try:
         async with db.connection(pool) as conn, conn.transaction():
             await conn.execute("SET LOCAL enable_seqscan = off")
-            explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {search.text}", *search.args)
+            explained = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) {search.json_text}", *search.args
+            )
     finally:
         await pool.close()
     [plan] = orjson.loads(explained)

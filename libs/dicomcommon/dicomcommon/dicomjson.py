@@ -101,6 +101,13 @@ SERIES_LEVEL_KEYWORDS = frozenset(
         "SoftwareVersions", "NumberOfSeriesRelatedInstances", "AnatomicalOrientationType",
     }
 )  # fmt: skip
+# The instance attributes every QIDO-RS instance match returns (PS3.18 Table 10.6.3-5); the
+# indexer keeps them in the small ``instance.attributes`` so a long instance list never reads
+# the full metadata.
+INSTANCE_SUMMARY_KEYWORDS = (
+    "SpecificCharacterSet", "SOPClassUID", "TimezoneOffsetFromUTC", "InstanceNumber", "Rows",
+    "Columns", "BitsAllocated", "NumberOfFrames",
+)  # fmt: skip
 
 
 def level_of(keyword: str) -> Level:

@@ -1,7 +1,8 @@
 """Which attributes belong to the study and series rows, and the typed columns read from them.
 
 The study row keeps the patient and study level attributes of the newest instance; the series
-row keeps the series level ones (PS3.4 C.6.1.1; PS3.18 §10.6.3).
+row keeps the series level ones (PS3.4 C.6.1.1; PS3.18 §10.6.3); the instance row, beside its
+whole metadata, the few attributes an instance search returns.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ STUDY_TAGS = _tags(dicomjson.STUDY_LEVEL_KEYWORDS | {"SpecificCharacterSet"})
 SERIES_TAGS = _tags(
     dicomjson.SERIES_LEVEL_KEYWORDS | {"SpecificCharacterSet", "TimezoneOffsetFromUTC"}
 )
+INSTANCE_TAGS = _tags(frozenset(dicomjson.INSTANCE_SUMMARY_KEYWORDS))
 
 
 def study_attributes(metadata: StudyJson) -> StudyJson:
@@ -33,6 +35,11 @@ def study_attributes(metadata: StudyJson) -> StudyJson:
 
 def series_attributes(metadata: StudyJson) -> StudyJson:
     return {k: v for k, v in metadata.items() if k in SERIES_TAGS}
+
+
+def instance_attributes(metadata: StudyJson) -> StudyJson:
+    """What every instance match of a search returns, apart from the computed attributes."""
+    return {k: v for k, v in metadata.items() if k in INSTANCE_TAGS}
 
 
 def first(metadata: StudyJson, keyword: str) -> str | None:

@@ -178,3 +178,14 @@ async def test_feed_sequences_are_gap_free(pool: asyncpg.Pool) -> None:
     )
     sequences = [r[0] for r in rows]
     assert sequences == list(range(sequences[0], sequences[0] + 20))
+
+
+async def test_instance_row_keeps_the_attributes_an_instance_search_returns(
+    pool: asyncpg.Pool,
+) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    rows = {"00280010": {"vr": "US", "Value": [512]}, "00180050": {"vr": "DS", "Value": [1.25]}}
+    await apply_batch(pool, [(9_000_000, _store(sop, study, series, metadata=rows))])
+    kept = await db.fetchrow(pool, "SELECT attributes FROM instance WHERE sop_instance_uid=$1", sop)
+    assert kept is not None
+    assert kept["attributes"] == {"00280010": {"vr": "US", "Value": [512]}}

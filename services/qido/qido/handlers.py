@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import asyncpg
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -71,7 +72,8 @@ async def _search(request: Request, level: Level) -> Response:
     else:
         rows = await db.fetch(ctx.pool, search.text, *search.args)
         found = len(rows)
-        response = _multipart_xml([row["match"] for row in rows[: search.limit]]) if rows else None
+        matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
+        response = _multipart_xml(matches) if matches else None
     warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
     return _with_warnings(response or Response(status_code=204), base_url, warnings)
 

@@ -13,7 +13,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dicomcommon.dicomjson import Attribute, DicomJson, Level, attribute
+from dicomcommon.dicomjson import (
+    INSTANCE_SUMMARY_KEYWORDS,
+    Attribute,
+    DicomJson,
+    Level,
+    attribute,
+)
 from dicomcommon.query import (
     Filter,
     FuzzyName,
@@ -70,6 +76,14 @@ _COLUMNS: dict[str, tuple[str, Kind]] = {
 }
 # Higher-level UIDs that lower tables repeat, so matching them needs no join.
 _SHARED = frozenset({"StudyInstanceUID", "SeriesInstanceUID"})
+# Instance attributes an instance match can return without the full metadata: those kept in
+# ``instance.attributes`` and the SOP Instance UID (computed from its column).
+_SUMMARIZED = frozenset({*INSTANCE_SUMMARY_KEYWORDS, "SOPInstanceUID"})
+# Tags every match gets from index columns (``_match``), never from a stored document.
+_COMPUTED_TAGS = frozenset(
+    {"0020000D", "0020000E", "00080018", "00080061", "00080062", "00201206", "00201208",
+     "00201209", "00080056", "00081190"}
+)  # fmt: skip
 
 # Attributes every match returns, PS3.18 Tables 10.6.3-3, -4 and -5 (computed ones are added
 # from columns by ``Search.datasets``).
@@ -80,8 +94,7 @@ _REQUIRED = {
     Level.SERIES: ("SpecificCharacterSet", "Modality", "TimezoneOffsetFromUTC",
                    "SeriesDescription", "SeriesNumber", "PerformedProcedureStepStartDate",
                    "PerformedProcedureStepStartTime", "RequestAttributesSequence"),
-    Level.INSTANCE: ("SpecificCharacterSet", "SOPClassUID", "TimezoneOffsetFromUTC",
-                     "InstanceNumber", "Rows", "Columns", "BitsAllocated", "NumberOfFrames"),
+    Level.INSTANCE: INSTANCE_SUMMARY_KEYWORDS,
 }  # fmt: skip
 _REQUIRED_TAGS = {level: tuple(attribute(k).tag for k in keys) for level, keys in _REQUIRED.items()}
 
@@ -153,40 +166,51 @@ def build_search(query: Query, base_url: str) -> Search:
 
 
 def _match(query: Query, levels: set[Level], base_url: str, p: _Parameters) -> str:
-    """One match: the stored attributes of each returned level, then the attributes computed
-    from index columns (PS3.18 Tables 10.6.3-3 to -5) and the RetrieveURL."""
+    """One match as JSON text: the attributes computed from index columns (PS3.18 Tables
+    10.6.3-3 to -5) and the RetrieveURL, then the stored attributes of each returned level.
+
+    The computed part is concatenated text, not jsonb: building jsonb objects per row costs
+    more than the whole rest of a long instance list. Stored documents never carry a computed
+    tag (``_projection`` leaves them out), so no key appears twice.
+    """
     b = _ALIAS[query.level]
-    computed = {"0020000D": _element("UI", f"{b}.study_instance_uid")}
+    computed = [_element("0020000D", "UI", f"{b}.study_instance_uid")]
     url = f"{p(base_url)}::text || '/studies/' || {b}.study_instance_uid"
     if Level.STUDY in levels:
-        computed["00080061"] = _element("CS", "st.modalities_in_study", array=True)
-        computed["00080062"] = _element("UI", "st.sop_classes_in_study", array=True)
-        computed["00201206"] = _element("IS", "st.number_of_series")
-        computed["00201208"] = _element("IS", "st.number_of_instances")
+        computed += [
+            _element("00080061", "CS", "st.modalities_in_study", array=True),
+            _element("00080062", "UI", "st.sop_classes_in_study", array=True),
+            _element("00201206", "IS", "st.number_of_series"),
+            _element("00201208", "IS", "st.number_of_instances"),
+        ]
     if query.level >= Level.SERIES:
         url += f" || '/series/' || {b}.series_instance_uid"
-        computed["0020000E"] = _element("UI", f"{b}.series_instance_uid")
+        computed.append(_element("0020000E", "UI", f"{b}.series_instance_uid"))
     if Level.SERIES in levels:
-        computed["00201209"] = _element("IS", "se.number_of_instances")
+        computed.append(_element("00201209", "IS", "se.number_of_instances"))
     if query.level == Level.INSTANCE:
         url += " || '/instances/' || i.sop_instance_uid"
-        computed["00080018"] = _element("UI", "i.sop_instance_uid")
+        computed.append(_element("00080018", "UI", "i.sop_instance_uid"))
     if query.level != Level.SERIES:
-        computed["00080056"] = """'{"vr": "CS", "Value": ["ONLINE"]}'::jsonb"""
-    computed["00081190"] = _element("UR", url)
-    stored = [f"coalesce({_projection(query, level, p)}, '{{}}')" for level in sorted(levels)]
-    pairs = ", ".join(f"'{tag}', {value}" for tag, value in computed.items())
-    return f"({' || '.join(stored)} || jsonb_build_object({pairs}))"
+        computed.append("""'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'""")
+    computed.append(_element("00081190", "UR", url))
+    stored = " || ".join(
+        f"coalesce({_projection(query, level, p)}, '{{}}')" for level in sorted(levels)
+    )
+    rest = f"coalesce(', ' || nullif(substr(({stored})::text, 2), '}}'), '}}')"
+    separated = " || ', ' || ".join(computed)
+    return f"('{{' || {separated} || {rest})"
 
 
-def _element(vr: str, expr: str, array: bool = False) -> str:
-    """A DICOM JSON attribute (PS3.18 F.2.2) from a column; no ``Value`` when it is empty."""
+def _element(tag: str, vr: str, expr: str, array: bool = False) -> str:
+    """``"tag": {…}`` for a DICOM JSON attribute (PS3.18 F.2.2) from a column; no ``Value``
+    when an array column is empty."""
+    head = f'"{tag}": {{"vr": "{vr}"'
     if not array:
-        return f"jsonb_build_object('vr', '{vr}', 'Value', jsonb_build_array({expr}))"
+        return f"""'{head}, "Value": [' || coalesce(to_json({expr})::text, 'null') || ']}}'"""
     return (
-        f"CASE WHEN cardinality({expr}) > 0 "
-        f"THEN jsonb_build_object('vr', '{vr}', 'Value', to_jsonb({expr})) "
-        f'ELSE \'{{"vr": "{vr}"}}\'::jsonb END'
+        f"""'{head}' || CASE WHEN cardinality({expr}) > 0 """
+        f"""THEN ', "Value": ' || to_json({expr})::text ELSE '' END || '}}'"""
     )
 
 
@@ -232,20 +256,42 @@ def _documents(query: Query, levels: set[Level]) -> str:
         f" CROSS JOIN LATERAL (SELECT {_DOC[level]} || '{{}}'::jsonb AS doc OFFSET 0) "
         f"{_ALIAS[level]}_doc"
         for level in sorted(levels)
+        if not _summarized(query, level)
     )
 
 
+def _summarized(query: Query, level: Level) -> bool:
+    """Whether an instance's small ``attributes`` hold every tag the match returns."""
+    return level == Level.INSTANCE and all(
+        a.keyword in _SUMMARIZED
+        for a in _wanted(query)
+        if a.level == Level.INSTANCE and a.keyword not in _SHARED
+    )
+
+
+def _wanted(query: Query) -> list[Attribute]:
+    """Attributes the request names, whose values each match returns (PS3.18 §10.6.3)."""
+    return [*query.includefields, *(f.path[0] for f in query.filters)]
+
+
 def _projection(query: Query, level: Level, p: _Parameters) -> str:
-    """The level's stored DICOM JSON, cut down to the returned tags unless ``includefield=all``.
+    """The level's stored DICOM JSON, cut down to the returned tags unless ``includefield=all``,
+    without the tags ``_match`` computes.
 
     Picking keys in SQL keeps large instance metadata out of the wire and of the decoder.
+    An instance's ``attributes`` are that cut already; rows indexed before it existed have
+    NULL there and are cut from the metadata.
     """
     if query.include_all:
-        return _DOC[level]
+        return f"({_DOC[level]} - {p(list(_COMPUTED_TAGS))}::text[])"
+    tags = [*_REQUIRED_TAGS[level], *(a.tag for a in _wanted(query) if a.level == level)]
+    tags_param = p([t for t in dict.fromkeys(tags) if t not in _COMPUTED_TAGS])
+    if _summarized(query, level):
+        return (
+            f"coalesce(i.attributes, (SELECT jsonb_object_agg(k, i.metadata -> k) "
+            f"FROM unnest({tags_param}::text[]) k WHERE i.metadata ? k))"
+        )
     doc = f"{_ALIAS[level]}_doc.doc"
-    wanted = [*query.includefields, *(f.path[0] for f in query.filters)]
-    tags = [*_REQUIRED_TAGS[level], *(a.tag for a in wanted if a.level == level)]
-    tags_param = p(list(dict.fromkeys(tags)))
     return (
         f"(SELECT jsonb_object_agg(k, {doc} -> k) FROM unnest({tags_param}::text[]) k "
         f"WHERE {doc} ? k)"

@@ -39,6 +39,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 SR = "1.2.840.10008.5.1.4.1.1.88.11"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 BASE_URL = "http://qido.test/dicom-web"
+INSTANCE_SUMMARY_TAGS = {"00080016", "00200013", "00280010", "00280011"}
 
 
 def _e(vr: str, *values: Any) -> dict[str, Any]:
@@ -178,13 +179,17 @@ async def _insert_instance(conn: asyncpg.Connection, sop: str, series_uid: str,
         "00180050": _e("DS", 1.25),
         **({"00280010": _e("US", rows), "00280011": _e("US", rows)} if rows else {}),
     }
+    # Series A1 as the indexer writes rows now; the others as rows indexed before
+    # ``instance.attributes`` existed (NULL there: searches read the metadata instead).
+    summary = {k: v for k, v in metadata.items() if k in INSTANCE_SUMMARY_TAGS}
+    attributes = orjson.dumps(summary).decode() if series_uid == SERIES_A1 else None
     await conn.execute(
         "INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid,"
         " sop_class_uid, instance_number, transfer_syntax_uid, rows, columns, blob_key, size,"
-        " sha256, metadata, version) VALUES ($1,$2,$3,$4,$5,'1.2.840.10008.1.2.1',$6,$6,"
-        " $1,1,'0',$7::text::jsonb,1)",
+        " sha256, metadata, version, attributes) VALUES ($1,$2,$3,$4,$5,"
+        " '1.2.840.10008.1.2.1',$6,$6,$1,1,'0',$7::text::jsonb,1,$8::text::jsonb)",
         sop, series_uid, study_uid, sop_class, str(number), rows,
-        orjson.dumps(metadata).decode(),
+        orjson.dumps(metadata).decode(), attributes,
     )  # fmt: skip
 
 
@@ -294,6 +299,16 @@ async def test_instance_matching(
     client: httpx.AsyncClient, path: str, params: dict[str, str], expected: int
 ) -> None:
     assert len(await _search(client, path, **params)) == expected
+
+
+async def test_instance_includefield_beyond_the_summary_reads_the_metadata(
+    client: httpx.AsyncClient,
+) -> None:
+    instances = await _search(
+        client, f"/studies/{STUDY_A}/series/{SERIES_A1}/instances", includefield="SliceThickness"
+    )
+    assert _values(instances, "00180050") == [1.25, 1.25]
+    assert _values(instances, "00280010") == [512, 512]
 
 
 async def test_includefield_all_returns_the_stored_metadata(client: httpx.AsyncClient) -> None:

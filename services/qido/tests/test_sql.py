@@ -101,7 +101,7 @@ def test_instances_of_a_series_use_their_own_columns() -> None:
 
 def test_includefield_all_returns_whole_documents() -> None:
     search = build_search(_query(Level.STUDY, includefield="all"), BASE)
-    assert "coalesce(st.attributes, '{}')" in search.text
+    assert "coalesce((st.attributes - $4::text[]), '{}')" in search.text
 
 
 def test_projection_asks_only_for_returned_tags() -> None:
@@ -117,3 +117,12 @@ def test_deeper_includefields_are_ignored() -> None:
 
 def test_like_pattern_escapes_sql_wildcards() -> None:
     assert like_pattern("a_b%c\\*?") == "a\\_b\\%c\\\\%_"
+
+
+def test_instance_lists_read_the_small_attributes_unless_more_is_asked() -> None:
+    query = parse_query(
+        Level.INSTANCE, [], max_limit=10, study_instance_uid="1.2", series_instance_uid="1.2.3"
+    )
+    assert "coalesce(i.attributes, (SELECT" in build_search(query, BASE).text
+    wider = _query(Level.INSTANCE, includefield="SliceThickness")
+    assert "i.attributes" not in build_search(wider, BASE).text

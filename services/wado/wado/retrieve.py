@@ -142,8 +142,12 @@ async def _multipart(
                 log.warning("instance %s left out: %s", item.instance.sop_instance_uid, exc)
                 continue  # the status is sent already: leave it out (PS3.18 §10.4.3)
             location = {"Content-Location": f"{base_url}/{item.instance.instance_path}"}
-            yield multipart.part_header(boundary, item.content_type, location, first=first)
+            header = multipart.part_header(boundary, item.content_type, location, first=first)
             first = False
+            yield header
+            if isinstance(body, bytes):
+                yield body
+                continue
             async for chunk in body:
                 yield chunk
     finally:
@@ -174,22 +178,26 @@ async def _coalesced(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 class _Prefetch:
     """Reads the next stored-as-is instances while the current one is sent, so a series of
     small instances is not one storage round trip after another. Transcoded instances start
-    only when reached (they are whole in memory)."""
+    only when reached (they are whole in memory). A small blob is read whole and handed on as
+    bytes; a large one as a stream already opened (its first chunk read)."""
 
     def __init__(self, ctx: WadoContext, planned: list[Planned]) -> None:
         self.ctx = ctx
         self.planned = planned
-        self.started: dict[int, asyncio.Task[AsyncIterator[bytes]]] = {}
+        self.started: dict[int, asyncio.Task[bytes | AsyncIterator[bytes]]] = {}
 
-    async def take(self, index: int) -> AsyncIterator[bytes]:
+    async def take(self, index: int) -> bytes | AsyncIterator[bytes]:
         task = self.started.pop(index, None)
         for later in range(index + 1, min(index + 1 + PREFETCH, len(self.planned))):
             if later not in self.started and self.planned[later].as_stored:
                 self.started[later] = asyncio.create_task(self._open(later))
         return await task if task is not None else await self._open(index)
 
-    async def _open(self, index: int) -> AsyncIterator[bytes]:
-        return await _primed(_instance_bytes(self.ctx, self.planned[index]))
+    async def _open(self, index: int) -> bytes | AsyncIterator[bytes]:
+        item = self.planned[index]
+        if item.as_stored and item.instance.size <= SMALL_BLOB_BYTES:
+            return await self.ctx.store.read(item.instance.blob_key)
+        return await _primed(_instance_bytes(self.ctx, item))
 
     def cancel(self) -> None:
         for task in self.started.values():

@@ -32,6 +32,8 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
 
     Servers are checked on ``/healthz`` (liveness, not readiness), so a replica that is up but
     whose database is down still answers its own 503 with Retry-After instead of Traefik's.
+    Checks run every second, so a restarted replica gets traffic again at once; each may take
+    three, so a replica busy with a burst of work is not taken out of the pool for being slow.
     """
     routers: dict[str, Any] = {route.name: _router(route) for route in ROUTES}
     routers["ping"] = {
@@ -45,7 +47,7 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
             "loadBalancer": {
                 "servers": [{"url": url} for url in urls],
                 "passHostHeader": True,
-                "healthCheck": {"path": "/healthz", "interval": "1s", "timeout": "1s"},
+                "healthCheck": {"path": "/healthz", "interval": "1s", "timeout": "3s"},
             }
         }
         for name, urls in service_urls.items()

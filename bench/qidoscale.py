@@ -16,13 +16,13 @@ import random
 from collections.abc import Callable
 from functools import cache
 
-from bench.client import Done, RequestFailed, multipart_related, run_pool
+from bench.client import Done, run_pool
 from bench.context import Phase, PhaseContext, error_note
 from bench.population import LARGE_SERIES, Series, Study, populate
 from bench.qido import _search
 from bench.qidoload import copy_population, instance_file, load_templates
 from bench.report import Figure, rate
-from bench.stow import _referenced_uids
+from bench.stow import post_stow
 
 PEER_LOAD_LIMIT = 50_000
 """Above this, loading a peer over STOW would take hours; such runs measure ours alone."""
@@ -124,16 +124,8 @@ async def _stow_load(ctx: PhaseContext, studies: list[Study]) -> list[Figure]:
 
     async def store(batch: list[tuple[Study, Series, int]]) -> Done:
         files = [instance_file(st, se, i, templates[se.modality]) for st, se, i in batch]
-        body, content_type = multipart_related(files)
-        response = await ctx.client.post(
-            f"{ctx.target.dicomweb_url}/studies",
-            content=body,
-            headers={"Content-Type": content_type, "Accept": "application/dicom+json"},
-        )
-        if response.status_code not in (200, 202):
-            raise RequestFailed(f"HTTP {response.status_code}: {response.text[:200]}")
-        stored = len(_referenced_uids(response.json()))
-        return Done(units=stored, nbytes=len(body), failed=len(batch) - stored)
+        _, nbytes, referenced = await post_stow(ctx, files)
+        return Done(units=len(referenced), nbytes=nbytes, failed=len(batch) - len(referenced))
 
     result = await run_pool(batches, _STOW_CONCURRENCY, 4 * 3600.0, store)
     name = f"QIDO@{len(items):,}: load by STOW ({_STOW_BATCH}/request, concurrency 4)"

@@ -47,9 +47,10 @@ def stow_phase(share: float, per_request: int, concurrency: int) -> Phase:
     return run
 
 
-async def _store(ctx: PhaseContext, batch: Sequence[Instance]) -> Done:
-    """POST one multipart/related request and count the instances the response references."""
-    body, content_type = multipart_related([ctx.corpus.read(i) for i in batch])
+async def post_stow(ctx: PhaseContext, files: Sequence[bytes]) -> tuple[int, int, list[str]]:
+    """POST one multipart/related STOW request: its status, body size and the SOP Instance
+    UIDs the response references; any status but 200 / 202 raises ``RequestFailed``."""
+    body, content_type = multipart_related(files)
     response = await ctx.client.post(
         f"{ctx.target.dicomweb_url}/studies",
         content=body,
@@ -57,17 +58,21 @@ async def _store(ctx: PhaseContext, batch: Sequence[Instance]) -> Done:
     )
     if response.status_code not in (200, 202):
         raise RequestFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response.status_code, len(body), _referenced_uids(response.json())
+
+
+async def _store(ctx: PhaseContext, batch: Sequence[Instance]) -> Done:
+    """STOW one batch and count the instances the response references."""
+    status, nbytes, referenced = await post_stow(ctx, [ctx.corpus.read(i) for i in batch])
     by_uid = {i.sop_instance_uid: i for i in batch}
     stored = 0
-    for uid in _referenced_uids(response.json()):
+    for uid in referenced:
         if uid in by_uid:
             ctx.stored[uid] = by_uid[uid]
             stored += 1
     missing = len(batch) - stored
-    problem = (
-        f"HTTP {response.status_code}: {missing} instances not referenced" if missing else None
-    )
-    return Done(units=stored, nbytes=len(body), failed=missing, problem=problem)
+    problem = f"HTTP {status}: {missing} instances not referenced" if missing else None
+    return Done(units=stored, nbytes=nbytes, failed=missing, problem=problem)
 
 
 def _referenced_uids(answer: object) -> list[str]:

@@ -86,7 +86,7 @@ _COMPUTED_TAGS = frozenset(
 )  # fmt: skip
 
 # Attributes every match returns, PS3.18 Tables 10.6.3-3, -4 and -5 (computed ones are added
-# from columns by ``Search.datasets``).
+# from columns by ``_match``).
 _REQUIRED = {
     Level.STUDY: ("SpecificCharacterSet", "StudyDate", "StudyTime", "AccessionNumber",
                   "ReferringPhysicianName", "TimezoneOffsetFromUTC", "PatientName", "PatientID",
@@ -112,8 +112,8 @@ class _Parameters:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """One query, as two statements over the same bind values: ``text`` gives each match as a
-    DICOM JSON document (jsonb), ``json_text`` the whole answer as JSON text.
+    """One query, as two statements over the same bind values: ``text`` gives each match as
+    DICOM JSON text, one row each; ``json_text`` the whole answer as one JSON array.
 
     The answer is assembled by PostgreSQL, so the service neither decodes nor re-encodes
     documents on the hot path; ``limit + 1`` rows tell whether the result was cut.
@@ -122,7 +122,6 @@ class Search:
     text: str
     json_text: str
     args: tuple[Any, ...]
-    level: Level
     levels: frozenset[Level]  # levels whose attributes each match returns
     limit: int
 
@@ -162,7 +161,7 @@ def build_search(query: Query, base_url: str) -> Search:
         f"FILTER (WHERE m.n < {one_more}) || ']' AS body "
         f"FROM (SELECT r.*, row_number() OVER (ORDER BY r.uid) AS n FROM ({rows}) r) m"
     )
-    return Search(text, json_text, tuple(p.values), base, frozenset(levels), query.limit)
+    return Search(text, json_text, tuple(p.values), frozenset(levels), query.limit)
 
 
 def _match(query: Query, levels: set[Level], base_url: str, p: _Parameters) -> str:
@@ -222,8 +221,7 @@ def _returned_levels(query: Query) -> set[Level]:
     if query.level > Level.SERIES and query.series_instance_uid is None:
         levels.add(Level.SERIES)
     if not query.include_all:
-        wanted = [*query.includefields, *(f.path[0] for f in query.filters)]
-        levels.update(a.level for a in wanted if a.keyword not in _SHARED)
+        levels.update(a.level for a in _wanted(query) if a.keyword not in _SHARED)
     return {level for level in levels if level <= query.level}
 
 
@@ -287,15 +285,13 @@ def _projection(query: Query, level: Level, p: _Parameters) -> str:
     tags = [*_REQUIRED_TAGS[level], *(a.tag for a in _wanted(query) if a.level == level)]
     tags_param = p([t for t in dict.fromkeys(tags) if t not in _COMPUTED_TAGS])
     if _summarized(query, level):
-        return (
-            f"coalesce(i.attributes, (SELECT jsonb_object_agg(k, i.metadata -> k) "
-            f"FROM unnest({tags_param}::text[]) k WHERE i.metadata ? k))"
-        )
-    doc = f"{_ALIAS[level]}_doc.doc"
-    return (
-        f"(SELECT jsonb_object_agg(k, {doc} -> k) FROM unnest({tags_param}::text[]) k "
-        f"WHERE {doc} ? k)"
-    )
+        return f"coalesce(i.attributes, {_picked('i.metadata', tags_param)})"
+    return _picked(f"{_ALIAS[level]}_doc.doc", tags_param)
+
+
+def _picked(doc: str, tags: str) -> str:
+    """The members of the jsonb ``doc`` whose keys are in the text array ``tags``."""
+    return f"(SELECT jsonb_object_agg(k, {doc} -> k) FROM unnest({tags}::text[]) k WHERE {doc} ? k)"
 
 
 def _filter_condition(f: Filter, base: Level, p: _Parameters) -> tuple[Level, str | None]:

@@ -45,6 +45,11 @@ class Planned:
         return self.transfer_syntax in (AS_STORED, self.instance.transfer_syntax_uid)
 
     @property
+    def read_whole(self) -> bool:
+        """Sent as stored and small: one storage read, no stream."""
+        return self.as_stored and self.instance.size <= SMALL_BLOB_BYTES
+
+    @property
     def content_type(self) -> str:
         syntax = self.instance.transfer_syntax_uid if self.as_stored else self.transfer_syntax
         return f"{DICOM}; transfer-syntax={syntax}"
@@ -195,7 +200,7 @@ class _Prefetch:
 
     async def _open(self, index: int) -> bytes | AsyncIterator[bytes]:
         item = self.planned[index]
-        if item.as_stored and item.instance.size <= SMALL_BLOB_BYTES:
+        if item.read_whole:
             return await self.ctx.store.read(item.instance.blob_key)
         return await _primed(_instance_bytes(self.ctx, item))
 
@@ -207,7 +212,7 @@ class _Prefetch:
 async def _instance_bytes(ctx: WadoContext, item: Planned) -> AsyncIterator[bytes]:
     """The stored bytes, streamed; or the instance transcoded in a worker thread."""
     key = item.instance.blob_key
-    if item.as_stored and item.instance.size <= SMALL_BLOB_BYTES:
+    if item.read_whole:
         yield await ctx.store.read(key)  # one storage round trip for a typical instance
         return
     if item.as_stored:

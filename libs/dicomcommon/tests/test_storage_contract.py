@@ -130,6 +130,19 @@ async def test_missing_key_raises_blob_not_found(store: BlobStore, prefix: str) 
         await store.read(prefix + "missing.dcm", 0, 10)
 
 
+async def test_read_many_returns_each_blob_whole_in_the_order_asked(
+    store: BlobStore, prefix: str
+) -> None:
+    blobs = {f"{prefix}many/{n}.dcm": PAYLOAD[n : n + 1000 * (n + 1)] for n in range(5)}
+    for key, data in blobs.items():
+        await put_bytes(store, key, data)
+    keys = list(reversed(blobs))
+    assert await store.read_many(keys) == [blobs[key] for key in keys]
+    assert await store.read_many([]) == []
+    with pytest.raises(BlobNotFound):
+        await store.read_many([keys[0], prefix + "many/missing.dcm"])
+
+
 async def test_second_put_of_the_same_key_leaves_a_complete_object(
     store: BlobStore, prefix: str
 ) -> None:

@@ -160,8 +160,9 @@ async def _multipart(
     yield multipart.closing_delimiter(boundary)
 
 
-PREFETCH = 8  # instances read ahead: at most one chunk (1 MiB) each
 SMALL_BLOB_BYTES = 1 << 20  # read whole; larger blobs stream chunk by chunk
+BATCH_INSTANCES, BATCH_BYTES = 32, 4 << 20  # small instances read in one storage call
+BATCHES_AHEAD = 2  # read ahead: at most ~8 MiB of small instances, or two first chunks
 COALESCE_BYTES = 256 << 10
 
 
@@ -180,29 +181,62 @@ async def _coalesced(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield b"".join(pending)
 
 
+Body = bytes | AsyncIterator[bytes]
+
+
+def batches(planned: Sequence[Planned]) -> list[range]:
+    """Runs of small instances sent as stored, each read in one storage call (at most
+    ``BATCH_INSTANCES`` and about ``BATCH_BYTES``); any other instance is a batch alone."""
+    found: list[range] = []
+    start, size = 0, 0
+    for index, item in enumerate(planned):
+        joins = (
+            item.read_whole
+            and index > start
+            and planned[start].read_whole
+            and index - start < BATCH_INSTANCES
+            and size + item.instance.size <= BATCH_BYTES
+        )
+        if not joins and index > start:
+            found.append(range(start, index))
+            start, size = index, 0
+        size += item.instance.size
+    if planned:
+        found.append(range(start, len(planned)))
+    return found
+
+
 class _Prefetch:
-    """Reads the next stored-as-is instances while the current one is sent, so a series of
-    small instances is not one storage round trip after another. Transcoded instances start
-    only when reached (they are whole in memory). A small blob is read whole and handed on as
-    bytes; a large one as a stream already opened (its first chunk read)."""
+    """Reads the next batches while the current one is sent, so a series of small instances
+    is neither one storage round trip nor one worker-thread hand-off per instance. A batch of
+    small instances comes as bytes; a large instance as a stream already opened (its first
+    chunk read); a transcoded one starts only when reached (it is whole in memory)."""
 
     def __init__(self, ctx: WadoContext, planned: list[Planned]) -> None:
         self.ctx = ctx
         self.planned = planned
-        self.started: dict[int, asyncio.Task[bytes | AsyncIterator[bytes]]] = {}
+        self.batches = batches(planned)
+        self.batch_of = [n for n, batch in enumerate(self.batches) for _ in batch]
+        self.started: dict[int, asyncio.Task[list[Body]]] = {}
 
-    async def take(self, index: int) -> bytes | AsyncIterator[bytes]:
-        task = self.started.pop(index, None)
-        for later in range(index + 1, min(index + 1 + PREFETCH, len(self.planned))):
-            if later not in self.started and self.planned[later].as_stored:
-                self.started[later] = asyncio.create_task(self._open(later))
-        return await task if task is not None else await self._open(index)
+    async def take(self, index: int) -> Body:
+        current = self.batch_of[index]
+        for later in range(current, min(current + 1 + BATCHES_AHEAD, len(self.batches))):
+            if later not in self.started and self.planned[self.batches[later][0]].as_stored:
+                self.started[later] = asyncio.create_task(self._read(later))
+        if current not in self.started:
+            self.started[current] = asyncio.create_task(self._read(current))
+        batch = self.batches[current]
+        bodies = await self.started[current]
+        if index == batch[-1]:
+            del self.started[current]
+        return bodies[index - batch.start]
 
-    async def _open(self, index: int) -> bytes | AsyncIterator[bytes]:
-        item = self.planned[index]
-        if item.read_whole:
-            return await self.ctx.store.read(item.instance.blob_key)
-        return await _primed(_instance_bytes(self.ctx, item))
+    async def _read(self, number: int) -> list[Body]:
+        items = [self.planned[index] for index in self.batches[number]]
+        if items[0].read_whole:
+            return list(await self.ctx.store.read_many([i.instance.blob_key for i in items]))
+        return [await _primed(_instance_bytes(self.ctx, items[0]))]
 
     def cancel(self) -> None:
         for task in self.started.values():

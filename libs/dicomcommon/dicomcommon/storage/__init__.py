@@ -10,7 +10,8 @@ picks one from ``StorageSettings``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import builtins
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -40,6 +41,11 @@ class BlobStore(Protocol):
 
     async def read(self, key: str, start: int = 0, length: int | None = None) -> bytes:
         """Read a (small) range of ``key`` into memory: one frame, a header."""
+
+    async def read_many(self, keys: Sequence[str]) -> builtins.list[bytes]:
+        """Read several small blobs whole, in the order asked: a series of small instances
+        costs one trip to the backend's I/O (one worker thread call, or concurrent requests)
+        instead of one per instance. Any missing key raises ``BlobNotFound``."""
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uvicorn
 from starlette.applications import Starlette
 
-from dicomcommon import logs
+from dicomcommon import logs, malloc
 from dicomcommon.settings import HttpSettings
 
 
 def run(service: str, app: Starlette, http: HttpSettings) -> None:
     logs.configure(service, http.log_level)
+    malloc.limit_arenas()
     uvicorn.run(
         app,
         host=http.host,

@@ -192,7 +192,7 @@ def instance_row(version: int, ev: InstanceStored, text: str) -> tuple[Any, ...]
         levels.first(m, "InstanceNumber"), ev.transfer_syntax_uid,
         levels.first_int(m, "NumberOfFrames"), levels.first_int(m, "Rows"),
         levels.first_int(m, "Columns"), ev.blob_key, ev.size, ev.sha256, text,
-        [f.fragments for f in ev.frames], ev.bulk_data, version, levels.instance_attributes(m),
+        [f.fragments for f in ev.frames], ev.bulk_data, version, levels.instance_summary(m),
     )  # fmt: skip
 
 
@@ -204,7 +204,7 @@ async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
 INSERT_INSTANCE = """
 INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
     instance_number, transfer_syntax_uid, number_of_frames, rows, columns, blob_key, size,
-    sha256, metadata, metadata_text, frames, bulk_data, version, attributes)
+    sha256, metadata, metadata_text, frames, bulk_data, version, summary)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $13::text, $14, $15,
     $16, $17)
 ON CONFLICT (sop_instance_uid) DO NOTHING

@@ -2,13 +2,14 @@
 
 The study row keeps the patient and study level attributes of the newest instance; the series
 row keeps the series level ones (PS3.4 C.6.1.1; PS3.18 §10.6.3); the instance row, beside its
-whole metadata, the few attributes an instance search returns.
+whole metadata, the few attributes an instance search returns (as JSON text).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydicom.datadict import tag_for_keyword
 
 from dicomcommon import dicomjson
@@ -37,9 +38,11 @@ def series_attributes(metadata: StudyJson) -> StudyJson:
     return {k: v for k, v in metadata.items() if k in SERIES_TAGS}
 
 
-def instance_attributes(metadata: StudyJson) -> StudyJson:
-    """What every instance match of a search returns, apart from the computed attributes."""
-    return {k: v for k, v in metadata.items() if k in INSTANCE_TAGS}
+def instance_summary(metadata: StudyJson) -> str:
+    """What every instance match of a search returns, apart from the computed attributes: the
+    members of a DICOM JSON object as text, without the braces (QIDO appends them as they are)."""
+    kept = {k: v for k, v in metadata.items() if k in INSTANCE_TAGS}
+    return orjson.dumps(kept).decode()[1:-1]
 
 
 def first(metadata: StudyJson, keyword: str) -> str | None:

@@ -40,6 +40,11 @@ SR = "1.2.840.10008.5.1.4.1.1.88.11"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 BASE_URL = "http://qido.test/dicom-web"
 INSTANCE_SUMMARY_TAGS = {"00080016", "00200013", "00280010", "00280011"}
+CORPUS_SCHEMA = "0010"  # the first migration after the schema the corpus is written in
+
+
+def _name(path: Any) -> str:
+    return str(path.name)
 
 
 def _e(vr: str, *values: Any) -> dict[str, Any]:
@@ -77,10 +82,16 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
     conn = await asyncpg.connect(postgres_url)
     await conn.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}, public")
     migrations = resources.files("indexer") / "migrations"
-    for script in sorted(migrations.iterdir(), key=lambda p: p.name):
-        if script.name.endswith(".sql"):
-            await conn.execute(script.read_text())
+    scripts = sorted((p for p in migrations.iterdir() if p.name.endswith(".sql")), key=_name)
+    # The corpus goes in as indexers wrote rows up to 0009; the later migrations carry it on.
+    for script in scripts:
+        if script.name >= CORPUS_SCHEMA:
+            break
+        await conn.execute(script.read_text())
     await _insert_corpus(conn)
+    for script in scripts:
+        if script.name >= CORPUS_SCHEMA:
+            await conn.execute(script.read_text())
     separator = "&" if "?" in postgres_url else "?"
     try:
         yield f"{postgres_url}{separator}search_path={quote(schema + ',public')}"
@@ -179,8 +190,8 @@ async def _insert_instance(conn: asyncpg.Connection, sop: str, series_uid: str,
         "00180050": _e("DS", 1.25),
         **({"00280010": _e("US", rows), "00280011": _e("US", rows)} if rows else {}),
     }
-    # Series A1 as the indexer writes rows now; the others as rows indexed before
-    # ``instance.attributes`` existed (NULL there: searches read the metadata instead).
+    # Series A1 as indexers wrote rows with ``instance.attributes`` (0009); the others as
+    # rows indexed before it (NULL there). Migration 0010 fills ``summary`` from either.
     summary = {k: v for k, v in metadata.items() if k in INSTANCE_SUMMARY_TAGS}
     attributes = orjson.dumps(summary).decode() if series_uid == SERIES_A1 else None
     await conn.execute(

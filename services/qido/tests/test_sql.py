@@ -119,10 +119,21 @@ def test_like_pattern_escapes_sql_wildcards() -> None:
     assert like_pattern("a_b%c\\*?") == "a\\_b\\%c\\\\%_"
 
 
-def test_instance_lists_read_the_small_attributes_unless_more_is_asked() -> None:
+def test_instance_lists_read_the_summary_unless_more_is_asked() -> None:
     query = parse_query(
         Level.INSTANCE, [], max_limit=10, study_instance_uid="1.2", series_instance_uid="1.2.3"
     )
-    assert "coalesce(i.attributes, (SELECT" in build_search(query, BASE).text
+    text = build_search(query, BASE).text
+    assert "i.summary" in text
+    assert "i.metadata" not in text
     wider = _query(Level.INSTANCE, includefield="SliceThickness")
-    assert "i.attributes" not in build_search(wider, BASE).text
+    assert "i.summary" not in build_search(wider, BASE).text
+    everything = _query(Level.INSTANCE, includefield="all")
+    assert "i.summary" not in build_search(everything, BASE).text
+
+
+def test_the_base_url_travels_escaped_and_as_a_parameter() -> None:
+    query = parse_query(Level.STUDY, [], max_limit=10)
+    search = build_search(query, 'http://h/x"y')
+    assert 'http://h/x\\"y' in search.args
+    assert 'x"y' not in search.text

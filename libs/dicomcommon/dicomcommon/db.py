@@ -56,6 +56,8 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     try:
         async with pool.acquire(timeout=10) as conn:
             yield conn  # type: ignore[misc]  # the pool's proxy behaves as a Connection
+    except asyncpg.exceptions.DataError:
+        raise  # an argument the query cannot take: a bug, not an outage
     except OUTAGE_ERRORS as exc:
         raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
 
@@ -64,6 +66,8 @@ async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Reco
     async with connection(pool) as conn:
         try:
             return list(await conn.fetch(query, *args))
+        except asyncpg.exceptions.DataError:
+            raise  # an InterfaceError too, but one no retry will cure
         except OUTAGE_ERRORS as exc:
             raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
 

@@ -1,0 +1,41 @@
+"""Which PostgreSQL errors are outages (503, retried) and which are not, against a real server."""
+
+from __future__ import annotations
+
+import socket
+
+import asyncpg
+import pytest
+
+from dicomcommon import db
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.settings import PostgresSettings
+from dicomstack.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_an_argument_the_query_cannot_take_is_a_bug_not_an_outage(stack: Stack) -> None:
+    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
+    try:
+        with pytest.raises(asyncpg.exceptions.DataError):
+            await db.fetch(pool, "SELECT $1::int", "not a number")
+        assert [tuple(r) for r in await db.fetch(pool, "SELECT $1::int", 7)] == [(7,)]
+    finally:
+        await pool.close()
+
+
+async def test_a_server_that_does_not_answer_is_an_outage() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_dead_port()}/postgres"
+    pool = await db.create_pool(PostgresSettings(url=url))
+    try:
+        with pytest.raises(BackendUnavailable):
+            await db.fetch(pool, "SELECT 1")
+    finally:
+        await pool.close()

@@ -45,7 +45,9 @@ class Ingest:
         key = blobkeys.new_key(instance.instance_path)
         part.body.seek(0)
         await self.blobs.put(key, part.body, part.size)
-        command = InstanceStored(
+        # Built from values this service computed and typed: validating the metadata again
+        # would walk every element of it for nothing.
+        command = InstanceStored.model_construct(
             command_id=uuid.uuid4().hex,
             request_id=logs.request_id.get(),
             reply_subject=self.waiter.subject,

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 from bench import corpus, orthanc, qidoscale, scaleout, targets
-from bench.client import ensure_loopback, make_client
+from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
 from bench.report import Figure, Results, render_table, write_json
@@ -109,11 +107,11 @@ async def _measure(
     return figures
 
 
-async def _ensure_answers(client: httpx.AsyncClient, dicomweb_url: str) -> None:
+async def _ensure_answers(client: HttpClient, dicomweb_url: str) -> None:
     """Fail fast with one clear line when nothing listens, rather than a table of errors."""
     try:
         await client.get(f"{dicomweb_url}/studies", params={"limit": "1"})
-    except httpx.TransportError as exc:
+    except RequestFailed as exc:
         raise ValueError(f"nothing answers at {dicomweb_url}: {exc}") from exc
 
 

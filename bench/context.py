@@ -7,9 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
-
-from bench.client import PoolResult
+from bench.client import HttpClient, PoolResult
 from bench.corpus import Corpus, Instance
 from bench.cpu import CpuProbe
 from bench.report import Figure
@@ -46,7 +44,7 @@ class Plan:
 @dataclass
 class PhaseContext:
     target: Target
-    client: httpx.AsyncClient
+    client: HttpClient
     corpus: Corpus
     plan: Plan
     stored: dict[str, Instance] = field(default_factory=dict)

@@ -109,7 +109,7 @@ def large_stow_phase(count: int) -> Phase:
                 "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
                 "Accept": "application/dicom+json",
             },
-            timeout=600,
+            read_timeout=600,
         )
         seconds = time.perf_counter() - started
         watcher.cancel()

@@ -6,22 +6,24 @@ PID we started, whatever happens to the run.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 BINARY = Path("/usr/sbin/Orthanc")
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 INSTALL_HINT = "apt-get update && apt-get install -y orthanc orthanc-dicomweb"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""The readiness probe's opener: the standard library's, with no proxy from the environment."""
 
 
 class OrthancUnavailable(RuntimeError):
@@ -94,13 +96,18 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float, log
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
             raise OrthancUnavailable(f"Orthanc exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{base}/system", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        if _answers(f"{base}/system"):
+            return
         time.sleep(0.2)
     raise OrthancUnavailable(f"Orthanc did not answer on {base}/system within {timeout:.0f} s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (OSError, http.client.HTTPException):  # refused, reset, timed out, HTTP error
+        return False
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 
-import httpx
 import nats
 import orjson
 from nats.aio.msg import Msg
@@ -61,7 +61,7 @@ async def _restore_each(ctx: PhaseContext, victims: list[Instance]) -> Arrivals:
         try:
             await delete_instance(ctx, instance)
             await _store_one(ctx, instance)
-        except (RequestFailed, httpx.HTTPError):
+        except RequestFailed:
             continue  # a missing sample, reported as not received
         answered[instance.sop_instance_uid] = time.perf_counter()
         ctx.stored[instance.sop_instance_uid] = instance
@@ -131,9 +131,9 @@ async def _sse_subscriber(ctx: PhaseContext, arrivals: Arrivals) -> AsyncIterato
     async def listen() -> None:
         url = f"{ctx.target.dicomweb_url}/changefeed/stream"
         params = {"after": str(after), "includemetadata": "false"}
-        async with ctx.client.stream("GET", url, params=params, timeout=None) as response:
+        async with ctx.client.stream("GET", url, params=params, read_timeout=math.inf) as response:
             ready.set()
-            async for line in response.aiter_lines():
+            async for line in response.lines():
                 if line.startswith("data: "):
                     _record(arrivals, line[6:].encode())
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import httpx
-
-from bench.client import Done, PoolResult, RequestFailed, run_pool
+from bench.client import Answer, Done, PoolResult, RequestFailed, run_pool
 from bench.context import Phase, PhaseContext, error_note
 from bench.corpus import Instance
 from bench.report import Figure, rate
@@ -94,7 +92,7 @@ async def _get_uri(ctx: PhaseContext, instance: Instance) -> Done:
     return _checked(await ctx.client.get(url), instance)
 
 
-def _checked(response: httpx.Response, instance: Instance) -> Done:
+def _checked(response: Answer, instance: Instance) -> Done:
     """A 200 whose body is at least the stored file's size; anything else is a failure."""
     if response.status_code != 200:
         raise RequestFailed(f"HTTP {response.status_code}: {response.text[:200]}")

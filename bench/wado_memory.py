@@ -82,9 +82,11 @@ def stream_memory_phase() -> Phase:
         watcher = asyncio.create_task(peak.watch())
         received, started = 0, time.perf_counter()
         url = f"{ctx.target.dicomweb_url}/studies/{study}"
-        async with ctx.client.stream("GET", url, headers={"Accept": ACCEPT}, timeout=600) as answer:
+        async with ctx.client.stream(
+            "GET", url, headers={"Accept": ACCEPT}, read_timeout=600
+        ) as answer:
             status = answer.status_code
-            async for chunk in answer.aiter_raw():
+            async for chunk in answer.chunks():
                 received += len(chunk)
         seconds = time.perf_counter() - started
         watcher.cancel()

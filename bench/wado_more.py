@@ -68,7 +68,7 @@ async def _store(ctx: PhaseContext, parts: list[bytes]) -> None:
         body, content_type = multipart_related(batch)
         headers = {"Content-Type": content_type, "Accept": "application/dicom+json"}
         url = f"{ctx.target.dicomweb_url}/studies"
-        response = await ctx.client.post(url, content=body, headers=headers, timeout=300)
+        response = await ctx.client.post(url, content=body, headers=headers, read_timeout=300)
         if response.status_code != 200:
             raise RequestFailed(f"STOW HTTP {response.status_code}: {response.text[:200]}")
         return Done(units=len(batch), nbytes=len(body))
@@ -114,7 +114,7 @@ def _pool_figures(name: str, result: PoolResult, unit: str) -> list[Figure]:
 
 async def _get(ctx: PhaseContext, path: str, accept: str, minimum: int = 1) -> Done:
     url = path if path.startswith("http") else f"{ctx.target.dicomweb_url}/{path}"
-    response = await ctx.client.get(url, headers={"Accept": accept}, timeout=300)
+    response = await ctx.client.get(url, headers={"Accept": accept}, read_timeout=300)
     if response.status_code != 200 or len(response.content) < minimum:
         raise RequestFailed(f"HTTP {response.status_code}, {len(response.content)} bytes")
     return Done(units=1, nbytes=len(response.content))

@@ -13,7 +13,7 @@ from dicomcommon import db
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from wado import handlers, wado_uri
+from wado import decoders, handlers, wado_uri
 from wado.context import WadoContext
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
@@ -23,6 +23,7 @@ _READ = ["GET", "HEAD"]
 
 def create_app(settings: Settings) -> Starlette:
     """The WADO app; routes keep the public ``/dicom-web`` prefix (PS3.18 §10.4.1)."""
+    decoders.prefer_fastest()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

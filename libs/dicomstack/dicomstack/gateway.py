@@ -78,7 +78,8 @@ def _router(route: Route) -> dict[str, Any]:
 
 
 def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> dict[str, Any]:
-    """Entry points, the file provider, ping; access log off (the services log each request)."""
+    """Entry points, the file provider, ping, the fast proxy; access log off (the services
+    log each request)."""
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
@@ -93,6 +94,11 @@ def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> d
         "api": {"dashboard": False},
         "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
         "log": {"level": "ERROR"},
+        # Traefik's HTTP/1.1 proxy to the services on fasthttp: measured here, a 1,000-instance
+        # series 8.9 -> 10.1 series/s and a 100-study page 167 -> 215 req/s; bodies still stream
+        # both ways (600 MB up and down with Traefik at 100 MiB RSS). Marked experimental by
+        # Traefik; without HTTP/2 to the services, which they do not speak anyway.
+        "experimental": {"fastProxy": {}},
     }
 
 

@@ -3,7 +3,10 @@ for whole stored instances, the bytes a viewer or a migration pulls most."""
 
 from __future__ import annotations
 
+import io
 from urllib.parse import urlencode
+
+import pydicom
 
 from bench.client import Answer, Done, PoolResult, RequestFailed, run_pool
 from bench.context import Phase, PhaseContext, error_note
@@ -29,16 +32,25 @@ def wado_rs_phase(concurrency: int) -> Phase:
 
 
 def wado_uri_phase(concurrency: int = 1) -> Phase:
-    """The classic single-object retrieve, skipped where the target has no WADO-URI root."""
-    name = f"WADO-URI instance, concurrency {concurrency}"
+    """The classic single-object retrieve, skipped where the target has no WADO-URI root.
+
+    Each request names the stored transfer syntax (``transferSyntax``), so every target sends
+    the stored bytes: without it PS3.18 §9.4.2.4 asks for Explicit VR Little Endian, which
+    decompresses most of the corpus, while Orthanc's WADO-URI always sends the file as stored.
+    """
+    name = f"WADO-URI instance (stored syntax), concurrency {concurrency}"
 
     async def run(ctx: PhaseContext) -> list[Figure]:
         if ctx.target.wado_uri_url is None:
             return []
         jobs = _jobs(ctx)
+        syntaxes = {i.sop_instance_uid: _stored_syntax(ctx, i) for i in jobs}
         result, cpu = await ctx.measure_cpu(
             lambda: run_pool(
-                jobs, concurrency, ctx.plan.deadline_seconds, lambda i: _get_uri(ctx, i)
+                jobs,
+                concurrency,
+                ctx.plan.deadline_seconds,
+                lambda i: _get_uri(ctx, i, syntaxes[i.sop_instance_uid]),
             )
         )
         return _figures(name, result, cpu, jobs)
@@ -78,7 +90,12 @@ async def _get(ctx: PhaseContext, instance: Instance) -> Done:
     return _checked(await ctx.client.get(url, headers={"Accept": ACCEPT_STORED}), instance)
 
 
-async def _get_uri(ctx: PhaseContext, instance: Instance) -> Done:
+def _stored_syntax(ctx: PhaseContext, instance: Instance) -> str:
+    header = pydicom.dcmread(io.BytesIO(ctx.corpus.read(instance)), stop_before_pixels=True)
+    return str(header.file_meta.TransferSyntaxUID)
+
+
+async def _get_uri(ctx: PhaseContext, instance: Instance, syntax: str) -> Done:
     assert ctx.target.wado_uri_url is not None
     params = {
         "requestType": "WADO",
@@ -86,6 +103,7 @@ async def _get_uri(ctx: PhaseContext, instance: Instance) -> Done:
         "seriesUID": instance.series_instance_uid,
         "objectUID": instance.sop_instance_uid,
         "contentType": "application/dicom",
+        "transferSyntax": syntax,
     }
     # "/" stays literal: Orthanc does not decode %2F in contentType.
     url = f"{ctx.target.wado_uri_url}?{urlencode(params, safe='/')}"

@@ -103,6 +103,26 @@ def test_transfer_syntax_star_returns_the_stored_bytes(stack: Stack, stored: Sto
         assert _parts(httpx.get(url, headers={"Accept": accept})) == [data], name
 
 
+def test_stored_bytes_come_with_their_exact_length_and_transcoded_ones_chunked(
+    stack: Stack, stored: Stored
+) -> None:
+    """As stored, the index knows every size: the answer has a Content-Length (no chunk
+    framing); a conversion's size is known only once done, so that answer is chunked."""
+    series = f"{stack.dicomweb_url}/studies/{stored.study}/series/{stored.series}"
+    as_stored = httpx.get(
+        series, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
+    )
+    assert as_stored.status_code == 200
+    assert int(as_stored.headers["content-length"]) == len(as_stored.content)
+    assert sorted(_parts(as_stored)) == sorted(stored.datasets.values())
+    converted = httpx.get(
+        series, headers={"Accept": 'multipart/related; type="application/dicom"'}, timeout=60
+    )
+    assert converted.status_code == 200
+    assert "content-length" not in converted.headers
+    assert converted.headers["transfer-encoding"] == "chunked"
+
+
 def test_dicomweb_client_default_retrieve_gets_the_stored_instance(
     client: DICOMwebClient, stored: Stored
 ) -> None:

@@ -106,11 +106,31 @@ async def response(
             body = await _primed(_instance_bytes(ctx, planned[0]))
         except TranscodeError as exc:
             raise NotAcceptable(str(exc)) from exc
+        if planned[0].as_stored:
+            headers["Content-Length"] = str(planned[0].instance.size)
         return StreamingResponse(body, status, headers, planned[0].content_type)
     boundary = multipart.new_boundary()
     media_type = f'multipart/related; type="{DICOM}"; boundary={boundary}'
+    if all(item.as_stored for item in planned):
+        headers["Content-Length"] = str(multipart_length(planned, boundary, base_url))
     body = await _primed(_coalesced(_multipart(ctx, planned, boundary, base_url)))
     return StreamingResponse(body, status, headers, media_type)
+
+
+def multipart_length(planned: Sequence[Planned], boundary: str, base_url: str) -> int:
+    """The exact size of the multipart body when every instance goes as stored (the index
+    knows each blob's size): with a Content-Length the response is not chunk-framed, so the
+    server writes each piece as it is instead of copying it into a frame."""
+    headers = sum(
+        len(_part_header(item, boundary, base_url, first=n == 0)) for n, item in enumerate(planned)
+    )
+    bodies = sum(item.instance.size for item in planned)
+    return headers + bodies + len(multipart.closing_delimiter(boundary))
+
+
+def _part_header(item: Planned, boundary: str, base_url: str, first: bool) -> bytes:
+    location = {"Content-Location": f"{base_url}/{item.instance.instance_path}"}
+    return multipart.part_header(boundary, item.content_type, location, first=first)
 
 
 async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -146,10 +166,8 @@ async def _multipart(
                     raise NotAcceptable(str(exc)) from exc
                 log.warning("instance %s left out: %s", item.instance.sop_instance_uid, exc)
                 continue  # the status is sent already: leave it out (PS3.18 §10.4.3)
-            location = {"Content-Location": f"{base_url}/{item.instance.instance_path}"}
-            header = multipart.part_header(boundary, item.content_type, location, first=first)
+            yield _part_header(item, boundary, base_url, first)
             first = False
-            yield header
             if isinstance(body, bytes):
                 yield body
                 continue

@@ -39,3 +39,18 @@ async def test_a_server_that_does_not_answer_is_an_outage() -> None:
             await db.fetch(pool, "SELECT 1")
     finally:
         await pool.close()
+
+
+async def test_a_reader_pool_still_rolls_back_what_a_request_left_open(stack: Stack) -> None:
+    """``session_state=False`` skips the reset query, not the rollback of a transaction."""
+    settings = PostgresSettings(url=stack.postgres_url, pool_max=1)
+    pool = await db.create_pool(settings, session_state=False)
+    try:
+        async with db.connection(pool) as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMP TABLE left_open (n int)")
+        async with db.connection(pool) as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_open')") is None
+    finally:
+        await pool.close()

@@ -23,7 +23,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.postgres)
+        pool = await db.create_pool(settings.postgres, session_state=False)
         app.state.ctx = handlers.QidoContext(pool=pool, settings=settings)
         app.state.feed_watch = FeedWatch(settings.postgres)
         app.state.feed_watch.start()

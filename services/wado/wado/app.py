@@ -27,7 +27,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.postgres)
+        pool = await db.create_pool(settings.postgres, session_state=False)
         try:
             store = await open_store(settings.storage)
             try:

@@ -53,8 +53,14 @@ async def insert(
     that another replica inserted meanwhile is left for the per-command path)."""
     studies = {ev.study_instance_uid: ev for _, _, ev in stores}  # newest instance wins
     series = {ev.series_instance_uid: ev for _, _, ev in stores}
-    await conn.executemany(apply.UPSERT_STUDY, [apply.study_row(ev) for ev in studies.values()])
-    await conn.executemany(apply.UPSERT_SERIES, [apply.series_row(ev) for ev in series.values()])
+    # Rows are locked in UID order, so batches applied side by side (consumer loops, replicas)
+    # that share studies wait for each other instead of deadlocking.
+    await conn.executemany(
+        apply.UPSERT_STUDY, [apply.study_row(studies[k]) for k in sorted(studies)]
+    )
+    await conn.executemany(
+        apply.UPSERT_SERIES, [apply.series_row(series[k]) for k in sorted(series)]
+    )
     texts = [apply.metadata_text(ev) for _, _, ev in stores]
     await conn.executemany(
         apply.INSERT_INSTANCE,

@@ -190,3 +190,43 @@ async def test_instance_row_keeps_the_attributes_an_instance_search_returns(
     kept = await db.fetchrow(pool, "SELECT summary FROM instance WHERE sop_instance_uid=$1", sop)
     assert kept is not None
     assert orjson.loads("{" + kept["summary"] + "}") == {"00280010": {"vr": "US", "Value": [512]}}
+
+
+async def _counts(pool: asyncpg.Pool, study: str) -> tuple[Any, ...]:
+    row = await db.fetchrow(
+        pool,
+        "SELECT number_of_series, number_of_instances, modalities_in_study, sop_classes_in_study"
+        " FROM study WHERE study_instance_uid = $1",
+        study,
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_study_counts_follow_new_stores_other_paths_and_deletes(pool: asyncpg.Pool) -> None:
+    """A study created by a batch starts with that batch's counts; later batches, the
+    command-by-command path (a re-store after a delete) and deletes keep them exact."""
+    study, ct, mr = _uid(), _uid(), _uid()
+    mr_meta = {"metadata": {"00080060": {"vr": "CS", "Value": ["MR"]}}}
+    first = [
+        _store(_uid(), study, ct),
+        _store(_uid(), study, ct),
+        _store(_uid(), study, mr, **mr_meta),
+    ]
+    await apply_batch(pool, [(9_100_000 + n, ev) for n, ev in enumerate(first)])
+    ct_class = "1.2.840.10008.5.1.4.1.1.2"
+    assert await _counts(pool, study) == (2, 3, ["CT", "MR"], [ct_class])
+    series = await db.fetchrow(
+        pool, "SELECT number_of_instances FROM series WHERE series_instance_uid = $1", ct
+    )
+    assert series is not None and series[0] == 2
+
+    await apply_batch(pool, [(9_100_010, _store(_uid(), study, ct))])
+    assert await _counts(pool, study) == (2, 4, ["CT", "MR"], [ct_class])
+
+    await apply_batch(pool, [(9_100_020, _delete(study, mr))])
+    assert await _counts(pool, study) == (1, 3, ["CT"], [ct_class])
+
+    again = first[2].model_copy(update={"command_id": uuid.uuid4().hex})
+    await apply_batch(pool, [(9_100_030, again)])  # after a tombstone: the per-command path
+    assert await _counts(pool, study) == (2, 4, ["CT", "MR"], [ct_class])

@@ -178,11 +178,17 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
+        data: Body | None = None,
     ) -> AsyncIterator[Streamed]:
         """The response once its head has arrived; the body is read by the caller."""
         try:
             request = self._session.request(
-                method, url, params=params, headers=headers, timeout=self._timeout(read_timeout)
+                method,
+                url,
+                params=params,
+                headers=headers,
+                data=data,
+                timeout=self._timeout(read_timeout),
             )
             async with request as response:
                 yield Streamed(response.status, response.headers, response.content)
@@ -199,19 +205,10 @@ class HttpClient:
         data: Body | None = None,
         read_timeout: float | None,
     ) -> Answer:
-        try:
-            request = self._session.request(
-                method,
-                url,
-                params=params,
-                headers=headers,
-                data=data,
-                timeout=self._timeout(read_timeout),
-            )
-            async with request as response:
-                return Answer(response.status, response.headers, await response.read())
-        except _TRANSPORT as exc:
-            raise _failed(exc) from exc
+        async with self.stream(
+            method, url, params=params, headers=headers, read_timeout=read_timeout, data=data
+        ) as answer:
+            return Answer(answer.status_code, answer.headers, await answer.body.read())
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         return self._default if seconds is None else _waits(seconds)

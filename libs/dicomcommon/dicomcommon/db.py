@@ -63,24 +63,22 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 @asynccontextmanager
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """Acquire a connection; an outage becomes ``BackendUnavailable`` (503)."""
+    """Acquire a connection; an outage, while acquiring or while using it, becomes
+    ``BackendUnavailable`` (503). A ``DataError`` is an ``InterfaceError`` too, but an argument
+    the query cannot take, which no retry cures: it stays what it is."""
     try:
         async with pool.acquire(timeout=10) as conn:
             yield conn  # type: ignore[misc]  # the pool's proxy behaves as a Connection
     except asyncpg.exceptions.DataError:
-        raise  # an argument the query cannot take: a bug, not an outage
+        raise
     except OUTAGE_ERRORS as exc:
         raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
 
 
 async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Run ``query``; ``connection`` turns an outage during it into ``BackendUnavailable``."""
     async with connection(pool) as conn:
-        try:
-            return list(await conn.fetch(query, *args))
-        except asyncpg.exceptions.DataError:
-            raise  # an InterfaceError too, but one no retry will cure
-        except OUTAGE_ERRORS as exc:
-            raise BackendUnavailable(f"PostgreSQL unavailable: {exc.__class__.__name__}") from exc
+        return list(await conn.fetch(query, *args))
 
 
 async def fetchrow(pool: asyncpg.Pool, query: str, *args: Any) -> asyncpg.Record | None:

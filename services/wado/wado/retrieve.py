@@ -111,21 +111,22 @@ async def response(
         return StreamingResponse(body, status, headers, planned[0].content_type)
     boundary = multipart.new_boundary()
     media_type = f'multipart/related; type="{DICOM}"; boundary={boundary}'
+    part_headers = [
+        _part_header(item, boundary, base_url, first=n == 0) for n, item in enumerate(planned)
+    ]
     if all(item.as_stored for item in planned):
-        headers["Content-Length"] = str(multipart_length(planned, boundary, base_url))
-    body = await _primed(_coalesced(_multipart(ctx, planned, boundary, base_url)))
+        headers["Content-Length"] = str(multipart_length(planned, part_headers, boundary))
+    parts = _multipart(ctx, planned, part_headers, boundary, base_url)
+    body = await _primed(_coalesced(parts))
     return StreamingResponse(body, status, headers, media_type)
 
 
-def multipart_length(planned: Sequence[Planned], boundary: str, base_url: str) -> int:
+def multipart_length(planned: Sequence[Planned], part_headers: list[bytes], boundary: str) -> int:
     """The exact size of the multipart body when every instance goes as stored (the index
     knows each blob's size): with a Content-Length the response is not chunk-framed, so the
     server writes each piece as it is instead of copying it into a frame."""
-    headers = sum(
-        len(_part_header(item, boundary, base_url, first=n == 0)) for n, item in enumerate(planned)
-    )
     bodies = sum(item.instance.size for item in planned)
-    return headers + bodies + len(multipart.closing_delimiter(boundary))
+    return sum(map(len, part_headers)) + bodies + len(multipart.closing_delimiter(boundary))
 
 
 def _part_header(item: Planned, boundary: str, base_url: str, first: bool) -> bytes:
@@ -153,8 +154,15 @@ async def _first(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def _multipart(
-    ctx: WadoContext, planned: list[Planned], boundary: str, base_url: str
+    ctx: WadoContext,
+    planned: list[Planned],
+    part_headers: list[bytes],
+    boundary: str,
+    base_url: str,
 ) -> AsyncIterator[bytes]:
+    """The parts, each opened by its header from ``part_headers`` (built once by
+    ``response``); when instances before it were left out, the first part sent is opened
+    without the CRLF that ends a previous part."""
     ahead = _Prefetch(ctx, planned)
     first = True
     try:
@@ -166,7 +174,10 @@ async def _multipart(
                     raise NotAcceptable(str(exc)) from exc
                 log.warning("instance %s left out: %s", item.instance.sop_instance_uid, exc)
                 continue  # the status is sent already: leave it out (PS3.18 §10.4.3)
-            yield _part_header(item, boundary, base_url, first)
+            opens_body = first and index > 0
+            yield (
+                _part_header(item, boundary, base_url, True) if opens_body else part_headers[index]
+            )
             first = False
             if isinstance(body, bytes):
                 yield body

@@ -40,6 +40,9 @@ class Done:
     nbytes: int
     failed: int = 0
     problem: str | None = None
+    answered_at: float | None = None
+    """``time.perf_counter()`` when the last byte arrived, where the caller then did client-side
+    work (parsing, checking) that is no part of the server's latency."""
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Answer:
     status_code: int
     headers: Mapping[str, str]  # case-insensitive
     content: bytes
+    received_at: float
+    """``time.perf_counter()`` once the whole body was read."""
 
     @property
     def text(self) -> str:
@@ -208,7 +213,8 @@ class HttpClient:
         async with self.stream(
             method, url, params=params, headers=headers, read_timeout=read_timeout, data=data
         ) as answer:
-            return Answer(answer.status_code, answer.headers, await answer.body.read())
+            content = await answer.body.read()
+            return Answer(answer.status_code, answer.headers, content, time.perf_counter())
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         return self._default if seconds is None else _waits(seconds)
@@ -282,7 +288,7 @@ async def _timed(call: Callable[[Job], Awaitable[Done]], job: Job, result: PoolR
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
         result.first_error = result.first_error or message[:300]
         return
-    result.latencies.append(time.perf_counter() - began)
+    result.latencies.append((done.answered_at or time.perf_counter()) - began)
     result.units += done.units
     result.nbytes += done.nbytes
     result.errors += done.failed

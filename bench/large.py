@@ -1,5 +1,5 @@
-"""Large instances through STOW (issue 3): MB/s for one big multi-frame instance, and a 2 GB
-multipart request with the peak memory of all the server's processes while it is stored.
+"""Large instances through STOW: MB/s for one big multi-frame instance, and a 2 GB multipart
+request with the peak memory of all the server's processes (PSS) while it is stored.
 
 Bodies are generated while they are sent (a header from pydicom, then the pixel data written
 on the fly), so the client holds no large object either; every run uses fresh UIDs.
@@ -73,7 +73,10 @@ async def _multipart(study: str, count: int, boundary: str) -> AsyncIterator[byt
 
 
 class _PeakMemory:
-    """Samples the summed resident memory of the server's processes every 100 ms."""
+    """Samples the memory the server's processes hold together every 100 ms: the sum of their
+    proportional set sizes (PSS), where a page several of them share (PostgreSQL's shared
+    buffers, the libraries every Python service maps) counts once, not once per process as a
+    sum of RSS would count it."""
 
     def __init__(self, ctx: PhaseContext) -> None:
         self.processes = ctx.target.cpu.processes() if ctx.target.cpu else []
@@ -84,7 +87,7 @@ class _PeakMemory:
             total = 0
             for process in self.processes:
                 try:
-                    total += process.memory_info().rss
+                    total += process.memory_full_info().pss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
             self.peak = max(self.peak, total)

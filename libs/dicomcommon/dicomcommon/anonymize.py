@@ -1,7 +1,8 @@
 """De-identification by the PS3.15 Annex E Basic Application Level Confidentiality Profile.
 
-The per-attribute actions are data: ``anonymize_profile.csv`` holds PS3.15 Table E.1-1 (tag,
-Basic Profile action and the actions of the options this module implements). Action codes
+The per-attribute actions are data: ``anonymize_profile.csv`` holds PS3.15 Table E.1-1 of the
+2025e edition, all 654 attribute rows (tag, Basic Profile action and the actions of the options
+this module implements), checked row by row against the standard's own table. Action codes
 (Table E.1-1a): D dummy value, Z zero length, X remove, K keep (sequences: cleaned), C clean,
 U replace the UID. A compound code (``X/Z``, ``Z/D``, ``X/D``, ``X/Z/D``) depends on the
 attribute's Type in the IOD, which a de-identifier without module tables does not know; its

@@ -36,7 +36,7 @@ def _ct() -> Dataset:
 
 def test_profile_table_is_the_standard_table() -> None:
     table = anonymize.profile_table()
-    assert len(table) > 450
+    assert len(table) >= 654  # PS3.15 2025e, less the private attributes row
     assert table["00100010"].basic == "Z"  # Patient's Name
     assert table["0020000D"].options == {Option.RETAIN_UIDS: "K"}
     assert table["60xx3000"].basic == "X"
@@ -46,9 +46,12 @@ def test_basic_profile_removes_identifying_attributes() -> None:
     ds = _ct()
     original_name, original_uid = str(ds.PatientName), ds.SOPInstanceUID
     anonymize.anonymize(ds, (), SECRET)
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber",
+    for keyword in ("PatientName", "PatientBirthDate", "AccessionNumber",
                     "ReferringPhysicianName", "StudyDate", "StudyID"):  # fmt: skip
         assert not ds.get(keyword), keyword  # Z: present, empty
+    assert ds.PatientID == "ANONYMIZED"  # Z/D: the conformance-safe dummy
+    assert ds.InstanceCreationDate == "19000101"  # X/D
+    assert ds.InstanceCreationTime == "000000"  # X/Z/D
     removed = ("OtherPatientIDs", "InstitutionAddress", "PerformingPhysicianName", "PatientAge",
                "PatientWeight", "StudyDescription", "SeriesDescription")  # fmt: skip
     for keyword in removed:
@@ -59,6 +62,67 @@ def test_basic_profile_removes_identifying_attributes() -> None:
     assert ds.SOPInstanceUID.startswith("2.25.") and ds.SOPInstanceUID != original_uid
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"  # not in the table: kept
+
+
+# Rows checked against PS3.15 2025e Table E.1-1 where the first transcription differed from it.
+@pytest.mark.parametrize(
+    ("tag", "options", "action"),
+    [
+        (0x00100020, (), "Z/D"),  # Patient ID
+        (0x30060009, (), "Z"),  # Structure Set Time
+        (0x30060009, (Option.RETAIN_LONG_FULL_DATES,), "K"),
+        (0x300A00B2, (), "X/Z"),  # Treatment Machine Name
+        (0x300A00B2, (Option.RETAIN_DEVICE_IDENTITY,), "K"),
+        (0x30100077, (), "X/D"),  # Treatment Site
+        (0x30100077, (Option.CLEAN_DESCRIPTORS,), "C"),
+        (0x00081120, (Option.RETAIN_UIDS,), "K"),  # Referenced Patient Sequence
+        (0x00203401, (Option.RETAIN_DEVICE_IDENTITY,), "K"),  # Modifying Device ID
+        (0x00400241, (Option.RETAIN_DEVICE_IDENTITY,), "C"),  # Performed Station AE Title
+        (0x00400001, (Option.RETAIN_DEVICE_IDENTITY,), "C"),  # Scheduled Station AE Title
+        (0x00321021, (Option.RETAIN_DEVICE_IDENTITY,), "C"),  # Scheduled Study Location AE Title
+        (0x00321033, (Option.CLEAN_DESCRIPTORS,), "C"),  # Requesting Service
+    ],
+)
+def test_corrected_rows_follow_the_standard(
+    tag: int, options: tuple[Option, ...], action: str
+) -> None:
+    assert anonymize.action_for(tag, options) == action
+
+
+# Rows of PS3.15 2025e Table E.1-1 the first transcription left out (not listed: kept as is).
+@pytest.mark.parametrize(
+    ("tag", "options", "action"),
+    [
+        (0x00080012, (), "X/D"),  # Instance Creation Date
+        (0x00080012, (Option.RETAIN_LONG_FULL_DATES,), "K"),
+        (0x00080013, (), "X/Z/D"),  # Instance Creation Time
+        (0x00080017, (), "U"),  # Acquisition UID
+        (0x00080017, (Option.RETAIN_UIDS,), "K"),
+        (0x00640003, (), "U"),  # Source Frame of Reference UID
+        (0x00080055, (), "X"),  # Station AE Title
+        (0x00080055, (Option.RETAIN_DEVICE_IDENTITY,), "C"),
+        (0x00181200, (), "X"),  # Date of Last Calibration
+        (0x00181200, (Option.RETAIN_DEVICE_IDENTITY,), "K"),
+        (0x00181200, (Option.RETAIN_LONG_FULL_DATES,), "K"),
+        (0x00102161, (), "X"),  # Ethnic Group Code Sequence
+        (0x00102161, (Option.RETAIN_PATIENT_CHARACTERISTICS,), "K"),
+        (0x00100043, (), "X"),  # Sex Parameters for Clinical Use Category Sequence
+        (0x00120041, (), "X"),  # Issuer of Clinical Trial Subject ID
+        (0x00420011, (), "D"),  # Encapsulated Document
+        (0x00400556, (Option.CLEAN_DESCRIPTORS,), "C"),  # Acquisition Context Description
+    ],
+)
+def test_rows_missing_from_the_first_transcription(
+    tag: int, options: tuple[Option, ...], action: str
+) -> None:
+    assert anonymize.action_for(tag, options) == action
+
+
+def test_retain_long_full_dates_keeps_instance_creation() -> None:
+    ds = _ct()
+    kept = (ds.InstanceCreationDate, ds.InstanceCreationTime)
+    anonymize.anonymize(ds, [Option.RETAIN_LONG_FULL_DATES], SECRET)
+    assert (ds.InstanceCreationDate, ds.InstanceCreationTime) == kept
 
 
 def test_method_is_recorded() -> None:

@@ -55,10 +55,11 @@ def test_orphan_blob_is_swept_and_a_used_blob_stays(stack: Stack) -> None:
     assert stored.status_code == 200
     [used] = _blobs(stack, ds.StudyInstanceUID)
     orphan_path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/2.25.1"
-    two_days_ago = blobkeys.new_key(orphan_path).replace(
-        blobkeys.new_key(orphan_path).rsplit("/", 1)[1][:13],
-        f"{int((time.time() - 2 * 86400) * 1000):013d}",
-    )
+    fresh = blobkeys.new_key(orphan_path)  # one key: two calls may fall in different ms
+    written = fresh.rsplit("/", 1)[1][:13]
+    two_days_ago = fresh.replace(written, f"{int((time.time() - 2 * 86400) * 1000):013d}")
+    written_at = blobkeys.written_at(two_days_ago)
+    assert written_at is not None and written_at < time.time() - 86400
     orphan = stack.storage.root / two_days_ago
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(data)

@@ -70,7 +70,8 @@ _DUMMIES: dict[str, object] = {
     **{vr: 0 for vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV")},
     **{vr: b"\0\0" for vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN")},
 }
-_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN"})
+# Values C cleans; AE is among them because the Retain Device Identity Option cleans AE titles.
+_TEXT_VRS = frozenset({"AE", "LO", "SH", "ST", "LT", "UT", "UC", "PN"})
 _IDENTIFIER_VRS = _TEXT_VRS | {"DA", "CS"}
 _CLEANED = "***"
 

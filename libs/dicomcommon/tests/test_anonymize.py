@@ -191,6 +191,16 @@ def test_clean_descriptors_keeps_descriptions_without_identifiers() -> None:
     assert ds.StudyDescription.startswith("Head CT for")
 
 
+def test_retain_device_identity_cleans_ae_titles() -> None:
+    ds = _ct()
+    ds.PerformedStationAETitle = "PACS_1CT1"  # holds the Patient ID
+    ds.ScheduledStationAETitle = "CT_ROOM_2"
+    anonymize.anonymize(ds, [Option.RETAIN_DEVICE_IDENTITY], SECRET)
+    assert ds.PerformedStationAETitle == "PACS_***"  # C: the identifying part is cleaned out
+    assert ds.ScheduledStationAETitle == "CT_ROOM_2"
+    assert ds.DeviceSerialNumber == "SN-4711"  # K
+
+
 def test_overlay_group_goes_with_its_data() -> None:
     ds = _ct()
     ds.add_new(0x60000010, "US", 4)

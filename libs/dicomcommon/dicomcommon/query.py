@@ -4,13 +4,17 @@
 ``Query`` whose filters follow the matching types of PS3.4 C.2.2.2: universal, single value,
 wildcard, UID list, range, sequence, and fuzzy person-name matching. Anything it cannot
 honour is an ``InvalidQuery`` naming the parameter, so the SQL layer never sees bad input.
+
+A ``TimezoneOffsetFromUTC`` key is not matched: it is the timezone of the query's dates and
+times (PS3.4 C.2.2.2.1.3, C.2.2.2.5.2), kept as ``Query.timezone_offset``.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dicomcommon import uids
 from dicomcommon.dicomjson import Attribute, Level, lookup
@@ -92,6 +96,8 @@ class Query:
     limit: int = 100
     offset: int = 0
     warnings: tuple[str, ...] = field(default=())
+    timezone_offset: int | None = None
+    """Minutes east of UTC that the query's dates and times are in, when it says so."""
 
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
@@ -129,12 +135,14 @@ def parse_query(
             "Empty Value Matching has not been performed."
         )
     filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
+    filters, timezone_offset = _timezone(filters)
     include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
     return Query(
         level=level,
         study_instance_uid=_scope_uid(study_instance_uid, "StudyInstanceUID"),
         series_instance_uid=_scope_uid(series_instance_uid, "SeriesInstanceUID"),
         filters=filters,
+        timezone_offset=timezone_offset,
         includefields=includes,
         include_all=include_all,
         fuzzymatching=fuzzy,
@@ -145,6 +153,31 @@ def parse_query(
 
 
 _OPTIONS = frozenset({"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching"})
+
+
+_OFFSET = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)")
+
+
+def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | None]:
+    """Take TimezoneOffsetFromUTC out of the matching: it is returned, never matched, and its
+    value (``+HHMM`` / ``-HHMM``) becomes the query's timezone in minutes east of UTC."""
+    offset = None
+    kept = []
+    for f in filters:
+        if len(f.path) == 1 and f.attribute.keyword == "TimezoneOffsetFromUTC":
+            if not isinstance(f.match, Universal):
+                offset = _offset_minutes(f.key, f.match)
+            f = replace(f, match=Universal())
+        kept.append(f)
+    return tuple(kept), offset
+
+
+def _offset_minutes(key: str, match: Match) -> int:
+    found = _OFFSET.fullmatch(match.value) if isinstance(match, SingleValue) else None
+    if found is None:
+        raise InvalidQuery(f"{key}: a timezone offset is +HHMM or -HHMM (-2359 to +2359)")
+    sign = -1 if found.group(1) == "-" else 1
+    return sign * (int(found.group(2)) * 60 + int(found.group(3)))
 
 
 def _scope_uid(value: str | None, name: str) -> str | None:
@@ -255,6 +288,8 @@ def _temporal(key: str, vr: str, value: str) -> Match:
     """DA, TM, DT: a single value or a ``low-high`` range with either end open."""
     pattern = _TEMPORAL[vr]
     if pattern.fullmatch(value):
+        if vr == "DA":
+            _check_date(key, value)
         return SingleValue(value)
     low, dash, high = value.partition("-")
     if vr == "DT":
@@ -266,6 +301,16 @@ def _temporal(key: str, vr: str, value: str) -> Match:
     for end in (low, high):
         if end and not pattern.fullmatch(end):
             raise InvalidQuery(f"{key}: {value[:40]!r} is not a valid {vr} range")
+        if end and vr == "DA":
+            _check_date(key, end)
     if low and high and vr != "DT" and low > high:
         raise InvalidQuery(f"{key}: the range {value[:40]!r} ends before it starts")
     return Range(low or None, high or None)
+
+
+def _check_date(key: str, value: str) -> None:
+    """Eight digits that name a day: 20240230 is no date to match against."""
+    try:
+        datetime.datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        raise InvalidQuery(f"{key}: {value!r} is not a date") from None

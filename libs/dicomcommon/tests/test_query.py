@@ -100,6 +100,18 @@ def test_transport_parameters_are_not_keys() -> None:
     assert _parse(accept="application/dicom+json", charset="utf-8").filters == ()
 
 
+@pytest.mark.parametrize(
+    ("value", "minutes"), [("+0100", 60), ("-0330", -210), ("+0000", 0), ("", None)]
+)
+def test_timezone_offset_is_the_query_timezone_not_a_match(value: str, minutes: int | None) -> None:
+    query = _parse(TimezoneOffsetFromUTC=value, StudyDate="20240102")
+    assert query.timezone_offset == minutes
+    [timezone, date] = query.filters
+    assert timezone.attribute.keyword == "TimezoneOffsetFromUTC"
+    assert isinstance(timezone.match, Universal)  # returned, never matched
+    assert date.match == SingleValue("20240102")
+
+
 def test_unsupported_emptyvaluematching_warns() -> None:
     assert "emptyvaluematching" in _parse(emptyvaluematching="true").warnings[0]
 
@@ -124,6 +136,11 @@ def test_unsupported_emptyvaluematching_warns() -> None:
         ({"PixelData": "x"}, "PixelData"),
         ({"includefield": "Nope"}, "includefield"),
         ({"Modality": "CT"}, "Modality"),  # a series key in a study search
+        ({"StudyDate": "20240230"}, "StudyDate"),  # eight digits, no day
+        ({"StudyDate": "20241301-"}, "StudyDate"),
+        ({"TimezoneOffsetFromUTC": "0100"}, "TimezoneOffsetFromUTC"),
+        ({"TimezoneOffsetFromUTC": "+2400"}, "TimezoneOffsetFromUTC"),
+        ({"00080201": "+01*"}, "TimezoneOffsetFromUTC"),
     ],
 )
 def test_bad_values_name_their_parameter(params: dict[str, str], named: str) -> None:

@@ -9,6 +9,7 @@ queries (PS3.18 §10.6.1.2) and ``limit + 1`` rows tell whether the result was c
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -142,7 +143,7 @@ def build_search(query: Query, base_url: str) -> Search:
     conditions = _scope_conditions(query, p)
     matched = {base}
     for f in query.filters:
-        level, condition = _filter_condition(f, base, p)
+        level, condition = _filter_condition(f, base, query.timezone_offset, p)
         matched.add(level)
         if condition:
             conditions.append(condition)
@@ -318,12 +319,17 @@ def _picked(doc: str, tags: str) -> str:
     return f"(SELECT jsonb_object_agg(k, {doc} -> k) FROM unnest({tags}::text[]) k WHERE {doc} ? k)"
 
 
-def _filter_condition(f: Filter, base: Level, p: _Parameters) -> tuple[Level, str | None]:
+def _filter_condition(
+    f: Filter, base: Level, timezone_offset: int | None, p: _Parameters
+) -> tuple[Level, str | None]:
     """Which level a filter reads, and its SQL condition (``None`` for universal matching)."""
     top = f.path[0]
     level = base if top.keyword in _SHARED else top.level
     if isinstance(f.match, Universal):
         return level, None
+    local = _LOCAL_DATE_TIME.get(top.keyword)
+    if timezone_offset is not None and local and isinstance(f.match, SingleValue | Range):
+        return level, _adjusted_condition(level, local, top.vr, f.match, timezone_offset, p)
     column = _COLUMNS.get(top.keyword)
     if len(f.path) == 1 and column is not None:
         name, kind = column
@@ -340,6 +346,71 @@ def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> 
     if kind == "date" and isinstance(match, Range):
         return _date_range_condition(column, match, p)
     return _text_condition(column, kind == "name", match, p)
+
+
+# Date and time columns that name one moment together, in the entity's own timezone.
+_LOCAL_DATE_TIME = {
+    "StudyDate": ("study_date", "study_time"),
+    "StudyTime": ("study_date", "study_time"),
+    "PerformedProcedureStepStartDate": (
+        "performed_procedure_step_start_date", "performed_procedure_step_start_time"),
+    "PerformedProcedureStepStartTime": (
+        "performed_procedure_step_start_date", "performed_procedure_step_start_time"),
+}  # fmt: skip
+# Two offsets apart by at most 23:59 each: moving a date into another timezone shifts it by
+# under two days, so the stored date column still narrows the search through its index.
+_MOST_DAYS_SHIFTED = 2
+
+
+def _adjusted_condition(
+    level: Level,
+    columns: tuple[str, str],
+    vr: str,
+    match: SingleValue | Range,
+    timezone_offset: int,
+    p: _Parameters,
+) -> str:
+    """Match a DA or TM in the query's timezone (PS3.4 C.2.2.2.1.3, C.2.2.2.5.2): the entity's
+    date and time move from its TimezoneOffsetFromUTC into the query's before they compare.
+
+    An entity without a time or an offset has no moment to move (its local timezone is
+    undefined), so its values are matched as stored, as they are without a query timezone.
+    """
+    a = _ALIAS[level]
+    date, time = f"{a}.{columns[0]}", f"{a}.{columns[1]}"
+    stored_offset = f"dicom_offset_minutes({_DOC[level]} -> '00080201' -> 'Value' ->> 0)"
+    moved = (
+        f"(dicom_local_timestamp({date}, {time}) "
+        f"+ make_interval(mins => {p(timezone_offset)}::int - {stored_offset}))"
+    )
+    if vr == "TM":  # HHMMSS to the stored precision, the fraction as stored
+        value = (
+            f"coalesce(left(to_char({moved}, 'HH24MISS'), length(split_part({time}, '.', 1)))"
+            f" || coalesce(substring({time} from '[.].*$'), ''), {time})"
+        )
+        return _text_condition(value, False, match, p)
+    value = f"coalesce(to_char({moved}, 'YYYYMMDD'), {date})"
+    low, high = (
+        (match.value, match.value) if isinstance(match, SingleValue) else (match.low, match.high)
+    )
+    return " AND ".join(
+        [
+            _date_range_condition(date, Range(_days(low, -1), _days(high, 1)), p),
+            _date_range_condition(value, Range(low, high), p),
+        ]
+    )
+
+
+def _days(value: str | None, direction: int) -> str | None:
+    """A DA moved by the most a timezone change can move a date, in ``direction``."""
+    if value is None:
+        return None
+    day = datetime.datetime.strptime(value, "%Y%m%d").date()
+    try:
+        moved = day + datetime.timedelta(days=direction * _MOST_DAYS_SHIFTED)
+    except OverflowError:  # past year 1 or 9999: that end stays open
+        return None
+    return f"{moved.year:04d}{moved.month:02d}{moved.day:02d}"
 
 
 def _date_range_condition(column: str, match: Range, p: _Parameters) -> str:

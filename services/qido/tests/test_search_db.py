@@ -376,6 +376,8 @@ async def test_unsupported_accept_is_406(client: httpx.AsyncClient) -> None:
         ({"fuzzymatching": "maybe"}, "fuzzymatching"),
         ({"SOPInstanceUID": "1.2"}, "SOPInstanceUID"),
         ({"StudyInstanceUID": "1.2.x"}, "StudyInstanceUID"),
+        ({"StudyDate": "20240230"}, "StudyDate"),
+        ({"TimezoneOffsetFromUTC": "0100"}, "TimezoneOffsetFromUTC"),
     ],
 )
 async def test_bad_query_is_400_naming_the_parameter(
@@ -384,6 +386,84 @@ async def test_bad_query_is_400_naming_the_parameter(
     response = await client.get("/dicom-web/studies", params=params)
     assert response.status_code == 400
     assert named in response.json()["error"]
+
+
+STUDY_TZ = f"{ROOT}.3"
+
+
+@pytest.fixture
+async def late_evening_study(schema_url: str) -> AsyncIterator[None]:
+    """A study of 1 March 2024, 23:30 at UTC+0000 (kept out of the shared corpus, whose other
+    tests count studies), and a series of it started at the same moment."""
+    conn = await asyncpg.connect(schema_url)
+    row = list(_study(STUDY_TZ, "Late^Evening", "PID-TZ", "20240301", "233000.25", "late",
+                      ["CT"], [CT], 1, 0))  # fmt: skip
+    attributes = orjson.loads(row[11]) | {"00080201": _e("SH", "+0000")}
+    row[11] = orjson.dumps(attributes).decode()
+    await conn.execute(
+        "INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,"
+        " patient_sex, study_date, study_time, accession_number, referring_physician_name,"
+        " study_id, study_description, attributes, modalities_in_study, sop_classes_in_study,"
+        " number_of_series, number_of_instances)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::text::jsonb,$13,$14,$15,$16)",
+        *row,
+    )
+    await conn.execute(
+        "INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,"
+        " performed_procedure_step_start_date, performed_procedure_step_start_time,"
+        " attributes, number_of_instances) VALUES ($1, $2, 'CT', '1', '20240301', '2330',"
+        " $3::text::jsonb, 0)",
+        f"{STUDY_TZ}.1", STUDY_TZ, orjson.dumps({"00080201": _e("SH", "+0000")}).decode(),
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        await conn.execute("DELETE FROM study WHERE study_instance_uid = $1", STUDY_TZ)
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "found"),
+    [
+        ({"StudyDate": "20240302"}, False),  # no query timezone: the date as stored
+        ({"StudyDate": "20240301"}, True),
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyDate": "20240302"}, True),  # 00:30 there
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyDate": "20240301"}, False),
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyDate": "20240228-20240302"}, True),
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyDate": "-20240301"}, False),
+        ({"TimezoneOffsetFromUTC": "-0500", "StudyDate": "20240301"}, True),  # 18:30 there
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyTime": "0000-0100"}, True),
+        ({"TimezoneOffsetFromUTC": "+0100", "StudyTime": "2300-2359"}, False),
+        ({"TimezoneOffsetFromUTC": "-0500", "StudyTime": "1830"}, False),  # it is 183000.25
+        ({"TimezoneOffsetFromUTC": "-0500", "StudyTime": "183000.25"}, True),
+        ({"TimezoneOffsetFromUTC": "-0500", "StudyTime": "18-"}, True),
+        ({"TimezoneOffsetFromUTC": "+0900"}, True),  # only a timezone: nothing to match
+    ],
+)
+async def test_dates_and_times_move_into_the_query_timezone(
+    client: httpx.AsyncClient, late_evening_study: None, params: dict[str, str], found: bool
+) -> None:
+    matches = await _search(client, "/studies", PatientID="PID-TZ", **params)
+    assert _values(matches, "0020000D") == ([STUDY_TZ] if found else [])
+    if found:
+        assert matches[0]["00080201"]["Value"] == ["+0000"]  # returned, not matched
+
+
+async def test_series_start_moves_into_the_query_timezone(
+    client: httpx.AsyncClient, late_evening_study: None
+) -> None:
+    params = {"TimezoneOffsetFromUTC": "+0530", "PerformedProcedureStepStartDate": "20240302"}
+    matches = await _search(client, f"/studies/{STUDY_TZ}/series", **params)
+    assert _values(matches, "0020000E") == [f"{STUDY_TZ}.1"]
+    params["PerformedProcedureStepStartTime"] = "0500"  # 23:30 + 5:30, to the stored precision
+    assert len(await _search(client, f"/studies/{STUDY_TZ}/series", **params)) == 1
+    params["PerformedProcedureStepStartTime"] = "2330"
+    assert await _search(client, f"/studies/{STUDY_TZ}/series", **params) == []
+
+
+async def test_a_study_without_an_offset_matches_as_stored(client: httpx.AsyncClient) -> None:
+    params = {"TimezoneOffsetFromUTC": "+1000", "StudyDate": "20240115", "StudyTime": "1015-1016"}
+    assert _values(await _search(client, "/studies", **params), "0020000D") == [STUDY_A]
 
 
 async def test_ready_when_postgres_answers(client: httpx.AsyncClient) -> None:

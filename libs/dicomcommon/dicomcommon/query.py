@@ -288,8 +288,7 @@ def _temporal(key: str, vr: str, value: str) -> Match:
     """DA, TM, DT: a single value or a ``low-high`` range with either end open."""
     pattern = _TEMPORAL[vr]
     if pattern.fullmatch(value):
-        if vr == "DA":
-            _check_date(key, value)
+        _check_moment(key, vr, value)
         return SingleValue(value)
     low, dash, high = value.partition("-")
     if vr == "DT":
@@ -301,16 +300,32 @@ def _temporal(key: str, vr: str, value: str) -> Match:
     for end in (low, high):
         if end and not pattern.fullmatch(end):
             raise InvalidQuery(f"{key}: {value[:40]!r} is not a valid {vr} range")
-        if end and vr == "DA":
-            _check_date(key, end)
+        if end:
+            _check_moment(key, vr, end)
     if low and high and vr != "DT" and low > high:
         raise InvalidQuery(f"{key}: the range {value[:40]!r} ends before it starts")
     return Range(low or None, high or None)
 
 
-def _check_date(key: str, value: str) -> None:
-    """Eight digits that name a day: 20240230 is no date to match against."""
+_DT_PARTS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d+)?([+-]\d{4})?")
+
+
+def _check_moment(key: str, vr: str, value: str) -> None:
+    """A DA must name a day (20240230 does not); a DT a day, hour, minute and offset too."""
+    if vr not in ("DA", "DT"):
+        return
+    parts = _DT_PARTS.fullmatch(value)
+    if parts is None or not _names_a_moment(*parts.groups()):
+        raise InvalidQuery(f"{key}: {value!r} is not a {'date' if vr == 'DA' else 'date-time'}")
+
+
+def _names_a_moment(*parts: str | None) -> bool:
+    year, month, day, hour, minute, second, _fraction, zone = parts
     try:
-        datetime.datetime.strptime(value, "%Y%m%d")
+        datetime.datetime(
+            int(year or 0), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+            int(second or 0),
+        )  # fmt: skip
     except ValueError:
-        raise InvalidQuery(f"{key}: {value!r} is not a date") from None
+        return False
+    return zone is None or _OFFSET.fullmatch(zone) is not None

@@ -148,6 +148,12 @@ def test_bad_values_name_their_parameter(params: dict[str, str], named: str) -> 
         _parse(**params)
 
 
+@pytest.mark.parametrize("value", ["20241301", "2024010125-", "-20240101+2500", "0000"])
+def test_a_datetime_must_name_a_moment(value: str) -> None:
+    with pytest.raises(InvalidQuery, match=r"AcquisitionDateTime: .* is not a date-time"):
+        _parse(Level.INSTANCE, AcquisitionDateTime=value)
+
+
 def test_a_key_given_twice_is_rejected() -> None:
     with pytest.raises(InvalidQuery, match="PatientID"):
         parse_query(Level.STUDY, [("PatientID", "a"), ("PatientID", "b")], max_limit=10)

@@ -334,6 +334,8 @@ def _filter_condition(
     if len(f.path) == 1 and column is not None:
         name, kind = column
         return level, _column_condition(f"{_ALIAS[level]}.{name}", kind, f.match, p)
+    if f.attribute.vr == "DT" and isinstance(f.match, SingleValue | Range):
+        return level, _moment_condition(_DOC[level], f, f.match, timezone_offset, p)
     return level, _document_condition(_DOC[level], f, p)
 
 
@@ -463,6 +465,81 @@ def _array_condition(column: str, match: Match, p: _Parameters) -> str:
     )
 
 
+_DT = re.compile(
+    r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{2})?(\d{2})?"
+)
+
+
+def _moment_condition(
+    doc: str, f: Filter, match: SingleValue | Range, timezone_offset: int | None, p: _Parameters
+) -> str:
+    """DT values match as moments in time (PS3.4 C.2.2.2.5.3): each value in its own offset,
+    else in its entity's TimezoneOffsetFromUTC, else in the query's, else in UTC. A value
+    matches from its first instant to its last at its precision: ``2024`` is all of 2024."""
+    low: str | None = match.value if isinstance(match, SingleValue) else match.low
+    high: str | None = match.value if isinstance(match, SingleValue) else match.high
+    stored_offset = (
+        f"coalesce(dicom_offset_minutes({doc} -> '00080201' -> 'Value' ->> 0), "
+        f"{p(timezone_offset)}::int)"
+    )
+    source, last = _elements(doc, f.path, p)
+    moment = f"dicom_utc_moment({last} #>> '{{}}', {stored_offset})"
+    tests = []
+    if low is not None:
+        tests.append(f"{moment} >= {p(_utc_moment(low, timezone_offset, last=False))}")
+    if high is not None:
+        tests.append(f"{moment} <= {p(_utc_moment(high, timezone_offset, last=True))}")
+    return f"EXISTS (SELECT 1 FROM {source} WHERE {' AND '.join(tests)})"
+
+
+def _utc_moment(value: str, timezone_offset: int | None, *, last: bool) -> datetime.datetime:
+    """The first (or last) instant a query's DT value names, in UTC without a zone."""
+    found = _DT.fullmatch(value)
+    assert found is not None  # the query model checked the form
+    year, month, day, hour, minute, second, fraction, zone_hours, zone_minutes = found.groups()
+    start = datetime.datetime(
+        int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+        int(second or 0), int((fraction or "0").ljust(6, "0")),
+    )  # fmt: skip
+    if last:
+        try:
+            start = _end_of_precision(start, found.groups()) - datetime.timedelta(microseconds=1)
+        except (OverflowError, ValueError):  # the end of year 9999
+            start = datetime.datetime.max
+    offset = timezone_offset or 0
+    if zone_hours is not None:
+        sign = -1 if zone_hours.startswith("-") else 1
+        offset = sign * (abs(int(zone_hours)) * 60 + int(zone_minutes or 0))
+    try:
+        return start - datetime.timedelta(minutes=offset)
+    except OverflowError:
+        return datetime.datetime.min if offset > 0 else datetime.datetime.max
+
+
+# The length of a DT value's last given part, by its place: day, hour, minute, second.
+_DT_STEPS = {
+    2: datetime.timedelta(days=1),
+    3: datetime.timedelta(hours=1),
+    4: datetime.timedelta(minutes=1),
+    5: datetime.timedelta(seconds=1),
+}
+
+
+def _end_of_precision(
+    start: datetime.datetime, groups: tuple[str | None, ...]
+) -> datetime.datetime:
+    """The instant after the last one that a value of this precision names."""
+    fraction = groups[6]
+    if fraction is not None:
+        return start + datetime.timedelta(microseconds=10 ** (6 - len(fraction)))
+    precision = max(i for i, group in enumerate(groups[:6]) if group is not None)
+    if precision in _DT_STEPS:
+        return start + _DT_STEPS[precision]
+    if precision == 1:  # a month
+        return start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    return start.replace(year=start.year + 1)
+
+
 def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
     """Match stored DICOM JSON: containment for exact values (GIN-indexable), otherwise the
     values reached through the sequence path (C.2.2.2.6: any item may match)."""
@@ -471,15 +548,21 @@ def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
         values = match.values if isinstance(match, ValueList) else (match.value,)
         tests = [f"{doc} @> {p(_containment(f.path, _json_value(vr, v)))}::jsonb" for v in values]
         return f"({' OR '.join(tests)})"
-    source = f"jsonb_array_elements({doc} -> {p(f.path[0].tag)}::text -> 'Value') e0"
-    for depth, step in enumerate(f.path[1:], start=1):
+    source, last = _elements(doc, f.path, p)
+    value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"
+    return f"EXISTS (SELECT 1 FROM {source} WHERE {_text_condition(value, vr == 'PN', match, p)})"
+
+
+def _elements(doc: str, path: tuple[Attribute, ...], p: _Parameters) -> tuple[str, str]:
+    """The values a key reaches in a stored document, through its sequence items (C.2.2.2.6:
+    any item may match): a FROM clause and the alias of its values."""
+    source = f"jsonb_array_elements({doc} -> {p(path[0].tag)}::text -> 'Value') e0"
+    for depth, step in enumerate(path[1:], start=1):
         source += (
             f" CROSS JOIN LATERAL jsonb_array_elements(e{depth - 1} -> {p(step.tag)}::text "
             f"-> 'Value') e{depth}"
         )
-    last = f"e{len(f.path) - 1}"
-    value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"
-    return f"EXISTS (SELECT 1 FROM {source} WHERE {_text_condition(value, vr == 'PN', match, p)})"
+    return source, f"e{len(path) - 1}"
 
 
 def _containment(path: tuple[Attribute, ...], value: Any) -> DicomJson:

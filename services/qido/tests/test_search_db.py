@@ -415,6 +415,21 @@ async def late_evening_study(schema_url: str) -> AsyncIterator[None]:
         " $3::text::jsonb, 0)",
         f"{STUDY_TZ}.1", STUDY_TZ, orjson.dumps({"00080201": _e("SH", "+0000")}).decode(),
     )  # fmt: skip
+    # Both acquired at 23:30 UTC: one in its instance's offset, one in its own value's.
+    for number, acquired, offset in ((1, "20240301233000.25", "+0000"),
+                                     (2, "20240302003000+0100", None)):  # fmt: skip
+        metadata = {
+            "0008002A": _e("DT", acquired),
+            **({"00080201": _e("SH", offset)} if offset else {}),
+        }
+        await conn.execute(
+            "INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid,"
+            " sop_class_uid, instance_number, transfer_syntax_uid, blob_key, size, sha256,"
+            " metadata, version, summary) VALUES ($1, $2, $3, $4, $5, '1.2.840.10008.1.2.1',"
+            " $1, 1, '0', $6::text::jsonb, 1, '')",
+            f"{STUDY_TZ}.1.{number}", f"{STUDY_TZ}.1", STUDY_TZ, CT, str(number),
+            orjson.dumps(metadata).decode(),
+        )  # fmt: skip
     try:
         yield
     finally:
@@ -459,6 +474,25 @@ async def test_series_start_moves_into_the_query_timezone(
     assert len(await _search(client, f"/studies/{STUDY_TZ}/series", **params)) == 1
     params["PerformedProcedureStepStartTime"] = "2330"
     assert await _search(client, f"/studies/{STUDY_TZ}/series", **params) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "found"),
+    [
+        ({"AcquisitionDateTime": "20240301233000-20240301233059"}, [1, 2]),
+        ({"AcquisitionDateTime": "20240302-"}, []),  # 2 is not 2 March UTC, whatever its text
+        ({"AcquisitionDateTime": "20240302-", "TimezoneOffsetFromUTC": "+0100"}, [1, 2]),
+        ({"AcquisitionDateTime": "-20240301232959"}, []),
+        ({"AcquisitionDateTime": "2024"}, [1, 2]),  # all of 2024
+        ({"AcquisitionDateTime": "20240301233000.25"}, [1]),
+        ({"AcquisitionDateTime": "20240302003000+0100"}, [1, 2]),  # that whole second
+    ],
+)
+async def test_datetimes_match_as_moments(
+    client: httpx.AsyncClient, late_evening_study: None, params: dict[str, str], found: list[int]
+) -> None:
+    matches = await _search(client, f"/studies/{STUDY_TZ}/instances", **params)
+    assert _values(matches, "00080018") == [f"{STUDY_TZ}.1.{n}" for n in found]
 
 
 async def test_a_study_without_an_offset_matches_as_stored(client: httpx.AsyncClient) -> None:

@@ -1,8 +1,8 @@
 -- Timezone query adjustment (PS3.4 C.2.2.2.1.3, C.2.2.2.5.2): a QIDO query that carries
 -- TimezoneOffsetFromUTC states the timezone of its dates and times, and a study's (or series')
--- date and time are moved into that timezone before they are matched. These two functions read
+-- date and time are moved into that timezone before they are matched. These functions read
 -- the stored text values; what they cannot read (no time, a malformed or impossible value) is
--- NULL, and the search then matches the value as stored.
+-- NULL, and the search then matches the value as stored. DT values compare as moments.
 
 -- A DA and a TM (HH, HHMM, HHMMSS, with or without a fraction) as one local timestamp.
 CREATE OR REPLACE FUNCTION dicom_local_timestamp(da text, tm text) RETURNS timestamp
@@ -35,4 +35,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         (CASE WHEN left(offset_text, 1) = '-' THEN -1 ELSE 1 END)
         * (substr(offset_text, 2, 2)::int * 60 + substr(offset_text, 4, 2)::int)
     END
+$$;
+
+-- A DT value (YYYY[MM[DD[HH[MM[SS[.F]]]]]][&ZZXX]) as the UTC moment it starts, read in its own
+-- offset, else in ``default_offset`` minutes east of UTC (PS3.4 C.2.2.2.5.3: DT values match
+-- as moments in time).
+CREATE OR REPLACE FUNCTION dicom_utc_moment(dt text, default_offset integer) RETURNS timestamp
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    p text[];
+BEGIN
+    p := regexp_match(dt, '^([0-9]{4})([0-9]{2})?([0-9]{2})?([0-9]{2})?([0-9]{2})?'
+                          '([0-9]{2}([.][0-9]{1,6})?)?([+-][0-9]{4})?$');
+    IF p IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN make_timestamp(p[1]::int, coalesce(p[2]::int, 1), coalesce(p[3]::int, 1),
+                          coalesce(p[4]::int, 0), coalesce(p[5]::int, 0),
+                          coalesce(p[6]::double precision, 0))
+        - make_interval(mins => coalesce(dicom_offset_minutes(p[8]), default_offset, 0));
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END
 $$;

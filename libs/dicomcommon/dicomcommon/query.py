@@ -11,12 +11,11 @@ times (PS3.4 C.2.2.2.1.3, C.2.2.2.5.2), kept as ``Query.timezone_offset``.
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from dicomcommon import uids
+from dicomcommon import moments, uids
 from dicomcommon.dicomjson import Attribute, Level, lookup
 from dicomcommon.errors import InvalidQuery
 
@@ -155,9 +154,6 @@ def parse_query(
 _OPTIONS = frozenset({"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching"})
 
 
-_OFFSET = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)")
-
-
 def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | None]:
     """Take TimezoneOffsetFromUTC out of the matching: it is returned, never matched, and its
     value (``+HHMM`` / ``-HHMM``) becomes the query's timezone in minutes east of UTC."""
@@ -173,11 +169,10 @@ def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | No
 
 
 def _offset_minutes(key: str, match: Match) -> int:
-    found = _OFFSET.fullmatch(match.value) if isinstance(match, SingleValue) else None
-    if found is None:
+    minutes = moments.offset_minutes(match.value) if isinstance(match, SingleValue) else None
+    if minutes is None:
         raise InvalidQuery(f"{key}: a timezone offset is +HHMM or -HHMM (-2359 to +2359)")
-    sign = -1 if found.group(1) == "-" else 1
-    return sign * (int(found.group(2)) * 60 + int(found.group(3)))
+    return minutes
 
 
 def _scope_uid(value: str | None, name: str) -> str | None:
@@ -307,25 +302,13 @@ def _temporal(key: str, vr: str, value: str) -> Match:
     return Range(low or None, high or None)
 
 
-_DT_PARTS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d+)?([+-]\d{4})?")
-
-
 def _check_moment(key: str, vr: str, value: str) -> None:
     """A DA must name a day (20240230 does not); a DT a day, hour, minute and offset too."""
     if vr not in ("DA", "DT"):
         return
-    parts = _DT_PARTS.fullmatch(value)
-    if parts is None or not _names_a_moment(*parts.groups()):
-        raise InvalidQuery(f"{key}: {value!r} is not a {'date' if vr == 'DA' else 'date-time'}")
-
-
-def _names_a_moment(*parts: str | None) -> bool:
-    year, month, day, hour, minute, second, _fraction, zone = parts
     try:
-        datetime.datetime(
-            int(year or 0), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-            int(second or 0),
-        )  # fmt: skip
+        moments.first_instant(value, None)
     except ValueError:
-        return False
-    return zone is None or _OFFSET.fullmatch(zone) is not None
+        raise InvalidQuery(
+            f"{key}: {value!r} is not a {'date' if vr == 'DA' else 'date-time'}"
+        ) from None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
+from dicomcommon import moments
 from dicomcommon.dicomjson import (
     INSTANCE_SUMMARY_KEYWORDS,
     Attribute,
@@ -465,11 +466,6 @@ def _array_condition(column: str, match: Match, p: _Parameters) -> str:
     )
 
 
-_DT = re.compile(
-    r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{2})?(\d{2})?"
-)
-
-
 def _moment_condition(
     doc: str, f: Filter, match: SingleValue | Range, timezone_offset: int | None, p: _Parameters
 ) -> str:
@@ -486,58 +482,10 @@ def _moment_condition(
     moment = f"dicom_utc_moment({last} #>> '{{}}', {stored_offset})"
     tests = []
     if low is not None:
-        tests.append(f"{moment} >= {p(_utc_moment(low, timezone_offset, last=False))}")
+        tests.append(f"{moment} >= {p(moments.first_instant(low, timezone_offset))}")
     if high is not None:
-        tests.append(f"{moment} <= {p(_utc_moment(high, timezone_offset, last=True))}")
+        tests.append(f"{moment} <= {p(moments.last_instant(high, timezone_offset))}")
     return f"EXISTS (SELECT 1 FROM {source} WHERE {' AND '.join(tests)})"
-
-
-def _utc_moment(value: str, timezone_offset: int | None, *, last: bool) -> datetime.datetime:
-    """The first (or last) instant a query's DT value names, in UTC without a zone."""
-    found = _DT.fullmatch(value)
-    assert found is not None  # the query model checked the form
-    year, month, day, hour, minute, second, fraction, zone_hours, zone_minutes = found.groups()
-    start = datetime.datetime(
-        int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-        int(second or 0), int((fraction or "0").ljust(6, "0")),
-    )  # fmt: skip
-    if last:
-        try:
-            start = _end_of_precision(start, found.groups()) - datetime.timedelta(microseconds=1)
-        except (OverflowError, ValueError):  # the end of year 9999
-            start = datetime.datetime.max
-    offset = timezone_offset or 0
-    if zone_hours is not None:
-        sign = -1 if zone_hours.startswith("-") else 1
-        offset = sign * (abs(int(zone_hours)) * 60 + int(zone_minutes or 0))
-    try:
-        return start - datetime.timedelta(minutes=offset)
-    except OverflowError:
-        return datetime.datetime.min if offset > 0 else datetime.datetime.max
-
-
-# The length of a DT value's last given part, by its place: day, hour, minute, second.
-_DT_STEPS = {
-    2: datetime.timedelta(days=1),
-    3: datetime.timedelta(hours=1),
-    4: datetime.timedelta(minutes=1),
-    5: datetime.timedelta(seconds=1),
-}
-
-
-def _end_of_precision(
-    start: datetime.datetime, groups: tuple[str | None, ...]
-) -> datetime.datetime:
-    """The instant after the last one that a value of this precision names."""
-    fraction = groups[6]
-    if fraction is not None:
-        return start + datetime.timedelta(microseconds=10 ** (6 - len(fraction)))
-    precision = max(i for i, group in enumerate(groups[:6]) if group is not None)
-    if precision in _DT_STEPS:
-        return start + _DT_STEPS[precision]
-    if precision == 1:  # a month
-        return start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
-    return start.replace(year=start.year + 1)
 
 
 def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:

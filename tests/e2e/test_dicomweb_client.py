@@ -68,3 +68,19 @@ def test_unmodified_test_file_round_trips_byte_identical(
     ds = pydicom.dcmread(path)
     assert _as_client_sends(ds) == Path(path).read_bytes()  # the file itself goes on the wire
     _store_find_retrieve(client, dicomweb_url, ds)
+
+
+def test_search_in_another_timezone(client: DICOMwebClient) -> None:
+    """A study of 1 March, 23:30 in UTC is a study of 2 March for a client at UTC+01:00."""
+    ds = instances.fresh()
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20240301", "233000", "+0000"
+    client.store_instances([ds])
+
+    def studies(**filters: str) -> list[str]:
+        found = client.search_for_studies(search_filters={"PatientID": ds.PatientID, **filters})
+        return [study["0020000D"]["Value"][0] for study in found]
+
+    assert studies(StudyDate="20240302") == []
+    assert studies(StudyDate="20240302", TimezoneOffsetFromUTC="+0100") == [ds.StudyInstanceUID]
+    assert studies(StudyTime="0000-0059", TimezoneOffsetFromUTC="+0100") == [ds.StudyInstanceUID]
+    assert studies(StudyDate="20240301", TimezoneOffsetFromUTC="+0100") == []

@@ -381,10 +381,9 @@ def _adjusted_condition(
     """
     a = _ALIAS[level]
     date, time = f"{a}.{columns[0]}", f"{a}.{columns[1]}"
-    stored_offset = f"dicom_offset_minutes({_DOC[level]} -> '00080201' -> 'Value' ->> 0)"
     moved = (
         f"(dicom_local_timestamp({date}, {time}) "
-        f"+ make_interval(mins => {p(timezone_offset)}::int - {stored_offset}))"
+        f"+ make_interval(mins => {p(timezone_offset)}::int - {_stored_offset(_DOC[level])}))"
     )
     if vr == "TM":  # HHMMSS to the stored precision, the fraction as stored
         value = (
@@ -393,15 +392,25 @@ def _adjusted_condition(
         )
         return _text_condition(value, False, match, p)
     value = f"coalesce(to_char({moved}, 'YYYYMMDD'), {date})"
-    low, high = (
-        (match.value, match.value) if isinstance(match, SingleValue) else (match.low, match.high)
-    )
+    low, high = _bounds(match)
     return " AND ".join(
         [
             _date_range_condition(date, Range(_days(low, -1), _days(high, 1)), p),
             _date_range_condition(value, Range(low, high), p),
         ]
     )
+
+
+def _bounds(match: SingleValue | Range) -> tuple[str | None, str | None]:
+    """A single value as the range from itself to itself."""
+    if isinstance(match, SingleValue):
+        return match.value, match.value
+    return match.low, match.high
+
+
+def _stored_offset(doc: str) -> str:
+    """The entity's own TimezoneOffsetFromUTC in minutes, NULL when it has none."""
+    return f"dicom_offset_minutes({doc} -> '00080201' -> 'Value' ->> 0)"
 
 
 def _days(value: str | None, direction: int) -> str | None:
@@ -472,14 +481,10 @@ def _moment_condition(
     """DT values match as moments in time (PS3.4 C.2.2.2.5.3): each value in its own offset,
     else in its entity's TimezoneOffsetFromUTC, else in the query's, else in UTC. A value
     matches from its first instant to its last at its precision: ``2024`` is all of 2024."""
-    low: str | None = match.value if isinstance(match, SingleValue) else match.low
-    high: str | None = match.value if isinstance(match, SingleValue) else match.high
-    stored_offset = (
-        f"coalesce(dicom_offset_minutes({doc} -> '00080201' -> 'Value' ->> 0), "
-        f"{p(timezone_offset)}::int)"
-    )
+    low, high = _bounds(match)
+    read_in = f"coalesce({_stored_offset(doc)}, {p(timezone_offset)}::int)"
     source, last = _elements(doc, f.path, p)
-    moment = f"dicom_utc_moment({last} #>> '{{}}', {stored_offset})"
+    moment = f"dicom_utc_moment({last} #>> '{{}}', {read_in})"
     tests = []
     if low is not None:
         tests.append(f"{moment} >= {p(moments.first_instant(low, timezone_offset))}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dicomcommon.principal import Permission
+
 DICOMWEB_ROOT = "/dicom-web"
 
 SERVICES = ("stow", "qido", "wado", "delow", "indexer")
@@ -23,6 +25,7 @@ class Route:
     methods: tuple[str, ...]
     path_regex: str
     priority: int
+    permission: Permission  # what a caller's token must grant (``public``: no token needed)
     rewrite_path: str | None = None  # the path the service serves, when it differs
 
     def traefik_rule(self) -> str:
@@ -38,7 +41,14 @@ PREFLIGHT = "OPTIONS"
 _READ = ("GET", "HEAD", PREFLIGHT)
 
 ROUTES: tuple[Route, ...] = (
-    Route("stow", "stow", ("POST", PREFLIGHT), rf"^{_R}/studies(/{_UID})?/?$", 300),
+    Route(
+        "stow",
+        "stow",
+        ("POST", PREFLIGHT),
+        rf"^{_R}/studies(/{_UID})?/?$",
+        300,
+        Permission.WRITE,
+    ),
     Route(
         "qido",
         "qido",
@@ -46,13 +56,29 @@ ROUTES: tuple[Route, ...] = (
         rf"^{_R}/(studies|series|instances|studies/{_UID}/(series|instances)"
         rf"|studies/{_UID}/series/{_UID}/instances)/?$",
         300,
+        Permission.READ,
     ),
-    Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300),
-    Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200),
-    Route("wado-uri", "wado", _READ, r"^/wado/?$", 200),
-    Route("delete", "delow", ("DELETE", PREFLIGHT), rf"^{_R}/studies/{_UID}(/.*)?$", 200),
+    Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300, Permission.READ),
+    Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200, Permission.READ),
+    Route("wado-uri", "wado", _READ, r"^/wado/?$", 200, Permission.READ),
+    Route(
+        "delete",
+        "delow",
+        ("DELETE", PREFLIGHT),
+        rf"^{_R}/studies/{_UID}(/.*)?$",
+        200,
+        Permission.DELETE,
+    ),
     # The gateway's health reports every part: the indexer aggregates it at /stack/health.
-    Route("health", "indexer", _READ, r"^/healthz$", 100, rewrite_path="/stack/health"),
+    Route(
+        "health",
+        "indexer",
+        _READ,
+        r"^/healthz$",
+        100,
+        Permission.PUBLIC,
+        rewrite_path="/stack/health",
+    ),
 )
 
 

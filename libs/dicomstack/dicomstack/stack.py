@@ -20,11 +20,12 @@ from dicomstack import ownership, ports, services, storage
 from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
+from dicomstack.oidc import AUDIENCE, OidcProvider
 from dicomstack.postgres import Postgres
 from dicomstack.processes import ChildProcess
 from dicomstack.settings import StackSettings
 
-BACKING = ("postgres", "nats", "seaweedfs")
+BACKING = ("postgres", "nats", "seaweedfs", "oidc")
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
@@ -33,6 +34,7 @@ _FIXED_PORTS = {
     "nats_port": "nats",
     "nats_monitor_port": "nats",
     "seaweedfs_s3_port": "seaweedfs",
+    "oidc_port": "oidc",
 }
 
 
@@ -91,6 +93,12 @@ class Stack:
     @property
     def nats_url(self) -> str:
         return self.settings.nats_url or self._nats().url
+
+    @property
+    def oidc(self) -> OidcProvider | None:
+        """The local OIDC provider, when the stack runs with authentication."""
+        found = self._backing.get("oidc")
+        return found if isinstance(found, OidcProvider) else None
 
     @property
     def storage(self) -> StorageSettings:
@@ -268,6 +276,11 @@ class Stack:
         if self.settings.storage == "seaweedfs":
             s3_port = self._ports["seaweedfs_s3_port"]
             found["seaweedfs"] = storage.EmbeddedS3(self.data_dir / "seaweedfs", self.host, s3_port)
+        if self.settings.auth:
+            oidc_port = self._ports["oidc_port"]
+            found["oidc"] = OidcProvider(
+                self.data_dir / "oidc", self.log_dir / "oidc.log", self.host, oidc_port
+            )
         return found
 
     def _service_urls(self) -> dict[str, list[str]]:
@@ -288,10 +301,23 @@ class Stack:
             for index, url in enumerate(urls):
                 port = self._ports[f"{service}-{index}"]
                 env = services.service_env(environ, backends, self.host, port)
+                env.update(self._auth_env())
                 if service == "indexer":
                     env["DICOMWEB_INDEXER_HEALTH_TARGETS"] = targets
                 found[service].append(services.replica(service, index, url, env, self.log_dir))
         return found
+
+    def _auth_env(self) -> dict[str, str]:
+        """What the services need to check the local provider's tokens (the contract wins
+        over inherited ``DICOMWEB_AUTH_*``)."""
+        provider = self.oidc
+        if provider is None:
+            return {}
+        return {
+            "DICOMWEB_AUTH_ENABLED": "true",
+            "DICOMWEB_AUTH_ISSUER": provider.issuer,
+            "DICOMWEB_AUTH_AUDIENCES": AUDIENCE,
+        }
 
     def _postgres(self) -> Postgres:
         component = self._backing["postgres"]
@@ -306,6 +332,8 @@ class Stack:
     def _address(self, name: str) -> str:
         if name == "postgres":
             return self.postgres_url
+        if name == "oidc":
+            return f"{self.oidc.issuer if self.oidc else ''} (OIDC issuer)"
         if name == "nats":
             return (
                 f"{self.nats_url} (monitor http://{self.host}:{self._ports['nats_monitor_port']})"

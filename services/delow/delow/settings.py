@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
+    auth_field,
     cors_field,
     http_field,
     nats_field,
@@ -20,4 +22,5 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     index_timeout_seconds: float = 30.0

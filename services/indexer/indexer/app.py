@@ -125,4 +125,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
     ]
-    return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "indexer", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )

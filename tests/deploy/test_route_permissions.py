@@ -14,9 +14,9 @@ import indexer.app
 import qido.app
 import stow.app
 import wado.app
+from delow.settings import Settings as DelowSettings
 from dicomcommon.principal import Permission
 from dicomcommon.routes import GATEWAY_ROUTES, ROUTES, RouteFinder, routes_for
-from delow.settings import Settings as DelowSettings
 from indexer.settings import Settings as IndexerSettings
 from qido.settings import Settings as QidoSettings
 from stow.settings import Settings as StowSettings

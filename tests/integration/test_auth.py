@@ -4,6 +4,8 @@ no token, each kind of bad token, a token lacking the route's permission and one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -61,7 +63,7 @@ def bad_tokens(auth_stack: Stack) -> dict[str, str]:
 
 def _targets(stack: Stack, route: Route) -> list[tuple[str, str]]:
     """(how, URL): through the gateway (public routes) and straight to the service."""
-    method, path = EXAMPLES[route.name]
+    path = EXAMPLES[route.name][1]
     direct = stack.service_urls[route.service][0] + (route.rewrite_path or path)
     found = [("direct", direct)]
     if not route.internal:
@@ -69,12 +71,15 @@ def _targets(stack: Stack, route: Route) -> list[tuple[str, str]]:
     return found
 
 
-_CLIENT = httpx.Client(timeout=30)  # kept-alive connections: a few hundred requests here
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:  # kept-alive: a few hundred requests here
+        yield client
 
 
-def _call(method: str, url: str, token: str | None) -> httpx.Response:
+def _call(http: httpx.Client, method: str, url: str, token: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return _CLIENT.request(method, url, headers=headers)
+    return http.request(method, url, headers=headers)
 
 
 def test_every_route_has_an_example() -> None:
@@ -82,14 +87,18 @@ def test_every_route_has_an_example() -> None:
 
 
 def _problems(
-    route: Route, url: str, tokens: dict[str, str], bad_tokens: dict[str, str]
+    http: httpx.Client,
+    route: Route,
+    url: str,
+    tokens: dict[str, str],
+    bad_tokens: dict[str, str],
 ) -> list[str]:
     """What this route does wrong for each kind of caller (empty: all as it should be)."""
     method = EXAMPLES[route.name][0]
     problems = []
 
     def expect(case: str, token: str | None, wanted: set[int], challenge: str) -> None:
-        response = _call(method, url, token)
+        response = _call(http, method, url, token)
         if wanted and response.status_code not in wanted:
             problems.append(f"{case}: {response.status_code} {response.text[:120]}")
         elif not wanted and response.status_code in (401, 403):
@@ -111,10 +120,14 @@ def _problems(
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
 def test_route_refuses_every_caller_without_its_permission(
-    auth_stack: Stack, route: Route, tokens: dict[str, str], bad_tokens: dict[str, str]
+    auth_stack: Stack,
+    http: httpx.Client,
+    route: Route,
+    tokens: dict[str, str],
+    bad_tokens: dict[str, str],
 ) -> None:
     for how, url in _targets(auth_stack, route):
-        problems = _problems(route, url, tokens, bad_tokens)
+        problems = _problems(http, route, url, tokens, bad_tokens)
         assert not problems, f"{how} {url}:\n" + "\n".join(problems)
 
 
@@ -140,11 +153,11 @@ def test_cors_preflight_needs_no_token(auth_stack: Stack) -> None:
 
 
 def test_a_path_outside_the_routes_table_is_refused(
-    auth_stack: Stack, tokens: dict[str, str]
+    auth_stack: Stack, http: httpx.Client, tokens: dict[str, str]
 ) -> None:
     url = f"{auth_stack.service_urls['indexer'][0]}/stack/unlisted"
-    assert _call("GET", url, tokens["admin"]).status_code == 404
-    assert _call("GET", url, None).status_code == 404
+    assert _call(http, "GET", url, tokens["admin"]).status_code == 404
+    assert _call(http, "GET", url, None).status_code == 404
 
 
 def test_a_refused_request_carries_its_request_id(auth_stack: Stack) -> None:

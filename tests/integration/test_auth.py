@@ -4,6 +4,8 @@ no token, each kind of bad token, a token lacking the route's permission and one
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -166,3 +168,15 @@ def test_a_refused_request_carries_its_request_id(auth_stack: Stack) -> None:
     )
     assert response.status_code == 401
     assert response.headers["x-request-id"] == "auth-refusal"
+
+
+def test_the_token_command_make_run_prints_gets_a_working_token(auth_stack: Stack) -> None:
+    issuer = auth_stack.oidc.issuer if auth_stack.oidc else ""
+    command = [sys.executable, "-m", "dicomstack", "token", "--issuer", issuer, "reader"]
+    token = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    response = httpx.get(
+        f"{auth_stack.dicomweb_url}/studies?limit=1",
+        headers={"Authorization": f"Bearer {token.stdout.strip()}"},
+        timeout=10,
+    )
+    assert response.status_code in (200, 204)

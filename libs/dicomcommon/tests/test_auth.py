@@ -117,7 +117,7 @@ def _client(auth: AuthSettings | None) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service")
 
 
-async def test_with_authentication_off_the_caller_is_local_and_unlisted_routes_are_refused() -> None:
+async def test_with_authentication_off_the_caller_is_local_and_unlisted_paths_refused() -> None:
     async with _client(None) as client:
         who = await client.get("/who")
         assert who.json() == {"subject": "anonymous", "local": True}

@@ -27,6 +27,26 @@ def _found(response: httpx.Response) -> bool:
     return response.status_code in (200, 204)  # 204: no study matched
 
 
+def _jwks_fetches(stack: Stack) -> int:
+    """How often the provider served its JWKS (its request log has a line per request)."""
+    log = stack.component("oidc").log_path.read_text(errors="replace")
+    return sum("GET /jwks" in line for line in log.splitlines())
+
+
+def test_unknown_keys_refresh_the_issuer_keys_at_most_once_per_interval(auth_stack: Stack) -> None:
+    """A burst of tokens naming keys nobody published (forged kids) costs the issuer at most
+    one JWKS fetch per refresh interval (one second in this stack), not one per request."""
+    forged = [unknown_kid(auth_stack) for _ in range(20)]
+    time.sleep(1.2)
+    before = _jwks_fetches(auth_stack)
+    started = time.monotonic()
+    refused = [_search(auth_stack, token).status_code for token in forged]
+    elapsed = time.monotonic() - started
+    assert set(refused) == {401}
+    time.sleep(0.5)  # the provider writes its log line after answering
+    assert 1 <= _jwks_fetches(auth_stack) - before <= 2 + int(elapsed)
+
+
 def test_key_rotation_and_issuer_outage_without_restarting_a_service(auth_stack: Stack) -> None:
     provider = issuer_of(auth_stack)
     services = {name: auth_stack.component(name).pid for name in ("qido", "wado", "stow")}

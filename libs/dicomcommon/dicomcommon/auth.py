@@ -21,7 +21,7 @@ from dicomcommon.issuerkeys import IssuerUnavailable
 from dicomcommon.principal import LOCAL, SCOPE_KEY, Permission, Principal
 from dicomcommon.routes import Route, RouteFinder
 from dicomcommon.settings import AuthSettings
-from dicomcommon.tokens import InvalidToken, TokenVerifier
+from dicomcommon.tokens import InvalidToken, TokenVerifier, role_permissions
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ def startup_problem(auth: AuthSettings, host: str) -> str | None:
         if missing:
             names = " and ".join(f"DICOMWEB_AUTH_{name}" for name in missing)
             return f"DICOMWEB_AUTH_ENABLED=true needs {names}"
+        try:
+            role_permissions(auth)
+        except (OSError, ValueError) as exc:
+            return f"bad DICOMWEB_AUTH_ROLE_PERMISSIONS(_FILE): {exc}".replace("\n", " ")
         return None
     if not is_loopback(host) and not auth.allow_unauthenticated:
         return (

@@ -100,6 +100,9 @@ def test_role_permissions_come_from_a_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"x": ["everything"]}))
     with pytest.raises(ValueError, match="everything"):
         role_permissions(settings)
+    assert "everything" in (startup_problem(settings, "127.0.0.1") or "")
+    missing = settings.model_copy(update={"role_permissions_file": tmp_path / "absent.json"})
+    assert "absent.json" in (startup_problem(missing, "127.0.0.1") or "")
 
 
 async def _whoami(request: Request) -> Response:

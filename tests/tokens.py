@@ -5,6 +5,7 @@ key read from the file the launcher wrote."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -82,10 +83,15 @@ def tampered(stack: Stack) -> str:
     return f"{header}.{_b64(json.dumps(claims).encode())}.{signature}"
 
 
+@functools.cache
+def _stranger() -> RSAKey:
+    return RSAKey.generate_key(2048)
+
+
 def unknown_kid(stack: Stack) -> str:
-    """Signed by a key the issuer never published."""
-    stranger = RSAKey.generate_key(2048, parameters={"kid": f"stranger-{uuid.uuid4().hex[:8]}"})
-    return jwt.encode({"alg": "RS256", "kid": stranger.kid}, _claims(stack), stranger)
+    """Signed by a key the issuer never published, under a new key id each time."""
+    kid = f"stranger-{uuid.uuid4().hex[:8]}"
+    return jwt.encode({"alg": "RS256", "kid": kid}, _claims(stack), _stranger())
 
 
 BAD_TOKENS: dict[str, Callable[[Stack], str]] = {

@@ -81,7 +81,14 @@ class Authentication:
         self.realm = settings.realm if settings else "dicomweb"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+        if scope["type"] == "websocket":  # no route of the table is one: refused (policy)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # lifespan
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":  # CORS pre-flights come without credentials
+            scope[SCOPE_KEY] = LOCAL if self.verifier is None else ANONYMOUS
             await self.app(scope, receive, send)
             return
         route = self.routes.find(scope["method"], scope["path"])

@@ -1,8 +1,9 @@
 """The whole stack as one object: ``make run`` and the test fixtures both start it here.
 
-Start order follows dependencies: PostgreSQL, NATS and storage; then the indexer (it runs the
-migrations); then STOW, QIDO, WADO and DELOW; then the gateway. Each stage's components start
-in parallel and the next stage begins only when all are healthy. ``stop`` goes in reverse.
+Start order follows dependencies: PostgreSQL, NATS, storage and (with ``auth``) the local OIDC
+provider; then the indexer (it runs the migrations); then STOW, QIDO, WADO and DELOW; then the
+gateway. Each stage's components start in parallel and the next stage begins only when all are
+healthy. ``stop`` goes in reverse.
 """
 
 from __future__ import annotations
@@ -332,8 +333,8 @@ class Stack:
     def _address(self, name: str) -> str:
         if name == "postgres":
             return self.postgres_url
-        if name == "oidc":
-            return f"{self.oidc.issuer if self.oidc else ''} (OIDC issuer)"
+        if name == "oidc" and self.oidc is not None:
+            return f"{self.oidc.issuer} (OIDC issuer)"
         if name == "nats":
             return (
                 f"{self.nats_url} (monitor http://{self.host}:{self._ports['nats_monitor_port']})"

@@ -8,9 +8,11 @@ from dicomcommon.settings import (
     CorsSettings,
     HttpSettings,
     NatsSettings,
+    StudyGroupsSettings,
     cors_field,
     http_field,
     nats_field,
+    study_groups_field,
 )
 
 
@@ -20,4 +22,5 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     index_timeout_seconds: float = 30.0

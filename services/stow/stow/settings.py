@@ -13,10 +13,12 @@ from dicomcommon.settings import (
     HttpSettings,
     NatsSettings,
     StorageSettings,
+    StudyGroupsSettings,
     cors_field,
     http_field,
     nats_field,
     storage_field,
+    study_groups_field,
 )
 
 
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

@@ -12,10 +12,12 @@ from dicomcommon.settings import (
     HttpSettings,
     PostgresSettings,
     StorageSettings,
+    StudyGroupsSettings,
     cors_field,
     http_field,
     postgres_field,
     storage_field,
+    study_groups_field,
 )
 
 
@@ -26,6 +28,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

@@ -12,6 +12,8 @@ study's entries by its current groups, see ``qido.changefeed``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +23,7 @@ from dicomcommon.errors import DicomwebError, Forbidden, NotFound, PayloadTooLar
 from dicomcommon.principal import Permission, principal_of
 from dicomcommon.uids import require_uid
 
+Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY_BYTES = 64 << 10
 MAX_GROUPS = 256
 MAX_GROUP_LENGTH = 128

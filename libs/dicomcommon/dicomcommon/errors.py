@@ -3,6 +3,7 @@
 DicomwebError (400)
  ├── InvalidInstance   (400, carries a FailureReason: per-instance STOW failures)
  ├── InvalidQuery      (400)
+ ├── Forbidden         (403: the caller lacks the permission a route needs)
  ├── NotFound          (404)
  ├── NotAcceptable     (406)
  ├── Conflict          (409)
@@ -21,6 +22,7 @@ class FailureReason(IntEnum):
 
     PROCESSING_FAILURE = 0x0110  # PS3.4 C.4.2.1.4: generic processing failure
     NO_SUCH_SOP_CLASS = 0x0118
+    NOT_AUTHORIZED = 0x0124  # PS3.7 Annex C, "Refused: Not Authorized": study access groups
     SOP_CLASS_NOT_SUPPORTED = 0x0122
     OUT_OF_RESOURCES = 0xA700
     DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
@@ -66,6 +68,10 @@ class InvalidInstance(DicomwebError):
 
 class InvalidQuery(DicomwebError):
     status = 400
+
+
+class Forbidden(DicomwebError):
+    status = 403
 
 
 class NotFound(DicomwebError):

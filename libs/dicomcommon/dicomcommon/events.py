@@ -45,6 +45,11 @@ class InstanceStored(BaseModel):
     frames: list[Frame] = Field(default_factory=list)
     bulk_data: dict[str, tuple[int, int]] = Field(default_factory=dict)
     allow_replace: bool = False
+    # Study access groups (``dicomcommon.studyaccess``): the groups a study this command
+    # creates gets, and the groups of the existing studies the uploader may add to (``None``:
+    # any study, as when study groups are off or the uploader is an admin).
+    access_groups: list[str] = Field(default_factory=list)
+    uploader_groups: list[str] | None = None
 
 
 class DeleteRequested(BaseModel):
@@ -59,6 +64,9 @@ class DeleteRequested(BaseModel):
     study_instance_uid: str
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None
+    # The groups of the studies the caller may delete (``None``: any study); a study outside
+    # them is answered ``not_found``, as if it did not exist.
+    access_groups: list[str] | None = None
 
 
 class OutcomeStatus(StrEnum):
@@ -69,6 +77,7 @@ class OutcomeStatus(StrEnum):
     DELETED = "deleted"
     NOT_FOUND = "not_found"
     STALE = "stale"  # a newer command for the same instance was applied first
+    REFUSED = "refused"  # the study exists and the uploader is outside its access groups
     FAILED = "failed"
 
 

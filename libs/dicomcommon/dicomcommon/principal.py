@@ -26,7 +26,8 @@ class Permission(StrEnum):
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller: the token's subject and display name, the permissions its
-    roles map to, and its study-access groups (empty: no group restriction applies)."""
+    roles map to, and its study-access groups (``studyaccess`` applies them when study groups
+    are on: then a caller without ``admin`` and without groups sees no study)."""
 
     subject: str
     name: str = ""

@@ -65,6 +65,15 @@ ROUTES: tuple[Route, ...] = (
         Permission.READ,
     ),
     Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300, Permission.READ),
+    # A study's access groups (admins only): above wado-rs, whose pattern also matches it.
+    Route(
+        "study-access",
+        "indexer",
+        ("GET", "HEAD", "PUT", PREFLIGHT),
+        rf"^{_R}/studies/{_UID}/access/?$",
+        400,
+        Permission.ADMIN,
+    ),
     Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200, Permission.READ),
     Route("wado-uri", "wado", _READ, r"^/wado/?$", 200, Permission.READ),
     Route(

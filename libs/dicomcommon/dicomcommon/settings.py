@@ -157,6 +157,18 @@ class AuthSettings(BaseSettings):
         return value
 
 
+class StudyGroupsSettings(BaseSettings):
+    """Study-level access groups (off by default). When enabled, a caller without ``admin``
+    sees only the studies that share one of its groups; a study gets its uploader's groups
+    (or those ``uploader_groups`` names for the uploader's subject) when it is created.
+    ``DICOMWEB_AUTH_STUDY_GROUPS_UPLOADER_GROUPS`` is a JSON object: subject -> groups."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_AUTH_STUDY_GROUPS_")
+
+    enabled: bool = False
+    uploader_groups: dict[str, list[str]] = Field(default_factory=dict)
+
+
 def postgres_field() -> PostgresSettings:
     return Field(default_factory=PostgresSettings)
 
@@ -179,3 +191,7 @@ def cors_field() -> CorsSettings:
 
 def auth_field() -> AuthSettings:
     return Field(default_factory=AuthSettings)
+
+
+def study_groups_field() -> StudyGroupsSettings:
+    return Field(default_factory=StudyGroupsSettings)

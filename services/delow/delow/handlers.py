@@ -1,7 +1,9 @@
 """DELETE of a study, a series or an instance (Microsoft's URL shape; DICOMcloud's DELOW-RS).
 
 The delete is a command on the ingest stream, so it is ordered with the stores; the answer
-waits for the indexer: once it is given, nothing of what was deleted is found.
+waits for the indexer: once it is given, nothing of what was deleted is found. With study
+groups the command carries the caller's groups, and the indexer answers a study outside them
+``not_found`` in the same transaction as the delete (so a 404, as if it did not exist).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from delow.settings import Settings
-from dicomcommon import logs
+from dicomcommon import logs, studyaccess
 from dicomcommon.bus import Bus, subject
 from dicomcommon.errors import NotFound
 from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
 from dicomcommon.outcomes import OutcomeWaiter
+from dicomcommon.principal import principal_of
 from dicomcommon.uids import require_uid
 
 PENDING_WARNING = '299 - "Delete accepted; the index has not confirmed it yet"'
@@ -26,7 +29,8 @@ async def delete(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     bus: Bus = request.app.state.bus
     waiter: OutcomeWaiter = request.app.state.waiter
-    command = _command(request, waiter.subject)
+    groups = studyaccess.visible_groups(principal_of(request.scope), settings.study_groups)
+    command = _command(request, waiter.subject, groups)
     future = waiter.expect(command.command_id)
     try:
         await bus.publish(
@@ -46,7 +50,9 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _command(request: Request, reply_subject: str) -> DeleteRequested:
+def _command(
+    request: Request, reply_subject: str, groups: studyaccess.Groups | None
+) -> DeleteRequested:
     params = request.path_params
     series, sop = params.get("series"), params.get("instance")
     return DeleteRequested(
@@ -56,4 +62,5 @@ def _command(request: Request, reply_subject: str) -> DeleteRequested:
         study_instance_uid=require_uid(params["study"], "StudyInstanceUID"),
         series_instance_uid=require_uid(series, "SeriesInstanceUID") if series else None,
         sop_instance_uid=require_uid(sop, "SOPInstanceUID") if sop else None,
+        access_groups=list(groups) if groups is not None else None,
     )

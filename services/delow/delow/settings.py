@@ -9,10 +9,12 @@ from dicomcommon.settings import (
     CorsSettings,
     HttpSettings,
     NatsSettings,
+    StudyGroupsSettings,
     auth_field,
     cors_field,
     http_field,
     nats_field,
+    study_groups_field,
 )
 
 
@@ -23,4 +25,5 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     index_timeout_seconds: float = 30.0

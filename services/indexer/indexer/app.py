@@ -20,9 +20,10 @@ from dicomcommon import db
 from dicomcommon.bus import Bus
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.feedwatch import FeedWatch
+from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import cleanup, health, sweeper
+from indexer import access, cleanup, health, sweeper
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -87,6 +88,9 @@ async def sweep_orphans(request: Request) -> Response:
     return JSONResponse({"queued": queued})
 
 
+_STUDY_ACCESS = f"{DICOMWEB_ROOT}/studies/{{study}}/access"
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -124,6 +128,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
+        Route(_STUDY_ACCESS, access.read_access, methods=["GET", "HEAD"]),
+        Route(_STUDY_ACCESS, access.change_access, methods=["PUT"]),
     ]
     return create_service_app(
         "indexer", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth

@@ -70,10 +70,13 @@ async def store(
     if deleted_at is not None and deleted_at > version:
         work.cleanup.append(ev.blob_key)
         return outcome(OutcomeStatus.STALE, "deleted by a later command")
+    if await refused(conn, ev.study_instance_uid, ev.uploader_groups):
+        return refuse(ev, version, work)
     existing = await conn.fetchrow(_SELECT_EXISTING, ev.sop_instance_uid)
     text = metadata_text(ev)
     if existing is None:
-        await _upsert_parents(conn, ev)
+        if not await _upsert_parents(conn, ev):
+            return refuse(ev, version, work)
         if await _insert_instance(conn, version, ev, text):
             record(work, FeedAction.CREATE, version, ev, text)
             return outcome(OutcomeStatus.STORED)
@@ -94,6 +97,8 @@ async def _store_over(
     """A row for this SOP Instance UID exists: redelivery, duplicate, stale, conflict, replace."""
     if existing["blob_key"] == ev.blob_key:
         return outcome(OutcomeStatus.STORED)  # the same command again
+    if await refused(conn, existing["study_instance_uid"], ev.uploader_groups):
+        return refuse(ev, version, work)  # the instance lives in a study the uploader can't see
     work.cleanup.append(ev.blob_key)
     if existing["version"] > version:
         return outcome(OutcomeStatus.STALE, "a later version is already stored")
@@ -105,15 +110,41 @@ async def _store_over(
         return outcome(OutcomeStatus.DUPLICATE)
     if not ev.allow_replace:
         return outcome(OutcomeStatus.CONFLICT, "SOP Instance UID exists with other content")
+    if not await _upsert_parents(conn, ev):
+        return outcome(OutcomeStatus.REFUSED, _REFUSED)  # its blob is queued for cleanup above
     work.cleanup[-1] = existing["blob_key"]
     work.removed = True
     work.series.add(existing["series_instance_uid"])
     work.studies.add(existing["study_instance_uid"])
     await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
-    await _upsert_parents(conn, ev)
     await _insert_instance(conn, version, ev, text)
     record(work, FeedAction.UPDATE, version, ev, text)
     return outcome(OutcomeStatus.REPLACED)
+
+
+_REFUSED = "the study exists and the uploader is outside its access groups"
+# Whether a study shares a group with the caller's; locks its row, so an access change or
+# another batch waits for this transaction. No row: NULL.
+SHARES_GROUP = """
+SELECT access_groups && $2::text[] FROM study WHERE study_instance_uid = $1 FOR UPDATE
+"""
+
+
+async def refused(conn: asyncpg.Connection, study: str, groups: list[str] | None) -> bool:
+    """Whether the study exists and the caller, limited to ``groups``, may not touch it."""
+    if groups is None:
+        return False
+    return await conn.fetchval(SHARES_GROUP, study, groups) is False
+
+
+def refuse(ev: InstanceStored, version: int, work: BatchWork) -> Outcome:
+    """Answer a store the study's groups refuse; its blob goes, and a study row that this
+    command created is dropped again when it holds no instance."""
+    work.cleanup.append(ev.blob_key)
+    work.studies.add(ev.study_instance_uid)
+    work.removed = True
+    status = OutcomeStatus.REFUSED
+    return Outcome(command_id=ev.command_id, status=status, sequence=version, detail=_REFUSED)
 
 
 def metadata_text(ev: InstanceStored) -> str:
@@ -141,8 +172,8 @@ def record(
 UPSERT_STUDY = """
 INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,
     patient_sex, study_date, study_time, accession_number, referring_physician_name, study_id,
-    study_description, attributes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    study_description, attributes, access_groups)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text[])
 ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     patient_name = EXCLUDED.patient_name, patient_birth_date = EXCLUDED.patient_birth_date,
     patient_sex = EXCLUDED.patient_sex, study_date = EXCLUDED.study_date,
@@ -151,6 +182,7 @@ ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     study_id = EXCLUDED.study_id, study_description = EXCLUDED.study_description,
     attributes = EXCLUDED.attributes, updated_at = now()
 WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes
+    AND ($14::text[] IS NULL OR study.access_groups && $14::text[])
 """
 UPSERT_SERIES = """
 INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
@@ -172,7 +204,7 @@ def study_row(ev: InstanceStored) -> tuple[Any, ...]:
         ev.study_instance_uid, f(m, "PatientID"), f(m, "PatientName"), f(m, "PatientBirthDate"),
         f(m, "PatientSex"), f(m, "StudyDate"), f(m, "StudyTime"), f(m, "AccessionNumber"),
         f(m, "ReferringPhysicianName"), f(m, "StudyID"), f(m, "StudyDescription"),
-        levels.study_attributes(m),
+        levels.study_attributes(m), ev.access_groups, ev.uploader_groups,
     )  # fmt: skip
 
 
@@ -196,9 +228,15 @@ def instance_row(version: int, ev: InstanceStored, text: str) -> tuple[Any, ...]
     )  # fmt: skip
 
 
-async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> None:
+async def _upsert_parents(conn: asyncpg.Connection, ev: InstanceStored) -> bool:
+    """Create or update the study and series rows; ``False`` (and no series written) when
+    the study turns out to belong to groups the uploader is outside of. A new study gets the
+    command's groups; an existing study keeps its own."""
     await conn.execute(UPSERT_STUDY, *study_row(ev))
+    if await refused(conn, ev.study_instance_uid, ev.uploader_groups):
+        return False  # created meanwhile by another uploader (the check in ``store`` passed)
     await conn.execute(UPSERT_SERIES, *series_row(ev))
+    return True
 
 
 INSERT_INSTANCE = """
@@ -239,6 +277,8 @@ async def delete(
     conn: asyncpg.Connection, version: int, ev: DeleteRequested, work: BatchWork
 ) -> Outcome:
     study, series, sop = ev.study_instance_uid, ev.series_instance_uid, ev.sop_instance_uid
+    if await refused(conn, study, ev.access_groups):  # answered as if it did not exist
+        return Outcome(command_id=ev.command_id, status=OutcomeStatus.NOT_FOUND, sequence=version)
     rows = await conn.fetch(_DELETE_INSTANCES, study, series, sop, version)
     await conn.executemany(
         _TOMBSTONE,

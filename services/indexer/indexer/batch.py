@@ -44,6 +44,7 @@ FROM (
     FROM unnest($1::text[]) AS u(uid)
 ) c
 WHERE st.study_instance_uid = c.uid
+RETURNING st.study_instance_uid, st.access_groups
 """
 _DROP_EMPTY_STUDIES = """
 DELETE FROM study WHERE study_instance_uid = ANY($1::text[]) AND number_of_instances = 0
@@ -55,8 +56,8 @@ UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequen
 # across indexer replicas (now() would be each transaction's start).
 _INSERT_FEED = """
 INSERT INTO change_feed (sequence, timestamp, action, study_instance_uid, series_instance_uid,
-    sop_instance_uid, version, metadata_text)
-VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7)
+    sop_instance_uid, version, metadata_text, access_groups)
+VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8)
 """
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
 
@@ -111,13 +112,16 @@ async def _apply_one(
 
 async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
     """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
-    counter's row lock is held only for the end of the transaction)."""
+    counter's row lock is held only for the end of the transaction). Each feed row keeps its
+    study's access groups as they are now, read before an emptied study goes."""
+    groups: dict[str, list[str]] = {}
     if work.series:
         await conn.execute(_RECOUNT_SERIES, sorted(work.series))
         if work.removed:
             await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
     if work.studies:
-        await conn.execute(_RECOUNT_STUDIES, sorted(work.studies))
+        recounted = await conn.fetch(_RECOUNT_STUDIES, sorted(work.studies))
+        groups = {r["study_instance_uid"]: r["access_groups"] for r in recounted}
         if work.removed:
             await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
     if work.cleanup:
@@ -128,7 +132,16 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
         await conn.executemany(
             _INSERT_FEED,
             [
-                (first + i, r.action.value, r.study, r.series, r.sop, r.version, r.metadata)
+                (
+                    first + i,
+                    r.action.value,
+                    r.study,
+                    r.series,
+                    r.sop,
+                    r.version,
+                    r.metadata,
+                    groups.get(r.study, []),
+                )
                 for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
             ],
         )

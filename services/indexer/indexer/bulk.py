@@ -8,7 +8,7 @@ per-command path, in stream order, after this.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 import asyncpg
 
@@ -30,8 +30,13 @@ SELECT sop_instance_uid, blob_key FROM instance WHERE sop_instance_uid = ANY($1:
 
 async def plain_inserts(conn: asyncpg.Connection, stores: list[Store]) -> list[Store]:
     """The stores that can be bulk-inserted: unknown SOP Instance UIDs, once in the batch,
-    outside any deleted study or series (those go through the tombstone checks)."""
+    outside any deleted study or series (those go through the tombstone checks), into
+    studies that every store of the batch reaches with the same access groups (stores of
+    uploaders with different groups into one study go in stream order, one by one)."""
     counts = Counter(ev.sop_instance_uid for _, _, ev in stores)
+    access: defaultdict[str, set[tuple[object, ...]]] = defaultdict(set)
+    for _, _, ev in stores:
+        access[ev.study_instance_uid].add(_access_key(ev))
     sops = list(counts)
     scopes = {ev.study_instance_uid for _, _, ev in stores}
     scopes |= {ev.series_instance_uid for _, _, ev in stores}
@@ -43,7 +48,13 @@ async def plain_inserts(conn: asyncpg.Connection, stores: list[Store]) -> list[S
         and ev.sop_instance_uid not in known
         and ev.study_instance_uid not in known
         and ev.series_instance_uid not in known
+        and len(access[ev.study_instance_uid]) == 1
     ]
+
+
+def _access_key(ev: InstanceStored) -> tuple[object, ...]:
+    uploader = None if ev.uploader_groups is None else tuple(ev.uploader_groups)
+    return tuple(ev.access_groups), uploader
 
 
 async def insert(
@@ -52,12 +63,19 @@ async def insert(
     """Insert the plain stores; returns the outcome of each one that was inserted here (one
     that another replica inserted meanwhile is left for the per-command path)."""
     studies = {ev.study_instance_uid: ev for _, _, ev in stores}  # newest instance wins
-    series = {ev.series_instance_uid: ev for _, _, ev in stores}
     # Rows are locked in UID order, so batches applied side by side (consumer loops, replicas)
     # that share studies wait for each other instead of deadlocking.
     await conn.executemany(
         apply.UPSERT_STUDY, [apply.study_row(studies[k]) for k in sorted(studies)]
     )
+    outcomes: dict[int, Outcome] = {}
+    refused = await _refused_studies(conn, studies)
+    if refused:
+        for i, seq, ev in stores:
+            if ev.study_instance_uid in refused:
+                outcomes[i] = apply.refuse(ev, seq, work)
+        stores = [s for s in stores if s[2].study_instance_uid not in refused]
+    series = {ev.series_instance_uid: ev for _, _, ev in stores}
     await conn.executemany(
         apply.UPSERT_SERIES, [apply.series_row(series[k]) for k in sorted(series)]
     )
@@ -71,10 +89,29 @@ async def insert(
     )
     rows = await conn.fetch(_INSERTED, [ev.sop_instance_uid for _, _, ev in stores])
     written = {(r["sop_instance_uid"], r["blob_key"]) for r in rows}
-    outcomes: dict[int, Outcome] = {}
     for (i, seq, ev), text in zip(stores, texts, strict=True):
         if (ev.sop_instance_uid, ev.blob_key) in written:
             apply.record(work, FeedAction.CREATE, seq, ev, text)
             stored = OutcomeStatus.STORED
             outcomes[i] = Outcome(command_id=ev.command_id, status=stored, sequence=seq)
     return outcomes
+
+
+_GROUPS = """
+SELECT study_instance_uid, access_groups FROM study WHERE study_instance_uid = ANY($1::text[])
+"""
+
+
+async def _refused_studies(
+    conn: asyncpg.Connection, studies: dict[str, InstanceStored]
+) -> set[str]:
+    """The studies (rows now locked by the upsert) whose groups the uploader is outside of;
+    one study's stores share their groups here (``plain_inserts``). A study this batch
+    created has the uploader's groups, so it is never refused."""
+    limited = {
+        uid: ev.uploader_groups for uid, ev in studies.items() if ev.uploader_groups is not None
+    }
+    if not limited:
+        return set()
+    rows = await conn.fetch(_GROUPS, sorted(limited))
+    return {r[0] for r in rows if not set(r[1]) & set(limited[r[0]])}

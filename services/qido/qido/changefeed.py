@@ -5,6 +5,12 @@ our gap-free sequences a page is never empty while later entries exist. v2 selec
 window ``[startTime, endTime)`` and ``offset`` skips rows of it. Both return rows in sequence
 order. ``state`` is derived at read time from the instance row: ``Current`` when it still holds
 this entry's version, ``Deleted`` when there is none, ``Replaced`` otherwise.
+
+With study groups (``studyaccess``), a caller reads only the entries of its groups' studies:
+a study's current groups while it exists, else the groups it had when the entry was written
+(so a group still sees the deletes of its studies). Group changes are not feed entries: the
+feed records instances' creates, updates and deletes, as Microsoft's does, and a change of
+who may see a study changes no instance.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import changefeed, db
+from dicomcommon import changefeed, db, studyaccess
 from dicomcommon.errors import InvalidQuery
 
 V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
@@ -33,6 +39,7 @@ class FeedQuery:
     skip: int = 0
     start: datetime | None = None
     end: datetime | None = None
+    groups: studyaccess.Groups | None = None  # only the studies of these groups (None: all)
 
 
 def parse_v1(params: Iterable[tuple[str, str]]) -> FeedQuery:
@@ -109,23 +116,42 @@ def _select(include_metadata: bool) -> str:
     return f"SELECT {changefeed.COLUMNS}, {_STATE}{metadata} {_FROM}"
 
 
+# The study's groups while it exists, else those its entry recorded; probes the study's key.
+_VISIBLE = """coalesce((SELECT s.access_groups FROM study s
+    WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups) && $1::text[]"""
+
+
 async def read_page(pool: asyncpg.Pool, query: FeedQuery) -> list[asyncpg.Record]:
     """The rows of one page, in sequence order."""
     select = _select(query.include_metadata)
+    args: list[Any] = [] if query.groups is None else [list(query.groups)]
+    visible = f"{_VISIBLE} AND " if args else ""
+    n = len(args)
     if query.start is None and query.end is None:
-        text = f"{select} WHERE f.sequence > $1 ORDER BY f.sequence OFFSET $2 LIMIT $3"
-        return await db.fetch(pool, text, query.after, query.skip, query.limit)
+        text = (
+            f"{select} WHERE {visible}f.sequence > ${n + 1}"
+            f" ORDER BY f.sequence OFFSET ${n + 2} LIMIT ${n + 3}"
+        )
+        return await db.fetch(pool, text, *args, query.after, query.skip, query.limit)
     text = (
-        f"{select} WHERE ($1::timestamptz IS NULL OR f.timestamp >= $1)"
-        " AND ($2::timestamptz IS NULL OR f.timestamp < $2)"
-        " ORDER BY f.sequence OFFSET $3 LIMIT $4"
+        f"{select} WHERE {visible}(${n + 1}::timestamptz IS NULL OR f.timestamp >= ${n + 1})"
+        f" AND (${n + 2}::timestamptz IS NULL OR f.timestamp < ${n + 2})"
+        f" ORDER BY f.sequence OFFSET ${n + 3} LIMIT ${n + 4}"
     )
-    return await db.fetch(pool, text, query.start, query.end, query.skip, query.limit)
+    return await db.fetch(pool, text, *args, query.start, query.end, query.skip, query.limit)
 
 
-async def read_latest(pool: asyncpg.Pool, include_metadata: bool) -> asyncpg.Record | None:
-    text = f"{_select(include_metadata)} ORDER BY f.sequence DESC LIMIT 1"
-    return await db.fetchrow(pool, text)
+async def read_latest(
+    pool: asyncpg.Pool, include_metadata: bool, groups: studyaccess.Groups | None = None
+) -> asyncpg.Record | None:
+    """The newest entry (the newest the caller may see, with ``groups``)."""
+    if groups is None:
+        return await db.fetchrow(pool, f"{_select(include_metadata)} {_LATEST}")
+    text = f"{_select(include_metadata)} WHERE {_VISIBLE} {_LATEST}"
+    return await db.fetchrow(pool, text, list(groups))
+
+
+_LATEST = "ORDER BY f.sequence DESC LIMIT 1"
 
 
 def entries(rows: Iterable[asyncpg.Record], replacement: bytes) -> list[dict[str, Any]]:

@@ -9,15 +9,17 @@ cancels the body on disconnect). Each event's ``id`` is its sequence, so a recon
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import changefeed, publicbase
+from dicomcommon import changefeed, publicbase, studyaccess
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.feedwatch import FeedWatch
+from dicomcommon.principal import principal_of
 from qido import changefeed as feed
 from qido.handlers import QidoContext
 
@@ -39,7 +41,8 @@ async def read_v2(request: Request) -> Response:
 async def latest(request: Request) -> Response:
     """``GET [/v2]/changefeed/latest``: the newest entry; 204 while the feed is empty."""
     ctx: QidoContext = request.app.state.ctx
-    row = await feed.read_latest(ctx.pool, feed.parse_latest(request.query_params.multi_items()))
+    include_metadata = feed.parse_latest(request.query_params.multi_items())
+    row = await feed.read_latest(ctx.pool, include_metadata, _groups(request, ctx))
     if row is None:
         return Response(status_code=204)
     [entry] = feed.entries([row], _replacement(request, ctx))
@@ -52,6 +55,7 @@ async def stream(request: Request) -> Response:
     params = [*request.query_params.multi_items()]
     resume = request.headers.get("last-event-id") or dict(params).get("after", "")
     query = feed.parse_v1([*params, ("offset", resume), ("limit", str(_SSE_PAGE))])
+    query = dataclasses.replace(query, groups=_groups(request, ctx))
     body = _events(ctx.pool, request.app.state.feed_watch, query, _replacement(request, ctx))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
@@ -59,9 +63,13 @@ async def stream(request: Request) -> Response:
 
 async def _page(request: Request, query: feed.FeedQuery) -> Response:
     ctx: QidoContext = request.app.state.ctx
-    rows = await feed.read_page(ctx.pool, query)
+    rows = await feed.read_page(ctx.pool, dataclasses.replace(query, groups=_groups(request, ctx)))
     body = changefeed.encode(feed.entries(rows, _replacement(request, ctx)))
     return Response(body, media_type=_JSON)
+
+
+def _groups(request: Request, ctx: QidoContext) -> studyaccess.Groups | None:
+    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
 
 
 def _replacement(request: Request, ctx: QidoContext) -> bytes:
@@ -90,4 +98,4 @@ async def _events(
 
 
 def _after(query: feed.FeedQuery, after: int) -> feed.FeedQuery:
-    return feed.FeedQuery(limit=query.limit, include_metadata=query.include_metadata, after=after)
+    return dataclasses.replace(query, after=after, skip=0, start=None, end=None)

@@ -16,9 +16,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import db, dicomjson
+from dicomcommon import db, dicomjson, studyaccess
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable
+from dicomcommon.principal import principal_of
 from dicomcommon.query import parse_query
 from qido import sql
 from qido.settings import Settings
@@ -63,7 +64,8 @@ async def _search(request: Request, level: Level) -> Response:
         series_instance_uid=request.path_params.get("series"),
     )
     base_url = ctx.settings.http.public_base_url.rstrip("/")
-    search = sql.build_search(query, base_url)
+    groups = studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
+    search = sql.build_search(query, base_url, groups)
     if media == "json":
         answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
         assert answer is not None  # an aggregate always answers one row

@@ -10,10 +10,12 @@ from dicomcommon.settings import (
     CorsSettings,
     HttpSettings,
     PostgresSettings,
+    StudyGroupsSettings,
     auth_field,
     cors_field,
     http_field,
     postgres_field,
+    study_groups_field,
 )
 
 
@@ -26,6 +28,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
-from dicomcommon import moments
+from dicomcommon import moments, studyaccess
 from dicomcommon.dicomjson import (
     INSTANCE_SUMMARY_KEYWORDS,
     Attribute,
@@ -131,8 +131,9 @@ class Search:
     limit: int
 
 
-def build_search(query: Query, base_url: str) -> Search:
-    """The statements answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2).
+def build_search(query: Query, base_url: str, groups: studyaccess.Groups | None = None) -> Search:
+    """The statements answering ``query`` (PS3.18 §10.6, PS3.4 C.2.2.2), among the studies of
+    ``groups`` when given (``studyaccess``; ``None`` adds nothing to the statement).
 
     An inner query finds the page (matching, order, ``limit`` / ``offset``) from the indexes
     alone; only the rows of that page are then joined and projected, each stored document
@@ -142,6 +143,8 @@ def build_search(query: Query, base_url: str) -> Search:
     base = query.level
     levels = _returned_levels(query)
     conditions = _scope_conditions(query, p)
+    if groups is not None:
+        conditions.append(_access_condition(base, groups, p))
     matched = {base}
     for f in query.filters:
         level, condition = _filter_condition(f, base, query.timezone_offset, p)
@@ -263,6 +266,15 @@ def _scope_conditions(query: Query, p: _Parameters) -> list[str]:
     if query.series_instance_uid is not None:
         conditions.append(f"{base}.series_instance_uid = {p(query.series_instance_uid)}")
     return conditions
+
+
+def _access_condition(base: Level, groups: studyaccess.Groups, p: _Parameters) -> str:
+    """Only the studies of ``groups``, inside the page query, so ``limit``, ``offset`` and the
+    "more results" warning count visible matches only. Studies read their own indexed column;
+    series and instances probe their study row."""
+    if base == Level.STUDY:
+        return f"st.access_groups && {p(list(groups))}::text[]"
+    return studyaccess.study_condition(f"{_ALIAS[base]}.study_instance_uid", p(list(groups)))
 
 
 def _joins(base: Level, joined: set[Level]) -> str:

@@ -137,3 +137,19 @@ def test_the_base_url_travels_escaped_and_as_a_parameter() -> None:
     search = build_search(query, 'http://h/x"y')
     assert 'http://h/x\\"y' in search.args
     assert 'x"y' not in search.text
+
+
+def test_without_study_groups_the_statement_is_unchanged() -> None:
+    """No join, no condition, no parameter when study groups are off (or the caller an admin)."""
+    query = _query(Level.INSTANCE, PatientID="P1")
+    plain, unlimited = build_search(query, BASE), build_search(query, BASE, None)
+    assert (plain.text, plain.args) == (unlimited.text, unlimited.args)
+    assert "access_groups" not in plain.text
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_study_groups_limit_the_page_query_of_every_level(level: Level) -> None:
+    search = build_search(_query(level), BASE, ("cardio",))
+    page = search.text.split(" LIMIT ")[0]  # the condition sits before the page's limit
+    assert "access_groups &&" in page
+    assert ["cardio"] in search.args

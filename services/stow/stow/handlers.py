@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import multipart
+from dicomcommon import multipart, studyaccess
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import (
     BackendUnavailable,
@@ -19,6 +19,7 @@ from dicomcommon.errors import (
     UnsupportedMediaType,
 )
 from dicomcommon.events import Outcome
+from dicomcommon.principal import principal_of
 from dicomcommon.uids import require_uid
 from stow import metadata_parts
 from stow.deidentify import Deidentifier
@@ -37,13 +38,14 @@ async def store_instances(request: Request) -> Response:
         study = deidentifier.study_uid(study) if deidentifier else study
     xml = _wants_xml(request.headers.get("accept", ""))
     report = StoreReport(ingest.settings.http.public_base_url, study)
+    upload = studyaccess.upload(principal_of(request.scope), ingest.settings.study_groups)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
     async for part in _parts(request, ingest, deidentifier):
         if isinstance(part, InvalidInstance):
             report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason)
             continue
         try:
-            stored = await _store_part(ingest, part, study, report, bool(pending))
+            stored = await _store_part(ingest, part, study, upload, report, bool(pending))
         finally:
             part.close()
         if stored is not None:
@@ -57,7 +59,12 @@ async def store_instances(request: Request) -> Response:
 
 
 async def _store_part(
-    ingest: Ingest, part: multipart.Part, study: str | None, report: StoreReport, started: bool
+    ingest: Ingest,
+    part: multipart.Part,
+    study: str | None,
+    upload: studyaccess.Upload,
+    report: StoreReport,
+    started: bool,
 ) -> tuple[Instance, str, asyncio.Future[Outcome]] | None:
     """Store one part; per-instance failures become report entries, not exceptions."""
     try:
@@ -65,8 +72,11 @@ async def _store_part(
     except InvalidInstance as exc:
         report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason)
         return None
+    if upload.refused:  # nothing written: no study could take it
+        report.refuse(instance, studyaccess.NO_GROUP)
+        return None
     try:
-        cid, future = await ingest.submit(part, instance)
+        cid, future = await ingest.submit(part, instance, upload)
     except BackendUnavailable:
         if not started:
             raise  # nothing accepted yet: the whole request is a 503

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import uuid
 
-from dicomcommon import blobkeys, dataset, logs
+from dicomcommon import blobkeys, dataset, logs, studyaccess
 from dicomcommon.bus import Bus, subject
 from dicomcommon.dataset import Instance
 from dicomcommon.events import STORE_SUBJECT, InstanceStored, Outcome
@@ -40,7 +40,9 @@ class Ingest:
             )
         return dataset.read_instance(part.body, part.size, expected_study)
 
-    async def submit(self, part: Part, instance: Instance) -> tuple[str, asyncio.Future[Outcome]]:
+    async def submit(
+        self, part: Part, instance: Instance, upload: studyaccess.Upload
+    ) -> tuple[str, asyncio.Future[Outcome]]:
         """Write the blob under a new versioned key, then publish the ingest command."""
         key = blobkeys.new_key(instance.instance_path)
         part.body.seek(0)
@@ -63,6 +65,8 @@ class Ingest:
             frames=instance.frames,
             bulk_data=instance.bulk_data,
             allow_replace=self.settings.duplicate_policy == "overwrite",
+            access_groups=list(upload.study_groups),
+            uploader_groups=None if upload.may_store_in is None else list(upload.may_store_in),
         )
         future = self.waiter.expect(command.command_id)
         try:

@@ -19,6 +19,7 @@ UNCONFIRMED_WARNING = (
     '299 - "Stored durably; the index has not confirmed yet, so the instance may take a '
     'moment to become searchable"'
 )
+_REFUSED_WARNING = '299 - "Refused (Failure Reason 0x0124): {}"'
 
 
 def _ui(value: str) -> dict[str, Any]:
@@ -44,8 +45,12 @@ class StoreReport:
     studies: set[str] = field(default_factory=set)
     warned: bool = False
     unconfirmed: bool = False
+    refusals: set[str] = field(default_factory=set)  # why instances were not authorized
 
     def stored(self, instance: Instance, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.status is OutcomeStatus.REFUSED:
+            self.refuse(instance, outcome.detail)
+            return
         if outcome is not None and outcome.status not in _SUCCESS:
             reason = (
                 FailureReason.DUPLICATE_SOP_INSTANCE
@@ -65,6 +70,11 @@ class StoreReport:
         self.unconfirmed |= outcome is None
         self.referenced.append(item)
         self.studies.add(instance.study_instance_uid)
+
+    def refuse(self, instance: Instance, why: str) -> None:
+        """Study access groups refuse the instance: a failure with its reason in a Warning."""
+        self.fail(instance.sop_class_uid, instance.sop_instance_uid, FailureReason.NOT_AUTHORIZED)
+        self.refusals.add(why)
 
     def fail(self, sop_class: str | None, sop_instance: str | None, reason: int) -> None:
         item: dict[str, Any] = {"00081197": _us(reason)}
@@ -93,7 +103,9 @@ class StoreReport:
         return body
 
     def response(self, xml: bool) -> Response:
-        headers = {"Warning": UNCONFIRMED_WARNING} if self.unconfirmed else {}
+        warnings = [UNCONFIRMED_WARNING] if self.unconfirmed else []
+        warnings += [_REFUSED_WARNING.format(why) for why in sorted(self.refusals)]
+        headers = {"Warning": ", ".join(warnings)} if warnings else {}
         if xml:
             return Response(
                 dicomjson.to_native_xml(self.dataset()),

@@ -14,11 +14,13 @@ from dicomcommon.settings import (
     HttpSettings,
     NatsSettings,
     StorageSettings,
+    StudyGroupsSettings,
     auth_field,
     cors_field,
     http_field,
     nats_field,
     storage_field,
+    study_groups_field,
 )
 
 
@@ -30,6 +32,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from starlette.requests import Request
 
+from dicomcommon import studyaccess
+from dicomcommon.principal import principal_of
 from dicomcommon.storage import BlobStore
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
@@ -17,3 +20,9 @@ class WadoContext:
     pool: asyncpg.Pool
     store: BlobStore
     metadata_cache: MetadataCache
+
+
+def visible_groups(request: Request) -> studyaccess.Groups | None:
+    """The study groups the caller of ``request`` is limited to (``None``: every study)."""
+    ctx: WadoContext = request.app.state.ctx
+    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)

@@ -21,7 +21,7 @@ from wado import (
     rendered_parts,
     retrieve,
 )
-from wado.context import WadoContext
+from wado.context import WadoContext, visible_groups
 from wado.index import Scope
 from wado.negotiate import Choice
 from wado.transcode import TranscodeError
@@ -53,7 +53,7 @@ def head_safe(handler: Handler) -> Handler:
 async def retrieve_instances(request: Request) -> Response:
     """Retrieve Study, Series or Instance: the DICOM instances of the resource."""
     ctx: WadoContext = request.app.state.ctx
-    scope = Scope.of(request.path_params)
+    scope = Scope.of(request.path_params, visible_groups(request))
     offer = retrieve.OFFER if scope.instance else retrieve.SERIES_OFFER
     wanted = negotiate.choices(request, offer)
     found = await index.instances(ctx.pool, scope)
@@ -66,7 +66,7 @@ async def retrieve_instances(request: Request) -> Response:
 async def retrieve_metadata(request: Request) -> Response:
     """Retrieve Study, Series or Instance Metadata, from the index only."""
     ctx: WadoContext = request.app.state.ctx
-    scope = Scope.of(request.path_params)
+    scope = Scope.of(request.path_params, visible_groups(request))
     wanted = negotiate.choices(request, metadata.OFFER)[0]
     base_url = public_base(request, ctx.settings)
     return await metadata.response(ctx, request, scope, wanted, base_url)
@@ -76,7 +76,7 @@ async def retrieve_metadata(request: Request) -> Response:
 async def retrieve_frames(request: Request) -> Response:
     """Retrieve Frames: byte ranges of the blob, decoded only when the client needs it."""
     ctx: WadoContext = request.app.state.ctx
-    scope = Scope.of(request.path_params)
+    scope = Scope.of(request.path_params, visible_groups(request))
     numbers = frames.frame_numbers(request.path_params["frames"])
     wanted = negotiate.choices(request, frames.OFFER)
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
@@ -87,7 +87,7 @@ async def retrieve_frames(request: Request) -> Response:
 async def retrieve_bulkdata(request: Request) -> Response:
     """Retrieve Bulk Data: a BulkDataURI of the metadata, with Range support."""
     ctx: WadoContext = request.app.state.ctx
-    scope = Scope.of(request.path_params)
+    scope = Scope.of(request.path_params, visible_groups(request))
     path = bulkdata.bulk_path(request.path_params["path"])
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
     if bulkdata.is_encapsulated_pixel_data(detail, path):
@@ -116,7 +116,7 @@ async def _send_frames(
 async def retrieve_rendered(request: Request) -> Response:
     """Rendered / thumbnail of a study, series, instance or frames, as JPEG, PNG or GIF."""
     ctx: WadoContext = request.app.state.ctx
-    scope = Scope.of(request.path_params)
+    scope = Scope.of(request.path_params, visible_groups(request))
     params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
     wanted = negotiate.choices(request, rendered.OFFER)[0]
     listed = request.path_params.get("frames")

@@ -3,6 +3,8 @@ each frame and bulk data value sits in them, and the metadata computed at ingest
 
 WADO never writes. Every query names its UIDs as parameters, and each resource level has its
 own statement so PostgreSQL always uses the primary key or the ``instance_study`` index.
+A scope limited to study groups (``studyaccess``) finds nothing in a study outside them, so
+the caller gets the same 404 as for a study that does not exist.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import db
+from dicomcommon import db, studyaccess
 from dicomcommon.errors import NotFound
 from dicomcommon.uids import require_uid
 
@@ -29,9 +31,10 @@ class Scope:
     study: str
     series: str | None = None
     instance: str | None = None
+    groups: studyaccess.Groups | None = None  # only if the study is of these groups
 
     @classmethod
-    def of(cls, path_params: dict[str, Any]) -> Scope:
+    def of(cls, path_params: dict[str, Any], groups: studyaccess.Groups | None = None) -> Scope:
         """Validate the UIDs of the URL before they reach a query: malformed is a 400."""
         study = require_uid(str(path_params["study"]), "StudyInstanceUID")
         series = path_params.get("series")
@@ -40,17 +43,22 @@ class Scope:
             study,
             require_uid(str(series), "SeriesInstanceUID") if series is not None else None,
             require_uid(str(instance), "SOPInstanceUID") if instance is not None else None,
+            groups,
         )
 
     @property
     def level(self) -> str:
         return "instance" if self.instance else "series" if self.series else "study"
 
-    def where(self, first: int = 1) -> tuple[str, list[str]]:
-        """The WHERE clause of this scope with ``$first``-numbered parameters."""
+    def where(self, first: int = 1) -> tuple[str, list[Any]]:
+        """The WHERE clause of this scope with ``$first``-numbered parameters; with groups,
+        one probe of the study row (its UID is ``$first``) decides for every row."""
         clauses = ["study_instance_uid", "series_instance_uid", "sop_instance_uid"]
-        values = [v for v in (self.study, self.series, self.instance) if v is not None]
+        values: list[Any] = [v for v in (self.study, self.series, self.instance) if v is not None]
         sql = " AND ".join(f"{c} = ${first + i}" for i, c in enumerate(clauses[: len(values)]))
+        if self.groups is not None:
+            values.append(list(self.groups))
+            sql += f" AND {studyaccess.study_condition(f'${first}', f'${first + len(values) - 1}')}"
         return sql, values
 
 

@@ -13,11 +13,13 @@ from dicomcommon.settings import (
     HttpSettings,
     PostgresSettings,
     StorageSettings,
+    StudyGroupsSettings,
     auth_field,
     cors_field,
     http_field,
     postgres_field,
     storage_field,
+    study_groups_field,
 )
 
 
@@ -29,6 +31,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

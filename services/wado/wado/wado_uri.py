@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from starlette.responses import Response, StreamingResponse
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
 from wado import anonymized, index, negotiate, pixels, rendered, retrieve
-from wado.context import WadoContext
+from wado.context import WadoContext, visible_groups
 from wado.handlers import head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import EXPLICIT_VR_LITTLE_ENDIAN, Choice
@@ -110,7 +111,8 @@ async def retrieve_object(request: Request) -> Response:
     """``GET /wado``: the object as DICOM, a rendered image or its encapsulated document."""
     ctx: WadoContext = request.app.state.ctx
     wanted = UriRequest.of(request.query_params)
-    detail = await index.instance_detail(ctx.pool, wanted.scope, _KEYS)
+    scope = dataclasses.replace(wanted.scope, groups=visible_groups(request))
+    detail = await index.instance_detail(ctx.pool, scope, _KEYS)
     media_type = content_type(wanted, detail)
     check_fits(wanted, detail, media_type)
     if media_type == DICOM:

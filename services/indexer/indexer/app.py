@@ -22,7 +22,7 @@ from dicomcommon.errors import InvalidQuery
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import cleanup, health, sweeper
+from indexer import cleanup, health, parked_api, sweeper
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -124,5 +124,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
+        Route("/parked", parked_api.list_parked, methods=["GET"]),
+        Route("/parked/{command_id}/retry", parked_api.retry_parked, methods=["POST"]),
     ]
     return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)

@@ -13,6 +13,7 @@ from dicomcommon import multipart
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import (
     BackendUnavailable,
+    DicomwebError,
     FailureReason,
     InvalidInstance,
     NotAcceptable,
@@ -38,9 +39,32 @@ async def store_instances(request: Request) -> Response:
     xml = _wants_xml(request.headers.get("accept", ""))
     report = StoreReport(ingest.settings.http.public_base_url, study)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
+    try:
+        await _store_parts(request, ingest, deidentifier, study, report, pending)
+    except DicomwebError as exc:
+        if not pending:
+            raise  # nothing stored: the error is the whole answer
+        report.cut_short(exc)  # the instances stored before it are listed, the rest failed
+    outcomes = await ingest.waiter.wait(
+        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
+    )
+    for instance, cid, _ in pending:
+        report.stored(instance, outcomes.get(cid))
+    return report.response(xml)
+
+
+async def _store_parts(
+    request: Request,
+    ingest: Ingest,
+    deidentifier: Deidentifier | None,
+    study: str | None,
+    report: StoreReport,
+    pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
+) -> None:
+    """Store each part of the request in turn, adding what awaits the indexer to ``pending``."""
     async for part in _parts(request, ingest, deidentifier):
         if isinstance(part, InvalidInstance):
-            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason)
+            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason, str(part))
             continue
         try:
             stored = await _store_part(ingest, part, study, report, bool(pending))
@@ -48,12 +72,6 @@ async def store_instances(request: Request) -> Response:
             part.close()
         if stored is not None:
             pending.append(stored)
-    outcomes = await ingest.waiter.wait(
-        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
-    )
-    for instance, cid, _ in pending:
-        report.stored(instance, outcomes.get(cid))
-    return report.response(xml)
 
 
 async def _store_part(
@@ -63,7 +81,7 @@ async def _store_part(
     try:
         instance = await ingest.read(part, study)
     except InvalidInstance as exc:
-        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason)
+        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason, str(exc))
         return None
     try:
         cid, future = await ingest.submit(part, instance)
@@ -108,7 +126,7 @@ async def _instances(
         raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported")
     parts = multipart.iter_parts(request.stream(), multipart.boundary_of(content_type), limits)
     if part_type in metadata_parts.METADATA_TYPES:
-        async for item in metadata_parts.instances(parts, part_type):
+        async for item in metadata_parts.instances(parts, part_type, s.max_metadata_part_bytes):
             yield item
         return
     async for part in parts:

@@ -17,12 +17,16 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import nats
 import pytest
+from nats.js.api import ConsumerConfig
 from pydicom.dataset import Dataset
 
 from dicomcommon.errors import FailureReason
+from dicomcommon.settings import NatsSettings
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
+from indexer.settings import Settings as IndexerSettings
 from tests import instances, poison
 from tests.polling import eventually
 
@@ -197,3 +201,19 @@ def test_a_poison_instance_fails_alone_and_waits_parked_for_a_retry(fault_stack:
     assert entry["command_id"] not in {
         p["command_id"] for p in httpx.get(f"{indexer}/parked").json()
     }
+
+
+async def _ingest_consumer_config(nats_url: str) -> ConsumerConfig:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info(NatsSettings().ingest_stream, "indexer")
+        return info.config
+    finally:
+        await nc.close()
+
+
+def test_ingest_commands_have_a_delivery_limit(fault_stack: Stack) -> None:
+    """No command is redelivered for ever: JetStream stops at the limit, and the indexer
+    parks a command on its last delivery (``consumer``)."""
+    config = asyncio.run(_ingest_consumer_config(fault_stack.nats_url))
+    assert config.max_deliver == IndexerSettings().max_deliveries

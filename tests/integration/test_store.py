@@ -209,3 +209,19 @@ def test_a_body_cut_before_its_closing_boundary_lists_what_was_stored(stack: Sta
     assert "closing boundary" in response.headers["warning"]
     assert _find_study(stack, first.StudyInstanceUID)
     assert _find_study(stack, second.StudyInstanceUID) == []
+
+
+def test_an_instance_whose_metadata_passes_the_nats_payload_limit_is_stored(stack: Stack) -> None:
+    """The stack's NATS runs with the stock 1 MiB max_payload: a command carrying 1.5 MB of
+    metadata used to answer 500 (MaxPayloadError) and leave an orphan blob."""
+    ds = instances.fresh()
+    ds.add_new(0x0040A160, "UT", "report text " * 130_000)  # Text Value: 1.56 MB inline
+    response = _store(stack, instances.to_bytes(ds), "application/dicom")
+    assert response.status_code == 200, response.text
+    assert _find_study(stack, ds.StudyInstanceUID)
+    url = (
+        f"{stack.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/metadata"
+    )
+    [metadata] = httpx.get(url).json()
+    assert metadata["0040A160"]["Value"] == [ds[0x0040A160].value.rstrip()]

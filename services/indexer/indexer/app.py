@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         s.blobs = await open_store(settings.storage)
         s.http_client = httpx.AsyncClient(timeout=2)
         s.migrated = asyncio.Event()
-        s.consumer = IngestConsumer(settings, s.pool, s.bus)
+        s.consumer = IngestConsumer(settings, s.pool, s.bus, s.blobs)
 
         async def check_postgres() -> None:
             await db.fetch(s.pool, "SELECT 1")

@@ -27,7 +27,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 from dicomcommon import db, logs
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import parking
+from dicomcommon.storage import BlobStore
+from indexer import offloaded, parking
 from indexer.batch import Command, apply_batch
 from indexer.settings import Settings
 
@@ -39,10 +40,11 @@ _HOLD_SECONDS = 5.0  # the longest wait between two tries of a batch held by an 
 
 
 class IngestConsumer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus, blobs: BlobStore) -> None:
         self.settings = settings
         self.pool = pool
         self.bus = bus
+        self.blobs = blobs
         self.applied = 0
 
     async def run(self) -> None:
@@ -104,7 +106,7 @@ class IngestConsumer:
                 await msg.term()
                 continue
             if msg.metadata.num_delivered >= self.settings.max_deliveries:
-                await self._park_last_delivery(command, msg.metadata.num_delivered)
+                await self._park_last_delivery(msg, command)
                 unpark = True
             commands.append(command)
             kept.append(msg)
@@ -124,7 +126,8 @@ class IngestConsumer:
         wait = 0.5
         while True:
             try:
-                return await apply_batch(self.pool, commands, unpark)
+                loaded = await offloaded.load_all(self.blobs, commands)
+                return await apply_batch(self.pool, loaded, unpark)
             except Exception as exc:
                 if not parking.is_outage(exc):
                     log.warning("batch of %d failed (%s); one command at a time", len(msgs), exc)
@@ -139,7 +142,8 @@ class IngestConsumer:
         """One command in its own transaction; parked in another one if it fails."""
         seq, event = command
         try:
-            [outcome] = await apply_batch(self.pool, [command], unpark)
+            loaded = await offloaded.load(self.blobs, command)
+            [outcome] = await apply_batch(self.pool, [loaded], unpark)
             return outcome
         except Exception as exc:
             if parking.is_outage(exc):
@@ -152,14 +156,23 @@ class IngestConsumer:
             detail=f"not indexed ({error}); parked for an administrator to retry",
         )  # fmt: skip
 
-    async def _park_last_delivery(self, command: Command, deliveries: int) -> None:
+    async def _park_last_delivery(self, msg: Any, command: Command) -> None:
         """Park before trying: if applying it kills this replica once more, it stays parked
-        (a successful apply below takes it out again, in the same transaction)."""
+        (a successful apply below takes it out again, in the same transaction). JetStream
+        will not deliver it again, so an outage is waited out here, the message kept."""
         seq, event = command
-        error = f"delivered {deliveries} times without being applied"
+        error = f"delivered {msg.metadata.num_delivered} times without being applied"
         log.error("command %s: %s; parked before its last try", event.command_id, error)
-        async with db.connection(self.pool) as conn:
-            await parking.park(conn, seq, event, error)
+        while True:
+            try:
+                async with db.connection(self.pool) as conn:
+                    await parking.park(conn, seq, event, error)
+                return
+            except Exception as exc:
+                if not parking.is_outage(exc):
+                    raise
+            await asyncio.sleep(_HOLD_SECONDS)
+            await msg.in_progress()
 
     async def _answer(self, commands: list[Command], outcomes: list[Outcome]) -> None:
         """Tell each waiting STOW / DELETE request what happened (best effort: the commit

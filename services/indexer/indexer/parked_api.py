@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from dicomcommon import db
 from dicomcommon.errors import InvalidQuery, NotFound
-from indexer import parking
+from indexer import offloaded, parking
 from indexer.batch import apply_batch
 
 _MAX_LIST = 1000
@@ -31,7 +31,8 @@ async def retry_parked(request: Request) -> Response:
         found = await parking.parked_command(conn, command_id)
     if found is None:
         raise NotFound(f"no parked command {command_id}")
-    [outcome] = await apply_batch(pool, [found], unpark=True)
+    loaded = await offloaded.load(request.app.state.blobs, found)
+    [outcome] = await apply_batch(pool, [loaded], unpark=True)
     if outcome.status.value != "failed":
         parking.UNPARKED.inc()
     return JSONResponse(outcome.model_dump(mode="json"))

@@ -33,8 +33,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 _PARK = """
 INSERT INTO parked_command (command_id, stream_sequence, kind, study_instance_uid,
-    sop_instance_uid, blob_key, command, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    sop_instance_uid, blob_key, metadata_key, command, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (command_id) DO UPDATE SET error = EXCLUDED.error,
     attempts = parked_command.attempts + 1, parked_at = now()
 """
@@ -66,10 +66,14 @@ async def park(
     error: str,
 ) -> None:
     """Keep ``event`` with its error; a command parked again counts one more attempt."""
+    store = isinstance(event, InstanceStored)
     blob_key = event.blob_key if isinstance(event, InstanceStored) else None
+    metadata_key = event.metadata_key if isinstance(event, InstanceStored) else None
+    if store and metadata_key is not None:  # keep the command light: its metadata is a blob
+        event = event.model_copy(update={"metadata": {}, "frames": [], "bulk_data": {}})
     await conn.execute(
         _PARK, event.command_id, sequence, event.kind, event.study_instance_uid,
-        event.sop_instance_uid, blob_key, event.model_dump_json(), error,
+        event.sop_instance_uid, blob_key, metadata_key, event.model_dump_json(), error,
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ SELECT k FROM unnest($1::text[]) AS k
 WHERE NOT EXISTS (SELECT 1 FROM instance i WHERE i.blob_key = k)
   AND NOT EXISTS (SELECT 1 FROM blob_cleanup c WHERE c.blob_key = k)
   AND NOT EXISTS (SELECT 1 FROM parked_command p WHERE p.blob_key = k)
+  AND NOT EXISTS (SELECT 1 FROM parked_command p WHERE p.metadata_key = k)
 """
 _QUEUE = "INSERT INTO blob_cleanup (blob_key) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
 

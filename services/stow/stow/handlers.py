@@ -85,6 +85,9 @@ async def _store_part(
         return None
     try:
         cid, future = await ingest.submit(part, instance)
+    except InvalidInstance as exc:  # the command is larger than the message bus takes
+        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason, str(exc))
+        return None
     except BackendUnavailable:
         if not started:
             raise  # nothing accepted yet: the whole request is a 503

@@ -11,12 +11,14 @@ CREATE TABLE parked_command (
     study_instance_uid      text NOT NULL,
     sop_instance_uid        text,
     blob_key                text,             -- a store's blob: never swept as an orphan
+    metadata_key            text,             -- its metadata's blob, if it travelled in one
     command                 text NOT NULL,    -- JSON as sent (jsonb would refuse \u0000)
     error                   text NOT NULL,
     attempts                integer NOT NULL DEFAULT 1,
     parked_at               timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX parked_command_blob_key ON parked_command (blob_key);
+CREATE INDEX parked_command_metadata_key ON parked_command (metadata_key);
 
 -- A btree row holds at most about 2.7 kB: a PatientID, AccessionNumber, Modality or StudyDate
 -- of a few kB made the whole insert fail. The indexes now hold the first 256 characters

@@ -225,3 +225,16 @@ def test_an_instance_whose_metadata_passes_the_nats_payload_limit_is_stored(stac
     )
     [metadata] = httpx.get(url).json()
     assert metadata["0040A160"]["Value"] == [ds[0x0040A160].value.rstrip()]
+
+
+def test_a_file_cut_inside_its_header_is_refused_and_nothing_is_stored(stack: Stack) -> None:
+    """Cut in an element before the pixel data, it used to be stored (200) without its
+    pixel data, which pydicom reads as far as it goes."""
+    ds = instances.fresh()
+    data = instances.to_bytes(ds)
+    cut = data[: data.index(b"\xe0\x7f\x10\x00") - 200]
+    response = _store(stack, cut, "application/dicom")
+    assert response.status_code == 409, response.text
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+    assert "truncated" in response.headers["warning"]
+    assert _find_study(stack, ds.StudyInstanceUID) == []

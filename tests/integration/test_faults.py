@@ -6,21 +6,28 @@ storage (SeaweedFS) and a short index wait, so outages do not disturb the sessio
 - PostgreSQL down: the store is durable in JetStream; STOW answers 202 (index unconfirmed) and
   the instance is indexed once PostgreSQL is back.
 - SIGKILL of STOW under load: every instance answered 200 is retrievable, byte for byte.
+- an instance the index refuses fails alone, parked for an operator's retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 
 import httpx
+import nats
 import pytest
+from nats.js.api import ConsumerConfig
 from pydicom.dataset import Dataset
 
+from dicomcommon.errors import FailureReason
+from dicomcommon.settings import NatsSettings
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
-from tests import instances
+from indexer.settings import Settings as IndexerSettings
+from tests import instances, poison
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -138,10 +145,75 @@ def test_killed_stow_loses_no_acknowledged_instance(fault_stack: Stack) -> None:
         assert retrieved.content == body
 
 
-def test_request_over_the_size_limit_is_413_and_stores_nothing(fault_stack: Stack) -> None:
+def test_a_request_past_the_size_limit_lists_what_was_stored_before_it(
+    fault_stack: Stack,
+) -> None:
+    """The limit is found part way through: the instances complete before it are stored and
+    listed (they used to be stored behind a bare 413), the rest is one 0xA700 failure."""
     datasets = [instances.fresh() for _ in range(40)]  # ~40 KB each: past the 1 MiB limit
     body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
     assert len(body) > REQUEST_LIMIT
     response = instances.store(fault_stack.dicomweb_url, body, instances.MULTIPART)
-    assert response.status_code == 413
-    assert not any(_found(fault_stack, ds.StudyInstanceUID) for ds in datasets[-5:])
+    assert response.status_code == 202, response.text
+    stored = {r["00081155"]["Value"][0] for r in response.json()["00081199"]["Value"]}
+    assert 0 < len(stored) < len(datasets)
+    [failed] = response.json()["00081198"]["Value"]
+    assert failed == {"00081197": {"vr": "US", "Value": [FailureReason.OUT_OF_RESOURCES]}}
+    assert "the rest of the request was not stored" in response.headers["warning"]
+    for ds in datasets:
+        if ds.SOPInstanceUID in stored:
+            assert eventually(lambda ds=ds: _found(fault_stack, ds.StudyInstanceUID))
+    assert not any(
+        _found(fault_stack, ds.StudyInstanceUID)
+        for ds in datasets
+        if ds.SOPInstanceUID not in stored
+    )
+
+
+def test_a_poison_instance_fails_alone_and_waits_parked_for_a_retry(fault_stack: Stack) -> None:
+    """An instance the index refuses (an injected PostgreSQL error, neither a data error nor
+    an outage) used to jam its batch for ever; now it fails alone with 0x0110 and a reason,
+    its batch-mate is indexed, and an operator lists it and retries it once the cause is gone."""
+    good = instances.fresh()
+    bad = instances.fresh(patient_id=f"{poison.PREFIX}{uuid.uuid4().hex}")
+    indexer = fault_stack.service_urls["indexer"][0]
+    asyncio.run(poison.run(fault_stack.postgres_url, poison.INSTALL))
+    try:
+        body = instances.multipart_body([instances.to_bytes(good), instances.to_bytes(bad)])
+        response = instances.store(fault_stack.dicomweb_url, body, instances.MULTIPART)
+        assert response.status_code == 202, response.text
+        [failed] = response.json()["00081198"]["Value"]
+        assert failed["00081155"]["Value"] == [bad.SOPInstanceUID]
+        assert failed["00081197"]["Value"] == [FailureReason.PROCESSING_FAILURE]
+        assert "injected fault" in response.headers["warning"]
+        assert _found(fault_stack, good.StudyInstanceUID)
+        parked = httpx.get(f"{indexer}/parked").json()
+        [entry] = [p for p in parked if p["sop_instance_uid"] == bad.SOPInstanceUID]
+        assert "injected fault" in entry["error"]
+        metrics = httpx.get(f"{indexer}/metrics").text
+        assert "dicomweb_indexer_commands_parked_total 1.0" in metrics
+    finally:
+        asyncio.run(poison.run(fault_stack.postgres_url, poison.REMOVE))
+    retried = httpx.post(f"{indexer}/parked/{entry['command_id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "stored"
+    assert _found(fault_stack, bad.StudyInstanceUID)
+    assert entry["command_id"] not in {
+        p["command_id"] for p in httpx.get(f"{indexer}/parked").json()
+    }
+
+
+async def _ingest_consumer_config(nats_url: str) -> ConsumerConfig:
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info(NatsSettings().ingest_stream, "indexer")
+        return info.config
+    finally:
+        await nc.close()
+
+
+def test_ingest_commands_have_a_delivery_limit(fault_stack: Stack) -> None:
+    """No command is redelivered for ever: JetStream stops at the limit, and the indexer
+    parks a command on its last delivery (``consumer``)."""
+    config = asyncio.run(_ingest_consumer_config(fault_stack.nats_url))
+    assert config.max_deliver == IndexerSettings().max_deliveries

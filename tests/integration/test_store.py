@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import warnings
+from pathlib import Path
+
 import httpx
 import pytest
+from pydicom.data import get_testdata_file
 
 from dicomcommon.errors import FailureReason
 from dicomstack.stack import Stack
@@ -149,3 +155,86 @@ def test_store_response_in_xml_when_asked(stack: Stack) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/dicom+xml")
     assert b"NativeDicomModel" in response.content
+
+
+def test_an_unconvertible_value_fails_its_instance_and_keeps_the_others(stack: Stack) -> None:
+    """pydicom's badVR.dcm (Number of Frames ``1A``) used to answer 500 after the first
+    instance of the request was stored."""
+    good = instances.fresh()
+    path = get_testdata_file("badVR.dcm")
+    assert path is not None
+    body = instances.multipart_body([instances.to_bytes(good), Path(path).read_bytes()])
+    response = _store(stack, body, instances.MULTIPART)
+    assert response.status_code == 202, response.text
+    [ref] = response.json()[REFERENCED]["Value"]
+    assert ref["00081155"]["Value"] == [good.SOPInstanceUID]
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+    assert "1A" in response.headers["warning"]
+    assert _find_study(stack, good.StudyInstanceUID)
+
+
+def test_values_of_several_kilobytes_are_stored_and_found_by_their_whole_value(
+    stack: Stack,
+) -> None:
+    """A PatientID or AccessionNumber past a btree row's limit used to stall the index."""
+    ds = instances.fresh()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns that LO and SH are longer than allowed
+        ds.PatientID = base64.b64encode(os.urandom(6000)).decode()[:6000]
+        ds.AccessionNumber = base64.b64encode(os.urandom(6000)).decode()[:6000]
+        data = instances.to_bytes(ds)
+    response = _store(stack, data, "application/dicom")
+    assert response.status_code == 200, response.text
+    for key, value in (("PatientID", ds.PatientID), ("AccessionNumber", ds.AccessionNumber)):
+        found = httpx.get(f"{stack.dicomweb_url}/studies", params={key: value})
+        assert found.status_code == 200, found.text
+        assert [s["0020000D"]["Value"][0] for s in found.json()] == [ds.StudyInstanceUID]
+    wildcard = httpx.get(
+        f"{stack.dicomweb_url}/studies", params={"PatientID": ds.PatientID[:-1] + "?"}
+    )
+    assert [s["0020000D"]["Value"][0] for s in wildcard.json()] == [ds.StudyInstanceUID]
+
+
+def test_a_body_cut_before_its_closing_boundary_lists_what_was_stored(stack: Stack) -> None:
+    """The first instance is complete and stored; the answer says so (it used to be a bare
+    400) and fails the rest with 0xC000."""
+    first, second = instances.fresh(), instances.fresh()
+    whole = instances.multipart_body([instances.to_bytes(first), instances.to_bytes(second)])
+    body = whole[: whole.index(instances.to_bytes(second)) + 1000]
+    response = _store(stack, body, instances.MULTIPART)
+    assert response.status_code == 202, response.text
+    [ref] = response.json()[REFERENCED]["Value"]
+    assert ref["00081155"]["Value"] == [first.SOPInstanceUID]
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+    assert "closing boundary" in response.headers["warning"]
+    assert _find_study(stack, first.StudyInstanceUID)
+    assert _find_study(stack, second.StudyInstanceUID) == []
+
+
+def test_an_instance_whose_metadata_passes_the_nats_payload_limit_is_stored(stack: Stack) -> None:
+    """The stack's NATS runs with the stock 1 MiB max_payload: a command carrying 1.5 MB of
+    metadata used to answer 500 (MaxPayloadError) and leave an orphan blob."""
+    ds = instances.fresh()
+    ds.add_new(0x0040A160, "UT", "report text " * 130_000)  # Text Value: 1.56 MB inline
+    response = _store(stack, instances.to_bytes(ds), "application/dicom")
+    assert response.status_code == 200, response.text
+    assert _find_study(stack, ds.StudyInstanceUID)
+    url = (
+        f"{stack.dicomweb_url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/metadata"
+    )
+    [metadata] = httpx.get(url).json()
+    assert metadata["0040A160"]["Value"] == [ds[0x0040A160].value.rstrip()]
+
+
+def test_a_file_cut_inside_its_header_is_refused_and_nothing_is_stored(stack: Stack) -> None:
+    """Cut in an element before the pixel data, it used to be stored (200) without its
+    pixel data, which pydicom reads as far as it goes."""
+    ds = instances.fresh()
+    data = instances.to_bytes(ds)
+    cut = data[: data.index(b"\xe0\x7f\x10\x00") - 200]
+    response = _store(stack, cut, "application/dicom")
+    assert response.status_code == 409, response.text
+    assert _failure_reasons(response) == [FailureReason.CANNOT_UNDERSTAND]
+    assert "truncated" in response.headers["warning"]
+    assert _find_study(stack, ds.StudyInstanceUID) == []

@@ -21,6 +21,13 @@ from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import NatsSettings
 
 log = logging.getLogger(__name__)
+MAX_MESSAGE_SIZE = 8 << 20  # the streams' limit; the server's max_payload is usually lower
+_HEADER_ROOM = 4 << 10  # headers (Nats-Msg-Id) and protocol framing
+
+
+class MessageTooLarge(Exception):
+    """A message larger than the NATS server accepts (its ``max_payload``)."""
+
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.ConnectionClosedError,
@@ -44,7 +51,7 @@ def ingest_stream(settings: NatsSettings) -> StreamConfig:
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
         duplicate_window=120.0,
-        max_msg_size=8 << 20,
+        max_msg_size=MAX_MESSAGE_SIZE,
         discard=DiscardPolicy.NEW,
     )
 
@@ -114,11 +121,20 @@ class Bus:
             raise BackendUnavailable("NATS JetStream unavailable")
         return self.nc, self.js
 
+    def max_message_bytes(self) -> int:
+        """The largest payload a published message may have: the server's ``max_payload``
+        (1 MiB unless configured) and the streams' ``max_msg_size``, less room for headers."""
+        nc, _ = self.require()
+        return min(nc.max_payload, MAX_MESSAGE_SIZE) - _HEADER_ROOM
+
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> int:
-        """Publish to JetStream and wait for the stream's ack; returns the stream sequence."""
+        """Publish to JetStream and wait for the stream's ack; returns the stream sequence.
+        A payload the server refuses as too large raises ``MessageTooLarge``."""
         _, js = self.require()
         try:
             ack = await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+        except nats.errors.MaxPayloadError as exc:
+            raise MessageTooLarge(f"a {len(payload)} B message is more than NATS takes") from exc
         except OUTAGE_ERRORS as exc:
             raise BackendUnavailable(f"NATS JetStream unavailable: {type(exc).__name__}") from exc
         return int(ack.seq)

@@ -62,7 +62,21 @@ class Instance:
 
 
 def read_instance(body: IO[bytes], size: int, expected_study: str | None = None) -> Instance:
-    """Parse and validate a part; raise ``InvalidInstance`` with the failure reason."""
+    """Parse and validate a part; raise ``InvalidInstance`` with the failure reason.
+
+    Whatever else goes wrong while reading one file (pydicom meeting a value it cannot convert,
+    such as Number of Frames ``1A``) is that file's failure (0xC000), never the request's."""
+    try:
+        return _read_instance(body, size, expected_study)
+    except InvalidInstance:
+        raise
+    except Exception as exc:
+        raise InvalidInstance(
+            f"not a readable DICOM file: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from exc
+
+
+def _read_instance(body: IO[bytes], size: int, expected_study: str | None) -> Instance:
     digest = _sha256(body)
     body.seek(0)
     try:
@@ -94,6 +108,7 @@ def _read_with_pydicom(
     except (InvalidDicomError, EOFError, ValueError, KeyError, OSError, NotImplementedError) as e:
         raise InvalidInstance(f"not a readable DICOM file: {e}") from e
     pixel_start = body.tell()
+    _require_complete(ds, pixel_start, size)
     text = {kw: str(ds.get(kw, "") or "") for kw, _ in _REQUIRED_UIDS}
     uids = _validated_uids(text, expected_study)
     transfer_syntax = _transfer_syntax(ds, uids)
@@ -105,6 +120,29 @@ def _read_with_pydicom(
     return Instance(
         *uids, transfer_syntax, metadata, bulk, frames, size, digest, warnings
     )  # fmt: skip
+
+
+def _require_complete(ds: Dataset, stop: int, size: int) -> None:
+    """pydicom reads a file cut short (an element whose length runs past the end) as if it
+    ended there, warning only: the read then stops at the end of the file although its last
+    element ends earlier. Such a file is refused (0xC000), never stored as complete."""
+    if stop < size or not ds:
+        return  # stopped at the pixel data: every element before it was read whole
+    meta = getattr(ds, "file_meta", None) or {}
+    if UID(str(meta.get("TransferSyntaxUID", ""))).is_deflated:
+        return  # positions are in the inflated stream: inflating reports a cut itself
+    last = ds.get_item(max(ds.keys()))
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF:
+        return  # a sequence, read item by item: pydicom's read ended where it ended
+    end = last.value_tell + last.length
+    if end != size:
+        raise InvalidInstance(
+            f"truncated file: its last element ends at byte {end} of {size} (a value runs "
+            "past the end of the file)",
+            FailureReason.CANNOT_UNDERSTAND,
+            str(ds.get("SOPClassUID", "") or "") or None,
+            str(ds.get("SOPInstanceUID", "") or "") or None,
+        )
 
 
 def _bulk_base(uids: tuple[str, str, str, str]) -> str:
@@ -257,6 +295,9 @@ def _pixel_data(
     located = pixeldata.locate(body, start, size, UID(transfer_syntax))
     if located is None:
         return []
+    pixeldata.require_complete_tail(
+        body, located.value_offset + located.value_length, size, UID(transfer_syntax)
+    )
     key = f"{located.tag:08X}"
     bulk[key] = (located.value_offset, located.value_length)
     metadata[key] = {"vr": located.vr, "BulkDataURI": base + key}

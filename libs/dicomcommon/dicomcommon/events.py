@@ -2,6 +2,8 @@
 
 Subjects look like ``dicom.ingest.store``; outcomes go to the subject the command names in
 ``reply_subject`` (one per STOW / DELETE process), so a caller can wait for the indexer.
+A store whose metadata would make the command larger than NATS takes carries it in a blob
+instead (``metadata_key``, an ``OffloadedMetadata`` document written before the command).
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ class InstanceStored(BaseModel):
     # any study, as when study groups are off or the uploader is an admin).
     access_groups: list[str] = Field(default_factory=list)
     uploader_groups: list[str] | None = None
+    # Set when metadata, frames and bulk_data travel in this blob (then empty here).
+    metadata_key: str | None = None
+
+
+class OffloadedMetadata(BaseModel):
+    """What a store command carries when it is too large for one NATS message."""
+
+    metadata: dict[str, Any]
+    frames: list[Frame] = Field(default_factory=list)
+    bulk_data: dict[str, tuple[int, int]] = Field(default_factory=dict)
 
 
 class DeleteRequested(BaseModel):

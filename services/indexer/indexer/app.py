@@ -23,7 +23,7 @@ from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import access, cleanup, health, sweeper
+from indexer import access, cleanup, health, parked_api, sweeper
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -102,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
         s.blobs = await open_store(settings.storage)
         s.http_client = httpx.AsyncClient(timeout=2)
         s.migrated = asyncio.Event()
-        s.consumer = IngestConsumer(settings, s.pool, s.bus)
+        s.consumer = IngestConsumer(settings, s.pool, s.bus, s.blobs)
 
         async def check_postgres() -> None:
             await db.fetch(s.pool, "SELECT 1")
@@ -130,6 +130,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
         Route(_STUDY_ACCESS, access.read_access, methods=["GET", "HEAD"]),
         Route(_STUDY_ACCESS, access.change_access, methods=["PUT"]),
+        Route("/parked", parked_api.list_parked, methods=["GET"]),
+        Route("/parked/{command_id}/retry", parked_api.retry_parked, methods=["POST"]),
     ]
     return create_service_app(
         "indexer", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth

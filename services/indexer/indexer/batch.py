@@ -1,9 +1,10 @@
 """One transaction per batch of commands: apply each, then counts, feed rows and clean-ups.
 
 New instances are bulk-inserted first (``bulk``); the rest go command by command. If the bulk
-path hits data the schema refuses, the batch is redone command by command, where a failing
-command is rolled back to its savepoint and answered ``failed`` while the rest commits.
-Feed rows are numbered in stream order.
+path fails with anything but an outage (data the schema refuses, a limit it exceeds), the batch
+is redone command by command, where a failing command is rolled back to its savepoint, parked
+(``parking``) and answered ``failed`` while the rest commits. Feed rows are numbered in stream
+order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncpg
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply, bulk
+from indexer import apply, bulk, parking
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +63,23 @@ VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8)
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
 
 
-async def apply_batch(pool: asyncpg.Pool, commands: list[Command]) -> list[Outcome]:
-    """Apply ``commands`` (in stream order) in one transaction; outcomes in the same order."""
+async def apply_batch(
+    pool: asyncpg.Pool, commands: list[Command], unpark: bool = False
+) -> list[Outcome]:
+    """Apply ``commands`` (in stream order) in one transaction; outcomes in the same order.
+    ``unpark``: the commands come from ``parked_command``, and those applied leave it."""
     try:
-        return await _apply(pool, commands, fast=True)
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        return await _apply(pool, commands, fast=True, unpark=unpark)
+    except Exception as exc:
+        if parking.is_outage(exc):
+            raise
         log.warning("batch refused on the fast path (%s); applying command by command", exc)
-        return await _apply(pool, commands, fast=False)
+        return await _apply(pool, commands, fast=False, unpark=unpark)
 
 
-async def _apply(pool: asyncpg.Pool, commands: list[Command], fast: bool) -> list[Outcome]:
+async def _apply(
+    pool: asyncpg.Pool, commands: list[Command], fast: bool, unpark: bool
+) -> list[Outcome]:
     async with db.connection(pool) as conn, conn.transaction():
         work = apply.BatchWork()
         outcomes: dict[int, Outcome] = {}
@@ -81,6 +89,9 @@ async def _apply(pool: asyncpg.Pool, commands: list[Command], fast: bool) -> lis
             if i not in outcomes:
                 outcomes[i] = await _apply_one(conn, seq, event, work)
         await _finish(conn, work)
+        if unpark:
+            applied = [o.command_id for o in outcomes.values() if o.status != OutcomeStatus.FAILED]
+            await conn.execute(parking.UNPARK, applied)
     return [outcomes[i] for i in range(len(commands))]
 
 
@@ -103,10 +114,17 @@ async def _apply_one(
             if isinstance(event, InstanceStored):
                 return await apply.store(conn, seq, event, work)
             return await apply.delete(conn, seq, event, work)
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-        log.warning("command %s failed: %s", event.command_id, exc)
+    except Exception as exc:
+        if parking.is_outage(exc):
+            raise
+        error = parking.describe(exc)
+        log.warning("command %s failed and is parked: %s", event.command_id, error)
+        await parking.park(conn, seq, event, error)
         return Outcome(
-            command_id=event.command_id, status=OutcomeStatus.FAILED, sequence=seq, detail=str(exc)
+            command_id=event.command_id,
+            status=OutcomeStatus.FAILED,
+            sequence=seq,
+            detail=f"not indexed ({error}); parked for an administrator to retry",
         )
 
 

@@ -3,6 +3,13 @@
 Messages are acknowledged only after their transaction committed, so a crash anywhere before
 that redelivers them; applying a command twice changes nothing (see ``apply``). Every indexer
 replica pulls from the same durable consumer.
+
+Faults: during an outage the batch is held (kept in progress) and retried until it applies, so
+an outage costs no deliveries. Any other failure of a batch is retried command by command, and
+a command that still fails is parked (``parking``): it never holds back the others. A command
+on its last delivery (the consumer's ``max_deliver``: a replica died applying it each time) is
+parked before it is tried, so even a command that kills the indexer ends where an operator
+sees it, never silently dropped by JetStream.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ from typing import Annotated, Any
 
 import asyncpg
 import nats.errors
+import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dicomcommon import logs
+from dicomcommon import db, logs
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
-from dicomcommon.errors import BackendUnavailable
-from dicomcommon.events import DeleteRequested, InstanceStored, Outcome
+from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
+from dicomcommon.storage import BlobStore
+from indexer import offloaded, parking
 from indexer.batch import Command, apply_batch
 from indexer.settings import Settings
 
@@ -27,18 +36,15 @@ log = logging.getLogger(__name__)
 _EVENT: TypeAdapter[InstanceStored | DeleteRequested] = TypeAdapter(
     Annotated[InstanceStored | DeleteRequested, Field(discriminator="kind")]
 )  # the ``kind`` field picks the model: no trying one and then the other
-_RETRYABLE: tuple[type[BaseException], ...] = (
-    BackendUnavailable,
-    asyncpg.PostgresError,
-    *OUTAGE_ERRORS,
-)
+_HOLD_SECONDS = 5.0  # the longest wait between two tries of a batch held by an outage
 
 
 class IngestConsumer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus, blobs: BlobStore) -> None:
         self.settings = settings
         self.pool = pool
         self.bus = bus
+        self.blobs = blobs
         self.applied = 0
 
     async def run(self) -> None:
@@ -56,13 +62,15 @@ class IngestConsumer:
         await self.bus.connected.wait()
         _, js = self.bus.require()
         s = self.settings
+        try:  # creates the durable consumer, or updates one made before (its delivery limit)
+            await js.add_consumer(s.nats.ingest_stream, self._consumer_config())
+        except nats.js.errors.BadRequestError as exc:
+            log.warning("ingest consumer settings not updated: %s", exc)
         sub = await js.pull_subscribe(
             f"{s.nats.ingest_subject_prefix}.>",
             durable=s.consumer_name,
             stream=s.nats.ingest_stream,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_seconds, max_ack_pending=-1
-            ),
+            config=self._consumer_config(),
         )
         task = asyncio.current_task()
         while True:
@@ -75,30 +83,96 @@ class IngestConsumer:
             if msgs:
                 await self._handle(msgs)
 
+    def _consumer_config(self) -> ConsumerConfig:
+        s = self.settings
+        return ConsumerConfig(
+            durable_name=s.consumer_name,
+            filter_subject=f"{s.nats.ingest_subject_prefix}.>",
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=s.ack_wait_seconds,
+            max_ack_pending=-1,
+            max_deliver=s.max_deliveries,
+        )
+
     async def _handle(self, msgs: list[Any]) -> None:
         commands: list[Command] = []
         kept = []
+        unpark = False
         for msg in msgs:
             try:
-                commands.append((msg.metadata.sequence.stream, _EVENT.validate_json(msg.data)))
-                kept.append(msg)
+                command = (msg.metadata.sequence.stream, _EVENT.validate_json(msg.data))
             except ValidationError:
                 log.error("dropping a malformed command (stream seq %s)", msg.metadata.sequence)
                 await msg.term()
+                continue
+            if msg.metadata.num_delivered >= self.settings.max_deliveries:
+                await self._park_last_delivery(msg, command)
+                unpark = True
+            commands.append(command)
+            kept.append(msg)
         if not commands:
             return
-        try:
-            outcomes = await apply_batch(self.pool, commands)
-        except _RETRYABLE as exc:
-            log.warning("batch of %d not applied (%s); it will be redelivered", len(kept), exc)
-            for msg in kept:
-                await msg.nak(delay=1)
-            await asyncio.sleep(0.5)
-            return
+        outcomes = await self._apply_held(kept, commands, unpark)
+        parking.PARKED.inc(sum(o.status is OutcomeStatus.FAILED for o in outcomes))
         await self._answer(commands, outcomes)
         for msg in kept:
             await msg.ack()
         self.applied += len(commands)
+
+    async def _apply_held(
+        self, msgs: list[Any], commands: list[Command], unpark: bool
+    ) -> list[Outcome]:
+        """Apply the batch, holding it through outages; any other failure goes one by one."""
+        wait = 0.5
+        while True:
+            try:
+                loaded = await offloaded.load_all(self.blobs, commands)
+                return await apply_batch(self.pool, loaded, unpark)
+            except Exception as exc:
+                if not parking.is_outage(exc):
+                    log.warning("batch of %d failed (%s); one command at a time", len(msgs), exc)
+                    return [await self._apply_alone(command, unpark) for command in commands]
+                log.warning("batch of %d waits for an outage to end (%s)", len(msgs), exc)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, _HOLD_SECONDS)
+            for msg in msgs:
+                await msg.in_progress()  # not redelivered meanwhile: deliveries are not spent
+
+    async def _apply_alone(self, command: Command, unpark: bool) -> Outcome:
+        """One command in its own transaction; parked in another one if it fails."""
+        seq, event = command
+        try:
+            loaded = await offloaded.load(self.blobs, command)
+            [outcome] = await apply_batch(self.pool, [loaded], unpark)
+            return outcome
+        except Exception as exc:
+            if parking.is_outage(exc):
+                raise
+            error = parking.describe(exc)
+        async with db.connection(self.pool) as conn:
+            await parking.park(conn, seq, event, error)
+        return Outcome(
+            command_id=event.command_id, status=OutcomeStatus.FAILED, sequence=seq,
+            detail=f"not indexed ({error}); parked for an administrator to retry",
+        )  # fmt: skip
+
+    async def _park_last_delivery(self, msg: Any, command: Command) -> None:
+        """Park before trying: if applying it kills this replica once more, it stays parked
+        (a successful apply below takes it out again, in the same transaction). JetStream
+        will not deliver it again, so an outage is waited out here, the message kept."""
+        seq, event = command
+        error = f"delivered {msg.metadata.num_delivered} times without being applied"
+        log.error("command %s: %s; parked before its last try", event.command_id, error)
+        while True:
+            try:
+                async with db.connection(self.pool) as conn:
+                    await parking.park(conn, seq, event, error)
+                return
+            except Exception as exc:
+                if not parking.is_outage(exc):
+                    raise
+            await asyncio.sleep(_HOLD_SECONDS)
+            await msg.in_progress()
 
     async def _answer(self, commands: list[Command], outcomes: list[Outcome]) -> None:
         """Tell each waiting STOW / DELETE request what happened (best effort: the commit

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     fetch_wait_seconds: float = 0.5
     # Unacknowledged commands of a crashed replica are redelivered after this long.
     ack_wait_seconds: float = 10.0
+    # JetStream's delivery limit: a command delivered this often (a replica died applying it
+    # each time) is parked before its last try. Outages hold a batch without spending any.
+    max_deliveries: int = Field(default=20, ge=2)
     cleanup_interval_seconds: float = 2.0
     cleanup_batch: int = 100
     # Blobs older than this that no instance uses are orphans (a store never acknowledged).

@@ -2,8 +2,9 @@
 NATS refused the command) are found by age and handed to the blob clean-up queue.
 
 A blob is an orphan when it is older than a setting (its key carries its write time), no
-instance row uses it, and no ingest command older than it is still waiting in JetStream (so a
-store held up by an outage is never mistaken for one). One replica sweeps at a time.
+instance row or parked command (``parking``) uses it, and no ingest command older than it is
+still waiting in JetStream (so a store held up by an outage is never mistaken for one). One
+replica sweeps at a time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ _UNUSED = """
 SELECT k FROM unnest($1::text[]) AS k
 WHERE NOT EXISTS (SELECT 1 FROM instance i WHERE i.blob_key = k)
   AND NOT EXISTS (SELECT 1 FROM blob_cleanup c WHERE c.blob_key = k)
+  AND NOT EXISTS (SELECT 1 FROM parked_command p WHERE p.blob_key = k)
+  AND NOT EXISTS (SELECT 1 FROM parked_command p WHERE p.metadata_key = k)
 """
 _QUEUE = "INSERT INTO blob_cleanup (blob_key) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
 

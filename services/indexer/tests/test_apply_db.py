@@ -4,6 +4,8 @@ keys they name are never read here."""
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,8 +18,10 @@ from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
+from indexer import parking
 from indexer.batch import apply_batch
 from indexer.migrate import migrate
+from tests import poison
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +234,76 @@ async def test_study_counts_follow_new_stores_other_paths_and_deletes(pool: asyn
     again = first[2].model_copy(update={"command_id": uuid.uuid4().hex})
     await apply_batch(pool, [(9_100_030, again)])  # after a tombstone: the per-command path
     assert await _counts(pool, study) == (2, 4, ["CT", "MR"], [ct_class])
+
+
+def _long_value(length: int) -> str:
+    """Random text that does not compress below a btree row's limit (about 2.7 kB)."""
+    return base64.b64encode(os.urandom(length))[:length].decode()
+
+
+async def test_values_of_several_kilobytes_are_stored_in_indexed_columns(
+    pool: asyncpg.Pool,
+) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    long = {
+        keyword: {"vr": vr, "Value": [_long_value(12_000)]}
+        for keyword, vr in (("00100020", "LO"), ("00080050", "SH"), ("00080060", "CS"))
+    }
+    long["00080020"] = {"vr": "DA", "Value": [_long_value(9_000)]}
+    [outcome] = await apply_batch(pool, [(9_100_001, _store(sop, study, series, metadata=long))])
+    assert outcome.status is OutcomeStatus.STORED
+    stored = await db.fetchrow(
+        pool,
+        "SELECT patient_id, accession_number, study_date FROM study WHERE study_instance_uid = $1",
+        study,
+    )
+    assert stored is not None
+    assert stored["patient_id"] == long["00100020"]["Value"][0]
+    assert stored["study_date"] == long["00080020"]["Value"][0]
+
+
+def _patient(patient_id: str) -> dict[str, Any]:
+    return {"00100020": {"vr": "LO", "Value": [patient_id]}}
+
+
+async def test_a_command_failing_with_any_error_is_parked_and_its_batch_mates_applied(
+    pool: asyncpg.Pool,
+) -> None:
+    """A PostgreSQL error that is neither a data error nor an outage (here a trigger's) used
+    to fail the whole batch, redelivered for ever; now the command fails alone, parked."""
+    study, series, poison_study = _uid(), _uid(), _uid()
+    good, bad, other = _uid(), _uid(), _uid()
+    poisoned = _store(bad, poison_study, _uid(), metadata=_patient(f"{poison.PREFIX}{bad}"))
+    async with db.connection(pool) as conn:
+        await conn.execute(poison.INSTALL)
+    try:
+        outcomes = await apply_batch(
+            pool,
+            [
+                (9_200_001, _store(good, study, series)),
+                (9_200_002, poisoned),
+                (9_200_003, _store(other, study, series)),
+            ],
+        )
+        assert [o.status for o in outcomes] == [
+            OutcomeStatus.STORED, OutcomeStatus.FAILED, OutcomeStatus.STORED,
+        ]  # fmt: skip
+        assert "injected fault" in outcomes[1].detail
+        assert await _instances(pool, study) == sorted([good, other])
+        [row] = await db.fetch(
+            pool, "SELECT * FROM parked_command WHERE command_id = $1", poisoned.command_id
+        )
+        assert (row["stream_sequence"], row["blob_key"]) == (9_200_002, poisoned.blob_key)
+        assert "injected fault" in row["error"]
+    finally:
+        async with db.connection(pool) as conn:
+            await conn.execute(poison.REMOVE)
+    async with db.connection(pool) as conn:
+        parked = await parking.parked_command(conn, poisoned.command_id)
+    assert parked == (9_200_002, poisoned)
+    [retried] = await apply_batch(pool, [parked], unpark=True)
+    assert retried.status is OutcomeStatus.STORED
+    assert await _instances(pool, poison_study) == [bad]
+    assert not await db.fetch(
+        pool, "SELECT 1 FROM parked_command WHERE command_id = $1", poisoned.command_id
+    )

@@ -359,8 +359,38 @@ def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> 
         assert isinstance(match, SingleValue)  # numeric VRs parse only to single values
         return f"{column} = {p(match.value)}::text::numeric"
     if kind == "date" and isinstance(match, Range):
-        return _date_range_condition(column, match, p)
-    return _text_condition(column, kind == "name", match, p)
+        return _date_range_condition(indexed_prefix(column), match, p)
+    condition = _text_condition(column, kind == "name", match, p)
+    prefix = _prefix_condition(column, match, p)
+    return f"{prefix} AND {condition}" if prefix else condition
+
+
+# Columns indexed by their first characters (indexer migration 0014): a value of any length is
+# stored, the index finds the rows by prefix and the whole value is compared on those rows.
+PREFIX_INDEXED = frozenset(
+    {"patient_id", "accession_number", "study_date", "modality", "modalities_in_study"}
+)
+PREFIX_LENGTH = 256
+
+
+def indexed_prefix(column: str) -> str:
+    """The expression a prefix-indexed column is indexed on (the column itself otherwise).
+    Ranges compare it alone: DA values have eight characters, far inside the prefix."""
+    if column.rpartition(".")[2] in PREFIX_INDEXED:
+        return f"left({column}, {PREFIX_LENGTH})"
+    return column
+
+
+def _prefix_condition(column: str, match: Match, p: _Parameters) -> str | None:
+    """The index condition implied by an exact match on a prefix-indexed column."""
+    expr = indexed_prefix(column)
+    if expr == column:
+        return None
+    if isinstance(match, SingleValue):
+        return f"{expr} = {p(match.value[:PREFIX_LENGTH])}"
+    if isinstance(match, ValueList):
+        return f"{expr} = ANY({p([v[:PREFIX_LENGTH] for v in match.values])}::text[])"
+    return None
 
 
 # Date and time columns that name one moment together, in the entity's own timezone.
@@ -407,7 +437,7 @@ def _adjusted_condition(
     low, high = _bounds(match)
     return " AND ".join(
         [
-            _date_range_condition(date, Range(_days(low, -1), _days(high, 1)), p),
+            _date_range_condition(indexed_prefix(date), Range(_days(low, -1), _days(high, 1)), p),
             _date_range_condition(value, Range(low, high), p),
         ]
     )
@@ -477,7 +507,25 @@ def _range_condition(expr: str, match: Range, p: _Parameters) -> str:
 
 
 def _array_condition(column: str, match: Match, p: _Parameters) -> str:
-    """Multi-valued computed attributes (ModalitiesInStudy): any value matches (C.2.2.2.1)."""
+    """Multi-valued computed attributes (ModalitiesInStudy, SOPClassesInStudy): any value
+    matches (C.2.2.2.1)."""
+    if column.rpartition(".")[2] not in PREFIX_INDEXED:
+        return _plain_array_condition(column, match, p)
+    prefixes = f"dicom_prefixes({column})"  # indexed (migration 0014); values compared after
+    if isinstance(match, SingleValue):
+        return (
+            f"{prefixes} @> {p([match.value[:PREFIX_LENGTH]])}::text[]"
+            f" AND {column} @> {p([match.value])}::text[]"
+        )
+    if isinstance(match, ValueList):
+        return (
+            f"{prefixes} && {p([v[:PREFIX_LENGTH] for v in match.values])}::text[]"
+            f" AND {column} && {p(list(match.values))}::text[]"
+        )
+    return _plain_array_condition(column, match, p)
+
+
+def _plain_array_condition(column: str, match: Match, p: _Parameters) -> str:
     if isinstance(match, SingleValue):
         return f"{column} @> {p([match.value])}::text[]"
     if isinstance(match, ValueList):

@@ -507,6 +507,8 @@ async def test_ready_when_postgres_answers(client: httpx.AsyncClient) -> None:
 # The benchmark's query mix (issue 4): each must have an index-backed plan.
 BENCH_QUERIES = [
     (Level.STUDY, None, None, {"PatientID": "PID-A"}),
+    (Level.STUDY, None, None, {"AccessionNumber": "ACC-A"}),
+    (Level.STUDY, None, None, {"StudyDate": "20230101"}),
     (Level.STUDY, None, None, {"PatientName": "smi*"}),
     (Level.STUDY, None, None, {"StudyDate": "20230101-20231231"}),
     (Level.STUDY, None, None, {"ModalitiesInStudy": "MR"}),

@@ -13,6 +13,7 @@ from dicomcommon import multipart, studyaccess
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import (
     BackendUnavailable,
+    DicomwebError,
     FailureReason,
     InvalidInstance,
     NotAcceptable,
@@ -38,11 +39,34 @@ async def store_instances(request: Request) -> Response:
         study = deidentifier.study_uid(study) if deidentifier else study
     xml = _wants_xml(request.headers.get("accept", ""))
     report = StoreReport(ingest.settings.http.public_base_url, study)
-    upload = studyaccess.upload(principal_of(request.scope), ingest.settings.study_groups)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
+    try:
+        await _store_parts(request, ingest, deidentifier, study, report, pending)
+    except DicomwebError as exc:
+        if not pending:
+            raise  # nothing stored: the error is the whole answer
+        report.cut_short(exc)  # the instances stored before it are listed, the rest failed
+    outcomes = await ingest.waiter.wait(
+        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
+    )
+    for instance, cid, _ in pending:
+        report.stored(instance, outcomes.get(cid))
+    return report.response(xml)
+
+
+async def _store_parts(
+    request: Request,
+    ingest: Ingest,
+    deidentifier: Deidentifier | None,
+    study: str | None,
+    report: StoreReport,
+    pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
+) -> None:
+    """Store each part of the request in turn, adding what awaits the indexer to ``pending``."""
+    upload = studyaccess.upload(principal_of(request.scope), ingest.settings.study_groups)
     async for part in _parts(request, ingest, deidentifier):
         if isinstance(part, InvalidInstance):
-            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason)
+            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason, str(part))
             continue
         try:
             stored = await _store_part(ingest, part, study, upload, report, bool(pending))
@@ -50,12 +74,6 @@ async def store_instances(request: Request) -> Response:
             part.close()
         if stored is not None:
             pending.append(stored)
-    outcomes = await ingest.waiter.wait(
-        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
-    )
-    for instance, cid, _ in pending:
-        report.stored(instance, outcomes.get(cid))
-    return report.response(xml)
 
 
 async def _store_part(
@@ -70,13 +88,16 @@ async def _store_part(
     try:
         instance = await ingest.read(part, study)
     except InvalidInstance as exc:
-        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason)
+        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason, str(exc))
         return None
     if upload.refused:  # nothing written: no study could take it
         report.refuse(instance, studyaccess.NO_GROUP)
         return None
     try:
         cid, future = await ingest.submit(part, instance, upload)
+    except InvalidInstance as exc:  # the command is larger than the message bus takes
+        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason, str(exc))
+        return None
     except BackendUnavailable:
         if not started:
             raise  # nothing accepted yet: the whole request is a 503
@@ -118,7 +139,7 @@ async def _instances(
         raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported")
     parts = multipart.iter_parts(request.stream(), multipart.boundary_of(content_type), limits)
     if part_type in metadata_parts.METADATA_TYPES:
-        async for item in metadata_parts.instances(parts, part_type):
+        async for item in metadata_parts.instances(parts, part_type, s.max_metadata_part_bytes):
             yield item
         return
     async for part in parts:

@@ -1,20 +1,24 @@
 """The store path for one part: parse → validate → write the blob → publish the command.
 
 The indexer's outcome is awaited for the whole request at once, so a batch of instances is
-indexed in one of the indexer's transactions instead of one round trip per instance.
+indexed in one of the indexer's transactions instead of one round trip per instance. A command
+larger than NATS takes (the server's ``max_payload``, 1 MiB by default) carries its metadata in
+a blob beside the instance instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import uuid
 
 from dicomcommon import blobkeys, dataset, logs, studyaccess
-from dicomcommon.bus import Bus, subject
+from dicomcommon.bus import Bus, MessageTooLarge, subject
 from dicomcommon.dataset import Instance
-from dicomcommon.events import STORE_SUBJECT, InstanceStored, Outcome
+from dicomcommon.errors import FailureReason, InvalidInstance
+from dicomcommon.events import STORE_SUBJECT, InstanceStored, OffloadedMetadata, Outcome
 from dicomcommon.multipart import Part
 from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.storage import BlobStore
@@ -67,16 +71,51 @@ class Ingest:
             allow_replace=self.settings.duplicate_policy == "overwrite",
             access_groups=list(upload.study_groups),
             uploader_groups=None if upload.may_store_in is None else list(upload.may_store_in),
+            metadata_key=None,
         )
+        payload = command.model_dump_json().encode()
+        if len(payload) > self.bus.max_message_bytes():
+            command, payload = await self._offload(command)
         future = self.waiter.expect(command.command_id)
         try:
-            await self.bus.publish(
-                subject(self.settings.nats.ingest_subject_prefix, STORE_SUBJECT),
-                command.model_dump_json().encode(),
-                msg_id=command.command_id,
-            )
+            await self._publish(command, payload, instance)
         except BaseException:
             self.waiter.forget(command.command_id)
             raise
         log.info("published %s", instance.sop_instance_uid, extra={"dicom_blob_key": key})
         return command.command_id, future
+
+    async def _offload(self, command: InstanceStored) -> tuple[InstanceStored, bytes]:
+        """Metadata too large for one NATS message goes beside the blob (a new, immutable
+        object); the command carries its key and the indexer reads it from there."""
+        key = blobkeys.metadata_key(command.blob_key)
+        document = OffloadedMetadata.model_construct(
+            metadata=command.metadata, frames=command.frames, bulk_data=command.bulk_data
+        ).model_dump_json()
+        body = document.encode()
+        await self.blobs.put(key, io.BytesIO(body), len(body))
+        light = command.model_copy(
+            update={"metadata": {}, "frames": [], "bulk_data": {}, "metadata_key": key}
+        )
+        return light, light.model_dump_json().encode()
+
+    async def _publish(self, command: InstanceStored, payload: bytes, instance: Instance) -> None:
+        """Publish; a command NATS refuses as too large fails its instance (0xA700), and the
+        blobs written for it are removed rather than left as orphans."""
+        try:
+            await self.bus.publish(
+                subject(self.settings.nats.ingest_subject_prefix, STORE_SUBJECT),
+                payload,
+                msg_id=command.command_id,
+            )
+        except MessageTooLarge as exc:
+            log.warning("%s: %s; its blobs are removed", instance.sop_instance_uid, exc)
+            for key in (command.blob_key, command.metadata_key):
+                if key is not None:
+                    await self.blobs.delete(key)
+            raise InvalidInstance(
+                f"the ingest command is larger than the message bus accepts: {exc}",
+                FailureReason.OUT_OF_RESOURCES,
+                instance.sop_class_uid,
+                instance.sop_instance_uid,
+            ) from exc

@@ -2,10 +2,12 @@
 Native DICOM Model XML documents whose BulkDataURIs name other parts by Content-Location (or
 Content-ID), rebuilt as Part 10 files so they take exactly the ``application/dicom`` path.
 
-A BulkDataURI may name a later part, so every part is received first: bulk parts stay spooled
-(past a small in-memory budget they move to disk), and each instance is built on its own, so
-only one instance's values are in memory at a time. Failures are per instance: unreadable
-metadata is 0xC000, a reference to a part that is not there is 0xA900 (PS3.18 §10.5.3).
+A BulkDataURI may name a later part, so every part is received first: metadata and bulk parts
+stay spooled (past one in-memory budget for all of them they move to disk), and each instance
+is built on its own, so only one instance's values are in memory at a time. A metadata document
+is parsed whole, so it may not pass ``max_metadata_bytes`` (0xA700 for that part). Failures are
+per instance: unreadable metadata is 0xC000, a reference to a part that is not there is 0xA900
+(PS3.18 §10.5.3).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/dicom+json"
 XML_TYPE = "application/dicom+xml"
 METADATA_TYPES = frozenset({JSON_TYPE, XML_TYPE})
-IN_MEMORY_BULK_BYTES = 16 << 20  # bulk parts held in memory together; the rest go to disk
+IN_MEMORY_BULK_BYTES = 16 << 20  # parts held in memory together; the rest go to disk
+MAX_METADATA_BYTES = 64 << 20  # one metadata document, parsed whole (a setting's default)
 _PIXEL_TAGS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
 # Media types of pixel data parts and the transfer syntax each means without a
 # ``transfer-syntax`` parameter (PS3.18 Table 8.7.3-5 / 8.7.3-2 defaults).
@@ -57,7 +60,7 @@ class _UnusableBulkData(Exception):
 
 
 async def instances(
-    parts: AsyncIterator[Part], root_type: str
+    parts: AsyncIterator[Part], root_type: str, max_metadata_bytes: int = MAX_METADATA_BYTES
 ) -> AsyncIterator[Part | InvalidInstance]:
     """Each data set of the request as a Part 10 part, or the reason it cannot be stored."""
     received = Received()
@@ -65,6 +68,13 @@ async def instances(
         async for part in parts:
             received.add(part, root_type)
         for metadata in received.metadata:
+            if metadata.size > max_metadata_bytes:
+                yield InvalidInstance(
+                    f"a metadata part of {metadata.size} bytes is larger than the "
+                    f"{max_metadata_bytes} bytes a document may have",
+                    FailureReason.OUT_OF_RESOURCES,
+                )
+                continue
             for data_set in _data_sets(metadata):
                 if isinstance(data_set, InvalidInstance):
                     yield data_set
@@ -87,6 +97,7 @@ class Received:
         media = MediaType.parse(part.headers.get("content-type", root_type)).essence
         if media == root_type:
             self.metadata.append(part)
+            self._budget(part)
             return
         keys = _reference_keys(part.headers)
         for key in keys:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from dicomcommon import dicomjson
 from dicomcommon.dataset import Instance
-from dicomcommon.errors import FailureReason, WarningReason
+from dicomcommon.errors import DicomwebError, FailureReason, PayloadTooLarge, WarningReason
 from dicomcommon.events import Outcome, OutcomeStatus
 
 _SUCCESS = {OutcomeStatus.STORED, OutcomeStatus.DUPLICATE, OutcomeStatus.REPLACED}
@@ -20,6 +20,13 @@ UNCONFIRMED_WARNING = (
     'moment to become searchable"'
 )
 _REFUSED_WARNING = '299 - "Refused (Failure Reason 0x0124): {}"'
+_MAX_EXPLAINED = 5  # failures explained in the Warning header, each in at most 300 characters
+
+
+def _warning(text: str) -> str:
+    """One RFC 7234 warning: printable ASCII in a quoted string."""
+    clean = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text[:300])
+    return f'299 - "{clean}"'
 
 
 def _ui(value: str) -> dict[str, Any]:
@@ -46,6 +53,7 @@ class StoreReport:
     warned: bool = False
     unconfirmed: bool = False
     refusals: set[str] = field(default_factory=set)  # why instances were not authorized
+    explanations: list[str] = field(default_factory=list)  # why instances failed, for people
 
     def stored(self, instance: Instance, outcome: Outcome | None) -> None:
         if outcome is not None and outcome.status is OutcomeStatus.REFUSED:
@@ -57,7 +65,7 @@ class StoreReport:
                 if outcome.status is OutcomeStatus.CONFLICT
                 else FailureReason.PROCESSING_FAILURE
             )
-            self.fail(instance.sop_class_uid, instance.sop_instance_uid, reason)
+            self.fail(instance.sop_class_uid, instance.sop_instance_uid, reason, outcome.detail)
             return
         item = {
             "00081150": _ui(instance.sop_class_uid),
@@ -76,13 +84,27 @@ class StoreReport:
         self.fail(instance.sop_class_uid, instance.sop_instance_uid, FailureReason.NOT_AUTHORIZED)
         self.refusals.add(why)
 
-    def fail(self, sop_class: str | None, sop_instance: str | None, reason: int) -> None:
+    def fail(
+        self, sop_class: str | None, sop_instance: str | None, reason: int, why: str = ""
+    ) -> None:
+        """A failed instance; ``why`` (when given) is told in the Warning header."""
+        if why and len(self.explanations) < _MAX_EXPLAINED:
+            self.explanations.append(f"{sop_instance or 'an instance'}: {why}")
         item: dict[str, Any] = {"00081197": _us(reason)}
         if sop_class:
             item["00081150"] = _ui(sop_class)
         if sop_instance:
             item["00081155"] = _ui(sop_instance)
         self.failed.append(item)
+
+    def cut_short(self, error: DicomwebError) -> None:
+        """The request failed as a whole (too many parts, a body cut before its closing
+        boundary) after some instances were stored: those stay listed, the rest is one failure
+        without UIDs (0xA700 past a limit, 0xC000 for a malformed body)."""
+        too_large = error.status == PayloadTooLarge.status
+        reason = FailureReason.OUT_OF_RESOURCES if too_large else FailureReason.CANNOT_UNDERSTAND
+        self.explanations.insert(0, f"the rest of the request was not stored: {error.message}")
+        self.fail(None, None, reason)
 
     def status_code(self) -> int:
         if not self.referenced:
@@ -103,7 +125,8 @@ class StoreReport:
         return body
 
     def response(self, xml: bool) -> Response:
-        warnings = [UNCONFIRMED_WARNING] if self.unconfirmed else []
+        warnings = [_warning(text) for text in self.explanations]
+        warnings += [UNCONFIRMED_WARNING] if self.unconfirmed else []
         warnings += [_REFUSED_WARNING.format(why) for why in sorted(self.refusals)]
         headers = {"Warning": ", ".join(warnings)} if warnings else {}
         if xml:

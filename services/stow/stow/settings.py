@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30
+    # A dicom+json / dicom+xml metadata part is parsed whole: larger ones fail with 0xA700.
+    max_metadata_part_bytes: int = 64 << 20
     # How long a request waits for the indexer to confirm; past it the answer is 202 (documented).
     index_timeout_seconds: float = 30.0
     # What to do with a different instance under an existing SOP Instance UID.

@@ -195,3 +195,34 @@ async def test_bulk_parts_past_the_memory_budget_go_to_disk(
     assert not any(isinstance(p.body, io.BytesIO) for p in parts[1:])
     assert received.find("2")[0].body.read() == b"x" * 600
     received.close()
+
+
+def test_metadata_parts_count_against_the_in_memory_budget() -> None:
+    """Metadata parts used to stay in memory however many came (4 MiB each, up to the part
+    count limit); now they share the bulk parts' budget and the rest move to disk."""
+    received = metadata_parts.Received()
+    document = b"[" + b" " * (3 << 20) + b"]"  # 3 MiB: each stays in memory while received
+    for _ in range(8):
+        received.add(_part(JSON, document), JSON)
+    try:
+        held = sum(p.size for p in received.metadata if isinstance(p.body, io.BytesIO))
+        assert held <= metadata_parts.IN_MEMORY_BULK_BYTES
+        assert [orjson.loads(_bytes(p)) for p in received.metadata] == [[]] * 8
+    finally:
+        received.close()
+
+
+def _bytes(part: Part) -> bytes:
+    part.body.seek(0)
+    return part.body.read()
+
+
+async def test_a_metadata_document_past_its_limit_fails_with_out_of_resources() -> None:
+    document = orjson.dumps([_metadata(_template("CT_small.dcm"))])
+
+    async def stream() -> AsyncIterator[Part]:
+        yield _part(JSON, document)
+
+    [failed] = [item async for item in metadata_parts.instances(stream(), JSON, 1000)]
+    assert isinstance(failed, InvalidInstance)
+    assert failed.reason == FailureReason.OUT_OF_RESOURCES

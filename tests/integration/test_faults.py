@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.parse
 from collections.abc import Iterator
 
 import httpx
@@ -145,3 +146,63 @@ def test_request_over_the_size_limit_is_413_and_stores_nothing(fault_stack: Stac
     response = instances.store(fault_stack.dicomweb_url, body, instances.MULTIPART)
     assert response.status_code == 413
     assert not any(_found(fault_stack, ds.StudyInstanceUID) for ds in datasets[-5:])
+
+
+@pytest.fixture(scope="module")
+def stored_instance(stack: Stack) -> Dataset:
+    ds = instances.fresh()
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+    return ds
+
+
+# Unicode digits pass str.isdigit (and \\d); then int() fails or reads them; past 64 bits
+# PostgreSQL overflows; float() reads 1e999 and nan.
+_NOT_NUMBERS = ["²", "\uff11\uff10", "\u0661", "9" * 5000, "1e999", "nan", "1\x00", "0x10"]
+_NOT_INTEGERS = [*_NOT_NUMBERS, str(2**64), "1.5"]
+_URI = "/wado?requestType=WADO&studyUID={study}&seriesUID={series}&objectUID={sop}"
+_INTEGER_PARAMETERS = [
+    "/studies?limit={v}",
+    "/studies?offset={v}",
+    "/changefeed?offset={v}",
+    "/changefeed?limit={v}",
+    "/v2/changefeed?offset={v}",
+    "/changefeed/stream?after={v}",
+    "{instance}/frames/{v}",
+    "{instance}/frames/1,{v}",
+    "{instance}/rendered?quality={v}",
+    "{instance}/rendered?viewport={v},{v}",
+    _URI + "&contentType=image/jpeg&frameNumber={v}",
+    _URI + "&contentType=image/jpeg&rows={v}",
+]
+_NUMBER_PARAMETERS = [
+    "/studies?NumberOfStudyRelatedInstances={v}",
+    "/studies?StudyDate={v}",
+    "{instance}/rendered?window={v},400",
+    _URI + "&contentType=image/jpeg&windowCenter={v}&windowWidth=400",
+]
+_BOOLEAN_PARAMETERS = ["/studies?fuzzymatching={v}", "/changefeed?includemetadata={v}"]
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [
+        *((path, v) for path in _INTEGER_PARAMETERS for v in _NOT_INTEGERS),
+        *((path, v) for path in _NUMBER_PARAMETERS for v in _NOT_NUMBERS),
+        *((path, v) for path in _BOOLEAN_PARAMETERS for v in ["yes", "1", "\u0074rue\x00"]),
+    ]
+
+
+@pytest.mark.parametrize(("path", "value"), _cases())
+def test_numbers_that_are_not_ascii_bounded_numbers_are_400(
+    stack: Stack, stored_instance: Dataset, path: str, value: str
+) -> None:
+    ds = stored_instance
+    root = stack.gateway_url if path.startswith("/wado?") else stack.dicomweb_url
+    url = root + path.format(
+        v=urllib.parse.quote(value),
+        instance=_instance_url(stack, ds).removeprefix(stack.dicomweb_url),
+        study=ds.StudyInstanceUID,
+        series=ds.SeriesInstanceUID,
+        sop=ds.SOPInstanceUID,
+    )
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 400, (url, response.status_code, response.text[:200])

@@ -15,6 +15,7 @@ import os
 import urllib.parse
 from collections.abc import Iterator
 
+import asyncpg
 import httpx
 import pytest
 from pydicom.dataset import Dataset
@@ -206,3 +207,42 @@ def test_numbers_that_are_not_ascii_bounded_numbers_are_400(
     )
     response = httpx.get(url, timeout=30)
     assert response.status_code == 400, (url, response.status_code, response.text[:200])
+
+
+_REFUSE_DELETE = """
+CREATE OR REPLACE FUNCTION test_refuse_delete_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.sop_instance_uid = '{sop}' THEN
+        RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER test_refuse_delete_{name} BEFORE DELETE ON instance
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_delete_{name}();
+"""
+
+
+async def _sql(stack: Stack, text: str) -> None:
+    conn = await asyncpg.connect(stack.postgres_url)
+    try:
+        await conn.execute(text)
+    finally:
+        await conn.close()
+
+
+def test_delete_the_index_failed_to_apply_is_an_error_and_keeps_the_instance(stack: Stack) -> None:
+    """A PostgreSQL trigger (the injected fault) makes the indexer's delete fail."""
+    ds = instances.fresh()
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+    name = ds.SOPInstanceUID.replace(".", "_")[-20:]
+    asyncio.run(_sql(stack, _REFUSE_DELETE.format(sop=ds.SOPInstanceUID, name=name)))
+    try:
+        response = httpx.delete(_instance_url(stack, ds), timeout=30)
+    finally:
+        drop = f"DROP TRIGGER test_refuse_delete_{name} ON instance;"
+        asyncio.run(_sql(stack, drop + f"DROP FUNCTION test_refuse_delete_{name}"))
+    assert response.status_code == 500, response.text
+    assert "refused by a test trigger" in response.json()["error"]
+    assert _found(stack, ds.StudyInstanceUID)  # the answer tells the truth: still there
+    assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 204
+    assert not _found(stack, ds.StudyInstanceUID)

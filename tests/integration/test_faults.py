@@ -246,3 +246,20 @@ def test_delete_the_index_failed_to_apply_is_an_error_and_keeps_the_instance(sta
     assert _found(stack, ds.StudyInstanceUID)  # the answer tells the truth: still there
     assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 204
     assert not _found(stack, ds.StudyInstanceUID)
+
+
+def test_gateway_503_while_no_replica_is_healthy_carries_retry_after(stack: Stack) -> None:
+    ds = instances.fresh()
+    stack.stop_component("delow")
+    try:
+        answers: list[httpx.Response] = []
+
+        def gateway_gave_up() -> bool:
+            answers.append(httpx.delete(_instance_url(stack, ds), timeout=10))
+            return answers[-1].status_code == 503
+
+        assert eventually(gateway_gave_up, seconds=20), answers[-1].status_code
+    finally:
+        stack.start_component("delow")
+    assert int(answers[-1].headers["retry-after"]) > 0
+    assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 404  # healed

@@ -29,6 +29,7 @@ BACKING = ("postgres", "nats", "seaweedfs")
 _FIXED_PORTS = {
     "gateway_port": "gateway",
     "gateway_ping_port": "gateway",
+    "gateway_fallback_port": "gateway",
     "postgres_port": "postgres",
     "nats_port": "nats",
     "nats_monitor_port": "nats",
@@ -65,7 +66,11 @@ class Stack:
             self.data_dir / "gateway",
             self.log_dir / "gateway.log",
             self.host,
-            (self._ports["gateway_port"], self._ports["gateway_ping_port"]),
+            (
+                self._ports["gateway_port"],
+                self._ports["gateway_ping_port"],
+                self._ports["gateway_fallback_port"],
+            ),
             self.service_urls,
         )
         self.replicas = self._replicas(os.environ if environ is None else environ)

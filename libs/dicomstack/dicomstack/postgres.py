@@ -85,7 +85,8 @@ def copy_install(binaries: Path, target: Path) -> None:
     found by the binaries' RPATH ``$ORIGIN/../../../``). Hard links where the filesystem allows,
     else copies; files readable and directories traversable by everyone."""
     site = _site(binaries)
-    for part in (binaries.parent.relative_to(site), *(p.name for p in site.glob("*.libs"))):
+    parts = [str(binaries.parent.relative_to(site)), *(p.name for p in site.glob("*.libs"))]
+    for part in parts:
         shutil.copytree(site / part, target / part, symlinks=True, copy_function=_link_or_copy)
     for root, dirs, _ in os.walk(target):
         for name in dirs:
@@ -98,15 +99,15 @@ def _site(binaries: Path) -> Path:
 
 
 def _link_or_copy(source: str, target: str) -> None:
-    mode = os.stat(source).st_mode
+    mode = Path(source).stat().st_mode
     if mode & 0o004:  # others may read it already: a hard link shares the inode and its mode
         try:
-            os.link(source, target)
+            Path(target).hardlink_to(source)
             return
         except OSError:
             pass
     shutil.copy2(source, target)
-    os.chmod(target, mode | 0o044 | (0o011 if mode & 0o100 else 0))
+    Path(target).chmod(mode | 0o044 | (0o011 if mode & 0o100 else 0))
 
 
 def _grant(path: Path, who: RunAs) -> None:

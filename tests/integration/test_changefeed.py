@@ -5,6 +5,7 @@ later entries exist, time windows, and 400 for bad parameters."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
@@ -144,3 +145,27 @@ def test_v2_accepts_its_limits_and_dates(stack: Stack) -> None:
     url = stack.dicomweb_url
     for params in ({"limit": "200"}, {"startTime": "2000-01-01"}, {"includeMetadata": "False"}):
         assert httpx.get(f"{url}/v2/changefeed", params=params).status_code == 200
+
+
+def test_timestamps_never_decrease_along_the_sequence_and_fall_within_the_store(
+    stack: Stack,
+) -> None:
+    """The README's promise: ``timestamp`` is taken when the transaction takes its sequences,
+    so a time window never skips an entry that a later one precedes."""
+    url = stack.dicomweb_url
+    latest = httpx.get(f"{url}/changefeed/latest", params={"includemetadata": "false"})
+    after = latest.json()["sequence"] if latest.status_code == 200 else 0
+    study = instances.fresh().StudyInstanceUID
+    datasets = [instances.fresh(study=study) for _ in range(8)]
+    started = datetime.now(UTC)
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda ds: feed.store(url, ds).status_code, datasets))
+    answered = datetime.now(UTC)
+    assert statuses == [200] * len(datasets)
+    params = {"offset": after, "limit": 100, "includemetadata": "false"}
+    entries = httpx.get(f"{url}/changefeed", params=params).json()
+    stamps = [datetime.fromisoformat(e["timestamp"]) for e in entries]
+    assert stamps == sorted(stamps)
+    mine = [datetime.fromisoformat(e["timestamp"]) for e in _mine(entries, *datasets)]
+    assert len(mine) == len(datasets)
+    assert all(started <= stamp <= answered for stamp in mine)

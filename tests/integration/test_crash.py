@@ -4,6 +4,7 @@ every instance whose STOW was answered is indexed."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from dicomstack.stack import Stack
 from tests import instances
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +57,27 @@ def test_killed_indexer_loses_no_acknowledged_instance(stack: Stack) -> None:
         time.sleep(0.2)
     assert _indexed(stack, study) == len(acknowledged)
     assert statuses.count(200) == len(statuses)  # the restarted indexer confirmed in time
+
+
+def test_crashed_children_are_all_restarted_and_a_failed_restart_is_retried(stack: Stack) -> None:
+    """wado cannot come back while its port is taken; qido, which crashed with it, must not
+    wait for that, and wado returns on a later round once the port is free."""
+    wado_port = int(stack.service_urls["wado"][0].rsplit(":", 1)[1])
+    stack.kill("wado")
+    stack.kill("qido")
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, still sole
+    try:
+        blocker.bind((stack.host, wado_port))
+        blocker.listen()
+        restarted, failed = stack.restart_crashed()
+        assert restarted == ["qido-0"]
+        assert [name for name, _ in failed] == ["wado-0"]
+        assert httpx.get(f"{stack.dicomweb_url}/studies", params={"limit": 1}).status_code in (
+            200,
+            204,
+        )
+    finally:
+        blocker.close()
+    assert eventually(lambda: "wado-0" in stack.restart_crashed()[0], seconds=60)
+    assert stack.component("wado").health()

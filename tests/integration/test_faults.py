@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import httpx
 import nats
 import pytest
@@ -217,3 +219,119 @@ def test_ingest_commands_have_a_delivery_limit(fault_stack: Stack) -> None:
     parks a command on its last delivery (``consumer``)."""
     config = asyncio.run(_ingest_consumer_config(fault_stack.nats_url))
     assert config.max_deliver == IndexerSettings().max_deliveries
+
+
+@pytest.fixture(scope="module")
+def stored_instance(stack: Stack) -> Dataset:
+    ds = instances.fresh()
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+    return ds
+
+
+# Unicode digits pass str.isdigit (and \\d); then int() fails or reads them; past 64 bits
+# PostgreSQL overflows; float() reads 1e999 and nan.
+_NOT_NUMBERS = ["²", "\uff11\uff10", "\u0661", "9" * 5000, "1e999", "nan", "1\x00", "0x10"]
+_NOT_INTEGERS = [*_NOT_NUMBERS, str(2**64), "1.5"]
+_URI = "/wado?requestType=WADO&studyUID={study}&seriesUID={series}&objectUID={sop}"
+_INTEGER_PARAMETERS = [
+    "/studies?limit={v}",
+    "/studies?offset={v}",
+    "/changefeed?offset={v}",
+    "/changefeed?limit={v}",
+    "/v2/changefeed?offset={v}",
+    "/changefeed/stream?after={v}",
+    "{instance}/frames/{v}",
+    "{instance}/frames/1,{v}",
+    "{instance}/rendered?quality={v}",
+    "{instance}/rendered?viewport={v},{v}",
+    _URI + "&contentType=image/jpeg&frameNumber={v}",
+    _URI + "&contentType=image/jpeg&rows={v}",
+]
+_NUMBER_PARAMETERS = [
+    "/studies?NumberOfStudyRelatedInstances={v}",
+    "/studies?StudyDate={v}",
+    "{instance}/rendered?window={v},400",
+    _URI + "&contentType=image/jpeg&windowCenter={v}&windowWidth=400",
+]
+_BOOLEAN_PARAMETERS = ["/studies?fuzzymatching={v}", "/changefeed?includemetadata={v}"]
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [
+        *((path, v) for path in _INTEGER_PARAMETERS for v in _NOT_INTEGERS),
+        *((path, v) for path in _NUMBER_PARAMETERS for v in _NOT_NUMBERS),
+        *((path, v) for path in _BOOLEAN_PARAMETERS for v in ["yes", "1", "\u0074rue\x00"]),
+    ]
+
+
+@pytest.mark.parametrize(("path", "value"), _cases())
+def test_numbers_that_are_not_ascii_bounded_numbers_are_400(
+    stack: Stack, stored_instance: Dataset, path: str, value: str
+) -> None:
+    ds = stored_instance
+    root = stack.gateway_url if path.startswith("/wado?") else stack.dicomweb_url
+    url = root + path.format(
+        v=urllib.parse.quote(value),
+        instance=_instance_url(stack, ds).removeprefix(stack.dicomweb_url),
+        study=ds.StudyInstanceUID,
+        series=ds.SeriesInstanceUID,
+        sop=ds.SOPInstanceUID,
+    )
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 400, (url, response.status_code, response.text[:200])
+
+
+_REFUSE_DELETE = """
+CREATE OR REPLACE FUNCTION test_refuse_delete_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.sop_instance_uid = '{sop}' THEN
+        RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER test_refuse_delete_{name} BEFORE DELETE ON instance
+    FOR EACH ROW EXECUTE FUNCTION test_refuse_delete_{name}();
+"""
+
+
+async def _sql(stack: Stack, text: str) -> None:
+    conn = await asyncpg.connect(stack.postgres_url)
+    try:
+        await conn.execute(text)
+    finally:
+        await conn.close()
+
+
+def test_delete_the_index_failed_to_apply_is_an_error_and_keeps_the_instance(stack: Stack) -> None:
+    """A PostgreSQL trigger (the injected fault) makes the indexer's delete fail."""
+    ds = instances.fresh()
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+    name = ds.SOPInstanceUID.replace(".", "_")[-20:]
+    asyncio.run(_sql(stack, _REFUSE_DELETE.format(sop=ds.SOPInstanceUID, name=name)))
+    try:
+        response = httpx.delete(_instance_url(stack, ds), timeout=30)
+    finally:
+        drop = f"DROP TRIGGER test_refuse_delete_{name} ON instance;"
+        asyncio.run(_sql(stack, drop + f"DROP FUNCTION test_refuse_delete_{name}"))
+    assert response.status_code == 500, response.text
+    assert "refused by a test trigger" in response.json()["error"]
+    assert _found(stack, ds.StudyInstanceUID)  # the answer tells the truth: still there
+    assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 204
+    assert not _found(stack, ds.StudyInstanceUID)
+
+
+def test_gateway_503_while_no_replica_is_healthy_carries_retry_after(stack: Stack) -> None:
+    ds = instances.fresh()
+    stack.stop_component("delow")
+    try:
+        answers: list[httpx.Response] = []
+
+        def gateway_gave_up() -> bool:
+            answers.append(httpx.delete(_instance_url(stack, ds), timeout=10))
+            return answers[-1].status_code == 503
+
+        assert eventually(gateway_gave_up, seconds=20), answers[-1].status_code
+    finally:
+        stack.start_component("delow")
+    assert int(answers[-1].headers["retry-after"]) > 0
+    assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 404  # healed

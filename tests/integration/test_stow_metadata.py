@@ -120,3 +120,25 @@ def test_unreadable_metadata_is_a_c000_failure(stack: Stack, root: str, document
 def test_other_multipart_types_are_still_415(stack: Stack) -> None:
     response = _store(stack, "text/plain", [({"Content-Type": "text/plain"}, b"hello")])
     assert response.status_code == 415
+
+
+def test_xml_metadata_with_entity_declarations_in_utf_16_is_refused(stack: Stack) -> None:
+    """A regex on the raw bytes misses ``<!ENTITY`` in UTF-16; the parser itself must refuse."""
+    ds = instances.fresh()
+    meta = _metadata(ds)
+    del meta["7FE00010"]
+    patient_id = meta["00100020"]["Value"][0]
+    text = dicomjson.to_native_xml(meta).decode()
+    declarations = '<!DOCTYPE NativeDicomModel [<!ENTITY a "AAAAAAAAAA">]>\n'
+    text = text.replace("<NativeDicomModel", declarations + "<NativeDicomModel", 1)
+    text = text.replace(f">{patient_id}<", ">&a;&a;<", 1)
+    text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    root = "application/dicom+xml"
+    response = _store(stack, root, [({"Content-Type": root}, text.encode("utf-16"))])
+    assert response.status_code == 409, response.text
+    [failed] = response.json()[FAILED]["Value"]
+    assert failed[FAILURE_REASON]["Value"] == [FailureReason.CANNOT_UNDERSTAND]
+    search = httpx.get(
+        f"{stack.dicomweb_url}/studies", params={"StudyInstanceUID": ds.StudyInstanceUID}
+    )
+    assert search.status_code == 204

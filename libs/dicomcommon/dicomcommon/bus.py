@@ -1,7 +1,9 @@
 """NATS JetStream connection and stream definitions shared by STOW, DELETE and the indexer.
 
 The connection is opened in the background and re-opened forever, so a service starts and
-answers 503 while NATS is down, and recovers by itself when it is back.
+answers 503 while NATS is down, and recovers by itself when it is back. An attempt that connects
+but cannot set up the streams (JetStream off, an update refused) closes its client before the
+next one, and attempts back off to ``_RETRY_MAX_SECONDS``: at most one connection at a time.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _HEADER_ROOM = 4 << 10  # headers (Nats-Msg-Id) and protocol framing
 class MessageTooLarge(Exception):
     """A message larger than the NATS server accepts (its ``max_payload``)."""
 
+
+_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS = 0.5, 10.0
 
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.ConnectionClosedError,
@@ -85,6 +89,7 @@ class Bus:
         self._task = asyncio.create_task(self._connect(), name="nats-connect")
 
     async def _connect(self) -> None:
+        delay = _RETRY_FIRST_SECONDS
         while True:
             try:
                 nc = await nats.connect(
@@ -96,14 +101,27 @@ class Bus:
                     allow_reconnect=True,
                     error_cb=self._on_error,
                 )
-                js = nc.jetstream(timeout=10)
-                await self._ensure_streams(js)
-                self.nc, self.js = nc, js
-                self.connected.set()
-                return
             except Exception as exc:
-                log.warning("NATS not reachable yet (%s); retrying", exc)
-                await asyncio.sleep(1)
+                log.warning("NATS not reachable yet (%s); retrying in %.1fs", exc, delay)
+            else:
+                if await self._set_up(nc):
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+
+    async def _set_up(self, nc: Client) -> bool:
+        """Ensure the streams on a fresh connection; on failure close it (no leak) and say so."""
+        try:
+            js = nc.jetstream(timeout=10)
+            await self._ensure_streams(js)
+        except Exception as exc:
+            log.warning("NATS JetStream streams not ready (%s); retrying", exc)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), timeout=5)
+            return False
+        self.nc, self.js = nc, js
+        self.connected.set()
+        return True
 
     async def _ensure_streams(self, js: JetStreamContext) -> None:
         for config in (ingest_stream(self.settings), feed_stream(self.settings)):

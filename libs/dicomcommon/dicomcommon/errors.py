@@ -9,6 +9,7 @@ DicomwebError (400)
  ├── Conflict          (409)
  ├── PayloadTooLarge   (413)
  ├── UnsupportedMediaType (415)
+ ├── ProcessingFailure    (500: the indexer reported that it could not apply a command)
  └── BackendUnavailable   (503 with Retry-After: PostgreSQL, NATS or storage outages)
 """
 
@@ -92,6 +93,13 @@ class PayloadTooLarge(DicomwebError):
 
 class UnsupportedMediaType(DicomwebError):
     status = 415
+
+
+class ProcessingFailure(DicomwebError):
+    """The indexer tried the command and refused it for good (not an outage: a retry would
+    fail the same way); the answer says so instead of claiming success."""
+
+    status = 500
 
 
 class BackendUnavailable(DicomwebError):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime
 import re
 
-OFFSET = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)")
-_DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?")
+OFFSET = re.compile(r"([+-])([01]\d|2[0-3])([0-5]\d)", re.ASCII)
+_DT = re.compile(
+    r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?([+-]\d{4})?", re.ASCII
+)
 # The length of a value's last given part, by its place: day, hour, minute, second.
 _STEPS = {
     2: datetime.timedelta(days=1),

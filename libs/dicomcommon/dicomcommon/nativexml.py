@@ -2,8 +2,10 @@
 
 STOW-RS accepts ``application/dicom+xml`` metadata (PS3.18 §10.5.1.2); turning it into the
 DICOM JSON model lets one path (pydicom's ``Dataset.from_json``) build the instance. The writer
-is ``dicomjson.to_native_xml``. Documents with a DTD or entity declarations are refused, so an
-entity-expansion document cannot exhaust memory (the standard's model never needs either).
+is ``dicomjson.to_native_xml``. Documents are parsed with ``defusedxml`` and a DTD is refused
+whatever the document's encoding, so neither an entity-expansion document nor an external
+entity can reach memory or files (the standard's model never needs either); sequences nest at
+most ``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 from xml.etree import ElementTree
+
+from defusedxml import ElementTree as DefusedElementTree
 
 from dicomcommon import dicomjson
 
@@ -21,7 +25,7 @@ _FLOATS = frozenset({"FL", "FD"})
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 _PN_COMPONENTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
-_DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+MAX_DEPTH = 64  # nested sequences; real data sets stay far below
 
 
 class InvalidNativeXml(ValueError):
@@ -30,22 +34,24 @@ class InvalidNativeXml(ValueError):
 
 def read(document: bytes) -> DicomJson:
     """One ``NativeDicomModel`` document → one DICOM JSON data set."""
-    if _DECLARATIONS.search(document):
-        raise InvalidNativeXml("DTDs and entity declarations are not accepted")
     try:
-        root = ElementTree.fromstring(document)
+        root = DefusedElementTree.fromstring(document, forbid_dtd=True)
     except ElementTree.ParseError as exc:
         raise InvalidNativeXml(f"not well-formed XML: {exc}") from exc
+    except ValueError as exc:  # defusedxml's refusals, and encodings expat does not read
+        raise InvalidNativeXml(f"DTDs and entities are not accepted: {exc}") from exc
     if _local(root.tag) != "NativeDicomModel":
         raise InvalidNativeXml(f"root element is {_local(root.tag)!r}, not NativeDicomModel")
-    return _attributes(root)
+    return _attributes(root, 0)
 
 
 def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1]
 
 
-def _attributes(parent: ElementTree.Element) -> DicomJson:
+def _attributes(parent: ElementTree.Element, depth: int) -> DicomJson:
+    if depth > MAX_DEPTH:
+        raise InvalidNativeXml(f"sequences nest deeper than {MAX_DEPTH}")
     out: DicomJson = {}
     for attr in parent:
         if _local(attr.tag) != "DicomAttribute":
@@ -54,7 +60,7 @@ def _attributes(parent: ElementTree.Element) -> DicomJson:
         if not _TAG.match(tag):
             raise InvalidNativeXml(f"DicomAttribute without a valid tag: {tag[:20]!r}")
         vr = attr.get("vr") or _dictionary_vr(tag)
-        out[tag.upper()] = _element(attr, vr)
+        out[tag.upper()] = _element(attr, vr, depth)
     return out
 
 
@@ -63,7 +69,7 @@ def _dictionary_vr(tag: str) -> str:
     return found.vr if found is not None else "UN"
 
 
-def _element(attr: ElementTree.Element, vr: str) -> DicomJson:
+def _element(attr: ElementTree.Element, vr: str, depth: int) -> DicomJson:
     """PS3.19 A.1: Value, PersonName, Item (sequences), BulkData or InlineBinary children."""
     result: DicomJson = {"vr": vr}
     numbered: dict[int, Any] = {}
@@ -77,7 +83,7 @@ def _element(attr: ElementTree.Element, vr: str) -> DicomJson:
             return result
         number = _number(child, len(numbered) + 1)
         if name == "Item":
-            numbered[number] = _attributes(child)
+            numbered[number] = _attributes(child, depth + 1)
         elif name == "PersonName":
             numbered[number] = _person_name(child)
         elif name == "Value":

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from dicomcommon import moments, uids
+from dicomcommon import moments, parameters, uids
 from dicomcommon.dicomjson import Attribute, Level, lookup
 from dicomcommon.errors import InvalidQuery
 
@@ -101,9 +101,13 @@ class Query:
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
 TRANSPORT_PARAMETERS = frozenset({"accept", "charset"})
-_DATE = r"\d{8}"
-_TIME = r"\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?"
-_DATETIME = r"\d{4}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\d{2}(?:\.\d{1,6})?)?)?)?)?)?(?:[+-]\d{4})?"
+# ``[0-9]``, not ``\d``: dates and times are ASCII digits (``\d`` also matches Arabic-Indic).
+_DATE = r"[0-9]{8}"
+_TIME = r"[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+_DATETIME = (
+    r"[0-9]{4}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?)?)?)?"
+    r"(?:[+-][0-9]{4})?"
+)
 _TEMPORAL = {
     "DA": re.compile(_DATE),
     "TM": re.compile(_TIME),
@@ -111,7 +115,6 @@ _TEMPORAL = {
 }
 _NUMERIC_VRS = frozenset({"IS", "DS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _NAME_SEPARATORS = re.compile(r"[\^= ,]+")
 
 
@@ -126,9 +129,9 @@ def parse_query(
     """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4)."""
     pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
-    fuzzy = _boolean("fuzzymatching", options.get("fuzzymatching", "false"))
+    fuzzy = parameters.boolean("fuzzymatching", options.get("fuzzymatching"), False)
     warnings = []
-    if _boolean("emptyvaluematching", options.get("emptyvaluematching", "false")):
+    if parameters.boolean("emptyvaluematching", options.get("emptyvaluematching"), False):
         warnings.append(
             "The emptyvaluematching parameter is not supported. "
             "Empty Value Matching has not been performed."
@@ -145,8 +148,10 @@ def parse_query(
         includefields=includes,
         include_all=include_all,
         fuzzymatching=fuzzy,
-        limit=min(_integer("limit", options.get("limit"), max_limit, minimum=1), max_limit),
-        offset=_integer("offset", options.get("offset"), 0, minimum=0),
+        limit=min(
+            parameters.optional_integer("limit", options.get("limit"), max_limit, low=1), max_limit
+        ),
+        offset=parameters.optional_integer("offset", options.get("offset"), 0),
         warnings=tuple(warnings),
     )
 
@@ -179,20 +184,6 @@ def _scope_uid(value: str | None, name: str) -> str | None:
     if value is not None and not uids.is_safe_uid(value):
         raise InvalidQuery(f"{name} in the path is not a valid UID: {value[:80]!r}")
     return value
-
-
-def _boolean(name: str, value: str) -> bool:
-    if value.lower() not in ("true", "false"):
-        raise InvalidQuery(f"{name} must be true or false, not {value[:40]!r}")
-    return value.lower() == "true"
-
-
-def _integer(name: str, value: str | None, default: int, *, minimum: int) -> int:
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < minimum:
-        raise InvalidQuery(f"{name} must be an integer >= {minimum}, not {value[:40]!r}")
-    return int(value)
 
 
 def _includefields(values: Iterable[str]) -> tuple[bool, tuple[Attribute, ...]]:
@@ -250,7 +241,7 @@ def parse_match(key: str, attribute: Attribute, value: str, *, fuzzy: bool = Fal
     if vr == "UI":
         return _uid_list(key, value)
     if vr in _NUMERIC_VRS:
-        if not _NUMBER.match(value):
+        if not parameters.is_number(value):
             raise InvalidQuery(f"{key}: {value[:40]!r} is not a number")
         return SingleValue(value)
     if vr not in _TEXT_VRS:

@@ -60,3 +60,42 @@ def test_person_name_sequence_bulk_and_inline() -> None:
 def test_documents_outside_the_model_are_refused(document: bytes) -> None:
     with pytest.raises(nativexml.InvalidNativeXml):
         nativexml.read(document)
+
+
+_BOMB = """<?xml version="1.0" encoding="UTF-16"?>
+<!DOCTYPE NativeDicomModel [
+  <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+  <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+  <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+]>
+<NativeDicomModel>
+  <DicomAttribute tag="00100010" vr="PN"><PersonName number="1">
+    <Alphabetic><FamilyName>&c;</FamilyName></Alphabetic>
+  </PersonName></DicomAttribute>
+</NativeDicomModel>"""
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8"])
+def test_entity_declarations_are_refused_in_any_encoding(encoding: str) -> None:
+    document = _BOMB.replace("UTF-16", encoding.upper()).encode(encoding)
+    with pytest.raises(nativexml.InvalidNativeXml):
+        nativexml.read(document)
+
+
+def test_external_entities_are_refused() -> None:
+    document = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
+        '<NativeDicomModel><DicomAttribute tag="00100020" vr="LO"><Value number="1">&x;</Value>'
+        "</DicomAttribute></NativeDicomModel>"
+    ).encode("utf-16")
+    with pytest.raises(nativexml.InvalidNativeXml):
+        nativexml.read(document)
+
+
+def test_items_nested_past_the_depth_limit_are_refused() -> None:
+    depth = 5000
+    opening = '<DicomAttribute tag="00081140" vr="SQ"><Item number="1">' * depth
+    closing = "</Item></DicomAttribute>" * depth
+    document = f"<NativeDicomModel>{opening}{closing}</NativeDicomModel>".encode()
+    with pytest.raises(nativexml.InvalidNativeXml):
+        nativexml.read(document)

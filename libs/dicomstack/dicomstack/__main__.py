@@ -89,18 +89,28 @@ def _auth_banner(stack: Stack) -> list[str]:
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first SIGTERM or SIGINT stops the stack; later ones (``make`` forwards its own, an
+    impatient Ctrl-C) must not cut the stop short and leave children running, so they are
+    noted and ignored. Each child still gets SIGKILL if it ignores its own SIGTERM."""
+    signal.signal(signal.SIGTERM, _already_stopping)
+    signal.signal(signal.SIGINT, _already_stopping)
     raise KeyboardInterrupt
 
 
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    print("dicomstack: already stopping every child; please wait", file=sys.stderr, flush=True)
+
+
 def _watch(stack: Stack) -> None:
-    """Keep the stack up until interrupted: restart any child that exits on its own."""
+    """Keep the stack up until interrupted: restart every child that exits on its own, and
+    keep retrying (with backoff) those whose restart failed."""
     while True:
         time.sleep(WATCH_SECONDS)
-        try:
-            for name in stack.restart_crashed():
-                print(f"dicomstack: {name} had exited; restarted", file=sys.stderr)
-        except StackError as exc:
-            print(f"dicomstack: restart failed: {exc}", file=sys.stderr)
+        restarted, failed = stack.restart_crashed()
+        for name in restarted:
+            print(f"dicomstack: {name} had exited; restarted", file=sys.stderr)
+        for name, error in failed:
+            print(f"dicomstack: restart of {name} failed, will retry: {error}", file=sys.stderr)
 
 
 def run(replicas: str, auth: bool) -> int:
@@ -115,6 +125,7 @@ def run(replicas: str, auth: bool) -> int:
         print(f"dicomstack: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         print("dicomstack: starting…", flush=True)
         stack.start()
@@ -130,6 +141,9 @@ def run(replicas: str, auth: bool) -> int:
         print("\ndicomstack: stopping…", flush=True)
     finally:
         stack.stop()
+        # Python restores default handlers as it exits; a late signal must not kill it then.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     print("dicomstack: stopped", flush=True)
     return 0
 

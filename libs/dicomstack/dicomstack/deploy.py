@@ -23,6 +23,7 @@ from dicomstack.gateway import PUBLIC_ENTRYPOINT, dynamic_config, static_config
 SERVICE_PORT = 8000  # every service's container port (DICOMWEB_HTTP_PORT)
 GATEWAY_PORT = 8080
 GATEWAY_PING_PORT = 8081
+GATEWAY_FALLBACK_PORT = 8082  # loopback inside the gateway's container
 GATEWAY_SERVICE = "gateway"
 TRAEFIK_DIR = PurePosixPath("/etc/traefik")
 NAME = "dicomweb"
@@ -42,17 +43,24 @@ def service_urls(prefix: str = "") -> dict[str, list[str]]:
 
 def traefik_file(prefix: str = "") -> dict[str, Any]:
     """The gateway's dynamic configuration (file provider), as the local launcher writes it."""
-    return dynamic_config(service_urls(prefix))
+    return dynamic_config(service_urls(prefix), GATEWAY_FALLBACK_PORT)
 
 
 def traefik_static() -> dict[str, Any]:
     """The gateway's static configuration: public and ping entry points on every address."""
-    return static_config("", GATEWAY_PORT, GATEWAY_PING_PORT, Path(TRAEFIK_DIR / "dynamic.yml"))
+    ports = (GATEWAY_PORT, GATEWAY_PING_PORT, GATEWAY_FALLBACK_PORT)
+    return static_config("", ports, Path(TRAEFIK_DIR / "dynamic.yml"))
 
 
 def _public_routers() -> list[dict[str, Any]]:
     routers = traefik_file()["http"]["routers"].values()
     return [r for r in routers if r["entryPoints"] == [PUBLIC_ENTRYPOINT]]
+
+
+def _public_middlewares() -> dict[str, Any]:
+    """The middlewares the public routers use (the gateway's own fallback is not one)."""
+    used = {m for r in _public_routers() for m in r.get("middlewares", [])}
+    return {k: v for k, v in traefik_file()["http"]["middlewares"].items() if k in used}
 
 
 def helm_values() -> dict[str, Any]:
@@ -67,7 +75,7 @@ def helm_values() -> dict[str, Any]:
             }
             for r in _public_routers()
         ],
-        "middlewares": traefik_file()["http"]["middlewares"],
+        "middlewares": _public_middlewares(),
         "ingressPaths": [{"path": p, "pathType": t} for p, t in ingress_paths()],
         "gateway": {"static": traefik_static(), "dynamic": traefik_file(f"{HELM_FULLNAME}-")},
     }
@@ -96,7 +104,7 @@ def ingressroute() -> list[dict[str, Any]]:
             "metadata": {"name": f"{NAME}-{name}"},
             "spec": spec,
         }
-        for name, spec in traefik_file()["http"]["middlewares"].items()
+        for name, spec in _public_middlewares().items()
     ]
     route = {
         "apiVersion": "traefik.io/v1alpha1",

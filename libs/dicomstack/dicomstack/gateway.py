@@ -6,6 +6,12 @@ drift from the routes table. Traefik's ping and its read-only API live on their 
 so that the public port exposes only the routes table; the indexer's aggregated ``/healthz``
 polls the ping there, and the launcher asks the API whether a restarted replica is routed again.
 The files are JSON, which is valid YAML for Traefik's file provider.
+
+While no replica of a service is healthy, Traefik answers its own 503, which carries no
+``Retry-After``. So each router's service is a failover: the replicas first, else Traefik's own
+loopback-only ``fallback`` entry point, where a catch-all router with a ``headers`` middleware
+adds ``Retry-After`` to the 503 of a service with no servers. Only that case gets the header;
+the services' own 503s (which carry it already, with their reason) pass through untouched.
 """
 
 from __future__ import annotations
@@ -22,13 +28,18 @@ from dicomstack.processes import ChildProcess, binary, http_ok
 
 PUBLIC_ENTRYPOINT = "web"
 PING_ENTRYPOINT = "ping"
+FALLBACK_ENTRYPOINT = "fallback"
+FALLBACK_HOST = "127.0.0.1"  # the gateway talking to itself: never exposed
+RETRY_AFTER_SECONDS = 5
+_UNAVAILABLE = "unavailable"
 # Traefik's own liveness under the same paths the services use, so health targets are uniform.
 PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
 API_RULE = "PathPrefix(`/api`)"
 
 
-def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """Routers from GATEWAY_ROUTES and one loadBalancer per service.
+def dynamic_config(service_urls: Mapping[str, Sequence[str]], fallback_port: int) -> dict[str, Any]:
+    """Routers from GATEWAY_ROUTES and per service a failover from its replicas (``NAME-replicas``,
+    a loadBalancer) to the 503-with-Retry-After fallback.
 
     Servers are checked on ``/healthz`` (liveness, not readiness), so a replica that is up but
     whose database is down still answers its own 503 with Retry-After instead of Traefik's.
@@ -42,22 +53,39 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "service": "ping@internal",
     }
     routers["api"] = {"entryPoints": [PING_ENTRYPOINT], "rule": API_RULE, "service": "api@internal"}
-    services = {
-        name: {
+    routers[_UNAVAILABLE] = {
+        "entryPoints": [FALLBACK_ENTRYPOINT],
+        "rule": "PathPrefix(`/`)",
+        "priority": 1,
+        "service": "nowhere",
+        "middlewares": [_UNAVAILABLE],
+    }
+    services: dict[str, Any] = {}
+    for name, urls in service_urls.items():
+        services[replicas_name(name)] = {
             "loadBalancer": {
                 "servers": [{"url": url} for url in urls],
                 "passHostHeader": True,
                 "healthCheck": {"path": "/healthz", "interval": "1s", "timeout": "3s"},
             }
         }
-        for name, urls in service_urls.items()
-    }
-    middlewares = {
+        services[name] = {"failover": {"service": replicas_name(name), "fallback": _UNAVAILABLE}}
+    fallback_url = f"http://{FALLBACK_HOST}:{fallback_port}"
+    services[_UNAVAILABLE] = {"loadBalancer": {"servers": [{"url": fallback_url}]}}
+    services["nowhere"] = {"loadBalancer": {"servers": []}}
+    middlewares: dict[str, Any] = {
         _rewrite_name(route): {"replacePath": {"path": route.rewrite_path}}
         for route in GATEWAY_ROUTES
         if route.rewrite_path
     }
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    middlewares[_UNAVAILABLE] = {"headers": {"customResponseHeaders": retry}}
     return {"http": {"routers": routers, "services": services, "middlewares": middlewares}}
+
+
+def replicas_name(service: str) -> str:
+    """The loadBalancer over a service's replicas (its router's service is the failover)."""
+    return f"{service}-replicas"
 
 
 def _rewrite_name(route: Route) -> str:
@@ -77,9 +105,10 @@ def _router(route: Route) -> dict[str, Any]:
     return router
 
 
-def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> dict[str, Any]:
-    """Entry points, the file provider, ping, the fast proxy; access log off (the services
-    log each request)."""
+def static_config(host: str, ports: tuple[int, int, int], dynamic_path: Path) -> dict[str, Any]:
+    """Entry points (public, ping, loopback fallback), the file provider, ping, the fast proxy;
+    access log off (the services log each request)."""
+    port, ping_port, fallback_port = ports
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
@@ -89,6 +118,7 @@ def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> d
                 "transport": {"respondingTimeouts": {"readTimeout": "600s"}},
             },
             PING_ENTRYPOINT: {"address": f"{host}:{ping_port}"},
+            FALLBACK_ENTRYPOINT: {"address": f"{FALLBACK_HOST}:{fallback_port}"},
         },
         "ping": {"entryPoint": PING_ENTRYPOINT, "manualRouting": True},
         "api": {"dashboard": False},
@@ -110,11 +140,11 @@ class Gateway(ChildProcess):
         data_dir: Path,
         log_path: Path,
         host: str,
-        ports: tuple[int, int],
+        ports: tuple[int, int, int],
         service_urls: Mapping[str, Sequence[str]],
     ) -> None:
         self.host = host
-        self.port, self.ping_port = ports
+        self.port, self.ping_port, self.fallback_port = ports
         self.static_path = data_dir / "traefik.yaml"
         self.dynamic_path = data_dir / "routes.yaml"
         self.service_urls = service_urls
@@ -134,7 +164,8 @@ class Gateway(ChildProcess):
         """Whether Traefik's health check currently counts ``url`` as an UP server of ``service``
         (after a restart it needs one check interval to send traffic there again)."""
         try:
-            response = httpx.get(f"{self.ping_url}/api/http/services/{service}@file", timeout=1.0)
+            api = f"{self.ping_url}/api/http/services/{replicas_name(service)}@file"
+            response = httpx.get(api, timeout=1.0)
         except httpx.HTTPError:
             return False
         if response.status_code != 200:
@@ -143,7 +174,9 @@ class Gateway(ChildProcess):
 
     def spawn(self) -> None:
         self.static_path.parent.mkdir(parents=True, exist_ok=True)
-        static = static_config(self.host, self.port, self.ping_port, self.dynamic_path)
-        self.dynamic_path.write_text(json.dumps(dynamic_config(self.service_urls), indent=2))
+        ports = (self.port, self.ping_port, self.fallback_port)
+        static = static_config(self.host, ports, self.dynamic_path)
+        dynamic = dynamic_config(self.service_urls, self.fallback_port)
+        self.dynamic_path.write_text(json.dumps(dynamic, indent=2))
         self.static_path.write_text(json.dumps(static, indent=2))
         super().spawn()

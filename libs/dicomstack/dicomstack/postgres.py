@@ -4,6 +4,11 @@ The data directory survives restarts, so a second run finds the index again. Pos
 refuses to run as root; when the launcher is root it runs the server as a system user.
 Unix sockets are off (``unix_socket_directories=''``): everything connects over loopback TCP,
 and a long data path can never exceed the socket path limit.
+
+That system user must also reach the binaries. When the project lives in a folder others cannot
+traverse (root's home is 0700), the server's install tree is hard-linked (or copied) beside the
+data directory, whose parents the launcher makes traversable, and run from there; the private
+folder keeps its mode.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ SETTINGS = {
 }
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
     """pgserver's binaries, found without importing pgserver (its import has side effects)."""
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
@@ -56,6 +61,55 @@ def _let_traverse(path: Path) -> None:
         parent.chmod(parent.stat().st_mode | 0o011)
 
 
+def _reachable(path: Path) -> bool:
+    """Whether a user who is neither owner nor group can traverse to ``path`` and run it."""
+    return all(p.stat().st_mode & 0o001 for p in (path, *path.parents))
+
+
+def _traversable_copy(binaries: Path, beside: Path) -> Path:
+    """The server's binaries as a traversable copy under ``beside``; rebuilt when the source
+    changes (a new pgserver)."""
+    target = beside / "pgserver-install"
+    stamp = f"{binaries} {(binaries / 'postgres').stat().st_mtime_ns}"
+    marker = target / ".source"
+    if not (marker.is_file() and marker.read_text() == stamp):
+        shutil.rmtree(target, ignore_errors=True)
+        copy_install(binaries, target)
+        marker.write_text(stamp)
+    return target / binaries.relative_to(_site(binaries))
+
+
+def copy_install(binaries: Path, target: Path) -> None:
+    """The tree the binaries need, in the same layout under ``target``: the install
+    (``pgserver/pginstall``: bin, lib, share) and the wheel's bundled libraries (``*.libs``,
+    found by the binaries' RPATH ``$ORIGIN/../../../``). Hard links where the filesystem allows,
+    else copies; files readable and directories traversable by everyone."""
+    site = _site(binaries)
+    parts = [str(binaries.parent.relative_to(site)), *(p.name for p in site.glob("*.libs"))]
+    for part in parts:
+        shutil.copytree(site / part, target / part, symlinks=True, copy_function=_link_or_copy)
+    for root, dirs, _ in os.walk(target):
+        for name in dirs:
+            Path(root, name).chmod(0o755)
+    target.chmod(0o755)
+
+
+def _site(binaries: Path) -> Path:
+    return binaries.parent.parent.parent  # site-packages, above pgserver/pginstall/bin
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    mode = Path(source).stat().st_mode
+    if mode & 0o004:  # others may read it already: a hard link shares the inode and its mode
+        try:
+            Path(target).hardlink_to(source)
+            return
+        except OSError:
+            pass
+    shutil.copy2(source, target)
+    Path(target).chmod(mode | 0o044 | (0o011 if mode & 0o100 else 0))
+
+
 def _grant(path: Path, who: RunAs) -> None:
     """Give the server user its data directory."""
     os.chown(path, who.uid, who.gid)
@@ -67,11 +121,13 @@ def _grant(path: Path, who: RunAs) -> None:
 class Postgres(ChildProcess):
     """The embedded server; ``url`` is what the services receive."""
 
-    def __init__(self, data_dir: Path, log_path: Path, host: str, port: int) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, host: str, port: int, binaries: Path | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
-        self._bin = _bin_dir()
+        self._bin = binaries or bin_dir()
         argv = [str(self._bin / "postgres"), "-D", str(data_dir), "-h", host, "-p", str(port)]
         for key, value in SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
@@ -86,6 +142,9 @@ class Postgres(ChildProcess):
         if self.run_as:
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             _let_traverse(self.data_dir)
+            if not _reachable(self._bin / "postgres"):
+                self._bin = _traversable_copy(self._bin, self.data_dir.parent)
+                self.argv[0] = str(self._bin / "postgres")
         self._initdb()
         self._clear_stale_server()
         super().spawn()

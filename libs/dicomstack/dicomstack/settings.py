@@ -21,6 +21,7 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     gateway_port: int = 8080
     gateway_ping_port: int = 8081
+    gateway_fallback_port: int = 8082  # loopback only: the gateway's 503 with Retry-After
     service_base_port: int = 8090
     postgres_port: int = 54329
     nats_port: int = 4222

@@ -27,10 +27,13 @@ from dicomstack.processes import ChildProcess
 from dicomstack.settings import StackSettings
 
 BACKING = ("postgres", "nats", "seaweedfs", "oidc")
+# A component whose restart failed is tried again after 1 s, 2 s, 4 s … at most 30 s apart.
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
     "gateway_ping_port": "gateway",
+    "gateway_fallback_port": "gateway",
     "postgres_port": "postgres",
     "nats_port": "nats",
     "nats_monitor_port": "nats",
@@ -68,12 +71,18 @@ class Stack:
             self.data_dir / "gateway",
             self.log_dir / "gateway.log",
             self.host,
-            (self._ports["gateway_port"], self._ports["gateway_ping_port"]),
+            (
+                self._ports["gateway_port"],
+                self._ports["gateway_ping_port"],
+                self._ports["gateway_fallback_port"],
+            ),
             self.service_urls,
         )
         self.replicas = self._replicas(os.environ if environ is None else environ)
         self.reaped: list[str] = []  # leftovers of a dead launcher stopped by ``start``
         self._lock = ownership.DataDirLock(self.data_dir)
+        # components whose restart failed: (monotonic time of the next try, the last delay)
+        self._retry: dict[Component, tuple[float, float]] = {}
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -186,12 +195,37 @@ class Stack:
         for component in self._named(name):
             self._restart(component)
 
-    def restart_crashed(self) -> list[str]:
-        """Restart every component that exited on its own; the names of those restarted."""
-        crashed = [c for c in self._components() if c.crashed]
-        for component in crashed:
-            self._restart(component)
-        return [c.name for c in crashed]
+    def restart_crashed(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Restart every component that exited on its own, and those whose last restart failed
+        once their backoff has passed: all are spawned before any is waited for, and one that
+        fails does not hold back the others. Returns (restarted names, (name, error) failed)."""
+        now = time.monotonic()
+        due = [c for c in self._components() if self._due(c, now)]
+        for component in due:
+            component.stop()
+            component.spawn()
+        if due:
+            self._record()
+        restarted: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for component in due:
+            try:
+                component.wait_healthy(self.settings.startup_timeout)
+                self._wait_routed(component)
+            except StackError as exc:
+                delay = min(2 * self._retry.get(component, (0.0, RETRY_FIRST_SECONDS / 2))[1],
+                            RETRY_MAX_SECONDS)  # fmt: skip
+                self._retry[component] = (time.monotonic() + delay, delay)
+                failed.append((component.name, str(exc)))
+            else:
+                self._retry.pop(component, None)
+                restarted.append(component.name)
+        return restarted, failed
+
+    def _due(self, component: Component, now: float) -> bool:
+        if component in self._retry:
+            return self._retry[component][0] <= now
+        return component.crashed
 
     def describe(self) -> Iterator[tuple[str, str, str]]:
         """(component, address, log file) for everything this stack started."""

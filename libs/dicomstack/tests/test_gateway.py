@@ -14,7 +14,7 @@ URLS = {
 
 
 def test_one_router_per_route_with_the_exact_rule_and_priority() -> None:
-    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    routers = gateway.dynamic_config(URLS, 8082)["http"]["routers"]
     public = {name: r for name, r in routers.items() if r["entryPoints"] == ["web"]}
     assert set(public) == {route.name for route in GATEWAY_ROUTES}
     for route in GATEWAY_ROUTES:
@@ -25,14 +25,14 @@ def test_one_router_per_route_with_the_exact_rule_and_priority() -> None:
 
 
 def test_each_service_balances_over_every_replica() -> None:
-    services = gateway.dynamic_config(URLS)["http"]["services"]
+    services = gateway.dynamic_config(URLS, 8082)["http"]["services"]
     for name, urls in URLS.items():
-        servers = services[name]["loadBalancer"]["servers"]
+        servers = services[gateway.replicas_name(name)]["loadBalancer"]["servers"]
         assert [server["url"] for server in servers] == urls
 
 
 def test_path_rewrites_come_from_the_routes_table() -> None:
-    http = gateway.dynamic_config(URLS)["http"]
+    http = gateway.dynamic_config(URLS, 8082)["http"]
     for route in GATEWAY_ROUTES:
         names = http["routers"][route.name].get("middlewares", [])
         rewrites = [http["middlewares"][name]["replacePath"]["path"] for name in names]
@@ -40,20 +40,34 @@ def test_path_rewrites_come_from_the_routes_table() -> None:
 
 
 def test_ping_is_not_on_the_public_entrypoint() -> None:
-    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    routers = gateway.dynamic_config(URLS, 8082)["http"]["routers"]
     internal = [r for r in routers.values() if r["service"] == "ping@internal"]
     assert [r["entryPoints"] for r in internal] == [["ping"]]
 
 
 def test_static_config_points_the_file_provider_at_the_routes(tmp_path: Path) -> None:
-    static = gateway.static_config("127.0.0.1", 8080, 8081, tmp_path / "routes.yaml")
-    assert static["entryPoints"]["web"]["address"] == "127.0.0.1:8080"
+    static = gateway.static_config("0.0.0.0", (8080, 8081, 8082), tmp_path / "routes.yaml")
+    assert static["entryPoints"]["web"]["address"] == "0.0.0.0:8080"
+    assert static["entryPoints"]["fallback"]["address"] == "127.0.0.1:8082"  # never exposed
     assert static["providers"]["file"]["filename"] == str(tmp_path / "routes.yaml")
     assert "accessLog" not in static
     json.dumps(static)  # written as JSON, which Traefik's YAML reader accepts
 
 
 def test_every_public_route_lets_cors_preflight_through() -> None:
-    routers = gateway.dynamic_config(URLS)["http"]["routers"]
+    routers = gateway.dynamic_config(URLS, 8082)["http"]["routers"]
     for route in GATEWAY_ROUTES:
         assert "Method(`OPTIONS`)" in routers[route.name]["rule"], route.name
+
+
+def test_each_service_fails_over_to_a_503_with_retry_after_when_no_replica_is_healthy() -> None:
+    http = gateway.dynamic_config(URLS, 8082)["http"]
+    for name in URLS:
+        failover = http["services"][name]["failover"]
+        assert failover["service"] == gateway.replicas_name(name)
+        fallback = http["services"][failover["fallback"]]["loadBalancer"]["servers"]
+        assert fallback == [{"url": "http://127.0.0.1:8082"}]
+    [catch_all] = [r for r in http["routers"].values() if r["entryPoints"] == ["fallback"]]
+    assert http["services"][catch_all["service"]]["loadBalancer"]["servers"] == []
+    [headers] = [http["middlewares"][m]["headers"] for m in catch_all["middlewares"]]
+    assert int(headers["customResponseHeaders"]["Retry-After"]) > 0

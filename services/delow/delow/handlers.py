@@ -16,7 +16,7 @@ from starlette.responses import Response
 from delow.settings import Settings
 from dicomcommon import logs, studyaccess
 from dicomcommon.bus import Bus, subject
-from dicomcommon.errors import NotFound
+from dicomcommon.errors import NotFound, ProcessingFailure
 from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
 from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.principal import principal_of
@@ -47,6 +47,8 @@ async def delete(request: Request) -> Response:
         return Response(status_code=202, headers={"Warning": PENDING_WARNING})
     if outcome.status is OutcomeStatus.NOT_FOUND:
         raise NotFound("nothing matched the UIDs in the URL")
+    if outcome.status is not OutcomeStatus.DELETED:
+        raise ProcessingFailure(f"the index did not apply the delete: {outcome.detail[:500]}")
     return Response(status_code=204)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import changefeed, db, studyaccess
+from dicomcommon import changefeed, db, parameters, studyaccess
 from dicomcommon.errors import InvalidQuery
 
 V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
@@ -48,7 +48,7 @@ def parse_v1(params: Iterable[tuple[str, str]]) -> FeedQuery:
     return FeedQuery(
         limit=_integer(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        after=_integer(p, "offset", 0, 0, 2**63 - 1),
+        after=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
     )
 
 
@@ -62,7 +62,7 @@ def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
     return FeedQuery(
         limit=_integer(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        skip=_integer(p, "offset", 0, 0, 2**63 - 1),
+        skip=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
         start=start,
         end=end,
     )
@@ -78,19 +78,11 @@ def _lowered(params: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def _integer(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = p.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isascii() or not text.isdigit() or int(text) < low or int(text) > high:
-        raise InvalidQuery(f"{name} must be an integer from {low} to {high}, not {text[:40]!r}")
-    return int(text)
+    return parameters.optional_integer(name, p.get(name), default, low=low, high=high)
 
 
 def _boolean(p: dict[str, str], name: str) -> bool:
-    text = p.get(name, "true").lower() or "true"
-    if text not in ("true", "false"):
-        raise InvalidQuery(f"{name} must be true or false, not {text[:40]!r}")
-    return text == "true"
+    return parameters.boolean(name, p.get(name), True)
 
 
 def _time(p: dict[str, str], name: str) -> datetime | None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
-from dicomcommon import moments, studyaccess
+from dicomcommon import moments, parameters, studyaccess
 from dicomcommon.dicomjson import (
     INSTANCE_SUMMARY_KEYWORDS,
     Attribute,
@@ -588,7 +588,7 @@ def _containment(path: tuple[Attribute, ...], value: Any) -> DicomJson:
 
 def _json_value(vr: str, value: str) -> Any:
     """DICOM JSON carries IS, DS and binary numbers as JSON numbers (PS3.18 F.2.3)."""
-    if vr in ("IS", "US", "UL", "SS", "SL", "SV", "UV") and value.lstrip("+-").isdigit():
+    if vr in ("IS", "US", "UL", "SS", "SL", "SV", "UV") and parameters.is_integer(value):
         return int(value)
     if vr in ("IS", "DS", "FL", "FD"):
         return float(value)

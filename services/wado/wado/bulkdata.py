@@ -29,7 +29,7 @@ OFFER = Offer(
 )
 PIXEL_DATA_PATHS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
 _PATH = re.compile(r"^[0-9A-F]{8}(/[0-9]{1,6}/[0-9A-F]{8})*$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$", re.ASCII)
 
 
 class RangeNotSatisfiable(DicomwebError):

@@ -20,8 +20,8 @@ from pydicom import uid
 from pydicom.encaps import generate_frames
 from starlette.responses import Response
 
-from dicomcommon import multipart
-from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
+from dicomcommon import multipart, parameters
+from dicomcommon.errors import NotAcceptable, NotFound
 from wado import pixels, transcode
 from wado.context import WadoContext
 from wado.index import InstanceDetail
@@ -55,13 +55,7 @@ NATIVE = FramePlan(False, pixels.OCTET_STREAM, uid.ExplicitVRLittleEndian, decod
 
 def frame_numbers(text: str) -> list[int]:
     """``1,3,5`` → ``[1, 3, 5]``; anything else is a 400 (PS3.18 §10.4.1.1.5)."""
-    items = text.split(",")
-    if len(items) > _MAX_FRAMES_PER_REQUEST or not all(i.strip().isdigit() for i in items):
-        raise DicomwebError(f"frame list must be comma-separated numbers: {text[:80]!r}")
-    numbers = [int(i) for i in items]
-    if min(numbers) < 1:
-        raise DicomwebError("frame numbers start at 1")
-    return numbers
+    return parameters.integers("frame list", text, most=_MAX_FRAMES_PER_REQUEST, low=1)
 
 
 def plan(stored: str, choices: Sequence[Choice], count: int) -> FramePlan:

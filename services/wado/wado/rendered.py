@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from dicomcommon import parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from wado import color, frames, picture, pixels, voi
 from wado.context import WadoContext
@@ -34,6 +35,7 @@ FRAME_TIME = "00181063"  # ms per frame of a cine (PS3.3 C.7.6.5)
 # Besides the pixel description: what rendering reads from the metadata (PS3.3 C.7.6.3, C.11).
 RENDER_KEYS = (*voi.VOI_KEYS, *color.PALETTE_KEYS, FRAME_TIME)
 # PS3.18 §8.3.5.1.4: window=center,width[,function]
+_MAX_SIDE = 1 << 16  # a viewport side; pictures are only ever shrunk to fit it
 _FUNCTIONS = {"linear": "LINEAR", "linear-exact": "LINEAR_EXACT", "sigmoid": "SIGMOID"}
 
 
@@ -51,13 +53,10 @@ class RenderParams:
     def of(cls, request: Request, thumbnail: bool = False) -> RenderParams:
         query = request.query_params
         window = parse_window(query["window"]) if "window" in query else None
-        viewport = _numbers(query["viewport"], 2, "viewport") if "viewport" in query else None
-        if thumbnail and viewport is None:
-            viewport = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
-        quality = int(_numbers(query.get("quality", "90"), 1, "quality")[0])
-        if not 1 <= quality <= 100 or (viewport and min(viewport) < 1):
-            raise DicomwebError("quality must be 1-100 and viewport dimensions positive")
-        size = (int(viewport[0]), int(viewport[1])) if viewport else None
+        size = _viewport(query["viewport"]) if "viewport" in query else None
+        if thumbnail and size is None:
+            size = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+        quality = parameters.optional_integer("quality", query.get("quality"), 90, low=1, high=100)
         return cls(window, size, quality)
 
 
@@ -71,12 +70,17 @@ def parse_window(text: str) -> Window:
     return Window(center, width, _FUNCTIONS[name])
 
 
+def _viewport(text: str) -> tuple[int, int]:
+    """``columns,rows`` (PS3.18 §8.3.5.1.3); only the two sides are honoured."""
+    sides = parameters.integers("viewport", text, most=6, low=1, high=_MAX_SIDE)
+    if len(sides) < 2:
+        raise DicomwebError("viewport needs columns,rows")
+    return sides[0], sides[1]
+
+
 def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",")[:count])
-    except ValueError:
-        raise DicomwebError(f"{name} must be comma-separated numbers: {text[:40]!r}") from None
-    if len(values) < count or not all(abs(v) < float("inf") for v in values):
+    values = tuple(parameters.number(name, v) for v in text.split(",", count)[:count])
+    if len(values) < count:
         raise DicomwebError(f"{name} needs {count} finite numbers")
     return values
 

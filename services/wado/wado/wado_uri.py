@@ -27,6 +27,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomcommon import parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
 from wado import anonymized, index, negotiate, pixels, rendered, retrieve
@@ -308,8 +309,8 @@ def _render_params(query: QueryParams) -> RenderParams:
     viewport = None
     if rows is not None or columns is not None:
         viewport = (
-            _positive(columns, "columns") if columns else _UNBOUNDED,
-            _positive(rows, "rows") if rows else _UNBOUNDED,
+            _positive(columns, "columns", _UNBOUNDED) if columns else _UNBOUNDED,
+            _positive(rows, "rows", _UNBOUNDED) if rows else _UNBOUNDED,
         )
     quality = _one(query, "imageQuality")
     level = _positive(quality, "imageQuality") if quality is not None else 90
@@ -331,16 +332,8 @@ def _region(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _number(text: str, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DicomwebError(f"{name} must be a number: {text[:40]!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise DicomwebError(f"{name} must be a finite number")
-    return value
+    return parameters.number(name, text)
 
 
-def _positive(text: str, name: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise DicomwebError(f"{name} must be a positive integer: {text[:40]!r}")
-    return int(text)
+def _positive(text: str, name: str, high: int = parameters.MAX_BIGINT) -> int:
+    return parameters.integer(name, text, low=1, high=high)

@@ -123,10 +123,11 @@ async def _store_over(
 
 
 _REFUSED = "the study exists and the uploader is outside its access groups"
-# Whether a study shares a group with the caller's; locks its row, so an access change or
-# another batch waits for this transaction. No row: NULL.
-SHARES_GROUP = """
-SELECT access_groups && $2::text[] FROM study WHERE study_instance_uid = $1 FOR UPDATE
+# Whether a study shares a group with the caller's (no row: NULL). It takes no lock, so it
+# keeps the indexer's lock order (instance rows, then their study); the store path checks
+# again once its study upsert holds the study row.
+_SHARES_GROUP = """
+SELECT access_groups && $2::text[] FROM study WHERE study_instance_uid = $1
 """
 
 
@@ -134,7 +135,7 @@ async def refused(conn: asyncpg.Connection, study: str, groups: list[str] | None
     """Whether the study exists and the caller, limited to ``groups``, may not touch it."""
     if groups is None:
         return False
-    return await conn.fetchval(SHARES_GROUP, study, groups) is False
+    return await conn.fetchval(_SHARES_GROUP, study, groups) is False
 
 
 def refuse(ev: InstanceStored, version: int, work: BatchWork) -> Outcome:

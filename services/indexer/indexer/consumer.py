@@ -2,7 +2,8 @@
 
 Messages are acknowledged only after their transaction committed, so a crash anywhere before
 that redelivers them; applying a command twice changes nothing (see ``apply``). Every indexer
-replica pulls from the same durable consumer.
+replica pulls from the same durable consumer. A command's version is its stream sequence plus
+the offset of the stream's incarnation (``epochs``), read again at every (re)subscription.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dicomcommon import logs
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome
+from indexer import epochs
 from indexer.batch import Command, apply_batch
 from indexer.settings import Settings
 
@@ -40,6 +42,7 @@ class IngestConsumer:
         self.pool = pool
         self.bus = bus
         self.applied = 0
+        self.version_offset = 0
 
     async def run(self) -> None:
         """Forever: subscribe (again after an outage), then fetch and apply batches."""
@@ -64,6 +67,12 @@ class IngestConsumer:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_seconds, max_ack_pending=-1
             ),
         )
+        info = await js.stream_info(s.nats.ingest_stream)
+        if info.created is None:
+            raise BackendUnavailable("the ingest stream does not tell when it was created")
+        self.version_offset = await epochs.version_offset(
+            self.pool, info.created, info.state.last_seq
+        )
         task = asyncio.current_task()
         while True:
             try:
@@ -80,7 +89,8 @@ class IngestConsumer:
         kept = []
         for msg in msgs:
             try:
-                commands.append((msg.metadata.sequence.stream, _EVENT.validate_json(msg.data)))
+                version = self.version_offset + msg.metadata.sequence.stream
+                commands.append((version, _EVENT.validate_json(msg.data)))
                 kept.append(msg)
             except ValidationError:
                 log.error("dropping a malformed command (stream seq %s)", msg.metadata.sequence)

@@ -335,3 +335,31 @@ def test_gateway_503_while_no_replica_is_healthy_carries_retry_after(stack: Stac
         stack.start_component("delow")
     assert int(answers[-1].headers["retry-after"]) > 0
     assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 404  # healed
+
+
+async def _reset_ingest_stream(stack: Stack) -> None:
+    """What a lost JetStream store does: the ingest stream starts again from sequence 1."""
+    nc = await nats.connect(stack.nats_url)
+    try:
+        js = nc.jetstream()
+        config = (await js.stream_info("DICOM_INGEST")).config
+        await js.delete_stream("DICOM_INGEST")
+        await js.add_stream(config)
+    finally:
+        await nc.close()
+
+
+def test_a_store_after_a_delete_and_an_ingest_stream_reset_is_kept(stack: Stack) -> None:
+    ds = instances.fresh()
+    data = instances.to_bytes(ds)
+    for _ in range(3):  # the delete's stream sequence ends above what the new stream starts at
+        assert (
+            instances.store(stack.dicomweb_url, instances.to_bytes(instances.fresh())).status_code
+            == 200
+        )
+    assert instances.store(stack.dicomweb_url, data).status_code == 200
+    assert httpx.delete(_instance_url(stack, ds), timeout=30).status_code == 204
+    asyncio.run(_reset_ingest_stream(stack))
+    response = instances.store(stack.dicomweb_url, data)
+    assert response.status_code in (200, 202), response.text
+    assert eventually(lambda: _found(stack, ds.StudyInstanceUID), seconds=60)

@@ -69,7 +69,7 @@ def feed_stream(settings: NatsSettings) -> StreamConfig:
         max_age=settings.feed_max_age_seconds,  # push replays this far; HTTP keeps all
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
-        duplicate_window=600.0,
+        duplicate_window=min(600.0, settings.feed_max_age_seconds),  # NATS: at most max age
         max_msg_size=8 << 20,
     )
 

@@ -9,7 +9,8 @@ an outage costs no deliveries. Any other failure of a batch is retried command b
 a command that still fails is parked (``parking``): it never holds back the others. A command
 on its last delivery (the consumer's ``max_deliver``: a replica died applying it each time) is
 parked before it is tried, so even a command that kills the indexer ends where an operator
-sees it, never silently dropped by JetStream.
+sees it, never silently dropped by JetStream. A command's version is its stream sequence plus
+the offset of the stream's incarnation (``epochs``), read again at every (re)subscription.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from dicomcommon import db, logs
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
+from dicomcommon.errors import BackendUnavailable
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
 from dicomcommon.storage import BlobStore
-from indexer import offloaded, parking
+from indexer import epochs, offloaded, parking
 from indexer.batch import Command, apply_batch
 from indexer.settings import Settings
 
@@ -46,6 +48,7 @@ class IngestConsumer:
         self.bus = bus
         self.blobs = blobs
         self.applied = 0
+        self.version_offset = 0
 
     async def run(self) -> None:
         """Forever: subscribe (again after an outage), then fetch and apply batches."""
@@ -71,6 +74,12 @@ class IngestConsumer:
             durable=s.consumer_name,
             stream=s.nats.ingest_stream,
             config=self._consumer_config(),
+        )
+        info = await js.stream_info(s.nats.ingest_stream)
+        if info.created is None:
+            raise BackendUnavailable("the ingest stream does not tell when it was created")
+        self.version_offset = await epochs.version_offset(
+            self.pool, info.created, info.state.last_seq
         )
         task = asyncio.current_task()
         while True:
@@ -100,7 +109,8 @@ class IngestConsumer:
         unpark = False
         for msg in msgs:
             try:
-                command = (msg.metadata.sequence.stream, _EVENT.validate_json(msg.data))
+                version = self.version_offset + msg.metadata.sequence.stream
+                command = (version, _EVENT.validate_json(msg.data))
             except ValidationError:
                 log.error("dropping a malformed command (stream seq %s)", msg.metadata.sequence)
                 await msg.term()

@@ -3,9 +3,11 @@ JetStream stream, so subscribers replay from any point and never miss an entry.
 
 It reads only committed rows (after the indexer's transaction), so a crash between commit and
 publish loses nothing. ``Nats-Msg-Id`` = sequence makes a re-publish after a crash between
-publish and bookkeeping a no-op for the stream; where it stopped is the ``feed_relay`` row,
-raised to the stream's own last entry at start and after errors. That row's lock elects one
-relaying replica at a time. Subjects: ``dicom.feed.create`` / ``.update`` / ``.delete``.
+publish and bookkeeping a no-op for the stream; where it stopped is the ``feed_relay`` row
+in PostgreSQL, raised to the stream's own last entry at start and after errors when that entry
+is still held (the stream's max age may have expired it: then the row alone counts). That
+row's lock elects one relaying replica at a time. Subjects: ``dicom.feed.create`` /
+``.update`` / ``.delete``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import logging
 
 import asyncpg
+import nats.js.errors
 import orjson
 
 from dicomcommon import changefeed, db, publicbase
@@ -118,7 +121,10 @@ class Relay:
         info = await js.stream_info(self.nats.feed_stream)
         if not info.state.last_seq:
             return 0
-        message = await js.get_msg(self.nats.feed_stream, seq=info.state.last_seq)
+        try:
+            message = await js.get_msg(self.nats.feed_stream, seq=info.state.last_seq)
+        except nats.js.errors.NotFoundError:
+            return 0  # aged out (max age) or removed: the feed_relay row is the position
         last = orjson.loads(message.data or b"{}")
         sequence, sop = last.get("sequence"), last.get("sopInstanceUid")
         if not isinstance(sequence, int) or not await conn.fetchval(_SAME_ROW, sequence, sop):

@@ -25,6 +25,8 @@ PING_ENTRYPOINT = "ping"
 # Traefik's own liveness under the same paths the services use, so health targets are uniform.
 PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
 API_RULE = "PathPrefix(`/api`)"
+# Large STOW uploads may take longer than Traefik's 60 s default read timeout.
+READ_TIMEOUT = "600s"
 
 
 def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
@@ -85,8 +87,7 @@ def static_config(host: str, port: int, ping_port: int, dynamic_path: Path) -> d
         "entryPoints": {
             PUBLIC_ENTRYPOINT: {
                 "address": f"{host}:{port}",
-                # Large STOW uploads may take longer than Traefik's 60 s default read timeout.
-                "transport": {"respondingTimeouts": {"readTimeout": "600s"}},
+                "transport": {"respondingTimeouts": {"readTimeout": READ_TIMEOUT}},
             },
             PING_ENTRYPOINT: {"address": f"{host}:{ping_port}"},
         },

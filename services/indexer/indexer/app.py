@@ -102,10 +102,13 @@ def create_app(settings: Settings) -> Starlette:
 
         async def check_postgres() -> None:
             await db.fetch(s.pool, "SELECT 1")
+
+        async def schema() -> None:
             if not s.migrated.is_set():
                 raise RuntimeError("schema migration not finished")
 
         s.check_postgres = check_postgres
+        s.schema_gate = schema
         worker = asyncio.create_task(_work(settings, app), name="indexer-work")
         try:
             yield
@@ -121,8 +124,13 @@ def create_app(settings: Settings) -> Starlette:
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
         return (app.state.check_postgres, app.state.bus.check, app.state.blobs.check)
 
+    def gates(app: Starlette) -> Sequence[ReadinessCheck]:
+        return (app.state.schema_gate,)
+
     routes = [
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
     ]
-    return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "indexer", routes, lifespan, readiness, cors=settings.cors, gates=gates
+    )

@@ -1,6 +1,7 @@
 """Helpers for the deployment tests: the repository root, the tools installed from PyPI into the
 same environment as pytest, every DICOMWEB_* variable a service reads, and Kubernetes schema
-validation (built-in kinds by kubernetes-validate, Traefik's CRD kinds by a schema here)."""
+validation (built-in kinds by kubernetes-validate, Traefik's and the Prometheus Operator's CRD
+kinds by their schemas vendored under schemas/)."""
 
 from __future__ import annotations
 
@@ -164,26 +165,31 @@ def _strict(node: Any) -> Any:
     return strict
 
 
-def traefik_schema(kind: str) -> dict[str, Any]:
-    """Traefik's CRD schema for ``kind`` (vendored under schemas/), strict, with the apiVersion,
-    kind and object metadata pinned down too."""
-    schema: dict[str, Any] = json.loads((SCHEMAS / f"traefik.io_{kind.lower()}.json").read_text())
-    schema = _strict(schema)
+def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
+    """The vendored CRD schema (schemas/<group>_<kind>.json) of ``kind``, strict, with the
+    apiVersion, kind and object metadata pinned down too."""
+    group = api_version.split("/")[0]
+    path = SCHEMAS / f"{group}_{kind.lower()}.json"
+    schema: dict[str, Any] = _strict(json.loads(path.read_text()))
     schema["required"] = ["apiVersion", "kind", *schema["required"]]
-    schema["properties"]["apiVersion"] = {"const": "traefik.io/v1alpha1"}
+    schema["properties"]["apiVersion"] = {"const": api_version}
     schema["properties"]["kind"] = {"const": kind}
     schema["properties"]["metadata"] = _METADATA
     return schema
 
 
-TRAEFIK_KINDS = ("IngressRoute", "Middleware", "ServersTransport")
+# The custom resources the manifests use, by apiVersion: Traefik's and the Prometheus Operator's.
+CRD_KINDS = {
+    "traefik.io/v1alpha1": ("IngressRoute", "Middleware", "ServersTransport"),
+    "monitoring.coreos.com/v1": ("ServiceMonitor",),
+}
 
 
 def validate_object(obj: dict[str, Any]) -> None:
     """Raise unless ``obj`` matches its kind's schema (strict: no unknown fields)."""
-    if obj["apiVersion"].startswith("traefik.io/"):
-        assert obj["kind"] in TRAEFIK_KINDS, obj["kind"]
-        jsonschema.validate(obj, traefik_schema(obj["kind"]))
+    if obj["apiVersion"] in CRD_KINDS:
+        assert obj["kind"] in CRD_KINDS[obj["apiVersion"]], obj["kind"]
+        jsonschema.validate(obj, crd_schema(obj["apiVersion"], obj["kind"]))
         return
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(obj, version, strict=True)

@@ -44,7 +44,8 @@ PRODUCTION = {
     },
     "routing": {"tls": {"enabled": True, "certResolver": "letsencrypt"}},
     "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/pacs"}},
-    "podAnnotations": {"prometheus.io/scrape": "true"},
+    "podAnnotations": {"example.org/team": "imaging"},
+    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}}},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "tolerations": [{"key": "imaging", "operator": "Exists", "effect": "NoSchedule"}],
     "extraVolumes": [{"name": "ca", "configMap": {"name": "hospital-ca"}}],
@@ -197,8 +198,8 @@ def test_production_reads_existing_secrets_and_cloud_identity() -> None:
     assert pod["tolerations"] == PRODUCTION["tolerations"]
     assert {"name": "ca", "configMap": {"name": "hospital-ca"}} in pod["volumes"]
     assert PRODUCTION["extraVolumeMounts"][0] in container["volumeMounts"]
-    annotations = _named(objects, "Deployment")[f"{FULLNAME}-qido"]["spec"]["template"]
-    assert annotations["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    template = _named(objects, "Deployment")[f"{FULLNAME}-qido"]["spec"]["template"]
+    assert template["metadata"]["annotations"]["example.org/team"] == "imaging"
 
 
 def test_name_overrides() -> None:
@@ -266,8 +267,8 @@ def test_gateway_mode_serves_the_tables_traefik_config_behind_a_tls_ingress() ->
 def test_only_the_gateway_and_indexer_reach_the_services(values: dict[str, Any]) -> None:
     objects = _render(values)
     policy = _named(objects, "NetworkPolicy")[f"{FULLNAME}-services"]
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["ports"] == [{"port": "http"}]
+    rule, scrape = policy["spec"]["ingress"]  # the gateway's and the indexer's; Prometheus's
+    assert rule["ports"] == scrape["ports"] == [{"port": "http"}]
     indexer, gateway = rule["from"]
     assert indexer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "indexer"
     if values is GATEWAY:
@@ -278,3 +279,29 @@ def test_only_the_gateway_and_indexer_reach_the_services(values: dict[str, Any])
         assert gateway["namespaceSelector"]["matchLabels"] == {
             "kubernetes.io/metadata.name": "traefik"
         }
+
+
+def test_prometheus_finds_every_service_and_may_scrape_it() -> None:
+    objects = _render(PRODUCTION)
+    for name in SERVICES:
+        template = _named(objects, "Deployment")[f"{FULLNAME}-{name}"]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (
+            "8000",
+            "/metrics",
+        )
+    monitor = _named(objects, "ServiceMonitor")[FULLNAME]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus"
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    selected = monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+    assert set(selected) == set(SERVICES)
+    for service in SERVICES:
+        labels = _named(objects, "Service")[f"{FULLNAME}-{service}"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == RELEASE
+    policy = _named(objects, "NetworkPolicy")[f"{FULLNAME}-services"]
+    scrape = policy["spec"]["ingress"][1]
+    assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+    assert not _named(_render(MINIMAL), "ServiceMonitor")

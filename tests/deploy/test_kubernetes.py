@@ -70,6 +70,9 @@ def test_deployments_probe_liveness_and_readiness(
         assert tmp["emptyDir"]["sizeLimit"]
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert "replicas" not in deployments[name]["spec"], "the HPA owns the replica count"
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(deploy.SERVICE_PORT)
 
 
 def test_settings_are_real_and_complete(rendered: tuple[str, list[dict[str, Any]]]) -> None:
@@ -132,7 +135,10 @@ def test_only_the_gateway_and_indexer_reach_the_services(
     policy = _named(objects, "NetworkPolicy")["dicomweb-services"]
     selected = policy["spec"]["podSelector"]["matchExpressions"][0]["values"]
     assert set(selected) == set(SERVICES)
-    (rule,) = policy["spec"]["ingress"]
+    rule, scrape = policy["spec"]["ingress"]
+    assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
     sources = {
         peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]
     }

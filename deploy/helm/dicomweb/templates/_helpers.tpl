@@ -169,3 +169,12 @@ topologySpreadConstraints:
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/* Annotation-based Prometheus discovery of a service pod's /metrics. */}}
+{{- define "dicomweb.metricsAnnotations" -}}
+{{- if .Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: "8000"
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}

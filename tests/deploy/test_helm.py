@@ -148,7 +148,9 @@ def test_each_service_has_its_objects_and_probes(rendered: list[dict[str, Any]])
         assert pod["topologySpreadConstraints"]
 
 
-def test_migration_is_a_hook_before_install_and_upgrade(rendered: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("values", [MINIMAL, PRODUCTION], ids=["default", "production"])
+def test_migration_is_a_hook_before_install_and_upgrade(values: dict[str, Any]) -> None:
+    rendered = _render(values)
     job = _named(rendered, "Job")[f"{FULLNAME}-migrate"]
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -158,6 +160,8 @@ def test_migration_is_a_hook_before_install_and_upgrade(rendered: list[dict[str,
     variables = {e["name"] for e in container.get("env", [])}
     sources = container.get("envFrom", [])
     assert "DICOMWEB_POSTGRES_URL" in variables or sources
+    if "extraVolumes" in values:
+        assert job["spec"]["template"]["spec"]["volumes"] == values["extraVolumes"]
     for source in sources:  # a Secret that exists before the hook runs
         name = source["secretRef"]["name"]
         if name.startswith(FULLNAME):

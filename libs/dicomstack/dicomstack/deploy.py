@@ -5,8 +5,10 @@ Traefik's file-provider configuration comes from ``gateway.dynamic_config`` and
 addressed by its Compose / Kubernetes name. The Kubernetes IngressRoute and Middlewares are the
 same routers in Traefik's CRD shape; the plain Ingress sends each route's path prefix to an
 in-cluster Traefik gateway, because an Ingress cannot route by method. The Helm chart reads the
-same data from ``files/routes.yaml``. ``python -m dicomstack routes --write`` regenerates every
-committed file; ``tests/deploy`` fails when one differs.
+same data from ``files/routes.yaml``. The NATS of Compose and the dev overlay runs the embedded
+server's settings (``dicomstack.nats``) with a user for the services and one for change-feed
+subscribers. ``python -m dicomstack routes --write`` regenerates every committed file;
+``tests/deploy`` fails when one differs.
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ def ingress() -> dict[str, Any]:
 def feed_permissions(stream: str | None = None) -> dict[str, Any]:
     """What a change-feed subscriber may do: read the feed stream through its own push or pull
     consumer, and nothing else (no publishing of ingest or delete commands, no other stream)."""
-    stream = stream or NatsSettings().feed_stream
+    stream = stream or str(NatsSettings.model_fields["feed_stream"].default)
     api = "$JS.API"
     return {
         "publish": {

@@ -120,18 +120,19 @@ async def test_feed_subscriber_reads_the_feed_and_nothing_else(nats_port: int) -
         await services.close()
 
 
-def test_wrong_password_is_refused(nats_port: int) -> None:
-    async def connect() -> None:
-        await nats.connect(
-            f"nats://127.0.0.1:{nats_port}",
-            user="feed",
-            password="wrong",
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-        )
-
-    with pytest.raises(Exception, match=r"(?i)authorization"):
-        asyncio.run(connect())
+async def test_wrong_password_is_refused(nats_port: int) -> None:
+    client = nats.NATS()
+    try:
+        with pytest.raises(Exception, match=r"(?i)authorization"):
+            await client.connect(
+                f"nats://127.0.0.1:{nats_port}",
+                user="feed",
+                password="wrong",
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+            )
+    finally:
+        await client.close()
 
 
 def test_store_dir_placeholder_is_the_container_path() -> None:

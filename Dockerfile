@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for the five services: the command picks one (`stow`, `qido`, `wado`, `delow`,
 # `indexer`, or `indexer migrate`), run as `python -m <command>`. Settings come from DICOMWEB_*.
+# Authentication is on: name the issuer (DICOMWEB_AUTH_ISSUER), or switch it off explicitly with
+# DICOMWEB_AUTH_ENABLED=false and DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED=true (development only).
 # The launcher (dicomstack) and its embedded PostgreSQL / NATS / Traefik / SeaweedFS are not
 # installed: in containers those are separate images or managed services.
 ARG PYTHON_VERSION=3.11
@@ -31,7 +33,8 @@ ENV PATH=/opt/dicomweb/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DICOMWEB_HTTP_HOST=0.0.0.0 \
-    DICOMWEB_HTTP_PORT=8000
+    DICOMWEB_HTTP_PORT=8000 \
+    DICOMWEB_AUTH_ENABLED=true
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8000

@@ -9,9 +9,16 @@ import yaml
 
 from dicomcommon.routes import SERVICES
 from dicomstack import deploy
-from tests.deploy.manifests import ROOT, settings_variables, tool
+from tests.deploy.manifests import (
+    AUTH_REQUIRED,
+    ROOT,
+    assert_tested,
+    settings_variables,
+    tool,
+    versions_under_test,
+)
 
-ONE_SHOTS = {"migrate", "minio-init"}
+ONE_SHOTS = {"migrate"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,7 @@ def test_dependencies_exist_and_wait_for_health(compose: dict[str, Any]) -> None
 def test_services_start_after_migrations_and_the_bucket(compose: dict[str, Any]) -> None:
     for name in SERVICES:
         depends = compose["services"][name]["depends_on"]
-        assert {"migrate", "nats", "minio-init"} <= set(depends)
+        assert {"migrate", "nats", "seaweedfs"} <= set(depends)
 
 
 def test_environment_names_only_real_settings(compose: dict[str, Any]) -> None:
@@ -69,3 +76,25 @@ def test_gateway_mounts_the_generated_traefik_config(compose: dict[str, Any]) ->
     static = yaml.safe_load((ROOT / "deploy/compose/traefik.yml").read_text())
     assert static["providers"]["file"]["filename"] == f"{deploy.TRAEFIK_DIR}/dynamic.yml"
     assert gateway["ports"] == [f"${{DICOMWEB_GATEWAY_PORT:-8080}}:{deploy.GATEWAY_PORT}"]
+
+
+def test_backing_images_are_the_tested_versions(compose: dict[str, Any]) -> None:
+    refs = [s["image"] for s in compose["services"].values() if "build" not in s]
+    assert {ref.rpartition(":")[0] for ref in refs} == set(versions_under_test())
+    assert_tested(refs)
+
+
+def test_nats_runs_the_generated_configuration(compose: dict[str, Any]) -> None:
+    nats = compose["services"]["nats"]
+    assert "./deploy/compose/nats.conf:/etc/nats/nats.conf:ro" in nats["volumes"]
+    assert nats["command"] == ["nats-server", "--config=/etc/nats/nats.conf"]
+    assert set(nats["environment"]) == set(deploy.NATS_PASSWORD_VARIABLES.values())
+
+
+def test_services_require_authentication_unless_switched_off(compose: dict[str, Any]) -> None:
+    for name in SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert set(AUTH_REQUIRED) <= set(environment), name
+        assert environment["DICOMWEB_AUTH_ENABLED"] == "${DICOMWEB_AUTH_ENABLED:-true}"
+        unauthenticated = environment["DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED"]
+        assert unauthenticated == "${DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED:-false}"

@@ -37,3 +37,9 @@ def test_dockerignore_keeps_only_what_the_build_copies() -> None:
         "!libs/",
         "!services/",
     ]
+
+
+def test_image_requires_authentication_unless_switched_off() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "DICOMWEB_AUTH_ENABLED=true" in dockerfile
+    assert "DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED=true" not in dockerfile.split("ENV", 1)[1]

@@ -10,7 +10,16 @@ import pytest
 
 from dicomcommon.routes import SERVICES
 from dicomstack import deploy
-from tests.deploy.manifests import load_all, settings_variables, tool, validate_object
+from tests.deploy.manifests import (
+    AUTH_REQUIRED,
+    assert_tested,
+    images,
+    load_all,
+    settings_variables,
+    tool,
+    validate_object,
+    versions_under_test,
+)
 
 OVERLAYS = ("dev", "production")
 
@@ -54,9 +63,16 @@ def test_deployments_probe_liveness_and_readiness(
         (container,) = spec["containers"]
         assert container["args"] == [name]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert container["resources"]["requests"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz/self"
+        assert container["resources"]["requests"]["ephemeral-storage"]
+        assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+        (tmp,) = spec["volumes"]
+        assert tmp["emptyDir"]["sizeLimit"]
         assert spec["securityContext"]["runAsNonRoot"] is True
+        assert "replicas" not in deployments[name]["spec"], "the HPA owns the replica count"
+        annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(deploy.SERVICE_PORT)
 
 
 def test_settings_are_real_and_complete(rendered: tuple[str, list[dict[str, Any]]]) -> None:
@@ -65,34 +81,109 @@ def test_settings_are_real_and_complete(rendered: tuple[str, list[dict[str, Any]
     assert set(config["data"]) <= settings_variables()
     targets = json.loads(config["data"]["DICOMWEB_INDEXER_HEALTH_TARGETS"])
     assert set(SERVICES) - {"indexer"} <= set(targets)
+    assert "DICOMWEB_NATS_URL" not in config["data"], "NATS credentials belong in the Secret"
+    assert set(AUTH_REQUIRED) <= set(config["data"])
     if overlay == "production":
         assert config["data"]["DICOMWEB_NATS_STREAM_REPLICAS"] == "3"
+        assert config["data"]["DICOMWEB_AUTH_ENABLED"] == "true"
+        assert "DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED" not in config["data"]
     else:
         secrets = [o for o in objects if o["metadata"]["name"].startswith("dicomweb-secrets")]
         (secret,) = secrets
         assert set(secret["data"]) <= settings_variables()
 
 
-def test_migration_job_only_migrates(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+def test_indexer_migrates_before_it_starts(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    """An init container, not a Job: re-applied with every image, never immutable."""
     _, objects = rendered
-    job = _named(objects, "Job")["dicomweb-migrate"]
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["indexer", "migrate"]
+    assert not _named(objects, "Job")
+    pod = _named(objects, "Deployment")["indexer"]["spec"]["template"]["spec"]
+    (migrate,) = pod["initContainers"]
+    assert migrate["args"] == ["indexer", "migrate"]
+    assert migrate["image"] == pod["containers"][0]["image"]
+
+
+def test_backing_images_are_the_tested_versions(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    assert_tested(images(objects))
+
+
+def test_namespaces_enforce_the_restricted_pod_security_profile(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    (namespace,) = _named(objects, "Namespace").values()
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for obj in objects:
+        pod = obj.get("spec", {}).get("template", {}).get("spec")
+        if pod is None:
+            continue
+        assert pod["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, container["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+
+
+def test_only_the_gateway_and_indexer_reach_the_services(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = rendered
+    policy = _named(objects, "NetworkPolicy")["dicomweb-services"]
+    selected = policy["spec"]["podSelector"]["matchExpressions"][0]["values"]
+    assert set(selected) == set(SERVICES)
+    rule, scrape = policy["spec"]["ingress"]
+    assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+    sources = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]
+    }
+    assert sources == {"gateway", "indexer"}
 
 
 def test_dev_runs_backing_services_and_the_gateway_in_cluster() -> None:
     objects = _render("dev")
     assert {"postgres", "nats"} <= set(_named(objects, "StatefulSet"))
-    assert {"minio", "gateway"} <= set(_named(objects, "Deployment"))
+    assert {"seaweedfs", "gateway"} <= set(_named(objects, "Deployment"))
     (ingress,) = _named(objects, "Ingress").values()
     assert ingress["spec"] == deploy.ingress()["spec"]
+    assert ingress["spec"]["tls"]
+    config = _named(objects, "ConfigMap")
+    (nats,) = [c for name, c in config.items() if name.startswith("nats-config")]
+    assert nats["data"]["nats.conf"] == deploy.nats_conf()
+    gateway = _named(objects, "Deployment")["gateway"]["spec"]["template"]["spec"]
+    assert gateway["containers"][0]["image"] == f"traefik:{versions_under_test()['traefik']}"
+
+
+def test_dev_serves_without_authentication_only_when_told() -> None:
+    (config,) = [o for o in _render("dev") if o["metadata"]["name"].startswith("dicomweb-config")]
+    assert config["data"]["DICOMWEB_AUTH_ENABLED"] == "false"
+    assert config["data"]["DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED"] == "true"
+
+
+def test_gateway_ping_port_is_only_for_the_indexer() -> None:
+    policy = _named(_render("dev"), "NetworkPolicy")["gateway"]
+    public, ping = policy["spec"]["ingress"]
+    assert public == {"ports": [{"port": "web"}]}
+    assert ping["ports"] == [{"port": "ping"}]
+    assert ping["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == (
+        "indexer"
+    )
 
 
 def test_production_routes_with_the_generated_ingressroute() -> None:
     objects = _render("production")
     route = _named(objects, "IngressRoute")["dicomweb"]
-    expected, *middlewares = deploy.ingressroute()
+    expected, *others = deploy.ingressroute("dicomweb.example.org")
     assert route["spec"]["routes"] == expected["spec"]["routes"]
     assert route["spec"]["entryPoints"] == ["websecure"]
-    assert set(_named(objects, "Middleware")) == {m["metadata"]["name"] for m in middlewares}
-    assert not {"postgres", "nats", "minio"} & set(_named(objects, "StatefulSet"))
+    assert route["spec"]["tls"] == {"secretName": "dicomweb-tls"}
+    named = {(o["kind"], o["metadata"]["name"]) for o in others}
+    assert {(o["kind"], o["metadata"]["name"]) for o in objects} >= named
+    transport = _named(objects, "ServersTransport")["dicomweb"]
+    assert transport["spec"]["forwardingTimeouts"]["responseHeaderTimeout"] == "600s"
+    assert not {"postgres", "nats", "seaweedfs"} & set(_named(objects, "StatefulSet"))

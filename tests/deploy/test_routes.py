@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+import jsonschema
 import pytest
 
 from dicomcommon.routes import GATEWAY_ROUTES
 from dicomstack import deploy
 from dicomstack.__main__ import main
-from tests.deploy.manifests import ROOT
+from tests.deploy.manifests import ROOT, validate_object
 
 
 def test_committed_route_files_match_the_routes_table() -> None:
@@ -27,9 +28,9 @@ def test_routes_command_prints_each_format(fmt: str, capsys: pytest.CaptureFixtu
 
 
 def test_ingressroute_has_one_route_per_table_entry_in_order() -> None:
-    route, *_ = deploy.ingressroute()
+    route, *_ = deploy.ingressroute("pacs.example.org")
     rules = [r["match"] for r in route["spec"]["routes"]]
-    assert rules == [r.traefik_rule() for r in GATEWAY_ROUTES]
+    assert rules == [f"Host(`pacs.example.org`) && ({r.traefik_rule()})" for r in GATEWAY_ROUTES]
 
 
 def test_ingress_paths_cover_every_route() -> None:
@@ -45,3 +46,12 @@ def test_ingress_paths_cover_every_route() -> None:
             or (kind == "Prefix" and (literal + "/").startswith(p.rstrip("/") + "/"))
         ]
         assert covered, f"route {name} ({literal}) has no Ingress path"
+
+
+def test_traefik_schemas_refuse_unknown_fields() -> None:
+    """The vendored CRD schemas are strict: a typo in a route is an error, not ignored."""
+    route, *_ = deploy.ingressroute()
+    validate_object(route)
+    route["spec"]["routes"][0]["priorty"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="priorty"):
+        validate_object(route)

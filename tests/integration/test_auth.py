@@ -34,6 +34,8 @@ EXAMPLES = {
     "delete": ("DELETE", f"/dicom-web/studies/{STUDY}"),
     "health": ("GET", "/healthz"),
     "orphans-sweep": ("POST", "/orphans/sweep?older_than=1000000000"),
+    "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),
+    "parked-commands": ("GET", "/parked?limit=1"),
     **{f"{s}-probes": ("GET", "/healthz") for s in ("stow", "qido", "wado", "delow", "indexer")},
 }
 # Users of the local provider (one per default role, plus one holding no role).

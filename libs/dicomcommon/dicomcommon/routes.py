@@ -104,6 +104,16 @@ ROUTES: tuple[Route, ...] = (
         Permission.ADMIN,
         internal=True,
     ),
+    # Commands the index could not apply, on the indexer's own port: list and retry them.
+    Route(
+        "parked-commands",
+        "indexer",
+        ("GET", "HEAD", "POST"),
+        r"^/parked(/[^/]+/retry)?$",
+        100,
+        Permission.ADMIN,
+        internal=True,
+    ),
     # Every service's liveness, readiness and metrics: polled by the gateway, Kubernetes and
     # Prometheus without a token; they carry no patient data.
     *(
@@ -111,7 +121,7 @@ ROUTES: tuple[Route, ...] = (
             f"{service}-probes",
             service,
             ("GET", "HEAD"),
-            r"^/(healthz|readyz|metrics)$",
+            r"^/(healthz|readyz|readyz/self|metrics)$",
             100,
             Permission.PUBLIC,
             internal=True,

@@ -136,6 +136,19 @@ def cors_middleware(app: ASGIApp, cors: CorsSettings) -> ASGIApp:
     )
 
 
+async def _probe(service: str, checks: Sequence[ReadinessCheck]) -> Response:
+    """200 when every check passes, else 503 naming each failure."""
+    failures: dict[str, str] = {}
+    for check in checks:
+        try:
+            await check()
+        except Exception as exc:
+            failures[getattr(check, "__name__", "check")] = str(exc) or type(exc).__name__
+    if failures:
+        return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
+    return JSONResponse({"status": "ready", "service": service})
+
+
 def create_service_app(
     service: str,
     routes: Sequence[BaseRoute],
@@ -144,26 +157,31 @@ def create_service_app(
     cors: CorsSettings | None = None,
     auth: AuthSettings | None = None,
     table: Sequence[TableRoute] | None = None,
+    gates: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
 ) -> Starlette:
-    """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``, ``/metrics``;
-    with ``cors``, browsers on other origins may call it (none: same-origin only). Every request
-    needs the permission its routes-table entry names, checked against a bearer token when
-    ``auth`` is enabled (see ``dicomcommon.auth``); ``table`` replaces the service's entries of
-    ``dicomcommon.routes.ROUTES`` (for tests of this module)."""
+    """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``,
+    ``/readyz/self``, ``/metrics``; with ``cors``, browsers on other origins may call it (none:
+    same-origin only). Every request needs the permission its routes-table entry names, checked
+    against a bearer token when ``auth`` is enabled (see ``dicomcommon.auth``); ``table``
+    replaces the service's entries of ``dicomcommon.routes.ROUTES`` (for tests of this module).
+
+    ``/readyz`` runs the gates and the readiness checks (this replica and the backends it
+    uses). ``/readyz/self`` runs only the gates, what this replica alone lacks (the schema
+    version its SQL needs): Kubernetes' readiness probe asks it, so a blip of a backend that
+    every replica shares does not empty the Service; requests answer 503 themselves."""
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": service})
 
+    def checks(app: Starlette, with_backends: bool) -> list[ReadinessCheck]:
+        found = list(gates(app)) if gates else []
+        return found + list(readiness(app)) if readiness and with_backends else found
+
     async def readyz(request: Request) -> Response:
-        failures: dict[str, str] = {}
-        for check in readiness(request.app) if readiness else ():
-            try:
-                await check()
-            except Exception as exc:
-                failures[getattr(check, "__name__", "check")] = str(exc) or type(exc).__name__
-        if failures:
-            return JSONResponse({"status": "unavailable", "failures": failures}, status_code=503)
-        return JSONResponse({"status": "ready", "service": service})
+        return await _probe(service, checks(request.app, with_backends=True))
+
+    async def readyz_self(request: Request) -> Response:
+        return await _probe(service, checks(request.app, with_backends=False))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -171,6 +189,7 @@ def create_service_app(
     probes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/readyz/self", readyz_self, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
     app = _CorsApp(

@@ -5,12 +5,16 @@ Traefik's file-provider configuration comes from ``gateway.dynamic_config`` and
 addressed by its Compose / Kubernetes name. The Kubernetes IngressRoute and Middlewares are the
 same routers in Traefik's CRD shape; the plain Ingress sends each route's path prefix to an
 in-cluster Traefik gateway, because an Ingress cannot route by method. The Helm chart reads the
-same data from ``files/routes.yaml``. ``python -m dicomstack routes --write`` regenerates every
-committed file; ``tests/deploy`` fails when one differs.
+same data from ``files/routes.yaml``. The NATS of Compose and the dev overlay runs the embedded
+server's settings (``dicomstack.nats``) with a user for the services and one for change-feed
+subscribers. ``python -m dicomstack routes --write`` regenerates every committed file;
+``tests/deploy`` fails when one differs.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,7 +22,14 @@ from typing import Any
 import yaml
 
 from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
-from dicomstack.gateway import PUBLIC_ENTRYPOINT, dynamic_config, static_config
+from dicomcommon.settings import NatsSettings
+from dicomstack import nats
+from dicomstack.gateway import (
+    PUBLIC_ENTRYPOINT,
+    READ_TIMEOUT,
+    dynamic_config,
+    static_config,
+)
 
 SERVICE_PORT = 8000  # every service's container port (DICOMWEB_HTTP_PORT)
 GATEWAY_PORT = 8080
@@ -34,6 +45,20 @@ HEADER = (
     "`python -m dicomstack routes --write`; do not edit.\n"
 )
 _REGEX_META = frozenset("()[]{}?*+|.\\$^")
+# The placeholder host of the generated IngressRoute; overlays and the chart set the real one.
+DEFAULT_HOST = "dicomweb.localhost"
+TLS_SECRET = "dicomweb-tls"
+SERVERS_TIMEOUTS = {"dialTimeout": "30s", "responseHeaderTimeout": READ_TIMEOUT}
+NATS_PORT = 4222
+NATS_MONITOR_PORT = 8222
+NATS_STORE = PurePosixPath("/data")
+# NATS users of the in-cluster / Compose NATS; passwords come from the server's environment.
+NATS_SERVICES_USER = "dicomweb"
+NATS_FEED_USER = "feed"
+NATS_PASSWORD_VARIABLES = {
+    NATS_SERVICES_USER: "NATS_SERVICES_PASSWORD",
+    NATS_FEED_USER: "NATS_FEED_PASSWORD",
+}
 
 
 def service_urls(prefix: str = "") -> dict[str, list[str]]:
@@ -42,14 +67,21 @@ def service_urls(prefix: str = "") -> dict[str, list[str]]:
 
 
 def traefik_file(prefix: str = "") -> dict[str, Any]:
-    """The gateway's dynamic configuration (file provider), as the local launcher writes it."""
-    return dynamic_config(service_urls(prefix), GATEWAY_FALLBACK_PORT)
+    """The gateway's dynamic configuration (file provider), as the local launcher writes it,
+    less Traefik's API: only the launcher asks it, and in a deployment nothing should."""
+    config = dynamic_config(service_urls(prefix), GATEWAY_FALLBACK_PORT)
+    del config["http"]["routers"]["api"]
+    return config
 
 
 def traefik_static() -> dict[str, Any]:
-    """The gateway's static configuration: public and ping entry points on every address."""
+    """The gateway's static configuration: public, ping and fallback entry points on every
+    address; no API or dashboard at all (the ping entry point is on the gateway's Service, for
+    health)."""
     ports = (GATEWAY_PORT, GATEWAY_PING_PORT, GATEWAY_FALLBACK_PORT)
-    return static_config("", ports, Path(TRAEFIK_DIR / "dynamic.yml"))
+    config = static_config("", ports, Path(TRAEFIK_DIR / "dynamic.yml"))
+    del config["api"]
+    return config
 
 
 def _public_routers() -> list[dict[str, Any]]:
@@ -77,18 +109,21 @@ def helm_values() -> dict[str, Any]:
         ],
         "middlewares": _public_middlewares(),
         "ingressPaths": [{"path": p, "pathType": t} for p, t in ingress_paths()],
+        "serversTimeouts": SERVERS_TIMEOUTS,
         "gateway": {"static": traefik_static(), "dynamic": traefik_file(f"{HELM_FULLNAME}-")},
     }
 
 
-def ingressroute() -> list[dict[str, Any]]:
-    """Traefik's IngressRoute (one route per router) and its Middlewares."""
+def ingressroute(host: str = DEFAULT_HOST) -> list[dict[str, Any]]:
+    """Traefik's IngressRoute (one route per router, each limited to ``host``, so a shared
+    Traefik serves other sites' ``/healthz`` and ``/dicom-web`` as before), its Middlewares,
+    and the ServersTransport that lets a request run as long as the gateway's read timeout."""
     routes = [
         {
             "kind": "Rule",
-            "match": r["rule"],
+            "match": host_rule(host, r["rule"]),
             "priority": r["priority"],
-            "services": [{"name": r["service"], "port": SERVICE_PORT}],
+            "services": [{"name": r["service"], "port": SERVICE_PORT, "serversTransport": NAME}],
             **(
                 {"middlewares": [{"name": f"{NAME}-{m}"} for m in r["middlewares"]]}
                 if r.get("middlewares")
@@ -112,7 +147,24 @@ def ingressroute() -> list[dict[str, Any]]:
         "metadata": {"name": NAME},
         "spec": {"routes": routes},
     }
-    return [route, *middlewares]
+    return [route, *middlewares, servers_transport()]
+
+
+def host_rule(host: str, rule: str) -> str:
+    """``rule`` limited to requests for ``host`` (the host stands between the first backticks,
+    where kustomize's replacement and the chart put the configured one)."""
+    return f"Host(`{host}`) && ({rule})"
+
+
+def servers_transport() -> dict[str, Any]:
+    """Traefik's connection to the services: a service may take as long to answer as the
+    gateway lets a request body take to arrive (large STOW uploads)."""
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "ServersTransport",
+        "metadata": {"name": NAME},
+        "spec": {"forwardingTimeouts": SERVERS_TIMEOUTS},
+    }
 
 
 def ingress_paths() -> list[tuple[str, str]]:
@@ -141,7 +193,9 @@ def _ingress_path(regex: str) -> tuple[str, str]:
 
 def ingress() -> dict[str, Any]:
     """A plain Ingress: every route's path to the in-cluster Traefik gateway, which routes by
-    method. Timeouts and body size are lifted for large STOW uploads (ingress-nginx names)."""
+    method. Timeouts and body size are lifted for large STOW uploads (ingress-nginx names);
+    TLS with the certificate in the Secret ``TLS_SECRET`` (the controller's default one while
+    that Secret does not exist)."""
     backend = {"service": {"name": GATEWAY_SERVICE, "port": {"number": GATEWAY_PORT}}}
     paths = [{"path": p, "pathType": t, "backend": backend} for p, t in ingress_paths()]
     return {
@@ -155,8 +209,60 @@ def ingress() -> dict[str, Any]:
                 "nginx.ingress.kubernetes.io/proxy-request-buffering": "off",
             },
         },
-        "spec": {"rules": [{"http": {"paths": paths}}]},
+        "spec": {"tls": [{"secretName": TLS_SECRET}], "rules": [{"http": {"paths": paths}}]},
     }
+
+
+def feed_permissions(stream: str | None = None) -> dict[str, Any]:
+    """What a change-feed subscriber may do: read the feed stream through its own push or pull
+    consumer, and nothing else (no publishing of ingest or delete commands, no other stream)."""
+    stream = stream or str(NatsSettings.model_fields["feed_stream"].default)
+    api = "$JS.API"
+    return {
+        "publish": {
+            "allow": [
+                f"{api}.INFO",
+                f"{api}.STREAM.INFO.{stream}",
+                f"{api}.CONSUMER.CREATE.{stream}",
+                f"{api}.CONSUMER.CREATE.{stream}.>",
+                f"{api}.CONSUMER.DURABLE.CREATE.{stream}.>",
+                f"{api}.CONSUMER.INFO.{stream}.>",
+                f"{api}.CONSUMER.DELETE.{stream}.>",
+                f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
+                f"$JS.ACK.{stream}.>",
+                f"$JS.FC.{stream}.>",
+            ]
+        },
+        "subscribe": {"allow": ["_INBOX.>"]},
+    }
+
+
+def nats_server_config() -> dict[str, Any]:
+    """The NATS of Compose and the dev overlay: the embedded server's settings (the limits the
+    tests run with), on every address, with one user for the services and one for feed
+    subscribers. Passwords are ``$VARIABLE`` references that nats-server reads from its
+    environment, so the file holds no secret."""
+    config = nats.settings("0.0.0.0", NATS_PORT, NATS_MONITOR_PORT, Path(NATS_STORE))
+    config["server_name"] = NAME
+    services, feed = NATS_SERVICES_USER, NATS_FEED_USER
+    config["authorization"] = {
+        "users": [
+            {"user": services, "password": f"${NATS_PASSWORD_VARIABLES[services]}"},
+            {
+                "user": feed,
+                "password": f"${NATS_PASSWORD_VARIABLES[feed]}",
+                "permissions": feed_permissions(),
+            },
+        ]
+    }
+    return config
+
+
+def nats_conf() -> str:
+    """``nats_server_config`` in nats-server's format: JSON plus unquoted variable references."""
+    text = json.dumps(nats_server_config(), indent=2)
+    body = re.sub(r'"\$([A-Z_]+)"', r"$\1", text)
+    return HEADER.replace("dicomcommon/routes.py", "dicomstack/nats.py") + body + "\n"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -178,6 +284,7 @@ FORMATS: dict[str, Callable[[], str]] = {
     "ingressroute": lambda: to_yaml(*ingressroute()),
     "ingress": lambda: to_yaml(ingress()),
     "helm-values": lambda: to_yaml(helm_values()),
+    "nats-conf": nats_conf,
 }
 
 # Every committed file generated here, relative to the repository root, and its format.
@@ -189,6 +296,8 @@ COMMITTED: dict[str, str] = {
     "deploy/k8s/components/gateway/ingress.yaml": "ingress",
     "deploy/k8s/components/ingressroute/ingressroute.yaml": "ingressroute",
     "deploy/helm/dicomweb/files/routes.yaml": "helm-values",
+    "deploy/compose/nats.conf": "nats-conf",
+    "deploy/k8s/overlays/dev/nats.conf": "nats-conf",
 }
 
 

@@ -35,6 +35,8 @@ _UNAVAILABLE = "unavailable"
 # Traefik's own liveness under the same paths the services use, so health targets are uniform.
 PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
 API_RULE = "PathPrefix(`/api`)"
+# Large STOW uploads may take longer than Traefik's 60 s default read timeout.
+READ_TIMEOUT = "600s"
 
 
 def dynamic_config(service_urls: Mapping[str, Sequence[str]], fallback_port: int) -> dict[str, Any]:
@@ -114,8 +116,7 @@ def static_config(host: str, ports: tuple[int, int, int], dynamic_path: Path) ->
         "entryPoints": {
             PUBLIC_ENTRYPOINT: {
                 "address": f"{host}:{port}",
-                # Large STOW uploads may take longer than Traefik's 60 s default read timeout.
-                "transport": {"respondingTimeouts": {"readTimeout": "600s"}},
+                "transport": {"respondingTimeouts": {"readTimeout": READ_TIMEOUT}},
             },
             PING_ENTRYPOINT: {"address": f"{host}:{ping_port}"},
             FALLBACK_ENTRYPOINT: {"address": f"{FALLBACK_HOST}:{fallback_port}"},

@@ -10,24 +10,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from dicomstack.processes import ChildProcess, binary, http_ok
 
 MAX_PAYLOAD = 1024 * 1024  # bytes: nats-server's default
 
 
+def settings(host: str, port: int, monitor_port: int, store_dir: Path) -> dict[str, Any]:
+    """The server's settings: the tests, ``make run`` and every deployment's NATS (generated
+    by ``dicomstack.deploy``) share them, so a limit cannot differ between them."""
+    return {
+        "server_name": "dicomstack",
+        "listen": f"{host}:{port}",
+        "http": f"{host}:{monitor_port}",
+        "max_payload": MAX_PAYLOAD,
+        "jetstream": {"store_dir": str(store_dir)},
+    }
+
+
 def config(host: str, port: int, monitor_port: int, store_dir: Path) -> str:
     """nats-server's configuration format accepts JSON, which quotes paths safely."""
-    return json.dumps(
-        {
-            "server_name": "dicomstack",
-            "listen": f"{host}:{port}",
-            "http": f"{host}:{monitor_port}",
-            "max_payload": MAX_PAYLOAD,
-            "jetstream": {"store_dir": str(store_dir)},
-        },
-        indent=2,
-    )
+    return json.dumps(settings(host, port, monitor_port, store_dir), indent=2)
 
 
 class Nats(ChildProcess):

@@ -106,10 +106,13 @@ def create_app(settings: Settings) -> Starlette:
 
         async def check_postgres() -> None:
             await db.fetch(s.pool, "SELECT 1")
+
+        async def schema() -> None:
             if not s.migrated.is_set():
                 raise RuntimeError("schema migration not finished")
 
         s.check_postgres = check_postgres
+        s.schema_gate = schema
         worker = asyncio.create_task(_work(settings, app), name="indexer-work")
         try:
             yield
@@ -125,6 +128,9 @@ def create_app(settings: Settings) -> Starlette:
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
         return (app.state.check_postgres, app.state.bus.check, app.state.blobs.check)
 
+    def gates(app: Starlette) -> Sequence[ReadinessCheck]:
+        return (app.state.schema_gate,)
+
     routes = [
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
@@ -134,5 +140,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/parked/{command_id}/retry", parked_api.retry_parked, methods=["POST"]),
     ]
     return create_service_app(
-        "indexer", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+        "indexer",
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        gates=gates,
     )

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db
+from dicomcommon import db, schema
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.webapp import ReadinessCheck, create_service_app
@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = await db.create_pool(settings.postgres, session_state=False)
         app.state.ctx = handlers.QidoContext(pool=pool, settings=settings)
+        app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
         app.state.feed_watch = FeedWatch(settings.postgres)
         app.state.feed_watch.start()
         try:
@@ -38,6 +39,9 @@ def create_app(settings: Settings) -> Starlette:
             await db.fetch(app.state.ctx.pool, "SELECT 1")
 
         return [postgres]
+
+    def gates(app: Starlette) -> Sequence[ReadinessCheck]:
+        return [app.state.schema_gate]
 
     r = DICOMWEB_ROOT
     routes = [
@@ -54,7 +58,7 @@ def create_app(settings: Settings) -> Starlette:
         *_feed_routes(),
     ]
     return create_service_app(
-        "qido", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+        "qido", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth, gates=gates
     )
 
 

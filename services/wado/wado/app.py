@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db
+from dicomcommon import db, schema
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 cache = MetadataCache(settings.metadata_cache_bytes)
                 app.state.ctx = WadoContext(settings, pool, store, cache)
+                app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
                 yield
             finally:
                 await store.close()
@@ -50,8 +51,11 @@ def create_app(settings: Settings) -> Starlette:
 
         return [postgres, storage]
 
+    def gates(app: Starlette) -> Sequence[ReadinessCheck]:
+        return [app.state.schema_gate]
+
     return create_service_app(
-        "wado", _routes(), lifespan, readiness, cors=settings.cors, auth=settings.auth
+        "wado", _routes(), lifespan, readiness, cors=settings.cors, auth=settings.auth, gates=gates
     )
 
 

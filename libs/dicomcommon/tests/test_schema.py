@@ -1,0 +1,87 @@
+"""Readiness waits for the schema the code needs, then survives a PostgreSQL outage: against a
+real server, on a fresh database the indexer migrates during the test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from dicomcommon import db, schema
+from dicomcommon.settings import PostgresSettings
+from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomstack.stack import Stack
+from indexer.migrate import migrate, migration_files
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def fresh_pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new, empty database of the stack's PostgreSQL."""
+    name = f"schema_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(stack.postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = stack.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        pool = await db.create_pool(PostgresSettings(url=url))
+        try:
+            yield pool
+        finally:
+            await pool.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def test_the_shipped_version_is_the_newest_migration_file() -> None:
+    newest, _ = migration_files()[-1]
+    assert schema.shipped_version() == int(newest[:4])
+
+
+async def test_gate_waits_for_the_migration_then_holds_through_an_outage(
+    fresh_pool: asyncpg.Pool,
+) -> None:
+    gate = schema.SchemaGate(fresh_pool, schema.shipped_version())
+    with pytest.raises(RuntimeError, match="schema version 0"):
+        await gate()
+    async with db.connection(fresh_pool) as conn:
+        await migrate(conn)
+    assert await schema.applied_version(fresh_pool) == schema.shipped_version()
+    await gate()
+    app = _app(gate, fresh_pool)
+    async with _client(app) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        await fresh_pool.close()  # PostgreSQL gone for every replica alike
+        assert (await client.get("/readyz")).status_code == 503
+        ready = await client.get("/readyz/self")
+        assert ready.status_code == 200, ready.text
+
+
+async def test_a_newer_code_than_the_schema_is_not_ready(fresh_pool: asyncpg.Pool) -> None:
+    async with db.connection(fresh_pool) as conn:
+        await migrate(conn)
+    gate = schema.SchemaGate(fresh_pool, schema.shipped_version() + 1)
+    async with _client(_app(gate, fresh_pool)) as client:
+        response = await client.get("/readyz/self")
+    assert response.status_code == 503
+    assert "needs" in response.json()["failures"]["schema"]
+
+
+def _app(gate: schema.SchemaGate, pool: asyncpg.Pool) -> Starlette:
+    async def postgres() -> None:
+        await db.fetch(pool, "SELECT 1")
+
+    def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
+        return [postgres]
+
+    return create_service_app("test", [], readiness=readiness, gates=lambda app: [gate])
+
+
+def _client(app: Starlette) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://service")

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from delow.settings import Settings
-from dicomcommon import logs
+from dicomcommon import audit, logs
 from dicomcommon.bus import Bus, subject
 from dicomcommon.errors import NotFound
 from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
@@ -43,6 +43,7 @@ async def delete(request: Request) -> Response:
         return Response(status_code=202, headers={"Warning": PENDING_WARNING})
     if outcome.status is OutcomeStatus.NOT_FOUND:
         raise NotFound("nothing matched the UIDs in the URL")
+    audit.record_of(request.scope).add_count(outcome.deleted_instances)
     return Response(status_code=204)
 
 

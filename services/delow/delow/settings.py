@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
+    audit_field,
     cors_field,
     http_field,
     nats_field,
@@ -20,4 +22,5 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    audit: AuditSettings = audit_field()
     index_timeout_seconds: float = 30.0

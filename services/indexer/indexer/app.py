@@ -23,6 +23,7 @@ from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from indexer import cleanup, health, sweeper
+from indexer.auditlog import AuditRecorder
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -43,7 +44,8 @@ async def _migrate_until_done(pool: asyncpg.Pool) -> None:
 
 
 async def _work(settings: Settings, app: Starlette) -> None:
-    """Migrate first, then consume, clean up and relay the change feed for ever."""
+    """Migrate first, then consume commands and audit events, clean up and relay the change
+    feed for ever."""
     await _migrate_until_done(app.state.pool)
     app.state.migrated.set()
     watch = FeedWatch(settings.postgres)
@@ -52,6 +54,7 @@ async def _work(settings: Settings, app: Starlette) -> None:
     try:
         await asyncio.gather(
             app.state.consumer.run(),
+            AuditRecorder(settings, app.state.pool, app.state.bus).run(),
             cleanup.run(
                 app.state.pool,
                 app.state.blobs,
@@ -125,4 +128,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/stack/health", health.stack_health, methods=["GET", "HEAD"]),
         Route("/orphans/sweep", sweep_orphans, methods=["POST"]),
     ]
-    return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "indexer", routes, lifespan, readiness, cors=settings.cors, http=settings.http
+    )

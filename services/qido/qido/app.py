@@ -12,7 +12,7 @@ from dicomcommon import db
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from qido import feedhandlers, handlers
+from qido import audittrail, feedhandlers, handlers
 from qido.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -52,8 +52,17 @@ def create_app(settings: Settings) -> Starlette:
             methods=_READ,
         ),
         *_feed_routes(),
+        Route(f"{r}/audit", audittrail.read_audit, methods=_READ),
     ]
-    return create_service_app("qido", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "qido",
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
+    )
 
 
 def _feed_routes() -> list[Route]:

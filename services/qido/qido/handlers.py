@@ -16,7 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import db, dicomjson
+from dicomcommon import audit, db, dicomjson
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable
 from dicomcommon.query import parse_query
@@ -26,6 +26,7 @@ from qido.settings import Settings
 Format = Literal["json", "xml"]
 _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "application/*", "*/*"})
 _XML_TYPES = frozenset({"multipart/related", "multipart/*"})
+_AUDIT_KEYS = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
 _MORE_RESULTS = "There are additional results that can be requested."
 
 
@@ -67,15 +68,25 @@ async def _search(request: Request, level: Level) -> Response:
     if media == "json":
         answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
         assert answer is not None  # an aggregate always answers one row
-        found, body = answer["found"], answer["body"]
+        found, body, uids = answer["found"], answer["body"], answer["uids"] or []
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
         rows = await db.fetch(ctx.pool, search.text, *search.args)
         found = len(rows)
+        uids = [row["uid"] for row in rows[: search.limit]]
         matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
         response = _multipart_xml(matches) if matches else None
+    _audit(request, level, uids)
     warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
     return _with_warnings(response or Response(status_code=204), base_url, warnings)
+
+
+def _audit(request: Request, level: Level, uids: list[str]) -> None:
+    """The audit record names what the search returned: its studies, series or instances."""
+    record = audit.record_of(request.scope)
+    record.add_count(len(uids))
+    for uid in uids:
+        record.touch(**{_AUDIT_KEYS[level]: uid})
 
 
 def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Response:

@@ -6,11 +6,15 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     CorsSettings,
     HttpSettings,
+    NatsSettings,
     PostgresSettings,
+    audit_field,
     cors_field,
     http_field,
+    nats_field,
     postgres_field,
 )
 
@@ -23,6 +27,8 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = postgres_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    nats: NatsSettings = nats_field()  # audit events go to JetStream
+    audit: AuditSettings = audit_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)

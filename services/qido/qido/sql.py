@@ -170,7 +170,8 @@ def build_search(query: Query, base_url: str) -> Search:
     text = f"{rows} ORDER BY page.uid"
     json_text = (
         f"SELECT count(*) AS found, convert_to('[' || string_agg(m.match::text, ',' "
-        f"ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) || ']', 'UTF8') AS body "
+        f"ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) || ']', 'UTF8') AS body, "
+        f"array_agg(m.uid ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) AS uids "
         f"FROM (SELECT r.*, row_number() OVER (ORDER BY r.uid) AS n FROM ({rows}) r) m"
     )
     return Search(text, json_text, tuple(p.values), frozenset(levels), query.limit)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import multipart
+from dicomcommon import audit, multipart
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import (
     BackendUnavailable,
@@ -53,6 +53,9 @@ async def store_instances(request: Request) -> Response:
     )
     for instance, cid, _ in pending:
         report.stored(instance, outcomes.get(cid))
+    record = audit.record_of(request.scope)
+    record.touch_all(report.stored_uids)
+    record.add_count(len(report.stored_uids))
     return report.response(xml)
 
 

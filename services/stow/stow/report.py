@@ -42,6 +42,7 @@ class StoreReport:
     referenced: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
+    stored_uids: list[tuple[str, str, str]] = field(default_factory=list)  # for the audit trail
     warned: bool = False
     unconfirmed: bool = False
 
@@ -65,6 +66,9 @@ class StoreReport:
         self.unconfirmed |= outcome is None
         self.referenced.append(item)
         self.studies.add(instance.study_instance_uid)
+        self.stored_uids.append(
+            (instance.study_instance_uid, instance.series_instance_uid, instance.sop_instance_uid)
+        )
 
     def fail(self, sop_class: str | None, sop_instance: str | None, reason: int) -> None:
         item: dict[str, Any] = {"00081197": _us(reason)}

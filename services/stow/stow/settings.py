@@ -9,10 +9,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon import anonymize
 from dicomcommon.settings import (
+    AuditSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     StorageSettings,
+    audit_field,
     cors_field,
     http_field,
     nats_field,
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    audit: AuditSettings = audit_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

@@ -50,7 +50,15 @@ def create_app(settings: Settings) -> Starlette:
 
         return [postgres, storage]
 
-    return create_service_app("wado", _routes(), lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "wado",
+        _routes(),
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
+    )
 
 
 def _routes() -> list[Route]:

@@ -8,12 +8,16 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     CorsSettings,
     HttpSettings,
+    NatsSettings,
     PostgresSettings,
     StorageSettings,
+    audit_field,
     cors_field,
     http_field,
+    nats_field,
     postgres_field,
     storage_field,
 )
@@ -26,6 +30,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    nats: NatsSettings = nats_field()  # audit events go to JetStream
+    audit: AuditSettings = audit_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

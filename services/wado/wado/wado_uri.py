@@ -30,7 +30,7 @@ from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
 from wado import anonymized, index, negotiate, pixels, rendered, retrieve
 from wado.context import WadoContext
-from wado.handlers import head_safe
+from wado.handlers import audit_instances, head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import EXPLICIT_VR_LITTLE_ENDIAN, Choice
 from wado.rendered import RenderParams
@@ -111,6 +111,7 @@ async def retrieve_object(request: Request) -> Response:
     ctx: WadoContext = request.app.state.ctx
     wanted = UriRequest.of(request.query_params)
     detail = await index.instance_detail(ctx.pool, wanted.scope, _KEYS)
+    audit_instances(request, [detail.instance])
     media_type = content_type(wanted, detail)
     check_fits(wanted, detail, media_type)
     if media_type == DICOM:

@@ -7,6 +7,7 @@ runs embedded, in Compose and on Kubernetes. Services compose these into their o
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -157,6 +158,16 @@ class AuditSettings(BaseSettings):
     publish_batch: int = Field(default=256, ge=1)
     # The DICOM audit message's AuditSourceID (PS3.15 A.5.1): names this archive.
     source_id: str = "dicomweb"
+
+    @field_validator("syslog_url")
+    @classmethod
+    def _check_syslog_url(cls, value: str | None) -> str | None:
+        """Refused at start rather than at the first event: a half configuration."""
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname:
+                raise ValueError(f"must be udp://, tcp:// or tls://host[:port], not {value!r}")
+        return value or None
 
 
 def postgres_field() -> PostgresSettings:

@@ -34,11 +34,10 @@ class SyslogSender:
     """One receiver; ``send`` raises ``OSError`` when the message could not be handed over."""
 
     def __init__(self, url: str) -> None:
+        """``url`` as ``AuditSettings`` checked it: ``udp|tcp|tls://host[:port]``."""
         parts = urlsplit(url)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"syslog URL must be udp://, tcp:// or tls://host[:port], not {url!r}")
         self.scheme = parts.scheme
-        self.host = parts.hostname
+        self.host = parts.hostname or ""
         self.port = parts.port or _DEFAULT_PORTS[parts.scheme]
         self._writer: asyncio.StreamWriter | None = None
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from bench import corpus, orthanc, qidoscale, scaleout, targets
+from bench import auditoverhead, corpus, orthanc, qidoscale, scaleout, targets
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.scale_out:
         return scaleout.main(_scale_out_argv(args))
+    if args.audit_overhead:
+        return auditoverhead.run(args)
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -133,6 +135,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--scale-out",
         action="store_true",
         help="instead of the default phases: STOW with 1 vs 2 replicas of stow + indexer",
+    )
+    add(
+        "--audit-overhead",
+        action="store_true",
+        help="instead of the default phases: STOW throughput with the audit trail on vs off",
     )
     add(
         "--qido-scale",

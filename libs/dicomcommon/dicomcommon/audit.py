@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -56,8 +56,7 @@ class Outcome(StrEnum):
 
 
 class AuditEvent(BaseModel):
-    """One audited request, as published on ``dicom.audit.<service>`` and stored by the
-    indexer in ``audit_event`` (same field names)."""
+    """One audited request, as the indexer stores it in ``audit_event`` (same field names)."""
 
     event_id: uuid.UUID
     occurred_at: datetime
@@ -80,6 +79,12 @@ class AuditEvent(BaseModel):
     @staticmethod
     def new_id() -> uuid.UUID:
         return uuid.uuid4()
+
+
+class AuditBatch(BaseModel):
+    """What one JetStream message on ``dicom.audit.<service>`` carries."""
+
+    events: list[AuditEvent]
 
 
 @dataclass
@@ -108,6 +113,11 @@ class AuditRecord:
 
     def add_count(self, n: int) -> None:
         self.count = (self.count or 0) + n
+
+    def add_instances(self, uids: Sequence[tuple[str, str, str]]) -> None:
+        """Instances returned, stored or deleted, as (study, series, SOP instance) UIDs."""
+        self.touch_all(uids)
+        self.add_count(len(uids))
 
 
 def record_of(scope: Mapping[str, Any]) -> AuditRecord:

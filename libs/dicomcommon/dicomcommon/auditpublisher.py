@@ -1,9 +1,9 @@
 """Audit events to JetStream without slowing the answers they describe.
 
-A request's event is queued once its answer has been sent; a background task publishes queued
-events in batches, awaiting JetStream's acks concurrently, and puts back those not acknowledged
-(NATS down, a timeout) to try again after a pause. ``Nats-Msg-Id`` is the event id, so a retry
-of an event that did arrive is dropped by the stream, and the indexer's insert is idempotent.
+A request's event is queued once its answer has been sent; a background task publishes what is
+queued as one JetStream message (up to ``publish_batch`` events), awaits the ack, and puts the
+events back when there is none (NATS down, a timeout) to try again after a pause. A retried
+message may arrive twice; the indexer's insert is idempotent by event id.
 
 Memory is bounded: at most ``buffer_events`` events wait. While NATS is away the queue fills;
 once full, ``full`` is true and the web hook refuses requests on patient data with 503 (fail
@@ -19,10 +19,11 @@ import contextlib
 import logging
 from collections import deque
 
+import nats.errors
 from prometheus_client import Counter, Gauge
 
-from dicomcommon.audit import AuditEvent
-from dicomcommon.bus import Bus, subject
+from dicomcommon.audit import AuditBatch, AuditEvent
+from dicomcommon.bus import OUTAGE_ERRORS, Bus, subject
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings, NatsSettings
 
@@ -32,6 +33,18 @@ QUEUED = Gauge("dicomweb_audit_events_queued", "Audit events waiting for JetStre
 PUBLISHED = Counter("dicomweb_audit_events_published_total", "Audit events acked by JetStream")
 _RETRY_SECONDS = 1.0
 _FLUSH_SECONDS = 5.0
+_MESSAGE_BYTES = 512 << 10
+_UNACKNOWLEDGED: tuple[type[BaseException], ...] = (
+    BackendUnavailable,
+    nats.errors.Error,
+    *OUTAGE_ERRORS,
+)
+
+
+def _approximate_size(event: AuditEvent) -> int:
+    """An upper estimate of the event's JSON: the UID lists are most of a large one."""
+    uids = (*event.study_uids, *event.series_uids, *event.instance_uids)
+    return 1024 + len(event.path) + len(event.query) + sum(len(u) + 3 for u in uids)
 
 
 class AuditPublisher:
@@ -80,47 +93,51 @@ class AuditPublisher:
         await self.bus.close()
 
     async def _run(self) -> None:
+        """While events wait: take what is queued (up to a batch), publish it as one message,
+        and on failure put it back and pause. Events queue up while a message awaits its ack,
+        so under load each message carries many."""
         while True:
             await self._ready.wait()
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
+            batch = self._take_batch()
             if not self._queue:
                 self._ready.clear()
             self._in_flight = len(batch)
             try:
-                failed = await self._publish(batch)
+                published = await self._publish(batch)
             finally:
                 self._in_flight = 0
-            QUEUED.dec(len(batch) - len(failed))
-            PUBLISHED.inc(len(batch) - len(failed))
-            if failed:
-                self._queue.extendleft(reversed(failed))
+            if published:
+                QUEUED.dec(len(batch))
+                PUBLISHED.inc(len(batch))
+                if not self._queue:
+                    self._idle.set()
+            else:
+                self._queue.extendleft(reversed(batch))
                 self._ready.set()
                 await asyncio.sleep(_RETRY_SECONDS)
-            elif not self._queue:
-                self._idle.set()
 
-    @property
-    def _batch(self) -> int:
-        return self.settings.publish_batch
+    def _take_batch(self) -> list[AuditEvent]:
+        """Queued events, up to ``publish_batch`` and about ``_MESSAGE_BYTES`` of JSON (NATS
+        refuses messages over its max payload, 1 MiB by default)."""
+        batch: list[AuditEvent] = []
+        size = 0
+        while self._queue and len(batch) < self.settings.publish_batch:
+            size += _approximate_size(self._queue[0])
+            if batch and size > _MESSAGE_BYTES:
+                break
+            batch.append(self._queue.popleft())
+        return batch
 
-    async def _publish(self, batch: list[AuditEvent]) -> list[AuditEvent]:
-        """Publish concurrently; the events JetStream did not acknowledge."""
+    async def _publish(self, batch: list[AuditEvent]) -> bool:
+        """One JetStream message (an ``AuditBatch``) and its ack; False when not acknowledged.
+        The message id names the batch by its first event, so a retry is dropped as a
+        duplicate when the first attempt did arrive (else the indexer drops repeats)."""
+        payload = AuditBatch(events=batch).model_dump_json().encode()
+        msg_id = f"{batch[0].event_id}+{len(batch)}"
         try:
             _, js = self.bus.require()
-        except BackendUnavailable:
-            return batch
-        results = await asyncio.gather(
-            *(
-                js.publish(
-                    self.subject,
-                    event.model_dump_json().encode(),
-                    headers={"Nats-Msg-Id": str(event.event_id)},
-                )
-                for event in batch
-            ),
-            return_exceptions=True,
-        )
-        failed = [e for e, r in zip(batch, results, strict=True) if isinstance(r, BaseException)]
-        if failed:
-            log.warning("%d audit events not acknowledged yet; retrying", len(failed))
-        return failed
+            await js.publish(self.subject, payload, headers={"Nats-Msg-Id": msg_id})
+        except _UNACKNOWLEDGED as exc:
+            log.warning("%d audit events not acknowledged (%s); retrying", len(batch), exc)
+            return False
+        return True

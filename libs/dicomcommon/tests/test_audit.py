@@ -3,6 +3,8 @@ request queues exactly one event with the caller, address, UIDs, count and outco
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from starlette.requests import Request
@@ -10,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dicomcommon import audit
-from dicomcommon.audit import Action, AuditEvent, Classifier
+from dicomcommon.audit import Action, AuditBatch, AuditEvent, Classifier
 from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.principal import LOCAL, Permission
 from dicomcommon.routes import ROUTES
@@ -115,3 +117,29 @@ async def test_requests_are_refused_while_events_cannot_be_queued() -> None:
     assert refused.status_code == 503
     assert refused.headers["retry-after"]
     assert len(_queued(publisher)) == 2
+
+
+def test_a_message_carries_many_events_but_stays_under_the_payload_limit() -> None:
+    """Events queued while a message awaits its ack go out together, bounded in bytes."""
+    publisher = AuditPublisher(NatsSettings(), AuditSettings(publish_batch=256), "qido")
+    uids = [f"2.25.{i:055d}" for i in range(audit.MAX_UIDS)]
+    big = {"study_uids": uids, "series_uids": uids, "instance_uids": uids}
+    events = [_event(**big) for _ in range(3)] + [_event() for _ in range(300)]
+    for event in events:
+        publisher.submit(event)
+    sizes = []
+    while publisher._queue:
+        batch = publisher._take_batch()
+        assert len(AuditBatch(events=batch).model_dump_json()) < 1 << 20
+        sizes.append(len(batch))
+    assert sizes == [2, 256, 45]  # two large ones fill a message; then publish_batch at most
+
+
+def _event(**fields: Any) -> AuditEvent:
+    base: dict[str, Any] = {
+        "event_id": AuditEvent.new_id(), "occurred_at": "2026-01-01T00:00:00Z", "service": "qido",
+        "action": "search", "method": "GET", "path": "/dicom-web/studies", "user_subject": "s",
+        "user_name": "n", "client_address": "127.0.0.1", "status": 200, "outcome": "success",
+        "request_id": "r",
+    }  # fmt: skip
+    return AuditEvent.model_validate(base | fields)

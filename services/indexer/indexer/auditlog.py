@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
 from dicomcommon import db
-from dicomcommon.audit import AuditEvent
+from dicomcommon.audit import AuditBatch, AuditEvent
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings
@@ -102,10 +102,11 @@ class AuditRecorder:
                 await self._handle(msgs)
 
     async def _handle(self, msgs: list[Any]) -> None:
-        events, kept = [], []
+        events: list[AuditEvent] = []
+        kept = []
         for msg in msgs:
             try:
-                events.append(AuditEvent.model_validate_json(msg.data))
+                events += AuditBatch.model_validate_json(msg.data).events
                 kept.append(msg)
             except ValidationError:
                 log.error("dropping a malformed audit event: %r", msg.data[:2000])

@@ -70,10 +70,11 @@ async def _page(request: Request, query: feed.FeedQuery) -> Response:
 
 def _audit(record: audit.AuditRecord, items: list[dict[str, Any]]) -> None:
     """The audit record names the instances of the entries read."""
-    record.add_count(len(items))
-    record.touch_all(
-        (item["studyInstanceUid"], item["seriesInstanceUid"], item["sopInstanceUid"])
-        for item in items
+    record.add_instances(
+        [
+            (item["studyInstanceUid"], item["seriesInstanceUid"], item["sopInstanceUid"])
+            for item in items
+        ]
     )
 
 

@@ -53,9 +53,7 @@ async def store_instances(request: Request) -> Response:
     )
     for instance, cid, _ in pending:
         report.stored(instance, outcomes.get(cid))
-    record = audit.record_of(request.scope)
-    record.touch_all(report.stored_uids)
-    record.add_count(len(report.stored_uids))
+    audit.record_of(request.scope).add_instances(report.stored_uids)
     return report.response(xml)
 
 

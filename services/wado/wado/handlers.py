@@ -33,10 +33,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:
     """The request's audit record names the instances it sends."""
-    record = audit.record_of(request.scope)
-    record.add_count(len(instances))
-    record.touch_all(
-        (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) for i in instances
+    audit.record_of(request.scope).add_instances(
+        [(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) for i in instances]
     )
 
 

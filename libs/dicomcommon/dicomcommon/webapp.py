@@ -189,6 +189,8 @@ def create_service_app(
         lifespan=lifespan,
         exception_handlers={DicomwebError: _dicomweb_error, Exception: _unexpected_error},
     )
+    # Middleware added before the audit hook runs inside it: authentication belongs there, so
+    # refused callers are recorded and the caller it puts in the scope is the one audited.
     if publisher is not None:
         refusal = error_response(BackendUnavailable("the audit trail cannot record requests now"))
         app.add_middleware(AuditHook, service=service, publisher=publisher, refusal=refusal)

@@ -1,7 +1,7 @@
 -- The audit trail: one row per HTTP request on patient data (dicomcommon.audit.AuditEvent),
 -- appended by the indexer from the DICOM_AUDIT stream. Append-only, enforced here rather than
--- by convention: UPDATE, DELETE and TRUNCATE raise, for every role that is not a superuser
--- disabling the triggers (and that act is itself visible in PostgreSQL's own logs).
+-- by convention: UPDATE, DELETE and TRUNCATE raise for every role; only dropping or disabling
+-- the triggers (the table owner or a superuser, a deliberate act) would allow them.
 -- event_id is the publisher's, so a redelivered event is inserted once (ON CONFLICT DO NOTHING).
 CREATE TABLE audit_event (
     event_id            uuid PRIMARY KEY,

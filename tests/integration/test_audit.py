@@ -31,6 +31,7 @@ class Study:
     sops: tuple[str, str]
     feed_before: int  # the change-feed sequence before it was stored
     store_request: str
+    patient: str
 
     def instance(self, i: int = 0) -> str:
         return f"studies/{self.uid}/series/{self.series}/instances/{self.sops[i]}"
@@ -65,7 +66,9 @@ def the_event(stack: Stack, request_id: str) -> asyncpg.Record:
 @pytest.fixture(scope="module")
 def study(stack: Stack) -> Iterator[Study]:
     first = instances.fresh()
-    second = instances.fresh(study=first.StudyInstanceUID, series=first.SeriesInstanceUID)
+    second = instances.fresh(
+        study=first.StudyInstanceUID, series=first.SeriesInstanceUID, patient_id=first.PatientID
+    )
     before = changefeed_client.latest_sequence(stack.dicomweb_url)
     rid = _rid()
     body = instances.multipart_body([instances.to_bytes(first), instances.to_bytes(second)])
@@ -77,7 +80,8 @@ def study(stack: Stack) -> Iterator[Study]:
     )
     assert stored.status_code == 200, stored.text
     sops = (str(first.SOPInstanceUID), str(second.SOPInstanceUID))
-    yield Study(str(first.StudyInstanceUID), str(first.SeriesInstanceUID), sops, before, rid)
+    series = str(first.SeriesInstanceUID)
+    yield Study(str(first.StudyInstanceUID), series, sops, before, rid, str(first.PatientID))
 
 
 def test_store_is_one_event_naming_what_was_stored(stack: Stack, study: Study) -> None:
@@ -114,6 +118,11 @@ CASES = [
          count=1),
     Case("search instances", lambda s: f"dicom-web/studies/{s.uid}/series/{s.series}/instances",
          "search", count=2, instances=lambda s: list(s.sops)),
+    Case("search series by patient", lambda s: f"dicom-web/series?PatientID={s.patient}",
+         "search", count=1),
+    Case("search instances as XML", lambda s: f"dicom-web/instances?StudyInstanceUID={s.uid}",
+         "search", count=2, instances=lambda s: list(s.sops),
+         headers=(("Accept", 'multipart/related; type="application/dicom+xml"'),)),
     Case("retrieve study", lambda s: f"dicom-web/studies/{s.uid}", "retrieve", count=2,
          instances=lambda s: list(s.sops)),
     Case("retrieve metadata", lambda s: f"dicom-web/studies/{s.uid}/metadata", "retrieve"),

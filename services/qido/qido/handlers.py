@@ -68,12 +68,13 @@ async def _search(request: Request, level: Level) -> Response:
     if media == "json":
         answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
         assert answer is not None  # an aggregate always answers one row
-        found, body, uids = answer["found"], answer["body"], answer["uids"] or []
+        found, body = answer["found"], answer["body"]
+        uids = list(zip(answer["study_uids"] or [], answer["uids"] or [], strict=True))
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
         rows = await db.fetch(ctx.pool, search.text, *search.args)
         found = len(rows)
-        uids = [row["uid"] for row in rows[: search.limit]]
+        uids = [(row["study_uid"], row["uid"]) for row in rows[: search.limit]]
         matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
         response = _multipart_xml(matches) if matches else None
     _audit(request, level, uids)
@@ -81,12 +82,13 @@ async def _search(request: Request, level: Level) -> Response:
     return _with_warnings(response or Response(status_code=204), base_url, warnings)
 
 
-def _audit(request: Request, level: Level, uids: list[str]) -> None:
-    """The audit record names what the search returned: its studies, series or instances."""
+def _audit(request: Request, level: Level, matches: list[tuple[str, str]]) -> None:
+    """The audit record names what the search returned: each match (a study, series or
+    instance) and its study, given as (study UID, match UID)."""
     record = audit.record_of(request.scope)
-    record.add_count(len(uids))
-    for uid in uids:
-        record.touch(**{_AUDIT_KEYS[level]: uid})
+    record.add_count(len(matches))
+    for study, uid in matches:
+        record.touch(**{"study": study, _AUDIT_KEYS[level]: uid})  # a study is its own study
 
 
 def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Response:

@@ -277,3 +277,18 @@ def test_no_event_is_lost_when_the_indexer_is_killed(stack: Stack, study: Study)
 
     assert eventually(lambda: len(counts()) == len(request_ids), seconds=60), len(counts())
     assert set(counts().values()) == {1}
+
+
+def test_events_of_a_nats_outage_are_recorded_once_it_is_back(stack: Stack, study: Study) -> None:
+    """QIDO answers from PostgreSQL while NATS is down; its events wait in the bounded queue
+    and are published, each once, when NATS returns."""
+    request_ids = [_rid() for _ in range(5)]
+    stack.stop_component("nats")
+    try:
+        for rid in request_ids:
+            url = f"{stack.dicomweb_url}/studies?StudyInstanceUID={study.uid}"
+            assert httpx.get(url, headers={"X-Request-ID": rid}, timeout=30).status_code == 200
+    finally:
+        stack.start_component("nats")
+    for rid in request_ids:
+        assert the_event(stack, rid)["action"] == "search"

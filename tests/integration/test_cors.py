@@ -1,5 +1,6 @@
-"""CORS through the gateway against the real stack: the pre-flights and requests a browser
-viewer such as OHIF v3 sends reach every service and come back readable."""
+"""CORS and the browser defaults through the gateway against the real stack: the pre-flights
+and requests a local viewer such as OHIF v3 sends reach every service and come back readable;
+other origins get no CORS headers, and a foreign Host name (DNS rebinding) is refused."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from tests import instances
 
 pytestmark = pytest.mark.integration
 
-ORIGIN = "http://localhost:3000"  # where OHIF's dev server runs
+ORIGIN = "http://localhost:3000"  # where OHIF's dev server runs: allowed by the launcher
+FOREIGN = "https://evil.example"
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +29,15 @@ def study(stack: Stack) -> Iterator[str]:
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-origin"] == ORIGIN
     yield str(ds.StudyInstanceUID)
 
 
-def _preflight(url: str, method: str, headers: str) -> httpx.Response:
+def _preflight(url: str, method: str, headers: str, origin: str = ORIGIN) -> httpx.Response:
     return httpx.options(
         url,
         headers={
-            "Origin": ORIGIN,
+            "Origin": origin,
             "Access-Control-Request-Method": method,
             "Access-Control-Request-Headers": headers,
         },
@@ -58,7 +60,7 @@ def test_ohif_preflights_reach_every_service(stack: Stack, study: str) -> None:
     for url, method, headers in asked:
         response = _preflight(url, method, headers)
         assert response.status_code == 200, (url, response.status_code, response.text)
-        assert response.headers["access-control-allow-origin"] == "*", url
+        assert response.headers["access-control-allow-origin"] == ORIGIN, url
         assert method in response.headers["access-control-allow-methods"], url
         allowed = response.headers["access-control-allow-headers"].lower()
         assert all(h.strip() in allowed for h in headers.split(",")), url
@@ -71,7 +73,7 @@ def test_answers_carry_cors_and_expose_what_clients_read(stack: Stack, study: st
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-origin"] == ORIGIN
     exposed = response.headers["access-control-expose-headers"].lower()
     for header in ("content-location", "warning", "etag", "content-range", "x-request-id"):
         assert header in exposed
@@ -84,7 +86,41 @@ def test_errors_carry_cors_so_the_browser_can_read_them(stack: Stack) -> None:
         timeout=30,
     )
     assert missing.status_code == 404
-    assert missing.headers["access-control-allow-origin"] == "*"
+    assert missing.headers["access-control-allow-origin"] == ORIGIN
     bad = httpx.get(f"{stack.gateway_url}/wado", headers={"Origin": ORIGIN}, timeout=30)
     assert bad.status_code == 400
-    assert bad.headers["access-control-allow-origin"] == "*"
+    assert bad.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_other_origins_get_no_cors_headers(stack: Stack, study: str) -> None:
+    answer = httpx.get(
+        f"{stack.dicomweb_url}/studies?StudyInstanceUID={study}",
+        headers={"Origin": FOREIGN},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert "access-control-allow-origin" not in answer.headers
+    refused = _preflight(f"{stack.dicomweb_url}/studies/{study}", "DELETE", "accept", FOREIGN)
+    assert "access-control-allow-origin" not in refused.headers
+    private = httpx.options(
+        f"{stack.dicomweb_url}/studies",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Private-Network": "true",
+        },
+        timeout=10,
+    )
+    assert "access-control-allow-private-network" not in private.headers
+
+
+def test_a_foreign_host_name_is_refused(stack: Stack, study: str) -> None:
+    """DNS rebinding: a page on evil.example resolves its name to 127.0.0.1; the request then
+    carries ``Host: evil.example`` and must find nothing."""
+    answer = httpx.get(
+        f"{stack.dicomweb_url}/studies/{study}/metadata",
+        headers={"Host": "evil.example:8080"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert "evil.example" in answer.json()["error"]

@@ -74,6 +74,21 @@ def feed_stream(settings: NatsSettings) -> StreamConfig:
     )
 
 
+def audit_stream(settings: NatsSettings) -> StreamConfig:
+    """Audit events on their way to the indexer, which keeps them in PostgreSQL: a work queue
+    (gone once recorded), deduplicated by event id, so a publisher's retry is harmless."""
+    return StreamConfig(
+        name=settings.audit_stream,
+        subjects=[f"{settings.audit_subject_prefix}.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=120.0,
+        max_msg_size=1 << 20,
+        discard=DiscardPolicy.NEW,
+    )
+
+
 class Bus:
     """One NATS connection per process, with its JetStream context and the streams ensured."""
 
@@ -124,7 +139,8 @@ class Bus:
         return True
 
     async def _ensure_streams(self, js: JetStreamContext) -> None:
-        for config in (ingest_stream(self.settings), feed_stream(self.settings)):
+        streams = (ingest_stream, feed_stream, audit_stream)
+        for config in (stream(self.settings) for stream in streams):
             try:
                 await js.add_stream(config)
             except nats.js.errors.BadRequestError:

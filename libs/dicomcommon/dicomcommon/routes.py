@@ -74,6 +74,8 @@ ROUTES: tuple[Route, ...] = (
         400,
         Permission.ADMIN,
     ),
+    # The audit trail (privacy officers, operators): served by QIDO, which reads PostgreSQL.
+    Route("audit", "qido", _READ, rf"^{_R}/audit/?$", 300, Permission.ADMIN),
     Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200, Permission.READ),
     Route("wado-uri", "wado", _READ, r"^/wado/?$", 200, Permission.READ),
     Route(

@@ -31,5 +31,7 @@ def run(service: str, app: Starlette, http: HttpSettings, auth: AuthSettings) ->
         timeout_graceful_shutdown=10,
         server_header=False,
         limit_concurrency=None,
+        # X-Forwarded-* are read by dicomcommon.proxies, from trusted proxies only.
+        proxy_headers=False,
         backlog=2048,
     )

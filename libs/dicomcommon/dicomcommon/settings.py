@@ -1,5 +1,5 @@
 """Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP, CORS,
-authentication.
+authentication, audit.
 
 Every value comes from an environment variable with the ``DICOMWEB_`` prefix, so the same code
 runs embedded, in Compose and on Kubernetes. Services compose these into their own ``Settings``.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,6 +38,8 @@ class NatsSettings(BaseSettings):
     feed_stream: str = "DICOM_FEED"
     feed_subject_prefix: str = "dicom.feed"
     feed_max_age_seconds: float = 30 * 24 * 3600.0
+    audit_stream: str = "DICOM_AUDIT"
+    audit_subject_prefix: str = "dicom.audit"
     stream_replicas: int = 1
 
 
@@ -66,8 +69,19 @@ class StorageSettings(BaseSettings):
     s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
 
 
+CommaList = Annotated[list[str], NoDecode]
+
+
+def split_commas(value: Any) -> Any:
+    """``a, b,,c`` → ``["a", "b", "c"]``: how every list setting is written."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class HttpSettings(BaseSettings):
-    """How a service listens and which public base URL it writes into RetrieveURLs."""
+    """How a service listens, which public base URL it writes into RetrieveURLs, which Host
+    names it answers and which peers may speak for a client with ``X-Forwarded-*``."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_HTTP_")
 
@@ -75,6 +89,17 @@ class HttpSettings(BaseSettings):
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8080/dicom-web"
     log_level: str = "info"
+    # Host names a request may carry (DNS rebinding defence); empty: see ``dicomcommon.proxies``
+    # (the loopback names plus the public base URL's host while bound to loopback, else any).
+    allowed_hosts: CommaList = []
+    # Peers (IPs or CIDRs) whose X-Forwarded-For / -Proto / -Host / -Prefix are believed; any
+    # other peer's are removed before the request is read. Loopback: the embedded gateway.
+    trusted_proxies: CommaList = ["127.0.0.1", "::1"]
+
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        return split_commas(value)
 
 
 # What a browser client may read besides the CORS-safelisted headers: where a resource lives,
@@ -83,25 +108,26 @@ _EXPOSED = (
     "Content-Location, Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified,"
     " Warning, Location, Retry-After, X-Request-ID"
 )
-CommaList = Annotated[list[str], NoDecode]
 
 
 class CorsSettings(BaseSettings):
-    """Cross-origin access, so a browser viewer (OHIF v3, …) can use the server directly
-    (issue 5). Lists are comma-separated: ``DICOMWEB_CORS_ALLOW_ORIGINS=https://viewer.example``.
-    ``*`` (any origin) suits the embedded stack; set the viewer's origin in production."""
+    """Cross-origin access, so a browser viewer (OHIF v3, …) can use the server directly.
+    Lists are comma-separated: ``DICOMWEB_CORS_ALLOW_ORIGINS=https://viewer.example``.
+    Nothing is allowed by default (no CORS headers at all): any web page a user opens could
+    otherwise read or delete studies. ``make run`` allows the loopback origins of a local
+    viewer through ``allow_origin_regex``; set the viewer's origin in production."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_CORS_")
 
     enabled: bool = True
-    allow_origins: CommaList = ["*"]
+    allow_origins: CommaList = []
     allow_origin_regex: str | None = None
     allow_methods: CommaList = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
     allow_headers: CommaList = ["*"]  # ``*``: whatever the pre-flight asks for
     expose_headers: CommaList = [h.strip() for h in _EXPOSED.split(",")]
     allow_credentials: bool = False
-    # Chrome's Private Network Access: a viewer on a public origin calling a local server.
-    allow_private_network: bool = True
+    # Chrome's Private Network Access: lets a page on a public origin call a local server.
+    allow_private_network: bool = False
     max_age_seconds: int = Field(default=600, ge=0)
 
     @field_validator(
@@ -109,9 +135,40 @@ class CorsSettings(BaseSettings):
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return split_commas(value)
+
+    @property
+    def allows_any(self) -> bool:
+        """Whether any origin is configured at all (else no CORS middleware is installed)."""
+        return self.enabled and bool(self.allow_origins or self.allow_origin_regex)
+
+
+class AuditSettings(BaseSettings):
+    """The audit trail (``dicomcommon.audit``): one event per request on patient data,
+    published to JetStream after the answer; the indexer records it (and forwards it as a
+    DICOM audit message to ``syslog_url`` when set: ``udp://host:514``, ``tcp://host:601``,
+    ``tls://host:6514``)."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_AUDIT_")
+
+    enabled: bool = True
+    syslog_url: str | None = None
+    # Events waiting for JetStream's ack, per process. When NATS stays away until this many
+    # wait, requests on patient data are refused with 503 rather than served unrecorded.
+    buffer_events: int = Field(default=10_000, ge=1)
+    publish_batch: int = Field(default=256, ge=1)
+    # The DICOM audit message's AuditSourceID (PS3.15 A.5.1): names this archive.
+    source_id: str = "dicomweb"
+
+    @field_validator("syslog_url")
+    @classmethod
+    def _check_syslog_url(cls, value: str | None) -> str | None:
+        """Refused at start rather than at the first event: a half configuration."""
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname:
+                raise ValueError(f"must be udp://, tcp:// or tls://host[:port], not {value!r}")
+        return value or None
 
 
 # Microsoft's DICOM server's permission set, granted by role (``DICOMWEB_AUTH_ROLE_PERMISSIONS``).
@@ -195,3 +252,7 @@ def auth_field() -> AuthSettings:
 
 def study_groups_field() -> StudyGroupsSettings:
     return Field(default_factory=StudyGroupsSettings)
+
+
+def audit_field() -> AuditSettings:
+    return Field(default_factory=AuditSettings)

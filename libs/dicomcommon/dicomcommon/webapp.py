@@ -1,9 +1,10 @@
-"""What every HTTP service shares: request ids, metrics, health probes, CORS, authentication
-and the error handler.
+"""What every HTTP service shares: request ids, metrics, health probes, CORS, the Host
+allow-list, trusted proxies, authentication, the audit hook and the error handler.
 
 ``create_service_app`` wraps a service's own routes; ``DicomwebError`` subclasses become their
 status code with a JSON body (and ``Retry-After`` for 503), and nothing escapes as a bare 500.
-CORS wraps everything else, so a browser can read every answer, errors included.
+From the outside in: forwarded headers (``proxies``), the Host check, CORS (so a browser can
+read every answer, errors included), the request id, then the audit hook around the routes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -23,12 +24,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dicomcommon import logs
+from dicomcommon import logs, proxies
+from dicomcommon.audithook import AuditHook
+from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.auth import Authentication
 from dicomcommon.errors import BackendUnavailable, DicomwebError
 from dicomcommon.routes import Route as TableRoute
 from dicomcommon.routes import routes_for
-from dicomcommon.settings import AuthSettings, CorsSettings
+from dicomcommon.settings import (
+    AuditSettings,
+    AuthSettings,
+    CorsSettings,
+    HttpSettings,
+    NatsSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,7 @@ LATENCY = Histogram(
 )
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 REQUEST_ID_HEADER = "x-request-id"
 
 
@@ -107,21 +117,28 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-class _CorsApp(Starlette):
-    """Starlette with CORS outside its own error middleware: a 500 answered there would
-    otherwise leave without the headers a browser needs to read it."""
+class _ServiceApp(Starlette):
+    """Starlette with CORS outside its own error middleware (a 500 answered there would
+    otherwise leave without the headers a browser needs to read it), and the Host check and
+    forwarded headers outside that."""
 
     cors: CorsSettings | None = None
+    http: HttpSettings | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
-        return app if self.cors is None else cors_middleware(app, self.cors)
+        app = app if self.cors is None else cors_middleware(app, self.cors)
+        if self.http is not None:
+            app = proxies.TrustedHosts(app, proxies.allowed_hosts(self.http))
+            app = proxies.ForwardedHeaders(app, self.http.trusted_proxies)
+        return app
 
 
 def cors_middleware(app: ASGIApp, cors: CorsSettings) -> ASGIApp:
     """Starlette's CORSMiddleware from the settings: it answers pre-flight ``OPTIONS`` itself
-    (Fetch standard §3.2) and adds ``Access-Control-*`` to answers of cross-origin requests."""
-    if not cors.enabled:
+    (Fetch standard §3.2) and adds ``Access-Control-*`` to answers of cross-origin requests.
+    With no origin configured there is no middleware: no cross-origin page may read anything."""
+    if not cors.allows_any:
         return app
     return CORSMiddleware(
         app,
@@ -152,18 +169,22 @@ async def _probe(service: str, checks: Sequence[ReadinessCheck]) -> Response:
 def create_service_app(
     service: str,
     routes: Sequence[BaseRoute],
-    lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
+    lifespan: Lifespan | None = None,
     readiness: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
     cors: CorsSettings | None = None,
     auth: AuthSettings | None = None,
     table: Sequence[TableRoute] | None = None,
     gates: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
+    http: HttpSettings | None = None,
+    audit: tuple[AuditSettings, NatsSettings] | None = None,
 ) -> Starlette:
     """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``,
     ``/readyz/self``, ``/metrics``; with ``cors``, browsers on other origins may call it (none:
-    same-origin only). Every request needs the permission its routes-table entry names, checked
-    against a bearer token when ``auth`` is enabled (see ``dicomcommon.auth``); ``table``
-    replaces the service's entries of ``dicomcommon.routes.ROUTES`` (for tests of this module).
+    same-origin only); with ``http``, its Host allow-list and trusted proxies apply. Every
+    request needs the permission its routes-table entry names, checked against a bearer token
+    when ``auth`` is enabled (see ``dicomcommon.auth``); ``table`` replaces the service's
+    entries of ``dicomcommon.routes.ROUTES`` (for tests of this module). With ``audit`` (and
+    auditing enabled) every request on patient data is an audit event on JetStream.
 
     ``/readyz`` runs the gates and the readiness checks (this replica and the backends it
     uses). ``/readyz/self`` runs only the gates, what this replica alone lacks (the schema
@@ -192,14 +213,40 @@ def create_service_app(
         Route("/readyz/self", readyz_self, methods=["GET", "HEAD"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    app = _CorsApp(
+    publisher = None
+    if audit is not None and audit[0].enabled:
+        publisher = AuditPublisher(audit[1], audit[0], service)
+        lifespan = _with_publisher(publisher, lifespan)
+    app = _ServiceApp(
         routes=[*probes, *routes],
         lifespan=lifespan,
         exception_handlers={DicomwebError: _dicomweb_error, Exception: _unexpected_error},
     )
-    # Inside the request context, so refusals carry the request id and are counted.
+    # Authentication runs inside the audit hook, so refused callers are recorded and the caller
+    # it puts in the scope is the one audited; both inside the request context, so refusals
+    # carry the request id and are counted.
     entries = tuple(table) if table is not None else routes_for(service)
     app.add_middleware(Authentication, table=entries, settings=auth)
+    if publisher is not None:
+        refusal = error_response(BackendUnavailable("the audit trail cannot record requests now"))
+        app.add_middleware(AuditHook, service=service, publisher=publisher, refusal=refusal)
+        app.state.audit_publisher = publisher
     app.add_middleware(RequestContext, service=service)
-    app.cors = cors
+    app.cors, app.http = cors, http
     return app
+
+
+def _with_publisher(publisher: AuditPublisher, lifespan: Lifespan | None) -> Lifespan:
+    """The service's lifespan inside the audit publisher's: events of the last requests are
+    flushed after the service has stopped."""
+
+    @asynccontextmanager
+    async def both(app: Starlette) -> AsyncIterator[Any]:
+        publisher.start()
+        try:
+            async with lifespan(app) if lifespan else nullcontext() as state:
+                yield state
+        finally:
+            await publisher.close()
+
+    return both

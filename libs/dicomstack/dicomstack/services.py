@@ -17,6 +17,11 @@ from dicomcommon.settings import StorageSettings
 from dicomstack.processes import ChildProcess, http_ok
 
 LAUNCHER_PREFIX = "DICOMWEB_STACK_"
+# A viewer on this machine (OHIF's dev server on http://localhost:3000, …) may call the local
+# stack from the browser; no other web page may. Setting DICOMWEB_CORS_ALLOW_ORIGINS or
+# DICOMWEB_CORS_ALLOW_ORIGIN_REGEX replaces this.
+LOOPBACK_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$"
+_CORS_SETTINGS = ("DICOMWEB_CORS_ALLOW_ORIGINS", "DICOMWEB_CORS_ALLOW_ORIGIN_REGEX")
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,11 @@ def storage_env(storage: StorageSettings) -> dict[str, str]:
 def service_env(
     inherited: Mapping[str, str], backends: Backends, host: str, port: int
 ) -> dict[str, str]:
-    """The launcher's environment minus its own settings, plus the contract (which wins)."""
+    """The launcher's environment minus its own settings, plus the contract (which wins), and
+    the loopback origins for CORS unless the environment names its own."""
     env = {k: v for k, v in inherited.items() if not k.startswith(LAUNCHER_PREFIX)}
+    if not any(name in inherited for name in _CORS_SETTINGS):
+        env["DICOMWEB_CORS_ALLOW_ORIGIN_REGEX"] = LOOPBACK_ORIGINS
     env.update(
         {
             "PYTHONUNBUFFERED": "1",

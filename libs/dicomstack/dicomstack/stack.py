@@ -186,6 +186,18 @@ class Stack:
     def restart(self, name: str, replica: int = 0) -> None:
         self._restart(self.component(name, replica))
 
+    def restart_with(self, name: str, env: Mapping[str, str | None]) -> None:
+        """Restart every replica of service ``name`` with these variables set (``None``
+        removes one): a setting tried on the running stack, then put back the same way."""
+        for component in self._named(name):
+            assert isinstance(component, ChildProcess) and component.env is not None
+            for key, value in env.items():
+                if value is None:
+                    component.env.pop(key, None)
+                else:
+                    component.env[key] = value
+            self._restart(component)
+
     def stop_component(self, name: str) -> None:
         """Stop a component, or every replica of a service (an outage)."""
         for component in self._named(name):

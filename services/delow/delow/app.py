@@ -41,5 +41,12 @@ def create_app(settings: Settings) -> Starlette:
               methods=["DELETE"]),
     ]  # fmt: skip
     return create_service_app(
-        "delow", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+        "delow",
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
     )

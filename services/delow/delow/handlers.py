@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from delow.settings import Settings
-from dicomcommon import logs, studyaccess
+from dicomcommon import audit, logs, studyaccess
 from dicomcommon.bus import Bus, subject
 from dicomcommon.errors import NotFound, ProcessingFailure
 from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
@@ -49,6 +49,7 @@ async def delete(request: Request) -> Response:
         raise NotFound("nothing matched the UIDs in the URL")
     if outcome.status is not OutcomeStatus.DELETED:
         raise ProcessingFailure(f"the index did not apply the delete: {outcome.detail[:500]}")
+    audit.record_of(request.scope).add_count(outcome.deleted_instances)
     return Response(status_code=204)
 
 

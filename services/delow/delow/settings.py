@@ -5,11 +5,13 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     StudyGroupsSettings,
+    audit_field,
     auth_field,
     cors_field,
     http_field,
@@ -26,4 +28,5 @@ class Settings(BaseSettings):
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
+    audit: AuditSettings = audit_field()
     index_timeout_seconds: float = 30.0

@@ -24,6 +24,7 @@ from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from indexer import access, cleanup, health, parked_api, sweeper
+from indexer.auditlog import AuditRecorder
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
 from indexer.relay import Relay
@@ -44,7 +45,8 @@ async def _migrate_until_done(pool: asyncpg.Pool) -> None:
 
 
 async def _work(settings: Settings, app: Starlette) -> None:
-    """Migrate first, then consume, clean up and relay the change feed for ever."""
+    """Migrate first, then consume commands and audit events, clean up and relay the change
+    feed for ever."""
     await _migrate_until_done(app.state.pool)
     app.state.migrated.set()
     watch = FeedWatch(settings.postgres)
@@ -53,6 +55,7 @@ async def _work(settings: Settings, app: Starlette) -> None:
     try:
         await asyncio.gather(
             app.state.consumer.run(),
+            AuditRecorder(settings, app.state.pool, app.state.bus).run(),
             cleanup.run(
                 app.state.pool,
                 app.state.blobs,
@@ -147,4 +150,5 @@ def create_app(settings: Settings) -> Starlette:
         cors=settings.cors,
         auth=settings.auth,
         gates=gates,
+        http=settings.http,
     )

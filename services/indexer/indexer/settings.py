@@ -6,12 +6,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     PostgresSettings,
     StorageSettings,
+    audit_field,
     auth_field,
     cors_field,
     http_field,
@@ -30,6 +32,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    audit: AuditSettings = audit_field()
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5

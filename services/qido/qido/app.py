@@ -12,7 +12,7 @@ from dicomcommon import db, schema
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from qido import feedhandlers, handlers
+from qido import audittrail, feedhandlers, handlers
 from qido.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -56,9 +56,18 @@ def create_app(settings: Settings) -> Starlette:
             methods=_READ,
         ),
         *_feed_routes(),
+        Route(f"{r}/audit", audittrail.read_audit, methods=_READ),
     ]
     return create_service_app(
-        "qido", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth, gates=gates
+        "qido",
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        gates=gates,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
     )
 
 

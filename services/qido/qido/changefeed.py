@@ -44,25 +44,25 @@ class FeedQuery:
 
 def parse_v1(params: Iterable[tuple[str, str]]) -> FeedQuery:
     """``?offset=&limit=&includemetadata=`` (names case-insensitive, as ASP.NET binds them)."""
-    p = _lowered(params)
+    p = lowered_params(params)
     return FeedQuery(
-        limit=_integer(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
+        limit=integer_param(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        after=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
+        after=integer_param(p, "offset", 0, 0, parameters.MAX_BIGINT),
     )
 
 
 def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
     """``?startTime=&endTime=&offset=&limit=&includeMetadata=``; ``startTime`` inclusive,
     ``endTime`` exclusive, either open when absent."""
-    p = _lowered(params)
-    start, end = _time(p, "starttime"), _time(p, "endtime")
+    p = lowered_params(params)
+    start, end = time_param(p, "starttime"), time_param(p, "endtime")
     if start is not None and end is not None and end < start:
         raise InvalidQuery("endTime must not be before startTime")
     return FeedQuery(
-        limit=_integer(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
+        limit=integer_param(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        skip=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
+        skip=integer_param(p, "offset", 0, 0, parameters.MAX_BIGINT),
         start=start,
         end=end,
     )
@@ -70,14 +70,14 @@ def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
 
 def parse_latest(params: Iterable[tuple[str, str]]) -> bool:
     """``/changefeed/latest?includemetadata=``: whether to include the metadata."""
-    return _boolean(_lowered(params), "includemetadata")
+    return _boolean(lowered_params(params), "includemetadata")
 
 
-def _lowered(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+def lowered_params(params: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value.strip() for name, value in params}
 
 
-def _integer(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def integer_param(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     return parameters.optional_integer(name, p.get(name), default, low=low, high=high)
 
 
@@ -85,7 +85,7 @@ def _boolean(p: dict[str, str], name: str) -> bool:
     return parameters.boolean(name, p.get(name), True)
 
 
-def _time(p: dict[str, str], name: str) -> datetime | None:
+def time_param(p: dict[str, str], name: str) -> datetime | None:
     """ISO 8601 date or date-time; no offset means UTC. A ``+`` sent unencoded arrives as a
     space, so a space is read back as ``+``."""
     text = p.get(name)

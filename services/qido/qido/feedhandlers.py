@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import changefeed, publicbase, studyaccess
+from dicomcommon import audit, changefeed, publicbase, studyaccess
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.principal import principal_of
@@ -46,6 +47,7 @@ async def latest(request: Request) -> Response:
     if row is None:
         return Response(status_code=204)
     [entry] = feed.entries([row], _replacement(request, ctx))
+    _audit(audit.record_of(request.scope), [entry])
     return Response(changefeed.encode(entry), media_type=_JSON)
 
 
@@ -56,6 +58,7 @@ async def stream(request: Request) -> Response:
     resume = request.headers.get("last-event-id") or dict(params).get("after", "")
     query = feed.parse_v1([*params, ("offset", resume), ("limit", str(_SSE_PAGE))])
     query = dataclasses.replace(query, groups=_groups(request, ctx))
+    audit.record_of(request.scope).at_start = True  # the query names where the stream begins
     body = _events(ctx.pool, request.app.state.feed_watch, query, _replacement(request, ctx))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
@@ -64,8 +67,19 @@ async def stream(request: Request) -> Response:
 async def _page(request: Request, query: feed.FeedQuery) -> Response:
     ctx: QidoContext = request.app.state.ctx
     rows = await feed.read_page(ctx.pool, dataclasses.replace(query, groups=_groups(request, ctx)))
-    body = changefeed.encode(feed.entries(rows, _replacement(request, ctx)))
-    return Response(body, media_type=_JSON)
+    items = feed.entries(rows, _replacement(request, ctx))
+    _audit(audit.record_of(request.scope), items)
+    return Response(changefeed.encode(items), media_type=_JSON)
+
+
+def _audit(record: audit.AuditRecord, items: list[dict[str, Any]]) -> None:
+    """The audit record names the instances of the entries read."""
+    record.add_instances(
+        [
+            (item["studyInstanceUid"], item["seriesInstanceUid"], item["sopInstanceUid"])
+            for item in items
+        ]
+    )
 
 
 def _groups(request: Request, ctx: QidoContext) -> studyaccess.Groups | None:

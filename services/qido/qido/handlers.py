@@ -16,7 +16,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import db, dicomjson, studyaccess
+from dicomcommon import audit, db, dicomjson, studyaccess
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable
 from dicomcommon.principal import principal_of
@@ -27,6 +27,7 @@ from qido.settings import Settings
 Format = Literal["json", "xml"]
 _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "application/*", "*/*"})
 _XML_TYPES = frozenset({"multipart/related", "multipart/*"})
+_AUDIT_KEYS = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
 _MORE_RESULTS = "There are additional results that can be requested."
 
 
@@ -70,14 +71,26 @@ async def _search(request: Request, level: Level) -> Response:
         answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
         assert answer is not None  # an aggregate always answers one row
         found, body = answer["found"], answer["body"]
+        uids = list(zip(answer["study_uids"] or [], answer["uids"] or [], strict=True))
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
         rows = await db.fetch(ctx.pool, search.text, *search.args)
         found = len(rows)
+        uids = [(row["study_uid"], row["uid"]) for row in rows[: search.limit]]
         matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
         response = _multipart_xml(matches) if matches else None
+    _audit(request, level, uids)
     warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
     return _with_warnings(response or Response(status_code=204), base_url, warnings)
+
+
+def _audit(request: Request, level: Level, matches: list[tuple[str, str]]) -> None:
+    """The audit record names what the search returned: each match (a study, series or
+    instance) and its study, given as (study UID, match UID)."""
+    record = audit.record_of(request.scope)
+    record.add_count(len(matches))
+    for study, uid in matches:
+        record.touch(**{"study": study, _AUDIT_KEYS[level]: uid})  # a study is its own study
 
 
 def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Response:

@@ -6,14 +6,18 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     CorsSettings,
     HttpSettings,
+    NatsSettings,
     PostgresSettings,
     StudyGroupsSettings,
+    audit_field,
     auth_field,
     cors_field,
     http_field,
+    nats_field,
     postgres_field,
     study_groups_field,
 )
@@ -29,6 +33,8 @@ class Settings(BaseSettings):
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
+    nats: NatsSettings = nats_field()  # audit events go to JetStream
+    audit: AuditSettings = audit_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)

@@ -118,7 +118,8 @@ class _Parameters:
 class Search:
     """One query, as two statements over the same bind values: ``text`` gives each match as
     DICOM JSON text, one row each; ``json_text`` the whole answer as one JSON array, in UTF-8
-    bytes ready to send (no decoding into a str and encoding back).
+    bytes ready to send (no decoding into a str and encoding back). Both also give each match's
+    UID and its study's (``uids`` / ``study_uids`` of the answer), for the audit trail.
 
     The answer is assembled by PostgreSQL, so the service neither decodes nor re-encodes
     documents on the hot path; ``limit + 1`` rows tell whether the result was cut.
@@ -166,14 +167,17 @@ def build_search(query: Query, base_url: str, groups: studyaccess.Groups | None 
     )
     back = f"{_ALIAS[base]}.ctid = page.tid" if by_tid else f"{uid} = page.uid"
     rows = (
-        f"SELECT page.uid, {_match(query, levels, base_url, p)} AS match FROM ({page}) page "
+        f"SELECT page.uid, {_ALIAS[base]}.study_instance_uid AS study_uid, "
+        f"{_match(query, levels, base_url, p)} AS match FROM ({page}) page "
         f"JOIN {_TABLE[base]} {_ALIAS[base]} ON {back}{_joins(base, levels)}"
         f"{_documents(query, levels)}"
     )
     text = f"{rows} ORDER BY page.uid"
     json_text = (
         f"SELECT count(*) AS found, convert_to('[' || string_agg(m.match::text, ',' "
-        f"ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) || ']', 'UTF8') AS body "
+        f"ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) || ']', 'UTF8') AS body, "
+        f"array_agg(m.uid ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) AS uids, "
+        f"array_agg(m.study_uid ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) AS study_uids "
         f"FROM (SELECT r.*, row_number() OVER (ORDER BY r.uid) AS n FROM ({rows}) r) m"
     )
     return Search(text, json_text, tuple(p.values), frozenset(levels), query.limit)

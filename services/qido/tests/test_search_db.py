@@ -23,7 +23,7 @@ import pytest
 from dicomcommon import db
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import parse_query
-from dicomcommon.settings import HttpSettings, PostgresSettings
+from dicomcommon.settings import AuditSettings, HttpSettings, PostgresSettings
 from dicomstack.ports import free_ports
 from dicomstack.postgres import Postgres
 from qido import sql
@@ -105,6 +105,7 @@ async def client(schema_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         postgres=PostgresSettings(url=schema_url),
         http=HttpSettings(public_base_url=BASE_URL),
+        audit=AuditSettings(enabled=False),  # searched in-process: no NATS to publish to
         max_limit=50,
     )
     app = create_app(settings)

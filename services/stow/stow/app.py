@@ -43,5 +43,12 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{DICOMWEB_ROOT}/studies/{{study}}", handlers.store_instances, methods=["POST"]),
     ]
     return create_service_app(
-        "stow", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+        "stow",
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
     )

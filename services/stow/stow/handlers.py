@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import multipart, studyaccess
+from dicomcommon import audit, multipart, studyaccess
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import (
     BackendUnavailable,
@@ -51,6 +51,7 @@ async def store_instances(request: Request) -> Response:
     )
     for instance, cid, _ in pending:
         report.stored(instance, outcomes.get(cid))
+    audit.record_of(request.scope).add_instances(report.stored_uids)
     return report.response(xml)
 
 

@@ -50,6 +50,7 @@ class StoreReport:
     referenced: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
+    stored_uids: list[tuple[str, str, str]] = field(default_factory=list)  # for the audit trail
     warned: bool = False
     unconfirmed: bool = False
     refusals: set[str] = field(default_factory=set)  # why instances were not authorized
@@ -78,6 +79,9 @@ class StoreReport:
         self.unconfirmed |= outcome is None
         self.referenced.append(item)
         self.studies.add(instance.study_instance_uid)
+        self.stored_uids.append(
+            (instance.study_instance_uid, instance.series_instance_uid, instance.sop_instance_uid)
+        )
 
     def refuse(self, instance: Instance, why: str) -> None:
         """Study access groups refuse the instance: a failure with its reason in a Warning."""

@@ -9,12 +9,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon import anonymize
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     StorageSettings,
     StudyGroupsSettings,
+    audit_field,
     auth_field,
     cors_field,
     http_field,
@@ -33,6 +35,7 @@ class Settings(BaseSettings):
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
+    audit: AuditSettings = audit_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

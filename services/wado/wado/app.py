@@ -55,7 +55,15 @@ def create_app(settings: Settings) -> Starlette:
         return [app.state.schema_gate]
 
     return create_service_app(
-        "wado", _routes(), lifespan, readiness, cors=settings.cors, auth=settings.auth, gates=gates
+        "wado",
+        _routes(),
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        gates=gates,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
     )
 
 

@@ -3,12 +3,13 @@ validate the UIDs, negotiate, look up the index, stream from storage."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomcommon import audit
 from dicomcommon.errors import NotAcceptable
 from wado import (
     bulkdata,
@@ -28,6 +29,13 @@ from wado.transcode import TranscodeError
 from wado.urls import public_base
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:
+    """The request's audit record names the instances it sends."""
+    audit.record_of(request.scope).add_instances(
+        [(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) for i in instances]
+    )
 
 
 def head_safe(handler: Handler) -> Handler:
@@ -57,6 +65,7 @@ async def retrieve_instances(request: Request) -> Response:
     offer = retrieve.OFFER if scope.instance else retrieve.SERIES_OFFER
     wanted = negotiate.choices(request, offer)
     found = await index.instances(ctx.pool, scope)
+    audit_instances(request, found)
     planned = retrieve.plan(found, wanted, ctx.settings.max_transcode_bytes)
     base_url = public_base(request, ctx.settings)
     return await retrieve.response(ctx, planned, len(found), wanted[0].multipart, base_url)
@@ -80,6 +89,7 @@ async def retrieve_frames(request: Request) -> Response:
     numbers = frames.frame_numbers(request.path_params["frames"])
     wanted = negotiate.choices(request, frames.OFFER)
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    audit_instances(request, [detail.instance])
     return await _send_frames(request, detail, numbers, wanted)
 
 
@@ -90,6 +100,7 @@ async def retrieve_bulkdata(request: Request) -> Response:
     scope = Scope.of(request.path_params, visible_groups(request))
     path = bulkdata.bulk_path(request.path_params["path"])
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    audit_instances(request, [detail.instance])
     if bulkdata.is_encapsulated_pixel_data(detail, path):
         numbers = list(range(1, len(detail.frames) + 1))
         choices = negotiate.choices(request, frames.OFFER)

@@ -8,15 +8,19 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     CorsSettings,
     HttpSettings,
+    NatsSettings,
     PostgresSettings,
     StorageSettings,
     StudyGroupsSettings,
+    audit_field,
     auth_field,
     cors_field,
     http_field,
+    nats_field,
     postgres_field,
     storage_field,
     study_groups_field,
@@ -32,6 +36,8 @@ class Settings(BaseSettings):
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
+    nats: NatsSettings = nats_field()  # audit events go to JetStream
+    audit: AuditSettings = audit_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

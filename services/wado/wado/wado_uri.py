@@ -32,7 +32,7 @@ from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
 from wado import anonymized, index, negotiate, pixels, rendered, retrieve
 from wado.context import WadoContext, visible_groups
-from wado.handlers import head_safe
+from wado.handlers import audit_instances, head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import EXPLICIT_VR_LITTLE_ENDIAN, Choice
 from wado.rendered import RenderParams
@@ -114,6 +114,7 @@ async def retrieve_object(request: Request) -> Response:
     wanted = UriRequest.of(request.query_params)
     scope = dataclasses.replace(wanted.scope, groups=visible_groups(request))
     detail = await index.instance_detail(ctx.pool, scope, _KEYS)
+    audit_instances(request, [detail.instance])
     media_type = content_type(wanted, detail)
     check_fits(wanted, detail, media_type)
     if media_type == DICOM:

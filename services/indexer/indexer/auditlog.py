@@ -1,0 +1,145 @@
+"""The audit recorder: audit events from JetStream into the append-only ``audit_event`` table,
+and on to a syslog receiver as DICOM audit messages when one is configured.
+
+Events are fetched in batches from a durable consumer shared by every indexer replica, inserted
+in one statement and acknowledged only after the commit, so a crash redelivers them; the event
+id is the primary key, so a redelivered event is inserted once. Only events inserted now go to
+syslog: after a crash between commit and send, those few are in the table but not in syslog.
+A syslog receiver that is down is logged and skipped: the table is the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig
+from pydantic import ValidationError
+
+from dicomcommon import db
+from dicomcommon.audit import AuditBatch, AuditEvent
+from dicomcommon.bus import OUTAGE_ERRORS, Bus
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.settings import AuditSettings
+from indexer import dicomaudit
+from indexer.settings import Settings
+from indexer.syslog import SyslogSender, syslog_message
+
+log = logging.getLogger(__name__)
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    BackendUnavailable,
+    asyncpg.PostgresError,
+    *OUTAGE_ERRORS,
+)
+_UNSENT: tuple[type[BaseException], ...] = (OSError, TimeoutError, *_RETRYABLE)
+_COLUMNS = (
+    "event_id uuid, occurred_at timestamptz, service text, action text, method text, path text,"
+    " query text, user_subject text, user_name text, client_address text, study_uids text[],"
+    " series_uids text[], instance_uids text[], instance_count integer, status integer,"
+    " outcome text, request_id text"
+)
+_NAMES = ", ".join(column.split()[0] for column in _COLUMNS.split(","))
+INSERT = (
+    f"INSERT INTO audit_event ({_NAMES}) SELECT {_NAMES} FROM jsonb_to_recordset($1::jsonb)"
+    f" AS e({_COLUMNS}) ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text"
+)
+_PATIENTS = (
+    "SELECT study_instance_uid, patient_id FROM study"
+    " WHERE study_instance_uid = ANY($1::text[]) AND patient_id IS NOT NULL"
+)
+
+
+async def record(pool: asyncpg.Pool, events: list[AuditEvent]) -> set[str]:
+    """Insert ``events``; the ids of those not recorded before."""
+    rows = await db.fetch(pool, INSERT, [e.model_dump(mode="json") for e in events])
+    return {row["event_id"] for row in rows}
+
+
+class AuditRecorder:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.bus = bus
+        audit: AuditSettings = settings.audit
+        self.syslog = SyslogSender(audit.syslog_url) if audit.syslog_url else None
+        self.recorded = 0
+
+    async def run(self) -> None:
+        """Forever: subscribe (again after an outage), then fetch, record and acknowledge."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit recorder interrupted (%s); resuming", exc)
+                await asyncio.sleep(1)
+
+    async def _consume(self) -> None:
+        await self.bus.connected.wait()
+        _, js = self.bus.require()
+        s = self.settings
+        sub = await js.pull_subscribe(
+            f"{s.nats.audit_subject_prefix}.>",
+            durable=f"{s.consumer_name}-audit",
+            stream=s.nats.audit_stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_seconds, max_ack_pending=-1
+            ),
+        )
+        task = asyncio.current_task()
+        while True:
+            try:
+                msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
+            except (TimeoutError, nats.errors.TimeoutError):
+                msgs = []
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # nats-py's fetch can swallow a cancellation
+            if msgs:
+                await self._handle(msgs)
+
+    async def _handle(self, msgs: list[Any]) -> None:
+        events: list[AuditEvent] = []
+        kept = []
+        for msg in msgs:
+            try:
+                events += AuditBatch.model_validate_json(msg.data).events
+                kept.append(msg)
+            except ValidationError:
+                log.error("dropping a malformed audit event: %r", msg.data[:2000])
+                await msg.term()
+        if not events:
+            return
+        try:
+            new = await record(self.pool, events)
+        except _RETRYABLE as exc:
+            log.warning("%d audit events not recorded (%s); redelivered later", len(kept), exc)
+            for msg in kept:
+                await msg.nak(delay=1)
+            await asyncio.sleep(0.5)
+            return
+        for msg in kept:
+            await msg.ack()
+        self.recorded += len(new)
+        await self._forward([e for e in events if str(e.event_id) in new])
+
+    async def _forward(self, events: list[AuditEvent]) -> None:
+        """Each newly recorded event as a DICOM audit message to syslog (best effort)."""
+        if self.syslog is None or not events:
+            return
+        source_id = self.settings.audit.source_id
+        try:
+            patients = await self._patients(events)
+            for event in events:
+                xml = dicomaudit.audit_message(event, source_id, patients)
+                await self.syslog.send(syslog_message(xml, event.occurred_at, source_id))
+        except _UNSENT as exc:
+            log.warning("audit messages not sent to syslog: %s", exc)
+
+    async def _patients(self, events: list[AuditEvent]) -> dict[str, str]:
+        studies = list({s for e in events for s in e.study_uids[: dicomaudit.MAX_STUDIES]})
+        rows = await db.fetch(self.pool, _PATIENTS, studies) if studies else []
+        return {row["study_instance_uid"]: row["patient_id"] for row in rows}

@@ -1,0 +1,51 @@
+"""The audit recorder's insert against real PostgreSQL: a redelivered event is recorded once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from dicomcommon import db
+from dicomcommon.audit import Action, AuditEvent, Outcome
+from dicomcommon.settings import PostgresSettings
+from dicomstack.stack import Stack
+from indexer.auditlog import record
+from indexer.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
+    async with db.connection(pool) as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
+def _event(i: int) -> AuditEvent:
+    return AuditEvent(
+        event_id=AuditEvent.new_id(), occurred_at=datetime.now(UTC), service="qido",
+        action=Action.SEARCH, method="GET", path="/dicom-web/studies", query=f"i={i}",
+        user_subject="s", user_name="n", client_address="127.0.0.1",
+        study_uids=[f"1.2.{i}"], status=200, outcome=Outcome.SUCCESS, request_id=f"db-{i}",
+    )  # fmt: skip
+
+
+async def test_a_redelivered_event_is_recorded_once(pool: asyncpg.Pool) -> None:
+    events = [_event(i) for i in range(3)]
+    assert await record(pool, events[:2]) == {str(e.event_id) for e in events[:2]}
+    assert await record(pool, events) == {str(events[2].event_id)}  # two of them again
+    ids = [e.event_id for e in events]
+    rows = await db.fetch(pool, "SELECT * FROM audit_event WHERE event_id = ANY($1)", ids)
+    assert len(rows) == 3
+    stored = next(r for r in rows if r["event_id"] == events[0].event_id)
+    assert (stored["study_uids"], stored["series_uids"], stored["instance_count"]) == (
+        ["1.2.0"],
+        [],
+        None,
+    )

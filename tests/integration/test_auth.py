@@ -36,6 +36,7 @@ EXAMPLES = {
     "orphans-sweep": ("POST", "/orphans/sweep?older_than=1000000000"),
     "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),
     "parked-commands": ("GET", "/parked?limit=1"),
+    "audit": ("GET", "/dicom-web/audit?limit=1"),
     **{f"{s}-probes": ("GET", "/healthz") for s in ("stow", "qido", "wado", "delow", "indexer")},
 }
 # Users of the local provider (one per default role, plus one holding no role).

@@ -35,6 +35,7 @@ class Action(StrEnum):
     DELETE = "delete"
     FEED_READ = "feed-read"
     AUDIT_READ = "audit-read"
+    ADMINISTER = "administer"  # operators' endpoints: study access, parked commands, sweeps
 
 
 # Route name (``dicomcommon.routes``) → what a request on it does to patient data.
@@ -46,8 +47,12 @@ ACTIONS: Mapping[str, Action] = {
     "wado-uri": Action.RETRIEVE,
     "delete": Action.DELETE,
     "audit": Action.AUDIT_READ,
+    "study-access": Action.ADMINISTER,
+    "parked-commands": Action.ADMINISTER,
+    "orphans-sweep": Action.ADMINISTER,
 }
-UNAUDITED_ROUTES = frozenset({"health"})  # touches no patient data
+# Public routes (health, probes, the viewer's static files) touch no patient data and are never
+# audited; every other route has an action above.
 
 
 class Outcome(StrEnum):

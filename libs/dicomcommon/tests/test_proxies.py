@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dicomcommon import proxies
+from dicomcommon.principal import Permission
+from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import HttpSettings
 from dicomcommon.webapp import create_service_app
 
@@ -20,10 +22,13 @@ async def _echo(request: Request) -> Response:
     return JSONResponse({"client": client, "scheme": request.url.scheme, "forwarded": forwarded})
 
 
+_TABLE = [TableRoute("echo", "test", ("GET",), r"^/echo$", 1, Permission.PUBLIC)]
+
+
 def _client(
     http: HttpSettings, peer: str = "127.0.0.1", host: str = "127.0.0.1:8080"
 ) -> httpx.AsyncClient:
-    app = create_service_app("test", [Route("/echo", _echo)], http=http)
+    app = create_service_app("test", [Route("/echo", _echo)], http=http, table=_TABLE)
     transport = httpx.ASGITransport(app=app, client=(peer, 40000))
     return httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
 
@@ -71,7 +76,7 @@ async def test_loopback_is_the_only_trusted_proxy_by_default() -> None:
 )
 async def test_a_loopback_service_answers_only_its_own_names(host: str, status: int) -> None:
     http = HttpSettings(public_base_url="https://dicomweb.example/dicom-web")
-    app = create_service_app("test", [Route("/echo", _echo)], http=http)
+    app = create_service_app("test", [Route("/echo", _echo)], http=http, table=_TABLE)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         answer = await client.get("/echo", headers={"Host": host})

@@ -12,6 +12,8 @@ import pytest
 from starlette.applications import Starlette
 
 from dicomcommon import db, schema
+from dicomcommon.principal import Permission
+from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import PostgresSettings
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from dicomstack.stack import Stack
@@ -79,7 +81,12 @@ def _app(gate: schema.SchemaGate, pool: asyncpg.Pool) -> Starlette:
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
         return [postgres]
 
-    return create_service_app("test", [], readiness=readiness, gates=lambda app: [gate])
+    probes = TableRoute(
+        "probes", "test", ("GET", "HEAD"), r"^/(readyz|readyz/self)$", 1, Permission.PUBLIC
+    )
+    return create_service_app(
+        "test", [], readiness=readiness, gates=lambda app: [gate], table=[probes]
+    )
 
 
 def _client(app: Starlette) -> httpx.AsyncClient:

@@ -151,4 +151,5 @@ def create_app(settings: Settings) -> Starlette:
         auth=settings.auth,
         gates=gates,
         http=settings.http,
+        audit=(settings.audit, settings.nats),
     )

@@ -57,6 +57,7 @@ _EVENTS: Mapping[Action, tuple[_Code, str, bool]] = {
     Action.DELETE: (ACCESSED, "D", True),
     Action.FEED_READ: (ACCESSED, "R", False),
     Action.AUDIT_READ: (AUDIT_LOG_USED, "R", False),
+    Action.ADMINISTER: (ACCESSED, "U", False),
 }
 
 

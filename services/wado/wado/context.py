@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from dicomcommon.storage import BlobStore
+from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
 
@@ -17,3 +18,4 @@ class WadoContext:
     pool: asyncpg.Pool
     store: BlobStore
     metadata_cache: MetadataCache
+    conversions: ConversionGate

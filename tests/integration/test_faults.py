@@ -43,6 +43,8 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DICOMWEB_STOW_INDEX_TIMEOUT_SECONDS": "3",
         "DICOMWEB_STORAGE_S3_MAX_ATTEMPTS": "1",
         "DICOMWEB_STOW_MAX_REQUEST_BYTES": str(REQUEST_LIMIT),
+        "DICOMWEB_WADO_MAX_CONVERSIONS": "1",
+        "DICOMWEB_WADO_CONVERSION_WAIT_SECONDS": "0",
     }
     with Stack(settings, environ={**os.environ, **environ}) as running:
         yield running
@@ -363,3 +365,27 @@ def test_a_store_after_a_delete_and_an_ingest_stream_reset_is_kept(stack: Stack)
     response = instances.store(stack.dicomweb_url, data)
     assert response.status_code in (200, 202), response.text
     assert eventually(lambda: _found(stack, ds.StudyInstanceUID), seconds=60)
+
+
+async def _retrieve_transcoded(url: str, count: int) -> list[httpx.Response]:
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90'
+    async with httpx.AsyncClient(timeout=60) as client:
+        return list(
+            await asyncio.gather(
+                *(client.get(url, headers={"Accept": accept}) for _ in range(count))
+            )
+        )
+
+
+def test_conversions_past_the_cap_are_503_with_retry_after(fault_stack: Stack) -> None:
+    """This stack allows one conversion at a time and no wait: of many concurrent transcodes
+    some run, the others are told to come back; none fails otherwise."""
+    ds = instances.fresh("emri_small.dcm")
+    assert _store(fault_stack, instances.to_bytes(ds)).status_code == 200
+    answers = asyncio.run(_retrieve_transcoded(_instance_url(fault_stack, ds), 16))
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {200, 503}, statuses
+    assert all(int(r.headers["retry-after"]) > 0 for r in answers if r.status_code == 503)
+    assert (
+        asyncio.run(_retrieve_transcoded(_instance_url(fault_stack, ds), 1))[0].status_code == 200
+    )

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dicomcommon import db
+from dicomcommon import db, parameters
 from dicomcommon.bus import Bus
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.feedwatch import FeedWatch
@@ -79,13 +79,11 @@ async def sweep_orphans(request: Request) -> Response:
     """Operators' trigger (on the indexer's own port, not routed by the gateway):
     ``POST /orphans/sweep?older_than=SECONDS``."""
     state = request.app.state
-    try:
-        older_than = float(
-            request.query_params.get("older_than", state.settings.orphan_age_seconds)
-        )
-    except ValueError as exc:
-        raise InvalidQuery("older_than must be a number of seconds") from exc
-    if not 0 <= older_than < float("inf"):
+    text = request.query_params.get("older_than")
+    older_than = (
+        parameters.number("older_than", text) if text else state.settings.orphan_age_seconds
+    )
+    if older_than < 0:
         raise InvalidQuery("older_than must be a number of seconds, 0 or more")
     queued = await sweeper.sweep_once(state.pool, state.blobs, state.bus, older_than)
     return JSONResponse({"queued": queued})

@@ -15,6 +15,7 @@ from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from wado import decoders, handlers, wado_uri
 from wado.context import WadoContext
+from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
 
@@ -32,7 +33,12 @@ def create_app(settings: Settings) -> Starlette:
             store = await open_store(settings.storage)
             try:
                 cache = MetadataCache(settings.metadata_cache_bytes)
-                app.state.ctx = WadoContext(settings, pool, store, cache)
+                gate = ConversionGate(
+                    settings.max_conversions,
+                    settings.max_conversion_bytes,
+                    settings.conversion_wait_seconds,
+                )
+                app.state.ctx = WadoContext(settings, pool, store, cache, gate)
                 app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
                 yield
             finally:

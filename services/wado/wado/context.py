@@ -10,6 +10,7 @@ from starlette.requests import Request
 from dicomcommon import studyaccess
 from dicomcommon.principal import principal_of
 from dicomcommon.storage import BlobStore
+from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
 
@@ -20,6 +21,7 @@ class WadoContext:
     pool: asyncpg.Pool
     store: BlobStore
     metadata_cache: MetadataCache
+    conversions: ConversionGate
 
 
 def visible_groups(request: Request) -> studyaccess.Groups | None:

@@ -23,6 +23,7 @@ from wado import (
     retrieve,
 )
 from wado.context import WadoContext, visible_groups
+from wado.conversions import frame_share
 from wado.index import Scope
 from wado.negotiate import Choice
 from wado.transcode import TranscodeError
@@ -116,7 +117,11 @@ async def _send_frames(
     frames.check_numbers(detail, numbers)
     plan = frames.plan(detail.instance.transfer_syntax_uid, wanted, len(numbers))
     try:
-        data = await frames.read_frames(ctx, detail, numbers, plan)
+        if plan.decode:  # decoded frames are a conversion: capped (wado.conversions)
+            async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
+                data = await frames.read_frames(ctx, detail, numbers, plan)
+        else:
+            data = await frames.read_frames(ctx, detail, numbers, plan)
     except TranscodeError as exc:
         raise NotAcceptable(str(exc)) from exc
     location = f"{public_base(request, ctx.settings)}/{detail.instance.instance_path}/frames/"

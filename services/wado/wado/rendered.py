@@ -21,6 +21,7 @@ from dicomcommon import parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from wado import color, frames, picture, pixels, voi
 from wado.context import WadoContext
+from wado.conversions import frame_share
 from wado.index import InstanceDetail
 from wado.negotiate import AS_STORED, Choice, Offer
 from wado.transcode import TranscodeError
@@ -106,12 +107,13 @@ async def render_frames(
     if len(numbers) > limit:
         raise NotAcceptable(f"an animation holds at most {limit} frames; ask for fewer")
     frames.check_numbers(detail, numbers)
-    try:
-        native = await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
-    except TranscodeError as exc:
-        raise NotAcceptable(str(exc)) from exc
     described = await _with_bulk_values(ctx, detail, pixels.decoded_description(detail))
-    return await asyncio.to_thread(_encode, native, described, params, media_type)
+    async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
+        try:
+            native = await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
+        except TranscodeError as exc:
+            raise NotAcceptable(str(exc)) from exc
+        return await asyncio.to_thread(_encode, native, described, params, media_type)
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

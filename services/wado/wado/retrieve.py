@@ -282,5 +282,7 @@ async def _instance_bytes(ctx: WadoContext, item: Planned) -> AsyncIterator[byte
         async for chunk in ctx.store.get(key):
             yield chunk
         return
-    data = await ctx.store.read(key)
-    yield await asyncio.to_thread(transcode.transcode, data, item.transfer_syntax)
+    async with ctx.conversions.admit(item.instance.size):
+        data = await ctx.store.read(key)
+        converted = await asyncio.to_thread(transcode.transcode, data, item.transfer_syntax)
+    yield converted

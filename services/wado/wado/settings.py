@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     metadata_cache_bytes: int = Field(default=128 << 20, ge=0)
     # Transcoding holds one instance in memory; larger instances are refused with 406.
     max_transcode_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    # Conversions (transcodes, frame decodes, renderings, anonymizations) running at once in
+    # one process, and the stored bytes they may hold together; a request that finds no room
+    # within the wait is a 503 with Retry-After (see wado.conversions).
+    max_conversions: int = Field(default=4, ge=1, le=1024)
+    max_conversion_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    conversion_wait_seconds: float = Field(default=5.0, ge=0, le=300)
     # Frames one animated GIF of a multi-frame instance may hold (each is decoded and kept).
     max_animated_frames: int = Field(default=500, ge=1, le=100_000)
     # Keys the UID replacement of WADO-URI anonymize=yes (PS3.15 E.1, HMAC-SHA-256): keep it

@@ -198,11 +198,12 @@ async def _anonymized(ctx: WadoContext, detail: InstanceDetail, item: retrieve.P
     anonymized.check_releasable(detail, _document_type(detail) is not None)
     if detail.instance.size > ctx.settings.max_transcode_bytes:
         raise NotAcceptable("the instance is too large to anonymize on the fly")
-    data = await ctx.store.read(detail.instance.blob_key)
     syntax = None if item.as_stored else item.transfer_syntax
     secret = ctx.settings.anonymize_uid_secret.get_secret_value()
     try:
-        body = await asyncio.to_thread(anonymized.anonymized, data, syntax, secret)
+        async with ctx.conversions.admit(detail.instance.size):
+            data = await ctx.store.read(detail.instance.blob_key)
+            body = await asyncio.to_thread(anonymized.anonymized, data, syntax, secret)
     except TranscodeError as exc:
         raise NotAcceptable(str(exc)) from exc
     return Response(body, media_type=item.content_type)

@@ -129,17 +129,26 @@ async def _post(
 
 
 async def _body(sources: Sequence[Source], head: bytes, tail: bytes) -> AsyncIterator[bytes]:
+    """The body in pieces of about ``CHUNK_BYTES``: small files share a piece (one write and
+    one socket send for many of them, as a body built in memory would be), large ones are cut."""
+    pending: list[bytes] = []
+    held = 0
     for source in sources:
-        yield head
+        pending.append(head)
         sent = 0
         with source.open() as stream:
             while chunk := stream.read(CHUNK_BYTES):
                 sent += len(chunk)
-                yield chunk
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= CHUNK_BYTES:
+                    yield b"".join(pending)
+                    pending, held = [], 0
         if sent != source.size:
             raise CommandError(f"{source.key} changed while it was being sent; run again")
-        yield b"\r\n"
-    yield tail
+        pending.append(b"\r\n")
+    pending.append(tail)
+    yield b"".join(pending)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

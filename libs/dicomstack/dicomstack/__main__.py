@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from dicomstack import deploy
+from dicomstack import deploy, viewer
 from dicomstack.errors import StackError
 from dicomstack.settings import StackSettings, parse_replicas
 from dicomstack.stack import Stack
@@ -40,12 +40,17 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         help="instead, regenerate every committed deployment file under ROOT (the repository)",
     )
+    commands.add_parser(
+        "viewer", help=f"fetch the web viewer (OHIF {viewer.OHIF_VERSION}) with npm into .viewer/"
+    )
     return parser.parse_args(argv)
 
 
 def _summary(stack: Stack) -> str:
     root = stack.gateway_url
+    shown = stack.viewer_url if stack.viewer_root else "not installed (needs npm: `make viewer`)"
     lines = [
+        f"viewer          {shown}",
         f"DICOMweb root   {stack.dicomweb_url}",
         f"WADO-URI        {root}/wado",
         f"change feed     {stack.dicomweb_url}/changefeed",
@@ -103,10 +108,23 @@ def run(replicas: str) -> int:
     return 0
 
 
+def install_viewer() -> int:
+    """Fetch the viewer; without npm say how to add it and succeed (the rest works without)."""
+    try:
+        where = viewer.install(StackSettings().viewer_dir)
+    except viewer.ViewerUnavailable as exc:
+        print(f"dicomstack: web viewer not installed: {exc}", file=sys.stderr)
+        return 0
+    print(f"dicomstack: web viewer (OHIF {viewer.OHIF_VERSION}) in {where}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     if arguments.command == "run":
         return run(arguments.replicas)
+    if arguments.command == "viewer":
+        return install_viewer()
     if arguments.command == "routes":
         if arguments.write is not None:
             print("\n".join(deploy.write(arguments.write)))

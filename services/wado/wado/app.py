@@ -13,7 +13,7 @@ from dicomcommon import db
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from wado import decoders, handlers, wado_uri
+from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.metadata_cache import MetadataCache
 from wado.settings import Settings
@@ -50,7 +50,8 @@ def create_app(settings: Settings) -> Starlette:
 
         return [postgres, storage]
 
-    return create_service_app("wado", _routes(), lifespan, readiness, cors=settings.cors)
+    routes = [*_routes(), *viewer.routes(settings)]
+    return create_service_app("wado", routes, lifespan, readiness, cors=settings.cors)
 
 
 def _routes() -> list[Route]:

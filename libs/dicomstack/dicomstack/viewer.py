@@ -3,8 +3,8 @@
 ``python -m dicomstack viewer`` (run by ``make install``) fetches the package with ``npm pack``
 (npm's own cache, checksum and registry settings) into ``.viewer/ohif-<version>/`` — out of
 git, the package is 50 MB — and moves it from the site root it was built for to ``/viewer/``:
-the page's ``PUBLIC_URL`` and absolute links, and webpack's public path in the bundles that
-load others. WADO serves the folder (``wado.viewer``); without npm nothing fails, the launcher
+the page's ``PUBLIC_URL`` and absolute links, webpack's public path in the bundles that load
+others, and the style sheets' font URLs. WADO serves the folder (``wado.viewer``); without npm nothing fails, the launcher
 and ``/viewer/`` say how to add it.
 """
 
@@ -99,3 +99,6 @@ def _move_to_public_path(dist: Path) -> None:
             patched += 1
     if not patched:
         raise ViewerUnavailable(f"unexpected {OHIF_PACKAGE} build: no webpack public path found")
+    for sheet in dist.glob("*.css"):  # fonts: url(/<hash>.woff2)
+        css = sheet.read_text(errors="surrogateescape")
+        sheet.write_text(css.replace("url(/", f"url({PUBLIC_PATH}"), errors="surrogateescape")

@@ -80,5 +80,7 @@ def _config(settings: Settings) -> Response:
                 "post_logout_redirect_uri": f"{PREFIX}/",
             }
         )
-    text = _CONFIG_TEMPLATE.read_text().replace("/*OIDC*/[]", json.dumps(oidc))
+    # No ``oidc`` key at all without sign-in: OHIF reads an empty list as a broken setting.
+    setting = f"oidc: {json.dumps(oidc)}," if oidc else ""
+    text = _CONFIG_TEMPLATE.read_text().replace("/*OIDC*/", setting)
     return Response(text, media_type="text/javascript", headers=_NO_CACHE)

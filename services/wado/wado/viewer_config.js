@@ -13,7 +13,7 @@ window.config = {
   showLoadingIndicator: true,
   strictZSpacingForVolumeViewport: true,
   investigationalUseDialog: { option: 'never' },
-  oidc: /*OIDC*/[],
+  /*OIDC*/
   defaultDataSourceName: 'dicomweb',
   dataSources: [
     {

@@ -4,8 +4,8 @@
 (npm's own cache, checksum and registry settings) into ``.viewer/ohif-<version>/`` — out of
 git, the package is 50 MB — and moves it from the site root it was built for to ``/viewer/``:
 the page's ``PUBLIC_URL`` and absolute links, webpack's public path in the bundles that load
-others, and the style sheets' font URLs. WADO serves the folder (``wado.viewer``); without npm nothing fails, the launcher
-and ``/viewer/`` say how to add it.
+others, and the style sheets' font URLs. WADO serves the folder (``wado.viewer``); without npm
+nothing fails, the launcher and ``/viewer/`` say how to add it.
 """
 
 from __future__ import annotations

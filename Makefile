@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 ARGS ?=
 
-.PHONY: install run test unit integration e2e lint typecheck fmt bench clean
+.PHONY: install viewer run test unit integration e2e lint typecheck fmt bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check uv
@@ -15,7 +15,10 @@ $(UV):
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
 	$(UV) sync --locked --python $(PYTHON) && touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed viewer
+
+viewer: $(VENV)/.installed  ## the web viewer (OHIF, pinned) from the npm registry, when npm is present
+	@$(PY) -m dicomstack viewer
 
 run: install  ## start the whole stack on embedded defaults and print the URLs
 	$(PY) -m dicomstack run $(ARGS)
@@ -37,7 +40,7 @@ lint: install
 	$(MAKE) typecheck
 
 typecheck: install
-	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer bench
+	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer libs/dicomwebcli/dicomweb bench
 
 fmt: install
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
@@ -46,4 +49,4 @@ bench: install  ## start the stack (or use --target URL) and print throughput / 
 	$(PY) -m bench $(ARGS)
 
 clean:
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data .viewer .pytest_cache .mypy_cache .ruff_cache

@@ -86,6 +86,11 @@ ROUTES: tuple[Route, ...] = (
         200,
         Permission.DELETE,
     ),
+    # The web viewer (OHIF): static files without patient data, so public; the data it shows
+    # comes through the routes above, each with its own permission. WADO serves them (see
+    # ``wado.viewer`` for why); two routes so the Ingress path derived from them is ``/viewer``.
+    Route("viewer", "wado", _READ, r"^/viewer/?$", 100, Permission.PUBLIC),
+    Route("viewer-files", "wado", _READ, r"^/viewer/.+$", 100, Permission.PUBLIC),
     # The gateway's health reports every part: the indexer aggregates it at /stack/health.
     Route(
         "health",

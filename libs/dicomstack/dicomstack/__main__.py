@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from dicomcommon.settings import DEFAULT_ROLE_PERMISSIONS
-from dicomstack import deploy, oidc
+from dicomstack import deploy, oidc, viewer
 from dicomstack.errors import StackError
 from dicomstack.oidc import default_users
 from dicomstack.settings import StackSettings, parse_replicas
@@ -51,12 +51,17 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         help="instead, regenerate every committed deployment file under ROOT (the repository)",
     )
+    commands.add_parser(
+        "viewer", help=f"fetch the web viewer (OHIF {viewer.OHIF_VERSION}) with npm into .viewer/"
+    )
     return parser.parse_args(argv)
 
 
 def _summary(stack: Stack) -> str:
     root = stack.gateway_url
+    shown = stack.viewer_url if stack.viewer_root else "not installed (needs npm: `make viewer`)"
     lines = [
+        f"viewer          {shown}",
         f"DICOMweb root   {stack.dicomweb_url}",
         f"WADO-URI        {root}/wado",
         f"change feed     {stack.dicomweb_url}/changefeed",
@@ -148,6 +153,17 @@ def run(replicas: str, auth: bool) -> int:
     return 0
 
 
+def install_viewer() -> int:
+    """Fetch the viewer; without npm say how to add it and succeed (the rest works without)."""
+    try:
+        where = viewer.install(StackSettings().viewer_dir)
+    except viewer.ViewerUnavailable as exc:
+        print(f"dicomstack: web viewer not installed: {exc}", file=sys.stderr)
+        return 0
+    print(f"dicomstack: web viewer (OHIF {viewer.OHIF_VERSION}) in {where}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     if arguments.command == "run":
@@ -155,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "token":
         print(oidc.fetch_token(arguments.issuer, arguments.user))
         return 0
+    if arguments.command == "viewer":
+        return install_viewer()
     if arguments.command == "routes":
         if arguments.write is not None:
             print("\n".join(deploy.write(arguments.write)))

@@ -18,6 +18,7 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STACK_")
 
     data_dir: Path = Path(".data")
+    viewer_dir: Path = Path(".viewer")  # where `make install` puts the web viewer's files
     host: str = "127.0.0.1"
     gateway_port: int = 8080
     gateway_ping_port: int = 8081

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
 from dicomcommon.settings import StorageSettings
-from dicomstack import ownership, ports, services, storage
+from dicomstack import ownership, ports, services, storage, viewer
 from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
@@ -89,6 +89,15 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return self.gateway.url
+
+    @property
+    def viewer_root(self) -> Path | None:
+        """The installed web viewer's files (``make install`` with npm), or None."""
+        return viewer.installed(self.settings.viewer_dir)
+
+    @property
+    def viewer_url(self) -> str:
+        return f"{self.gateway_url}/viewer/"
 
     @property
     def dicomweb_url(self) -> str:
@@ -351,6 +360,8 @@ class Stack:
                 env.update(self._auth_env())
                 if service == "indexer":
                     env["DICOMWEB_INDEXER_HEALTH_TARGETS"] = targets
+                if service == "wado" and self.viewer_root is not None:
+                    env.setdefault("DICOMWEB_WADO_VIEWER_ROOT", str(self.viewer_root.resolve()))
                 found[service].append(services.replica(service, index, url, env, self.log_dir))
         return found
 

@@ -13,7 +13,7 @@ from dicomcommon import db, schema
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from wado import decoders, handlers, wado_uri
+from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
@@ -62,7 +62,7 @@ def create_app(settings: Settings) -> Starlette:
 
     return create_service_app(
         "wado",
-        _routes(),
+        [*_routes(), *viewer.routes(settings)],
         lifespan,
         readiness,
         cors=settings.cors,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
     # Keys the UID replacement of WADO-URI anonymize=yes (PS3.15 E.1, HMAC-SHA-256): keep it
     # stable and shared by every replica so one study maps to one study. Random per process
     # when unset, so anonymized UIDs then differ between processes and restarts.
+    # The web viewer's files (OHIF's prebuilt dist, patched for /viewer/; see wado.viewer);
+    # unset: /viewer/ says how to install it. The OIDC issuer and client id it signs in with
+    # when the server requires tokens (both set, else it signs in with nothing).
+    viewer_root: Path | None = None
+    viewer_oidc_authority: str = ""
+    viewer_oidc_client_id: str = ""
+    viewer_oidc_scope: str = "openid profile"
     anonymize_uid_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_hex(32))
     )

@@ -1,0 +1,1 @@
+"""The ``dicomweb`` command line: a client for any DICOMweb server (PS3.18), ours by default."""

@@ -82,6 +82,15 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderKey:
+    """One ``orderby`` key (the dcm4chee-arc syntax): an attribute, ascending unless it is
+    written with a leading ``-``."""
+
+    attribute: Attribute
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     """A search at one level, optionally scoped by the UIDs of the resource path."""
 
@@ -97,6 +106,8 @@ class Query:
     warnings: tuple[str, ...] = field(default=())
     timezone_offset: int | None = None
     """Minutes east of UTC that the query's dates and times are in, when it says so."""
+    order: tuple[OrderKey, ...] = ()
+    """The ``orderby`` keys, most significant first; empty for the level's default order."""
 
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
@@ -136,6 +147,7 @@ def parse_query(
     filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
     filters, timezone_offset = _timezone(filters)
     include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
+    order = _order(level, (v for n, v in pairs if n == "orderby"))
     return Query(
         level=level,
         study_instance_uid=_scope_uid(study_instance_uid, "StudyInstanceUID"),
@@ -148,10 +160,13 @@ def parse_query(
         limit=min(_integer("limit", options.get("limit"), max_limit, minimum=1), max_limit),
         offset=_integer("offset", options.get("offset"), 0, minimum=0),
         warnings=tuple(warnings),
+        order=order,
     )
 
 
-_OPTIONS = frozenset({"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching"})
+_OPTIONS = frozenset(
+    {"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching", "orderby"}
+)
 
 
 def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | None]:
@@ -207,6 +222,26 @@ def _includefields(values: Iterable[str]) -> tuple[bool, tuple[Attribute, ...]]:
             path = _path("includefield", key)
             found.append(path[0])
     return include_all, tuple(dict.fromkeys(found))
+
+
+def _order(level: Level, values: Iterable[str]) -> tuple[OrderKey, ...]:
+    """``orderby`` repeated or comma-separated, by keyword or tag, ``-`` for descending
+    (``orderby=-StudyDate,-StudyTime``); an attribute of a lower level than the search's
+    cannot order it."""
+    found: dict[Attribute, OrderKey] = {}
+    for value in values:
+        for key in filter(None, (k.strip() for k in value.split(","))):
+            name = key.removeprefix("-")
+            if "." in name:
+                raise InvalidQuery(f"orderby: {key[:80]!r} is a sequence path, not one attribute")
+            [attribute] = _path("orderby", name)
+            if attribute.level > level:
+                raise InvalidQuery(
+                    f"orderby: {attribute} is a {attribute.level.name.lower()}-level attribute; "
+                    f"it cannot order a {level.name.lower()} search"
+                )
+            found.setdefault(attribute, OrderKey(attribute, key.startswith("-")))
+    return tuple(found.values())
 
 
 def _path(parameter: str, key: str) -> tuple[Attribute, ...]:

@@ -34,12 +34,16 @@ def test_values_travel_as_parameters_never_in_the_text(params: dict[str, str]) -
     assert any("drop" in str(arg).lower() for arg in search.args)
 
 
-def test_study_search_reads_typed_columns_and_orders_by_uid() -> None:
+def test_study_search_reads_typed_columns_and_orders_newest_first() -> None:
     search = build_search(_query(Level.STUDY, PatientID="P1", StudyDate="20240101-"), BASE)
     assert "st.patient_id = $" in search.text
     assert "st.study_date >= $" in search.text
-    assert "ORDER BY st.study_instance_uid LIMIT $3 OFFSET $4) page" in search.text
-    assert search.text.endswith("ORDER BY page.uid")
+    newest_first = (
+        "ORDER BY st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, "
+        "st.created_at DESC NULLS LAST, st.study_instance_uid DESC NULLS LAST LIMIT $3 OFFSET $4"
+    )
+    assert newest_first in search.text
+    assert search.text.endswith("ORDER BY page.pos")
     assert search.args[2:4] == (101, 0)  # one more than the limit tells a cut result
     assert "JOIN series" not in search.text and "JOIN instance" not in search.text
 
@@ -96,7 +100,10 @@ def test_instances_of_a_series_use_their_own_columns() -> None:
     )
     search = build_search(query, BASE)
     assert "JOIN study" not in search.text and "JOIN series" not in search.text
-    assert "ORDER BY i.sop_instance_uid LIMIT $3 OFFSET $4) page" in search.text
+    by_number = (
+        "dicom_integer(i.instance_number) ASC NULLS FIRST, i.sop_instance_uid ASC NULLS FIRST"
+    )
+    assert f"ORDER BY {by_number} LIMIT $3 OFFSET $4" in search.text
 
 
 def test_includefield_all_returns_whole_documents() -> None:

@@ -45,3 +45,27 @@ def test_ingress_paths_cover_every_route() -> None:
             or (kind == "Prefix" and (literal + "/").startswith(p.rstrip("/") + "/"))
         ]
         assert covered, f"route {name} ({literal}) has no Ingress path"
+
+
+def _service_for(method: str, path: str) -> str:
+    """The service the gateway picks: the highest-priority route whose rule matches."""
+    matching = [r for r in ROUTES if method in r.methods and re.search(r.path_regex, path)]
+    return max(matching, key=lambda r: r.priority).service
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/dicom-web/studies/count", "qido"),
+        ("/dicom-web/series/count", "qido"),
+        ("/dicom-web/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3/series/count", "qido"),
+        ("/dicom-web/studies/1.2.3/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3/series/4.5/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3", "wado"),
+        ("/dicom-web/studies/1.2.3/series/4.5", "wado"),
+        ("/dicom-web/studies/1.2.3/series/4.5/instances/6.7", "wado"),
+    ],
+)
+def test_counts_go_to_qido_and_retrieves_to_wado(path: str, service: str) -> None:
+    assert _service_for("GET", path) == service

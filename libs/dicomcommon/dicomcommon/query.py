@@ -108,6 +108,8 @@ class Query:
     """Minutes east of UTC that the query's dates and times are in, when it says so."""
     order: tuple[OrderKey, ...] = ()
     """The ``orderby`` keys, most significant first; empty for the level's default order."""
+    count_total: bool = False
+    """``count=true``: the answer also says how many entities match in all."""
 
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
@@ -161,11 +163,12 @@ def parse_query(
         offset=_integer("offset", options.get("offset"), 0, minimum=0),
         warnings=tuple(warnings),
         order=order,
+        count_total=_boolean("count", options.get("count", "false")),
     )
 
 
 _OPTIONS = frozenset(
-    {"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching", "orderby"}
+    {"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching", "orderby", "count"}
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ import orjson
 import pytest
 
 from dicomcommon.dicomjson import Level
+from dicomcommon.errors import PayloadTooLarge
 from dicomcommon.query import parse_query
 from dicomcommon.settings import HttpSettings, PostgresSettings
-from qido import sql
+from qido import handlers, sql
 from qido.app import create_app
 from qido.settings import Settings
 
@@ -262,3 +264,88 @@ async def test_the_newest_first_study_list_reads_its_index_without_sorting(
         await conn.close()
     assert "study_newest_first" in plan
     assert "Sort" not in plan.replace("Sort Key", ""), plan
+
+
+COUNTED = [
+    ("/studies", "0020000D", {}),
+    ("/studies", "0020000D", {"StudyDate": "20240101"}),
+    ("/studies", "0020000D", {"StudyDate": "20231231-", "PatientName": "*A*"}),
+    ("/studies", "0020000D", {"PatientName": "nobody"}),
+    ("/series", "0020000E", {}),
+    ("/series", "0020000E", {"StudyDate": "-20240101"}),
+    ("/instances", "00080018", {}),
+    ("/instances", "00080018", {"PatientName": "BRAVO"}),
+    (f"/studies/{STUDIES[1].uid}/series", "0020000E", {}),
+    (f"/studies/{STUDIES[1].uid}/instances", "00080018", {}),
+    (f"/studies/{STUDIES[1].uid}/series/{SERIES[0].uid}/instances", "00080018", {}),
+    (f"/studies/{SERIES[0].study}/series/{SERIES[0].uid}/instances", "00080018", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "tag", "params"), COUNTED)
+async def test_count_is_the_length_of_the_unpaged_answer(
+    client: httpx.AsyncClient, path: str, tag: str, params: dict[str, str]
+) -> None:
+    whole = await _uids(client, path, tag, **params)
+    response = await client.get(f"/dicom-web{path}/count", params={"limit": "1", **params})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"count": len(whole)}
+    paged = await client.get(f"/dicom-web{path}", params={"limit": "2", "count": "true", **params})
+    assert paged.headers["x-total-count"] == str(len(whole))
+
+
+async def test_a_search_without_count_true_carries_no_total(client: httpx.AsyncClient) -> None:
+    response = await client.get("/dicom-web/studies", params={"limit": "2"})
+    assert "x-total-count" not in response.headers
+
+
+@pytest.fixture(scope="module")
+async def narrow_client(schema_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A QIDO that scans at most ten matches."""
+    settings = Settings(
+        postgres=PostgresSettings(url=schema_url),
+        http=HttpSettings(public_base_url=BASE_URL),
+        max_scan_rows=10,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://qido.test") as c:
+            yield c
+
+
+async def test_a_count_past_the_scan_limit_is_a_413(narrow_client: httpx.AsyncClient) -> None:
+    response = await narrow_client.get("/dicom-web/studies/count")
+    assert response.status_code == 413
+    assert "More than 10 entities match" in response.json()["error"]
+    study = STUDIES[0].uid
+    within = await narrow_client.get(f"/dicom-web/studies/{study}/series/count")
+    assert within.json() == {"count": len([s for s in SERIES if s.study == study])}
+
+
+async def test_a_total_past_the_scan_limit_is_a_warning(narrow_client: httpx.AsyncClient) -> None:
+    response = await narrow_client.get("/dicom-web/studies", params={"count": "true"})
+    assert response.status_code == 200
+    assert "x-total-count" not in response.headers
+    assert "The total is not counted" in response.headers["warning"]
+
+
+async def test_a_page_past_the_scan_limit_is_a_413(narrow_client: httpx.AsyncClient) -> None:
+    last = await narrow_client.get("/dicom-web/studies", params={"limit": "5", "offset": "9"})
+    assert last.status_code == 200
+    response = await narrow_client.get("/dicom-web/studies", params={"offset": "10"})
+    assert response.status_code == 413
+    assert "A page may start at most 9 matches in" in response.json()["error"]
+
+
+async def test_a_statement_past_the_timeout_is_cancelled_by_postgres_as_a_413(
+    schema_url: str,
+) -> None:
+    settings = Settings(postgres=PostgresSettings(url=schema_url), statement_timeout=0.05)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        started = time.monotonic()
+        with pytest.raises(PayloadTooLarge, match=r"ran past the 0\.05 s a search may take"):
+            await handlers.fetch_bounded(app.state.ctx, "SELECT pg_sleep(5)", ())
+        assert time.monotonic() - started < 4  # the server stopped it, not the sleep's end

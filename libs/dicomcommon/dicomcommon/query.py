@@ -104,6 +104,9 @@ class Query:
     limit: int = 100
     offset: int = 0
     warnings: tuple[str, ...] = field(default=())
+    empty_value_matching: bool = False
+    """``emptyvaluematching=true`` (PS3.18 §8.3.4.5, PS3.4 C.2.2.2.7): an entity whose
+    attribute is empty or absent matches a top-level key too."""
     timezone_offset: int | None = None
     """Minutes east of UTC that the query's dates and times are in, when it says so."""
     order: tuple[OrderKey, ...] = ()
@@ -140,12 +143,6 @@ def parse_query(
     pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
     fuzzy = _boolean("fuzzymatching", options.get("fuzzymatching", "false"))
-    warnings = []
-    if _boolean("emptyvaluematching", options.get("emptyvaluematching", "false")):
-        warnings.append(
-            "The emptyvaluematching parameter is not supported. "
-            "Empty Value Matching has not been performed."
-        )
     filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
     filters, timezone_offset = _timezone(filters)
     include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
@@ -161,7 +158,9 @@ def parse_query(
         fuzzymatching=fuzzy,
         limit=min(_integer("limit", options.get("limit"), max_limit, minimum=1), max_limit),
         offset=_integer("offset", options.get("offset"), 0, minimum=0),
-        warnings=tuple(warnings),
+        empty_value_matching=_boolean(
+            "emptyvaluematching", options.get("emptyvaluematching", "false")
+        ),
         order=order,
         count_total=_boolean("count", options.get("count", "false")),
     )

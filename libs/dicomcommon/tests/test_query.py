@@ -132,8 +132,10 @@ def test_timezone_offset_is_the_query_timezone_not_a_match(value: str, minutes: 
     assert date.match == SingleValue("20240102")
 
 
-def test_unsupported_emptyvaluematching_warns() -> None:
-    assert "emptyvaluematching" in _parse(emptyvaluematching="true").warnings[0]
+def test_emptyvaluematching_is_an_option_of_the_query() -> None:
+    assert _parse(emptyvaluematching="true").empty_value_matching
+    assert not _parse(emptyvaluematching="false").empty_value_matching
+    assert not _parse().empty_value_matching
 
 
 @pytest.mark.parametrize(

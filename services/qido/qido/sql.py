@@ -169,6 +169,8 @@ def _matching(
     for f in query.filters:
         level, condition = _filter_condition(f, base, query.timezone_offset, p)
         joined.add(level)
+        if condition and query.empty_value_matching and len(f.path) == 1:
+            condition = f"({condition} OR {_empty_condition(f.attribute, level, p)})"
         if condition:
             conditions.append(condition)
     where = " AND ".join(conditions) or "true"
@@ -346,6 +348,22 @@ def _filter_condition(
     if f.attribute.vr == "DT" and isinstance(f.match, SingleValue | Range):
         return level, _moment_condition(_DOC[level], f, f.match, timezone_offset, p)
     return level, _document_condition(_DOC[level], f, p)
+
+
+def _empty_condition(attribute: Attribute, level: Level, p: _Parameters) -> str:
+    """The attribute is absent or has no value: what Empty Value Matching also accepts
+    (PS3.4 C.2.2.2.7). A typed column holds NULL (or an empty text) for it."""
+    column = _COLUMNS.get(attribute.keyword)
+    if column is None:
+        values = f"({_DOC[level]} -> {p(attribute.tag)}::text -> 'Value')"
+        return f"coalesce(jsonb_array_length({values}), 0) = 0"
+    name, kind = column
+    expression = f"{_ALIAS[level]}.{name}"
+    if kind == "array":
+        return f"cardinality({expression}) = 0"
+    if kind == "integer":
+        return f"{expression} IS NULL"
+    return f"({expression} IS NULL OR {expression} = '')"
 
 
 def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> str:

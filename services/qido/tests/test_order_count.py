@@ -349,3 +349,33 @@ async def test_a_statement_past_the_timeout_is_cancelled_by_postgres_as_a_413(
         with pytest.raises(PayloadTooLarge, match=r"ran past the 0\.05 s a search may take"):
             await handlers.fetch_bounded(app.state.ctx, "SELECT pg_sleep(5)", ())
         assert time.monotonic() - started < 4  # the server stopped it, not the sleep's end
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "value"),
+    [
+        ({"StudyDate": "20240101"}, "date", "20240101"),
+        ({"StudyDate": "20240101-20241231"}, "date", "20240101"),
+        ({"PatientName": "alpha"}, "name", "ALPHA"),
+        ({"PatientAge": "054Y"}, "age", None),  # in no stored document: only empty matches
+    ],
+)
+async def test_emptyvaluematching_also_matches_empty_and_absent_values(
+    client: httpx.AsyncClient, params: dict[str, str], field: str, value: str | None
+) -> None:
+    def held(s: StudyRow) -> str | None:
+        return getattr(s, field, None)
+
+    exact = await _uids(client, "/studies", "0020000D", **params)
+    assert exact == [s for s in _newest_first(STUDIES) if value and _study(s, held) == value]
+    found = await _uids(client, "/studies", "0020000D", emptyvaluematching="true", **params)
+    expected = [s for s in _newest_first(STUDIES) if _study(s, held) in (value, None)]
+    assert found == expected and len(found) > len(exact)
+    response = await client.get(
+        "/dicom-web/studies/count", params={"emptyvaluematching": "true", **params}
+    )
+    assert response.json() == {"count": len(expected)}
+
+
+def _study(uid: str, held: Any) -> Any:
+    return held(next(s for s in STUDIES if s.uid == uid))

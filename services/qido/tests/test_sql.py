@@ -6,7 +6,7 @@ import pytest
 
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import Query, parse_query
-from qido.sql import build_search, fuzzy_regex, like_pattern
+from qido.sql import build_count, build_search, fuzzy_regex, like_pattern
 
 BASE = "http://archive.example/dicom-web"
 HOSTILE = "x'; DROP TABLE study; --"
@@ -160,3 +160,11 @@ def test_study_groups_limit_the_page_query_of_every_level(level: Level) -> None:
     page = search.text.split(" LIMIT ")[0]  # the condition sits before the page's limit
     assert "access_groups &&" in page
     assert ["cardio"] in search.args
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_counts_see_the_study_groups_and_read_at_most_one_past_the_limit(level: Level) -> None:
+    count = build_count(_query(level, PatientID="P1"), 500, ("cardio",))
+    assert "access_groups &&" in count.text and ["cardio"] in count.args
+    assert count.text.endswith(f"LIMIT ${len(count.args)}) matched") and count.args[-1] == 501
+    assert "ORDER BY" not in count.text

@@ -1,3 +1,5 @@
+-- Search order (QIDO) and the SOP Class UID of change-feed entries.
+
 -- The order of QIDO matches (qido.ordering): studies newest first by StudyDate, StudyTime, then
 -- arrival, with the UID as the last key so pages taken with an offset never repeat or skip a
 -- study. The index has the order's exact shape (empty values lowest, so last when descending),
@@ -25,3 +27,11 @@ CREATE OR REPLACE FUNCTION dicom_integer(value text) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN value ~ '^ *[+-]?[0-9]{1,18} *$' THEN btrim(value)::bigint END
 $$;
+
+-- Change-feed entries name the instance's SOP Class UID, so a consumer can pick the objects it
+-- handles (say, only structured reports) without fetching metadata. Entries written before
+-- carry it when their metadata does; older deletes stay without it.
+ALTER TABLE change_feed ADD COLUMN sop_class_uid text;
+UPDATE change_feed
+SET sop_class_uid = coalesce(metadata, metadata_text::jsonb) -> '00080016' -> 'Value' ->> 0
+WHERE metadata IS NOT NULL OR metadata_text IS NOT NULL;

@@ -7,7 +7,9 @@ rows, and every paged walk and count is checked against the unpaged answer.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import itertools
 import random
 import time
 import uuid
@@ -379,3 +381,37 @@ async def test_emptyvaluematching_also_matches_empty_and_absent_values(
 
 def _study(uid: str, held: Any) -> Any:
     return held(next(s for s in STUDIES if s.uid == uid))
+
+
+async def test_a_walk_by_offset_while_studies_arrive_skips_none_that_were_there(
+    client: httpx.AsyncClient, schema_url: str
+) -> None:
+    """New studies may shift later pages (a match seen twice), but every study there before
+    the walk is found, in its order: arrivals only ever push matches further on."""
+    before = await _uids(client, "/studies", "0020000D")
+    conn = await asyncpg.connect(schema_url)
+    pick = random.Random(1444)
+
+    async def arrive() -> None:
+        for n in range(200):
+            await conn.execute(
+                "INSERT INTO study (study_instance_uid, study_date, study_time, attributes)"
+                " VALUES ($1, $2, $3, '{}')",
+                f"{ROOT}.9.{n}", pick.choice(DATES), pick.choice(TIMES),
+            )  # fmt: skip
+            await asyncio.sleep(0)
+
+    arrivals = asyncio.create_task(arrive())
+    walked: list[str] = []
+    try:
+        for offset in itertools.count(0, 5):
+            page = await _uids(client, "/studies", "0020000D", limit="5", offset=str(offset))
+            walked += page
+            if len(page) < 5:
+                break
+    finally:
+        await arrivals
+        await conn.execute("DELETE FROM study WHERE study_instance_uid LIKE $1", f"{ROOT}.9.%")
+        await conn.close()
+    assert [uid for uid in dict.fromkeys(walked) if uid in set(before)] == before
+    assert len(walked) > len(before)  # the walk did see arrivals

@@ -62,6 +62,10 @@ QUERIES: dict[str, QueryMaker] = {
             f"/studies?PatientName={s.patient.family_name.lower()}&fuzzymatching=true&limit=100"
         )
     ),
+    "study list, newest first (OHIF: limit=101)": lambda s, r: "/studies?limit=101",
+    "studies/count by PatientName wildcard": (
+        lambda s, r: f"/studies/count?PatientName={s.patient.family_name[:4]}*"
+    ),
     "series of a study": lambda s, r: f"/studies/{s.uid}/series",
     "instances of a series": (
         lambda s, r: f"/studies/{s.uid}/series/{_a_series(s, r).uid}/instances"

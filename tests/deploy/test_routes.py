@@ -55,3 +55,27 @@ def test_traefik_schemas_refuse_unknown_fields() -> None:
     route["spec"]["routes"][0]["priorty"] = 1
     with pytest.raises(jsonschema.ValidationError, match="priorty"):
         validate_object(route)
+
+
+def _service_for(method: str, path: str) -> str:
+    """The service the gateway picks: the highest-priority route whose rule matches."""
+    matching = [r for r in GATEWAY_ROUTES if method in r.methods and re.search(r.path_regex, path)]
+    return max(matching, key=lambda r: r.priority).service
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/dicom-web/studies/count", "qido"),
+        ("/dicom-web/series/count", "qido"),
+        ("/dicom-web/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3/series/count", "qido"),
+        ("/dicom-web/studies/1.2.3/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3/series/4.5/instances/count", "qido"),
+        ("/dicom-web/studies/1.2.3", "wado"),
+        ("/dicom-web/studies/1.2.3/series/4.5", "wado"),
+        ("/dicom-web/studies/1.2.3/series/4.5/instances/6.7", "wado"),
+    ],
+)
+def test_counts_go_to_qido_and_retrieves_to_wado(path: str, service: str) -> None:
+    assert _service_for("GET", path) == service

@@ -84,3 +84,24 @@ def test_search_in_another_timezone(client: DICOMwebClient) -> None:
     assert studies(StudyDate="20240302", TimezoneOffsetFromUTC="+0100") == [ds.StudyInstanceUID]
     assert studies(StudyTime="0000-0059", TimezoneOffsetFromUTC="+0100") == [ds.StudyInstanceUID]
     assert studies(StudyDate="20240301", TimezoneOffsetFromUTC="+0100") == []
+
+
+def test_newest_study_first_and_counts_through_the_gateway(
+    client: DICOMwebClient, dicomweb_url: str
+) -> None:
+    """A patient's studies come newest first; ``…/count`` reaches QIDO, not WADO."""
+    older, newer = instances.fresh(), instances.fresh()
+    newer.PatientID = older.PatientID
+    older.StudyDate, newer.StudyDate = "20240101", "20250101"
+    client.store_instances([older, newer])
+    found = client.search_for_studies(search_filters={"PatientID": older.PatientID})
+    assert [s["0020000D"]["Value"][0] for s in found] == [
+        newer.StudyInstanceUID,
+        older.StudyInstanceUID,
+    ]
+    counted = httpx.get(f"{dicomweb_url}/studies/count", params={"PatientID": older.PatientID})
+    assert counted.json() == {"count": 2}
+    series = f"{dicomweb_url}/studies/{newer.StudyInstanceUID}/series"
+    assert httpx.get(f"{series}/count").json() == {"count": 1}
+    nested = f"{series}/{newer.SeriesInstanceUID}/instances/count"
+    assert httpx.get(nested).json() == {"count": 1}

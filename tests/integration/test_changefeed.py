@@ -44,6 +44,8 @@ def test_store_and_delete_appear_with_state_and_metadata_as_of_the_event(stack: 
         ("Delete", "Deleted"),
     ]
     assert "metadata" not in _mine(entries, gone)[1]
+    # Every entry, deletes included, names the SOP class (filtering without metadata).
+    assert {e["sopClassUid"] for e in _mine(entries, kept, gone)} == {kept.SOPClassUID}
     assert _mine(entries, gone)[0]["metadata"]["00080018"]["Value"] == [gone.SOPInstanceUID]
 
 

@@ -120,6 +120,24 @@ async def test_qido_finds_the_studies_of_the_callers_groups(
     assert sorted(found) == sorted([a, a] * ("a" in sees) + [b] * ("b" in sees))
 
 
+@pytest.mark.parametrize(
+    ("caller", "sees"),
+    [(CARDIO, "a"), (NEURO, "b"), (NO_GROUP, ""), (who.ADMIN, "ab")],
+    ids=["cardio", "neuro", "no group", "admin"],
+)
+async def test_qido_counts_only_the_studies_of_the_callers_groups(
+    callers: who.Callers, corpus: Corpus, caller: Principal, sees: str
+) -> None:
+    instances = 2 * ("a" in sees) + ("b" in sees)
+    for level, count in (("studies", len(sees)), ("series", len(sees)), ("instances", instances)):
+        answer = await _get(callers, "qido", caller, f"/dicom-web/{level}/count?{_both(corpus)}")
+        assert answer.json() == {"count": count}, level
+        total = await _get(
+            callers, "qido", caller, f"/dicom-web/{level}?{_both(corpus)}&count=true"
+        )
+        assert total.headers["x-total-count"] == str(count), level
+
+
 def _both(corpus: Corpus) -> str:
     return f"StudyInstanceUID={corpus.a.study},{corpus.b.study}"
 

@@ -23,7 +23,7 @@ NOTIFY_CHANNEL = "dicom_change_feed"
 # The ``change_feed`` columns an entry is built from, for ``SELECT ... FROM change_feed f``.
 COLUMNS = (
     "f.sequence, f.timestamp, f.action, f.study_instance_uid, f.series_instance_uid, "
-    "f.sop_instance_uid, f.version"
+    "f.sop_instance_uid, f.version, f.sop_class_uid"
 )
 # Text, spliced into the answer unparsed (rows from before 0008 hold only the jsonb copy).
 METADATA_COLUMN = "coalesce(f.metadata_text, f.metadata::text) AS metadata"
@@ -47,6 +47,8 @@ def entry(
         "action": row["action"],
         "timestamp": row["timestamp"].isoformat(),
     }
+    if row.get("sop_class_uid") is not None:  # feed rows written before 0016 may lack it
+        out["sopClassUid"] = row["sop_class_uid"]
     if state is not None:
         out["state"] = state
     text = row.get("metadata")  # absent when not selected

@@ -39,14 +39,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(settings: PostgresSettings, session_state: bool = True) -> asyncpg.Pool:
+async def create_pool(
+    settings: PostgresSettings,
+    session_state: bool = True,
+    statement_timeout: float | None = None,
+) -> asyncpg.Pool:
     """A pool that opens lazily: a service starts even while PostgreSQL is still down.
 
     A reader that never leaves session state on a connection (no ``SET``, ``LISTEN``, advisory
     lock or cursor) passes ``session_state=False``: a released connection then skips asyncpg's
     reset query, one round trip to PostgreSQL per request. Open transactions are still rolled
     back on release either way.
+
+    ``statement_timeout`` (seconds) is PostgreSQL's own: the server cancels any statement of
+    the pool's connections that runs longer, so no query outlives it even if its client
+    is gone.
     """
+    server_settings = {}
+    if statement_timeout is not None:
+        server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
     return await asyncpg.create_pool(
         dsn=settings.url.get_secret_value(),
         min_size=0,
@@ -54,6 +65,7 @@ async def create_pool(settings: PostgresSettings, session_state: bool = True) ->
         command_timeout=settings.command_timeout,
         init=_init_connection,
         reset=None if session_state else _keep_session,
+        server_settings=server_settings,
     )
 
 

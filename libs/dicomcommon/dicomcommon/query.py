@@ -82,6 +82,15 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderKey:
+    """One ``orderby`` key (the dcm4chee-arc syntax): an attribute, ascending unless it is
+    written with a leading ``-``."""
+
+    attribute: Attribute
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     """A search at one level, optionally scoped by the UIDs of the resource path."""
 
@@ -95,8 +104,15 @@ class Query:
     limit: int = 100
     offset: int = 0
     warnings: tuple[str, ...] = field(default=())
+    empty_value_matching: bool = False
+    """``emptyvaluematching=true`` (PS3.18 §8.3.4.5, PS3.4 C.2.2.2.7): an entity whose
+    attribute is empty or absent matches a top-level key too."""
     timezone_offset: int | None = None
     """Minutes east of UTC that the query's dates and times are in, when it says so."""
+    order: tuple[OrderKey, ...] = ()
+    """The ``orderby`` keys, most significant first; empty for the level's default order."""
+    count_total: bool = False
+    """``count=true``: the answer also says how many entities match in all."""
 
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).
@@ -130,15 +146,10 @@ def parse_query(
     pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
     fuzzy = parameters.boolean("fuzzymatching", options.get("fuzzymatching"), False)
-    warnings = []
-    if parameters.boolean("emptyvaluematching", options.get("emptyvaluematching"), False):
-        warnings.append(
-            "The emptyvaluematching parameter is not supported. "
-            "Empty Value Matching has not been performed."
-        )
     filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
     filters, timezone_offset = _timezone(filters)
     include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
+    order = _order(level, (v for n, v in pairs if n == "orderby"))
     return Query(
         level=level,
         study_instance_uid=_scope_uid(study_instance_uid, "StudyInstanceUID"),
@@ -152,11 +163,17 @@ def parse_query(
             parameters.optional_integer("limit", options.get("limit"), max_limit, low=1), max_limit
         ),
         offset=parameters.optional_integer("offset", options.get("offset"), 0),
-        warnings=tuple(warnings),
+        empty_value_matching=parameters.boolean(
+            "emptyvaluematching", options.get("emptyvaluematching"), False
+        ),
+        order=order,
+        count_total=parameters.boolean("count", options.get("count"), False),
     )
 
 
-_OPTIONS = frozenset({"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching"})
+_OPTIONS = frozenset(
+    {"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching", "orderby", "count"}
+)
 
 
 def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | None]:
@@ -198,6 +215,26 @@ def _includefields(values: Iterable[str]) -> tuple[bool, tuple[Attribute, ...]]:
             path = _path("includefield", key)
             found.append(path[0])
     return include_all, tuple(dict.fromkeys(found))
+
+
+def _order(level: Level, values: Iterable[str]) -> tuple[OrderKey, ...]:
+    """``orderby`` repeated or comma-separated, by keyword or tag, ``-`` for descending
+    (``orderby=-StudyDate,-StudyTime``); an attribute of a lower level than the search's
+    cannot order it."""
+    found: dict[Attribute, OrderKey] = {}
+    for value in values:
+        for key in filter(None, (k.strip() for k in value.split(","))):
+            name = key.removeprefix("-")
+            if "." in name:
+                raise InvalidQuery(f"orderby: {key[:80]!r} is a sequence path, not one attribute")
+            [attribute] = _path("orderby", name)
+            if attribute.level > level:
+                raise InvalidQuery(
+                    f"orderby: {attribute} is a {attribute.level.name.lower()}-level attribute; "
+                    f"it cannot order a {level.name.lower()} search"
+                )
+            found.setdefault(attribute, OrderKey(attribute, key.startswith("-")))
+    return tuple(found.values())
 
 
 def _path(parameter: str, key: str) -> tuple[Attribute, ...]:

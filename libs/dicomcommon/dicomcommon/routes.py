@@ -59,8 +59,9 @@ ROUTES: tuple[Route, ...] = (
         "qido",
         "qido",
         _READ,
+        # Searches and their counts: ``/studies/count`` is QIDO's, never a study UID for WADO.
         rf"^{_R}/(studies|series|instances|studies/{_UID}/(series|instances)"
-        rf"|studies/{_UID}/series/{_UID}/instances)/?$",
+        rf"|studies/{_UID}/series/{_UID}/instances)(/count)?/?$",
         300,
         Permission.READ,
     ),

@@ -103,10 +103,11 @@ class HttpSettings(BaseSettings):
 
 
 # What a browser client may read besides the CORS-safelisted headers: where a resource lives,
-# partial and conditional answers, warnings of partial success, retry hints, the request id.
+# partial and conditional answers, warnings of partial success, retry hints, the request id,
+# a search's total (``count=true``).
 _EXPOSED = (
     "Content-Location, Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified,"
-    " Warning, Location, Retry-After, X-Request-ID"
+    " Warning, Location, Retry-After, X-Request-ID, X-Total-Count"
 )
 
 

@@ -17,6 +17,7 @@ ROW: dict[str, Any] = {
     "series_instance_uid": "1.2.3.4",
     "sop_instance_uid": "1.2.3.4.5",
     "version": 99,
+    "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
     "metadata": '{"7FE00010": {"vr": "OW", "BulkDataURI": "dicomweb-bulk:studies/1.2.3/x"}}',
 }
 
@@ -29,6 +30,7 @@ def test_entry_has_microsoft_names_and_absolute_bulk_data_uris() -> None:
         "studyInstanceUid": "1.2.3",
         "seriesInstanceUid": "1.2.3.4",
         "sopInstanceUid": "1.2.3.4.5",
+        "sopClassUid": "1.2.840.10008.5.1.4.1.1.2",
         "action": "Create",
         "timestamp": "2024-05-01T12:00:00.250000+00:00",
         "state": "Current",
@@ -45,6 +47,10 @@ def test_entry_without_metadata_or_state_leaves_them_out() -> None:
     entry = changefeed.entry({**ROW, "metadata": None}, b"http://x/")
     assert "metadata" not in entry and "state" not in entry
     assert "metadata" not in changefeed.entry(ROW, None)
+
+
+def test_entry_from_a_row_without_sop_class_leaves_it_out() -> None:
+    assert "sopClassUid" not in changefeed.entry({**ROW, "sop_class_uid": None}, None)
 
 
 def test_subjects_name_the_action() -> None:

@@ -82,6 +82,26 @@ def test_includefield_repeated_comma_separated_and_all() -> None:
     assert query.include_all
 
 
+def test_orderby_keys_by_keyword_or_tag_minus_for_descending() -> None:
+    query = parse_query(
+        Level.SERIES,
+        [("orderby", "-StudyDate, 00200011"), ("orderby", "-StudyDate,Modality")],
+        max_limit=100,
+    )
+    keys = [(k.attribute.keyword, k.descending) for k in query.order]
+    assert keys == [("StudyDate", True), ("SeriesNumber", False), ("Modality", False)]
+    assert _parse().order == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("InstanceNumber", "instance-level"), ("Bogus", "not a DICOM keyword"), ("A.B", "sequence")],
+)
+def test_orderby_names_one_attribute_of_the_search_level_or_above(value: str, reason: str) -> None:
+    with pytest.raises(InvalidQuery, match=reason):
+        parse_query(Level.STUDY, [("orderby", value)], max_limit=100)
+
+
 def test_limit_defaults_to_and_is_capped_at_the_maximum() -> None:
     assert _parse().limit == 100
     assert _parse(limit="5", offset="10").limit == 5
@@ -112,8 +132,10 @@ def test_timezone_offset_is_the_query_timezone_not_a_match(value: str, minutes: 
     assert date.match == SingleValue("20240102")
 
 
-def test_unsupported_emptyvaluematching_warns() -> None:
-    assert "emptyvaluematching" in _parse(emptyvaluematching="true").warnings[0]
+def test_emptyvaluematching_is_an_option_of_the_query() -> None:
+    assert _parse(emptyvaluematching="true").empty_value_matching
+    assert not _parse(emptyvaluematching="false").empty_value_matching
+    assert not _parse().empty_value_matching
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ class FeedRow:
     sop: str
     version: int
     metadata: str | None  # the DICOM JSON text as stored by this event
+    sop_class: str | None  # the instance's SOP Class UID, so consumers filter without metadata
 
 
 @dataclass
@@ -166,6 +167,7 @@ def record(
             ev.sop_instance_uid,
             version,
             text,
+            ev.sop_class_uid,
         )
     )
 
@@ -261,7 +263,7 @@ _DELETE_INSTANCES = """
 DELETE FROM instance WHERE study_instance_uid = $1
     AND ($2::text IS NULL OR series_instance_uid = $2)
     AND ($3::text IS NULL OR sop_instance_uid = $3) AND version < $4
-RETURNING sop_instance_uid, series_instance_uid, blob_key
+RETURNING sop_instance_uid, series_instance_uid, blob_key, sop_class_uid
 """
 _TOMBSTONE = """
 INSERT INTO tombstone (sop_instance_uid, study_instance_uid, series_instance_uid, version)
@@ -294,7 +296,7 @@ async def delete(
         work.series.add(r["series_instance_uid"])
         work.feed.append(
             FeedRow(FeedAction.DELETE, study, r["series_instance_uid"], r["sop_instance_uid"],
-                    version, None)
+                    version, None, r["sop_class_uid"])
         )  # fmt: skip
     work.studies.add(study)
     work.removed |= bool(rows)

@@ -57,8 +57,8 @@ UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequen
 # across indexer replicas (now() would be each transaction's start).
 _INSERT_FEED = """
 INSERT INTO change_feed (sequence, timestamp, action, study_instance_uid, series_instance_uid,
-    sop_instance_uid, version, metadata_text, access_groups)
-VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8)
+    sop_instance_uid, version, metadata_text, access_groups, sop_class_uid)
+VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8, $9)
 """
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
 
@@ -159,6 +159,7 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
                     r.version,
                     r.metadata,
                     groups.get(r.study, []),
+                    r.sop_class,
                 )
                 for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
             ],

@@ -23,7 +23,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await db.create_pool(settings.postgres, session_state=False)
+        pool = await db.create_pool(
+            settings.postgres, session_state=False, statement_timeout=settings.statement_timeout
+        )
         app.state.ctx = handlers.QidoContext(pool=pool, settings=settings)
         app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
         app.state.feed_watch = FeedWatch(settings.postgres)
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
 
     r = DICOMWEB_ROOT
     routes = [
+        *_count_routes(),
         Route(f"{r}/studies", handlers.search_studies, methods=_READ),
         Route(f"{r}/series", handlers.search_series, methods=_READ),
         Route(f"{r}/instances", handlers.search_instances, methods=_READ),
@@ -69,6 +72,23 @@ def create_app(settings: Settings) -> Starlette:
         http=settings.http,
         audit=(settings.audit, settings.nats),
     )
+
+
+def _count_routes() -> list[Route]:
+    """How many entities a search matches (dcm4chee-arc's ``…/count`` resources)."""
+    r = DICOMWEB_ROOT
+    return [
+        Route(f"{r}/studies/count", handlers.count_studies, methods=_READ),
+        Route(f"{r}/series/count", handlers.count_series, methods=_READ),
+        Route(f"{r}/instances/count", handlers.count_instances, methods=_READ),
+        Route(f"{r}/studies/{{study}}/series/count", handlers.count_series, methods=_READ),
+        Route(f"{r}/studies/{{study}}/instances/count", handlers.count_instances, methods=_READ),
+        Route(
+            f"{r}/studies/{{study}}/series/{{series}}/instances/count",
+            handlers.count_instances,
+            methods=_READ,
+        ),
+    ]
 
 
 def _feed_routes() -> list[Route]:

@@ -8,19 +8,20 @@ an empty result is 204 No Content (PS3.18 §8.3.4.4.1, Table 10.6.3-2).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from dicomcommon import audit, db, dicomjson, studyaccess
 from dicomcommon.dicomjson import DicomJson, Level
-from dicomcommon.errors import NotAcceptable
+from dicomcommon.errors import NotAcceptable, PayloadTooLarge
 from dicomcommon.principal import principal_of
-from dicomcommon.query import parse_query
+from dicomcommon.query import Query, parse_query
 from qido import sql
 from qido.settings import Settings
 
@@ -29,6 +30,8 @@ _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "applicat
 _XML_TYPES = frozenset({"multipart/related", "multipart/*"})
 _AUDIT_KEYS = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
 _MORE_RESULTS = "There are additional results that can be requested."
+# The number of all matches, on a search that asks with ``count=true``.
+TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,34 +57,103 @@ async def search_instances(request: Request) -> Response:
     return await _search(request, Level.INSTANCE)
 
 
-async def _search(request: Request, level: Level) -> Response:
+async def count_studies(request: Request) -> Response:
+    """How many studies match, ``GET /studies/count`` (as dcm4chee-arc answers it)."""
+    return await _count(request, Level.STUDY)
+
+
+async def count_series(request: Request) -> Response:
+    """How many series match: all, or of one study."""
+    return await _count(request, Level.SERIES)
+
+
+async def count_instances(request: Request) -> Response:
+    """How many instances match: all, of a study, or of a series."""
+    return await _count(request, Level.INSTANCE)
+
+
+async def _count(request: Request, level: Level) -> Response:
     ctx: QidoContext = request.app.state.ctx
-    media = negotiate(request)
-    query = parse_query(
+    query = _query(request, level)
+    count = await _counted(request, query)
+    if count is None:
+        raise PayloadTooLarge(_too_many(ctx.settings.max_scan_rows))
+    return JSONResponse({"count": count})
+
+
+def _query(request: Request, level: Level) -> Query:
+    ctx: QidoContext = request.app.state.ctx
+    return parse_query(
         level,
         request.query_params.multi_items(),
         max_limit=ctx.settings.max_limit,
         study_instance_uid=request.path_params.get("study"),
         series_instance_uid=request.path_params.get("series"),
     )
+
+
+def _groups(request: Request) -> studyaccess.Groups | None:
+    ctx: QidoContext = request.app.state.ctx
+    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
+
+
+async def _counted(request: Request, query: Query) -> int | None:
+    """The number of matches of ``query``, ``None`` when more than the scan allows."""
+    ctx: QidoContext = request.app.state.ctx
+    count = sql.build_count(query, ctx.settings.max_scan_rows, _groups(request))
+    [answer] = await fetch_bounded(ctx, count.text, count.args)  # an aggregate: one row
+    found: int = answer["found"]
+    return found if found <= count.most else None
+
+
+async def fetch_bounded(ctx: QidoContext, text: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+    """Run a search or count; one that PostgreSQL cancels at the statement timeout was too
+    broad to answer (PS3.18 §8.3.4.4: 413)."""
+    try:
+        return await db.fetch(ctx.pool, text, *args)
+    except asyncpg.exceptions.QueryCanceledError as exc:
+        raise PayloadTooLarge(
+            f"The search ran past the {ctx.settings.statement_timeout:g} s a search may take; "
+            "narrow it with more matching keys, or order by indexed attributes."
+        ) from exc
+
+
+def _too_many(most: int) -> str:
+    return f"More than {most:,} entities match; narrow the query with more matching keys."
+
+
+async def _search(request: Request, level: Level) -> Response:
+    ctx: QidoContext = request.app.state.ctx
+    media = negotiate(request)
+    query = _query(request, level)
+    if query.offset >= ctx.settings.max_scan_rows:
+        raise PayloadTooLarge(
+            f"A page may start at most {ctx.settings.max_scan_rows - 1:,} matches in; "
+            "narrow the query with more matching keys."
+        )
     base_url = ctx.settings.http.public_base_url.rstrip("/")
-    groups = studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
-    search = sql.build_search(query, base_url, groups)
+    search = sql.build_search(query, base_url, _groups(request))
     if media == "json":
-        answer = await db.fetchrow(ctx.pool, search.json_text, *search.args)
-        assert answer is not None  # an aggregate always answers one row
+        [answer] = await fetch_bounded(ctx, search.json_text, search.args)  # an aggregate
         found, body = answer["found"], answer["body"]
         uids = list(zip(answer["study_uids"] or [], answer["uids"] or [], strict=True))
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
-        rows = await db.fetch(ctx.pool, search.text, *search.args)
+        rows = await fetch_bounded(ctx, search.text, search.args)
         found = len(rows)
         uids = [(row["study_uid"], row["uid"]) for row in rows[: search.limit]]
         matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
         response = _multipart_xml(matches) if matches else None
     _audit(request, level, uids)
     warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
-    return _with_warnings(response or Response(status_code=204), base_url, warnings)
+    response = response or Response(status_code=204)
+    if query.count_total:
+        total = await _counted(request, query)
+        if total is None:
+            warnings.append(_too_many(ctx.settings.max_scan_rows) + " The total is not counted.")
+        else:
+            response.headers[TOTAL_COUNT_HEADER] = str(total)
+    return _with_warnings(response, base_url, warnings)
 
 
 def _audit(request: Request, level: Level, matches: list[tuple[str, str]]) -> None:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)
+    # The most matches a count reads (``/studies/count``, ``count=true``) and the furthest a
+    # page may start (``offset``): past it a search answers 413 (PS3.18 §8.3.4.4).
+    max_scan_rows: int = Field(default=1_000_000, ge=1)
+    # Seconds any one statement may run (PostgreSQL's statement_timeout on QIDO's connections):
+    # a search that would scan longer answers 413 instead of running away.
+    statement_timeout: float = Field(default=10.0, gt=0)
     # BulkDataURIs in change-feed metadata follow X-Forwarded-Host / -Proto / -Prefix when a
     # gateway sends them, as WADO's do.
     trust_forwarded_headers: bool = True

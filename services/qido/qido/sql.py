@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
@@ -35,51 +35,15 @@ from dicomcommon.query import (
     ValueList,
     Wildcard,
 )
+from qido import ordering
+from qido.schema import ALIAS as _ALIAS
+from qido.schema import COLUMNS as _COLUMNS
+from qido.schema import DOC as _DOC
+from qido.schema import SHARED as _SHARED
+from qido.schema import TABLE as _TABLE
+from qido.schema import UID as _UID
+from qido.schema import Kind
 
-Kind = Literal["text", "date", "name", "array", "integer"]
-
-_ALIAS = {Level.STUDY: "st", Level.SERIES: "se", Level.INSTANCE: "i"}
-_TABLE = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
-_DOC = {Level.STUDY: "st.attributes", Level.SERIES: "se.attributes", Level.INSTANCE: "i.metadata"}
-_UID = {
-    Level.STUDY: "study_instance_uid",
-    Level.SERIES: "series_instance_uid",
-    Level.INSTANCE: "sop_instance_uid",
-}
-
-# Typed columns of the index schema (0001_index.sql): keyword -> (column, kind).
-_COLUMNS: dict[str, tuple[str, Kind]] = {
-    "StudyInstanceUID": ("study_instance_uid", "text"),
-    "PatientID": ("patient_id", "text"),
-    "PatientName": ("patient_name", "name"),
-    "PatientBirthDate": ("patient_birth_date", "date"),
-    "PatientSex": ("patient_sex", "text"),
-    "StudyDate": ("study_date", "date"),
-    "StudyTime": ("study_time", "text"),
-    "AccessionNumber": ("accession_number", "text"),
-    "ReferringPhysicianName": ("referring_physician_name", "name"),
-    "StudyID": ("study_id", "text"),
-    "StudyDescription": ("study_description", "text"),
-    "ModalitiesInStudy": ("modalities_in_study", "array"),
-    "SOPClassesInStudy": ("sop_classes_in_study", "array"),
-    "NumberOfStudyRelatedSeries": ("number_of_series", "integer"),
-    "NumberOfStudyRelatedInstances": ("number_of_instances", "integer"),
-    "SeriesInstanceUID": ("series_instance_uid", "text"),
-    "Modality": ("modality", "text"),
-    "SeriesNumber": ("series_number", "text"),
-    "SeriesDescription": ("series_description", "text"),
-    "PerformedProcedureStepStartDate": ("performed_procedure_step_start_date", "date"),
-    "PerformedProcedureStepStartTime": ("performed_procedure_step_start_time", "text"),
-    "NumberOfSeriesRelatedInstances": ("number_of_instances", "integer"),
-    "SOPInstanceUID": ("sop_instance_uid", "text"),
-    "SOPClassUID": ("sop_class_uid", "text"),
-    "InstanceNumber": ("instance_number", "text"),
-    "Rows": ("rows", "integer"),
-    "Columns": ("columns", "integer"),
-    "NumberOfFrames": ("number_of_frames", "integer"),
-}
-# Higher-level UIDs that lower tables repeat, so matching them needs no join.
-_SHARED = frozenset({"StudyInstanceUID", "SeriesInstanceUID"})
 # Instance attributes an instance match can return without the full metadata: those kept in
 # ``instance.summary`` and the SOP Instance UID (computed from its column).
 _SUMMARIZED = frozenset({*INSTANCE_SUMMARY_KEYWORDS, "SOPInstanceUID"})
@@ -138,21 +102,14 @@ def build_search(query: Query, base_url: str, groups: studyaccess.Groups | None 
 
     An inner query finds the page (matching, order, ``limit`` / ``offset``) from the indexes
     alone; only the rows of that page are then joined and projected, each stored document
-    read once: skipped rows and unused tags cost nothing.
+    read once: skipped rows and unused tags cost nothing. Each page row carries its position,
+    which orders the answer.
     """
     p = _Parameters()
     base = query.level
     levels = _returned_levels(query)
-    conditions = _scope_conditions(query, p)
-    if groups is not None:
-        conditions.append(_access_condition(base, groups, p))
-    matched = {base}
-    for f in query.filters:
-        level, condition = _filter_condition(f, base, query.timezone_offset, p)
-        matched.add(level)
-        if condition:
-            conditions.append(condition)
-    where = " AND ".join(conditions) or "true"
+    terms = ordering.sort_terms(query)
+    source = _matching(query, groups, p, {t.level for t in terms})
     uid = f"{_ALIAS[base]}.{_UID[base]}"
     one_more = p(query.limit + 1)
     # Instance pages read the heap anyway (bitmap scans), so they carry each row's TID and the
@@ -161,26 +118,67 @@ def build_search(query: Query, base_url: str, groups: studyaccess.Groups | None 
     # Study and series pages stay index-only, so skipping ``offset`` rows reads no heap.
     by_tid = base == Level.INSTANCE
     tid = f", {_ALIAS[base]}.ctid AS tid" if by_tid else ""
+    order = ", ".join(term.sql() for term in terms)
     page = (
-        f"SELECT {uid} AS uid{tid} FROM {_TABLE[base]} {_ALIAS[base]}{_joins(base, matched)} "
-        f"WHERE {where} ORDER BY {uid} LIMIT {one_more} OFFSET {p(query.offset)}"
+        f"SELECT ordered.*, row_number() OVER () AS pos FROM (SELECT {uid} AS uid{tid} "
+        f"{source} ORDER BY {order} LIMIT {one_more} OFFSET {p(query.offset)}) ordered"
     )
     back = f"{_ALIAS[base]}.ctid = page.tid" if by_tid else f"{uid} = page.uid"
     rows = (
-        f"SELECT page.uid, {_ALIAS[base]}.study_instance_uid AS study_uid, "
+        f"SELECT page.pos, page.uid, {_ALIAS[base]}.study_instance_uid AS study_uid, "
         f"{_match(query, levels, base_url, p)} AS match FROM ({page}) page "
         f"JOIN {_TABLE[base]} {_ALIAS[base]} ON {back}{_joins(base, levels)}"
         f"{_documents(query, levels)}"
     )
-    text = f"{rows} ORDER BY page.uid"
+    text = f"{rows} ORDER BY page.pos"
     json_text = (
         f"SELECT count(*) AS found, convert_to('[' || string_agg(m.match::text, ',' "
-        f"ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) || ']', 'UTF8') AS body, "
-        f"array_agg(m.uid ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) AS uids, "
-        f"array_agg(m.study_uid ORDER BY m.uid) FILTER (WHERE m.n < {one_more}) AS study_uids "
-        f"FROM (SELECT r.*, row_number() OVER (ORDER BY r.uid) AS n FROM ({rows}) r) m"
+        f"ORDER BY m.pos) FILTER (WHERE m.pos < {one_more}) || ']', 'UTF8') AS body, "
+        f"array_agg(m.uid ORDER BY m.pos) FILTER (WHERE m.pos < {one_more}) AS uids, "
+        f"array_agg(m.study_uid ORDER BY m.pos) FILTER (WHERE m.pos < {one_more}) AS study_uids "
+        f"FROM ({rows}) m"
     )
     return Search(text, json_text, tuple(p.values), frozenset(levels), query.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """How many entities match a query, counted up to ``most + 1``: a count above ``most``
+    means "more than ``most``", and no count scans further."""
+
+    text: str
+    args: tuple[Any, ...]
+    most: int
+
+
+def build_count(query: Query, most: int, groups: studyaccess.Groups | None = None) -> Count:
+    """The statement counting the matches of ``query`` (its matching keys, resource path and
+    ``groups``; never its page), reading at most ``most + 1`` of them."""
+    p = _Parameters()
+    source = _matching(query, groups, p, set())
+    text = f"SELECT count(*) AS found FROM (SELECT 1 {source} LIMIT {p(most + 1)}) matched"
+    return Count(text, tuple(p.values), most)
+
+
+def _matching(
+    query: Query, groups: studyaccess.Groups | None, p: _Parameters, ordered: set[Level]
+) -> str:
+    """``FROM … WHERE …`` of the entities ``query`` matches, joined to the higher levels its
+    keys, and the ``ordered`` levels, read."""
+    base = query.level
+    conditions = _scope_conditions(query, p)
+    if groups is not None:
+        conditions.append(_access_condition(base, groups, p))
+    joined = {base, *ordered}
+    for f in query.filters:
+        level, condition = _filter_condition(f, base, query.timezone_offset, p)
+        joined.add(level)
+        if condition and query.empty_value_matching and len(f.path) == 1:
+            condition = f"({condition} OR {_empty_condition(f.attribute, level, p)})"
+        if condition:
+            conditions.append(condition)
+    where = " AND ".join(conditions) or "true"
+    return f"FROM {_TABLE[base]} {_ALIAS[base]}{_joins(base, joined)} WHERE {where}"
 
 
 def _match(query: Query, levels: set[Level], base_url: str, p: _Parameters) -> str:
@@ -354,6 +352,22 @@ def _filter_condition(
     if f.attribute.vr == "DT" and isinstance(f.match, SingleValue | Range):
         return level, _moment_condition(_DOC[level], f, f.match, timezone_offset, p)
     return level, _document_condition(_DOC[level], f, p)
+
+
+def _empty_condition(attribute: Attribute, level: Level, p: _Parameters) -> str:
+    """The attribute is absent or has no value: what Empty Value Matching also accepts
+    (PS3.4 C.2.2.2.7). A typed column holds NULL (or an empty text) for it."""
+    column = _COLUMNS.get(attribute.keyword)
+    if column is None:
+        values = f"({_DOC[level]} -> {p(attribute.tag)}::text -> 'Value')"
+        return f"coalesce(jsonb_array_length({values}), 0) = 0"
+    name, kind = column
+    expression = f"{_ALIAS[level]}.{name}"
+    if kind == "array":
+        return f"cardinality({expression}) = 0"
+    if kind == "integer":
+        return f"{expression} IS NULL"
+    return f"({expression} IS NULL OR {expression} = '')"
 
 
 def _column_condition(column: str, kind: Kind, match: Match, p: _Parameters) -> str:

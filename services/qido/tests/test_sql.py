@@ -6,7 +6,7 @@ import pytest
 
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import Query, parse_query
-from qido.sql import build_search, fuzzy_regex, like_pattern
+from qido.sql import build_count, build_search, fuzzy_regex, like_pattern
 
 BASE = "http://archive.example/dicom-web"
 HOSTILE = "x'; DROP TABLE study; --"
@@ -34,13 +34,17 @@ def test_values_travel_as_parameters_never_in_the_text(params: dict[str, str]) -
     assert any("drop" in str(arg).lower() for arg in search.args)
 
 
-def test_study_search_reads_typed_columns_and_orders_by_uid() -> None:
+def test_study_search_reads_typed_columns_and_orders_newest_first() -> None:
     search = build_search(_query(Level.STUDY, PatientID="P1", StudyDate="20240101-"), BASE)
     # found through the index of the value's prefix, then compared whole (migration 0014)
     assert "left(st.patient_id, 256) = $2 AND st.patient_id = $1" in search.text
     assert "left(st.study_date, 256) >= $" in search.text
-    assert "ORDER BY st.study_instance_uid LIMIT $4 OFFSET $5) page" in search.text
-    assert search.text.endswith("ORDER BY page.uid")
+    newest_first = (
+        "ORDER BY st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, "
+        "st.created_at DESC NULLS LAST, st.study_instance_uid DESC NULLS LAST LIMIT $4 OFFSET $5"
+    )
+    assert newest_first in search.text
+    assert search.text.endswith("ORDER BY page.pos")
     assert search.args[3:5] == (101, 0)  # one more than the limit tells a cut result
     assert "JOIN series" not in search.text and "JOIN instance" not in search.text
 
@@ -97,7 +101,10 @@ def test_instances_of_a_series_use_their_own_columns() -> None:
     )
     search = build_search(query, BASE)
     assert "JOIN study" not in search.text and "JOIN series" not in search.text
-    assert "ORDER BY i.sop_instance_uid LIMIT $3 OFFSET $4) page" in search.text
+    by_number = (
+        "dicom_integer(i.instance_number) ASC NULLS FIRST, i.sop_instance_uid ASC NULLS FIRST"
+    )
+    assert f"ORDER BY {by_number} LIMIT $3 OFFSET $4" in search.text
 
 
 def test_includefield_all_returns_whole_documents() -> None:
@@ -154,3 +161,11 @@ def test_study_groups_limit_the_page_query_of_every_level(level: Level) -> None:
     page = search.text.split(" LIMIT ")[0]  # the condition sits before the page's limit
     assert "access_groups &&" in page
     assert ["cardio"] in search.args
+
+
+@pytest.mark.parametrize("level", list(Level))
+def test_counts_see_the_study_groups_and_read_at_most_one_past_the_limit(level: Level) -> None:
+    count = build_count(_query(level, PatientID="P1"), 500, ("cardio",))
+    assert "access_groups &&" in count.text and ["cardio"] in count.args
+    assert count.text.endswith(f"LIMIT ${len(count.args)}) matched") and count.args[-1] == 501
+    assert "ORDER BY" not in count.text

@@ -1,0 +1,35 @@
+"""Fixtures the QIDO database tests share: one PostgreSQL per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from dicomstack.ports import free_ports
+from dicomstack.postgres import Postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The session stack's PostgreSQL when the root fixtures apply, else
+    ``DICOMWEB_TEST_POSTGRES_URL``, else the launcher's embedded PostgreSQL on its own."""
+    try:
+        yield str(request.getfixturevalue("stack").postgres_url)
+        return
+    except pytest.FixtureLookupError:
+        pass
+    if url := os.environ.get("DICOMWEB_TEST_POSTGRES_URL"):
+        yield url
+        return
+    folder = tmp_path_factory.mktemp("qido-postgres")
+    port = free_ports("127.0.0.1", 1)[0]
+    server = Postgres(folder / "data", folder / "postgres.log", "127.0.0.1", port)
+    server.start(timeout=60)
+    try:
+        yield server.url
+    finally:
+        server.stop()

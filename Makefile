@@ -37,7 +37,7 @@ lint: install
 	$(MAKE) typecheck
 
 typecheck: install
-	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer bench
+	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer services/dimse/dimse bench
 
 fmt: install
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import asyncpg
 from starlette.applications import Starlette
 
+from dicomcommon import db
 from dicomcommon.bus import Bus
 from dicomcommon.ingest import Ingest
 from dicomcommon.outcomes import OutcomeWaiter
@@ -27,8 +29,9 @@ def create_app(settings: Settings) -> Starlette:
         waiter.start()
         blobs = await open_store(settings.storage)
         ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
-        app.state.ingest = ingest
-        server = scp.start(settings, ingest, asyncio.get_running_loop())
+        pool = await db.create_pool(settings.postgres, session_state=False)
+        app.state.ingest, app.state.pool = ingest, pool
+        server = scp.start(settings, ingest, pool, asyncio.get_running_loop())
         try:
             yield
         finally:
@@ -36,9 +39,15 @@ def create_app(settings: Settings) -> Starlette:
             await waiter.close()
             await bus.close()
             await blobs.close()
+            await pool.close()
 
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
         ingest: Ingest = app.state.ingest
-        return (ingest.bus.check, ingest.blobs.check)
+        pool: asyncpg.Pool = app.state.pool
+
+        async def index() -> None:
+            await db.fetch(pool, "SELECT 1")
+
+        return (ingest.bus.check, ingest.blobs.check, index)
 
     return create_service_app("dimse", [], lifespan, readiness, auth=settings.auth)

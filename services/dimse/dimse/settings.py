@@ -61,3 +61,5 @@ class Settings(BaseSettings):
     # How long a C-STORE waits for the indexer before answering Success for a durable command.
     index_timeout_seconds: float = 30.0
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
+    # The most matches one C-FIND answers (QIDO's limit cap plays the same part).
+    max_find_matches: int = 10_000

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomcommon import db, dicomjson, studyaccess
+from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable
 from dicomcommon.principal import principal_of
 from dicomcommon.query import parse_query
-from qido import sql
 from qido.settings import Settings
 
 Format = Literal["json", "xml"]

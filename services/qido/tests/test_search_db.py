@@ -21,12 +21,12 @@ import orjson
 import pytest
 
 from dicomcommon import db
+from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import parse_query
 from dicomcommon.settings import HttpSettings, PostgresSettings
 from dicomstack.ports import free_ports
 from dicomstack.postgres import Postgres
-from qido import sql
 from qido.app import create_app
 from qido.settings import Settings
 

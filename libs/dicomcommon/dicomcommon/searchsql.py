@@ -1,4 +1,5 @@
-"""Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON.
+"""Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON:
+QIDO-RS and C-FIND search the index through it.
 
 Common keys match typed, indexed columns of the index schema (indexer migrations); every other
 key, and sequence matching, matches the stored DICOM JSON of its level (``study.attributes``,

@@ -41,7 +41,9 @@ CALLED = "DICOMWEB"
 _ALWAYS = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel
 
 
-def _associate(host: str, port: int, calling: str = "MODALITY1") -> Association:
+def _associate(
+    host: str, port: int, calling: str = "MODALITY1", called: str = CALLED
+) -> Association:
     ae = AE(ae_title=calling)
     ae.requested_contexts = [
         *VerificationPresentationContexts,
@@ -49,7 +51,7 @@ def _associate(host: str, port: int, calling: str = "MODALITY1") -> Association:
         build_context(PATIENT_ROOT),
         build_context(STUDY_ROOT),
     ]
-    return ae.associate(host, port, ae_title=CALLED)
+    return ae.associate(host, port, ae_title=called)
 
 
 @pytest.fixture
@@ -136,6 +138,12 @@ def test_unknown_calling_ae_is_rejected_at_association(guarded: tuple[str, int])
     assert assoc.is_rejected
     assert assoc.acceptor.primitive.result_source == 0x01
     assert assoc.acceptor.primitive.diagnostic == 0x03  # calling AE title not recognized
+
+
+def test_association_to_another_called_ae_title_is_rejected(stack: Stack) -> None:
+    assoc = _associate(*stack.dimse_address, called="SOMEONE_ELSE")
+    assert assoc.is_rejected
+    assert assoc.acceptor.primitive.diagnostic == 0x07  # called AE title not recognized
 
 
 def test_known_calling_ae_without_store_permission_is_refused(

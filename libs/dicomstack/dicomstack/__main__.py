@@ -74,7 +74,7 @@ def _summary(stack: Stack) -> str:
 def _dimse_banner(stack: Stack) -> str:
     host, port = stack.dimse_address
     title = os.environ.get("DICOMWEB_DIMSE_AE_TITLE", "DICOMWEB")
-    return f"{host}:{port}, called AE title {title} (C-ECHO, C-STORE)"
+    return f"{host}:{port}, called AE title {title} (C-ECHO, C-STORE, C-FIND)"
 
 
 def _auth_banner(stack: Stack) -> list[str]:

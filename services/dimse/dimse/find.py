@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,12 +108,7 @@ class FindScp:
             log.warning("C-FIND: %s", exc)
             yield statuses.UNABLE_TO_PROCESS, None
             return
-        for match in matches:
-            if event.is_cancelled:
-                yield statuses.CANCEL, None
-                return
-            yield statuses.PENDING, identifier.answer(match)
-        yield statuses.SUCCESS, None
+        yield from responses(identifier, matches, lambda: bool(event.is_cancelled))
 
     async def matches(self, identifier: Identifier) -> list[dict[str, Any]]:
         """At most ``max_find_matches`` matches, as DICOM JSON (the index's order)."""
@@ -125,6 +120,18 @@ class FindScp:
             log.warning("C-FIND: more than %d matches; the first %d are answered", limit, limit)
         found = [orjson.loads(row["match"]) for row in rows[:limit]]
         return _patients(found) if identifier.level_name == PATIENT else found
+
+
+def responses(
+    identifier: Identifier, matches: list[dict[str, Any]], cancelled: Callable[[], bool]
+) -> Iterator[tuple[int, Dataset | None]]:
+    """One pending response per match, then success; cancel once a C-CANCEL came."""
+    for match in matches:
+        if cancelled():
+            yield statuses.CANCEL, None
+            return
+        yield statuses.PENDING, identifier.answer(match)
+    yield statuses.SUCCESS, None
 
 
 def _patients(studies: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dicomcommon.dicomjson import Level
-from dimse.find import Identifier
+from dimse import statuses
+from dimse.find import Identifier, responses
 
 
 def _identifier(level: str, **keys: object) -> Dataset:
@@ -48,3 +49,18 @@ def test_answers_carry_the_requested_keys_only() -> None:
     answer = identifier.answer(match)
     assert answer.PatientID == "X" and answer.StudyInstanceUID == "1.2.3"
     assert "PatientName" not in answer and answer.QueryRetrieveLevel == "STUDY"
+
+
+def test_a_cancel_ends_the_matches() -> None:
+    identifier = Identifier.of(_identifier("STUDY", StudyInstanceUID=""))
+    matches = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{n}"]}} for n in range(3)]
+    asked = iter([False, True])
+    answered = list(responses(identifier, matches, lambda: next(asked)))
+    assert [status for status, _ in answered] == [statuses.PENDING, statuses.CANCEL]
+
+
+def test_without_a_cancel_every_match_then_success() -> None:
+    identifier = Identifier.of(_identifier("STUDY", StudyInstanceUID=""))
+    matches = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{n}"]}} for n in range(2)]
+    answered = [status for status, _ in responses(identifier, matches, lambda: False)]
+    assert answered == [statuses.PENDING, statuses.PENDING, statuses.SUCCESS]

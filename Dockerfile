@@ -19,7 +19,7 @@ COPY libs ./libs
 COPY services ./services
 # Exactly the locked versions of the services' dependencies, no dev tools, no launcher.
 RUN uv export --frozen --no-dev --no-hashes --no-editable \
-        --package stow --package qido --package wado --package delow --package indexer \
+        --package stow --package qido --package wado --package delow --package indexer --package dimse \
         --output-file requirements.txt \
     && uv venv /opt/dicomweb \
     && uv pip install --python /opt/dicomweb/bin/python --no-deps --requirement requirements.txt

@@ -40,7 +40,7 @@ lint: install
 	$(MAKE) typecheck
 
 typecheck: install
-	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer libs/dicomwebcli/dicomweb bench
+	$(VENV)/bin/mypy libs/dicomcommon/dicomcommon libs/dicomstack/dicomstack services/stow/stow services/qido/qido services/wado/wado services/delow/delow services/indexer/indexer libs/dicomwebcli/dicomweb services/dimse/dimse bench
 
 fmt: install
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings
 
 from delow.settings import Settings as DelowSettings
 from dicomcommon.settings import HttpSettings, NatsSettings, PostgresSettings, StorageSettings
+from dimse.settings import Settings as DimseSettings
 from indexer.settings import Settings as IndexerSettings
 from qido.settings import Settings as QidoSettings
 from stow.settings import Settings as StowSettings
@@ -59,7 +60,14 @@ AUTH_REQUIRED = (
     "DICOMWEB_AUTH_GROUPS_CLAIM",
 )
 _SHARED = (PostgresSettings, NatsSettings, StorageSettings, HttpSettings)
-_SERVICES = (StowSettings, QidoSettings, WadoSettings, DelowSettings, IndexerSettings)
+_SERVICES = (
+    StowSettings,
+    QidoSettings,
+    WadoSettings,
+    DelowSettings,
+    IndexerSettings,
+    DimseSettings,
+)
 
 
 def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:

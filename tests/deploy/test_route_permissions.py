@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route as StarletteRoute
 
 import delow.app
+import dimse.app
 import indexer.app
 import qido.app
 import stow.app
@@ -17,6 +18,7 @@ import wado.app
 from delow.settings import Settings as DelowSettings
 from dicomcommon.principal import Permission
 from dicomcommon.routes import GATEWAY_ROUTES, ROUTES, RouteFinder, routes_for
+from dimse.settings import Settings as DimseSettings
 from indexer.settings import Settings as IndexerSettings
 from qido.settings import Settings as QidoSettings
 from stow.settings import Settings as StowSettings
@@ -28,6 +30,7 @@ APPS = {
     "wado": lambda: wado.app.create_app(WadoSettings()),
     "delow": lambda: delow.app.create_app(DelowSettings()),
     "indexer": lambda: indexer.app.create_app(IndexerSettings()),
+    "dimse": lambda: dimse.app.create_app(DimseSettings()),
 }
 # A value for each kind of path parameter, so a concrete path can be matched.
 _SAMPLES = {"path": "00420011", "frames": "1,2"}

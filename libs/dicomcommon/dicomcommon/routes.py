@@ -18,7 +18,11 @@ from dicomcommon.principal import Permission
 
 DICOMWEB_ROOT = "/dicom-web"
 
-SERVICES = ("stow", "qido", "wado", "delow", "indexer")
+SERVICES = ("stow", "qido", "wado", "delow", "indexer")  # the HTTP services behind the gateway
+# DIMSE speaks DICOM over TCP on its own port (no gateway route); over HTTP it serves only its
+# probes and metrics. The launcher starts every one of these.
+DIMSE_SERVICE = "dimse"
+ALL_SERVICES = (*SERVICES, DIMSE_SERVICE)
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ ROUTES: tuple[Route, ...] = (
             Permission.PUBLIC,
             internal=True,
         )
-        for service in SERVICES
+        for service in ALL_SERVICES
     ),
 )
 

@@ -66,6 +66,7 @@ def _summary(stack: Stack) -> str:
         f"WADO-URI        {root}/wado",
         f"change feed     {stack.dicomweb_url}/changefeed",
         f"gateway health  {root}/healthz",
+        f"DIMSE           {_dimse_banner(stack)}",
         f"data            {stack.data_dir}",
         "",
     ]
@@ -73,6 +74,12 @@ def _summary(stack: Stack) -> str:
     width = max(len(name) for name, _, _ in rows)
     lines += [f"{name:<{width}}  {address}  log: {log}" for name, address, log in rows]
     return "\n".join([*lines, "", *_auth_banner(stack)])
+
+
+def _dimse_banner(stack: Stack) -> str:
+    host, port = stack.dimse_address
+    title = os.environ.get("DICOMWEB_DIMSE_AE_TITLE", "DICOMWEB")
+    return f"{host}:{port}, called AE title {title} (C-ECHO, C-STORE, C-FIND)"
 
 
 def _auth_banner(stack: Stack) -> list[str]:

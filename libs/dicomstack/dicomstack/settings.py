@@ -29,6 +29,7 @@ class StackSettings(BaseSettings):
     nats_monitor_port: int = 8222
     seaweedfs_s3_port: int = 8333
     oidc_port: int = 9400
+    dimse_port: int = 11112  # the DICOM (DIMSE) listener; its AE title: DICOMWEB_DIMSE_AE_TITLE
 
     postgres_url: SecretStr | None = None
     nats_url: str | None = None

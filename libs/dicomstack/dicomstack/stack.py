@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from dicomcommon.routes import DICOMWEB_ROOT, SERVICES
+from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage, viewer
 from dicomstack.errors import StackError
@@ -39,6 +39,7 @@ _FIXED_PORTS = {
     "nats_monitor_port": "nats",
     "seaweedfs_s3_port": "seaweedfs",
     "oidc_port": "oidc",
+    "dimse_port": DIMSE_SERVICE,
 }
 
 
@@ -159,7 +160,7 @@ class Stack:
     def check_ports(self) -> None:
         """Fail before starting anything if a fixed port we would listen on is taken."""
         for key, owner in _FIXED_PORTS.items():
-            starts = owner == "gateway" or owner in self._backing
+            starts = owner in ("gateway", DIMSE_SERVICE) or owner in self._backing
             if starts and getattr(self.settings, key):
                 ports.ensure_free(self.host, self._ports[key], f"DICOMWEB_STACK_{key.upper()}")
         if self.settings.service_base_port:
@@ -310,7 +311,7 @@ class Stack:
 
     def replica_names(self) -> list[str]:
         count = self.settings.replica_count
-        return [f"{s}-{i}" for s in SERVICES for i in range(count(s))]
+        return [f"{s}-{i}" for s in ALL_SERVICES for i in range(count(s))]
 
     def _backing_components(self) -> dict[str, Component]:
         found: dict[str, Component] = {}
@@ -343,7 +344,7 @@ class Stack:
         count = self.settings.replica_count
         return {
             s: [f"http://{self.host}:{self._ports[f'{s}-{i}']}" for i in range(count(s))]
-            for s in SERVICES
+            for s in ALL_SERVICES
         }
 
     def _replicas(self, environ: Mapping[str, str]) -> dict[str, list[ChildProcess]]:
@@ -362,8 +363,19 @@ class Stack:
                     env["DICOMWEB_INDEXER_HEALTH_TARGETS"] = targets
                 if service == "wado" and self.viewer_root is not None:
                     env.setdefault("DICOMWEB_WADO_VIEWER_ROOT", str(self.viewer_root.resolve()))
+                if service == DIMSE_SERVICE:
+                    env.update(self._dimse_env())
                 found[service].append(services.replica(service, index, url, env, self.log_dir))
         return found
+
+    @property
+    def dimse_address(self) -> tuple[str, int]:
+        """Where the DICOM listener takes associations (host, port)."""
+        return self.host, self._ports["dimse_port"]
+
+    def _dimse_env(self) -> dict[str, str]:
+        host, port = self.dimse_address
+        return {"DICOMWEB_DIMSE_HOST": host, "DICOMWEB_DIMSE_PORT": str(port)}
 
     def _auth_env(self) -> dict[str, str]:
         """What the services need to check the local provider's tokens (the contract wins

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dicomcommon import audit, db, dicomjson, studyaccess
+from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable, PayloadTooLarge
 from dicomcommon.principal import principal_of
 from dicomcommon.query import Query, parse_query
-from qido import sql
 from qido.settings import Settings
 
 Format = Literal["json", "xml"]

@@ -20,10 +20,10 @@ import orjson
 import pytest
 
 from dicomcommon import db
+from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import parse_query
 from dicomcommon.settings import AuditSettings, HttpSettings, PostgresSettings
-from qido import sql
 from qido.app import create_app
 from qido.settings import Settings
 

@@ -9,12 +9,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from dicomcommon.bus import Bus
+from dicomcommon.ingest import Ingest
 from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from stow import handlers
-from stow.ingest import Ingest
 from stow.settings import Settings
 
 
@@ -26,7 +26,8 @@ def create_app(settings: Settings) -> Starlette:
         waiter = OutcomeWaiter(bus)
         waiter.start()
         blobs = await open_store(settings.storage)
-        app.state.ingest = Ingest(settings, blobs, bus, waiter)
+        app.state.settings = settings
+        app.state.ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
         try:
             yield
         finally:

@@ -20,34 +20,36 @@ from dicomcommon.errors import (
     UnsupportedMediaType,
 )
 from dicomcommon.events import Outcome
+from dicomcommon.ingest import Ingest
 from dicomcommon.principal import principal_of
 from dicomcommon.uids import require_uid
 from stow import metadata_parts
 from stow.deidentify import Deidentifier
-from stow.ingest import Ingest
 from stow.report import StoreReport
+from stow.settings import Settings
 
 _DICOM = "application/dicom"
 
 
 async def store_instances(request: Request) -> Response:
     ingest: Ingest = request.app.state.ingest
-    deidentifier = Deidentifier.of(ingest.settings)
+    settings: Settings = request.app.state.settings
+    deidentifier = Deidentifier.of(settings)
     study = request.path_params.get("study")
     if study is not None:
         require_uid(study, "StudyInstanceUID")
         study = deidentifier.study_uid(study) if deidentifier else study
     xml = _wants_xml(request.headers.get("accept", ""))
-    report = StoreReport(ingest.settings.http.public_base_url, study)
+    report = StoreReport(settings.http.public_base_url, study)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
     try:
-        await _store_parts(request, ingest, deidentifier, study, report, pending)
+        await _store_parts(request, settings, ingest, deidentifier, study, report, pending)
     except DicomwebError as exc:
         if not pending:
             raise  # nothing stored: the error is the whole answer
         report.cut_short(exc)  # the instances stored before it are listed, the rest failed
     outcomes = await ingest.waiter.wait(
-        {cid: fut for _, cid, fut in pending}, ingest.settings.index_timeout_seconds
+        {cid: fut for _, cid, fut in pending}, settings.index_timeout_seconds
     )
     for instance, cid, _ in pending:
         report.stored(instance, outcomes.get(cid))
@@ -57,6 +59,7 @@ async def store_instances(request: Request) -> Response:
 
 async def _store_parts(
     request: Request,
+    settings: Settings,
     ingest: Ingest,
     deidentifier: Deidentifier | None,
     study: str | None,
@@ -64,8 +67,8 @@ async def _store_parts(
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
 ) -> None:
     """Store each part of the request in turn, adding what awaits the indexer to ``pending``."""
-    upload = studyaccess.upload(principal_of(request.scope), ingest.settings.study_groups)
-    async for part in _parts(request, ingest, deidentifier):
+    upload = studyaccess.upload(principal_of(request.scope), settings.study_groups)
+    async for part in _parts(request, settings, deidentifier):
         if isinstance(part, InvalidInstance):
             report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason, str(part))
             continue
@@ -110,11 +113,11 @@ async def _store_part(
 
 
 async def _parts(
-    request: Request, ingest: Ingest, deidentifier: Deidentifier | None
+    request: Request, settings: Settings, deidentifier: Deidentifier | None
 ) -> AsyncIterator[multipart.Part | InvalidInstance]:
     """Each instance of the request as a Part 10 part (de-identified when the setting says so),
     or the reason an instance cannot be stored."""
-    async for part in _instances(request, ingest):
+    async for part in _instances(request, settings):
         if deidentifier is None or isinstance(part, InvalidInstance):
             yield part
         else:
@@ -122,10 +125,9 @@ async def _parts(
 
 
 async def _instances(
-    request: Request, ingest: Ingest
+    request: Request, s: Settings
 ) -> AsyncIterator[multipart.Part | InvalidInstance]:
     content_type = multipart.MediaType.parse(request.headers.get("content-type", ""))
-    s = ingest.settings
     limits = multipart.PartLimits(s.max_parts, s.max_part_bytes, s.max_request_bytes)
     if content_type.essence == _DICOM:
         yield await multipart.spool_body(request.stream(), limits)

@@ -11,10 +11,9 @@ from starlette.responses import Response
 from dicomcommon import dicomjson
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import DicomwebError, FailureReason, PayloadTooLarge, WarningReason
-from dicomcommon.events import Outcome, OutcomeStatus
+from dicomcommon.events import Outcome
+from dicomcommon.ingest import failure_reason
 
-_SUCCESS = {OutcomeStatus.STORED, OutcomeStatus.DUPLICATE, OutcomeStatus.REPLACED}
-_SUCCESS |= {OutcomeStatus.STALE}  # stored, then superseded by a later command in stream order
 UNCONFIRMED_WARNING = (
     '299 - "Stored durably; the index has not confirmed yet, so the instance may take a '
     'moment to become searchable"'
@@ -57,15 +56,11 @@ class StoreReport:
     explanations: list[str] = field(default_factory=list)  # why instances failed, for people
 
     def stored(self, instance: Instance, outcome: Outcome | None) -> None:
-        if outcome is not None and outcome.status is OutcomeStatus.REFUSED:
+        reason = failure_reason(outcome)
+        if reason is FailureReason.NOT_AUTHORIZED and outcome is not None:
             self.refuse(instance, outcome.detail)
             return
-        if outcome is not None and outcome.status not in _SUCCESS:
-            reason = (
-                FailureReason.DUPLICATE_SOP_INSTANCE
-                if outcome.status is OutcomeStatus.CONFLICT
-                else FailureReason.PROCESSING_FAILURE
-            )
+        if reason is not None and outcome is not None:
             self.fail(instance.sop_class_uid, instance.sop_instance_uid, reason, outcome.detail)
             return
         item = {

@@ -1,4 +1,5 @@
-"""The store path for one part: parse → validate → write the blob → publish the command.
+"""The store path for one instance, shared by STOW-RS and C-STORE: parse → validate → write the
+blob → publish the command → (for the whole request or association) await the indexer.
 
 The indexer's outcome is awaited for the whole request at once, so a batch of instances is
 indexed in one of the indexer's transactions instead of one round trip per instance. A command
@@ -18,24 +19,46 @@ from dicomcommon import blobkeys, dataset, logs, studyaccess
 from dicomcommon.bus import Bus, MessageTooLarge, subject
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import FailureReason, InvalidInstance
-from dicomcommon.events import STORE_SUBJECT, InstanceStored, OffloadedMetadata, Outcome
+from dicomcommon.events import (
+    STORE_SUBJECT,
+    InstanceStored,
+    OffloadedMetadata,
+    Outcome,
+    OutcomeStatus,
+)
 from dicomcommon.multipart import Part
 from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.storage import BlobStore
-from stow.settings import Settings
 
 log = logging.getLogger(__name__)
 PARSE_IN_THREAD_BYTES = 2 << 20  # larger parts are parsed off the event loop
+# What the indexer answers for a store that holds: STALE was stored, then superseded by a later
+# command in stream order.
+SUCCESS = frozenset(
+    {OutcomeStatus.STORED, OutcomeStatus.DUPLICATE, OutcomeStatus.REPLACED, OutcomeStatus.STALE}
+)
+
+
+def failure_reason(outcome: Outcome | None) -> FailureReason | None:
+    """The failure an indexer outcome means, or None for a store that holds (an outcome that
+    did not come in time means the command is durable but not yet confirmed: not a failure)."""
+    if outcome is None or outcome.status in SUCCESS:
+        return None
+    if outcome.status is OutcomeStatus.REFUSED:
+        return FailureReason.NOT_AUTHORIZED
+    if outcome.status is OutcomeStatus.CONFLICT:
+        return FailureReason.DUPLICATE_SOP_INSTANCE
+    return FailureReason.PROCESSING_FAILURE
 
 
 @dataclasses.dataclass
 class Ingest:
     """Everything a store needs, built once at start-up."""
 
-    settings: Settings
     blobs: BlobStore
     bus: Bus
     waiter: OutcomeWaiter
+    allow_replace: bool  # the duplicate policy: overwrite a different instance under its UID
 
     async def read(self, part: Part, expected_study: str | None) -> Instance:
         if part.size > PARSE_IN_THREAD_BYTES:
@@ -68,7 +91,7 @@ class Ingest:
             metadata=instance.metadata,
             frames=instance.frames,
             bulk_data=instance.bulk_data,
-            allow_replace=self.settings.duplicate_policy == "overwrite",
+            allow_replace=self.allow_replace,
             access_groups=list(upload.study_groups),
             uploader_groups=None if upload.may_store_in is None else list(upload.may_store_in),
             metadata_key=None,
@@ -104,7 +127,7 @@ class Ingest:
         blobs written for it are removed rather than left as orphans."""
         try:
             await self.bus.publish(
-                subject(self.settings.nats.ingest_subject_prefix, STORE_SUBJECT),
+                subject(self.bus.settings.ingest_subject_prefix, STORE_SUBJECT),
                 payload,
                 msg_id=command.command_id,
             )

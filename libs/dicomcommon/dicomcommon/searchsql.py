@@ -1,4 +1,5 @@
-"""Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON.
+"""Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON:
+QIDO-RS and C-FIND search the index through it.
 
 Common keys match typed, indexed columns of the index schema (indexer migrations); every other
 key, and sequence matching, matches the stored DICOM JSON of its level (``study.attributes``,
@@ -17,6 +18,7 @@ from typing import Any
 import orjson
 
 from dicomcommon import moments, parameters, studyaccess
+from dicomcommon import searchorder as ordering
 from dicomcommon.dicomjson import (
     INSTANCE_SUMMARY_KEYWORDS,
     Attribute,
@@ -35,14 +37,13 @@ from dicomcommon.query import (
     ValueList,
     Wildcard,
 )
-from qido import ordering
-from qido.schema import ALIAS as _ALIAS
-from qido.schema import COLUMNS as _COLUMNS
-from qido.schema import DOC as _DOC
-from qido.schema import SHARED as _SHARED
-from qido.schema import TABLE as _TABLE
-from qido.schema import UID as _UID
-from qido.schema import Kind
+from dicomcommon.searchschema import ALIAS as _ALIAS
+from dicomcommon.searchschema import COLUMNS as _COLUMNS
+from dicomcommon.searchschema import DOC as _DOC
+from dicomcommon.searchschema import SHARED as _SHARED
+from dicomcommon.searchschema import TABLE as _TABLE
+from dicomcommon.searchschema import UID as _UID
+from dicomcommon.searchschema import Kind
 
 # Instance attributes an instance match can return without the full metadata: those kept in
 # ``instance.summary`` and the SOP Instance UID (computed from its column).

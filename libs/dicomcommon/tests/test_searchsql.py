@@ -6,7 +6,7 @@ import pytest
 
 from dicomcommon.dicomjson import Level
 from dicomcommon.query import Query, parse_query
-from qido.sql import build_count, build_search, fuzzy_regex, like_pattern
+from dicomcommon.searchsql import build_count, build_search, fuzzy_regex, like_pattern
 
 BASE = "http://archive.example/dicom-web"
 HOSTILE = "x'; DROP TABLE study; --"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dicomcommon.dicomjson import Level, level_of
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.query import OrderKey, Query
-from qido.schema import ALIAS, COLUMNS, SHARED, UID
+from dicomcommon.searchschema import ALIAS, COLUMNS, SHARED, UID
 
 # IS values kept as text columns: they sort as the integers they hold (0016's dicom_integer).
 _INTEGER_STRINGS = frozenset({"SeriesNumber", "InstanceNumber"})

@@ -1,0 +1,53 @@
+"""The DIMSE service: the DICOM listener beside an HTTP app that serves only the probes and
+metrics (the launcher, Traefik's health checks and Kubernetes read those)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import asyncpg
+from starlette.applications import Starlette
+
+from dicomcommon import db
+from dicomcommon.bus import Bus
+from dicomcommon.ingest import Ingest
+from dicomcommon.outcomes import OutcomeWaiter
+from dicomcommon.storage.factory import open_store
+from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dimse import scp
+from dimse.settings import Settings
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        bus = Bus(settings.nats, "dimse")
+        bus.start()
+        waiter = OutcomeWaiter(bus)
+        waiter.start()
+        blobs = await open_store(settings.storage)
+        ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
+        pool = await db.create_pool(settings.postgres, session_state=False)
+        app.state.ingest, app.state.pool = ingest, pool
+        server = scp.start(settings, ingest, pool, asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(server.shutdown)
+            await waiter.close()
+            await bus.close()
+            await blobs.close()
+            await pool.close()
+
+    def readiness(app: Starlette) -> Sequence[ReadinessCheck]:
+        ingest: Ingest = app.state.ingest
+        pool: asyncpg.Pool = app.state.pool
+
+        async def index() -> None:
+            await db.fetch(pool, "SELECT 1")
+
+        return (ingest.bus.check, ingest.blobs.check, index)
+
+    return create_service_app("dimse", [], lifespan, readiness, auth=settings.auth)

@@ -1,0 +1,31 @@
+"""Who may associate: the allow-list, its address binding, and the loopback default."""
+
+from __future__ import annotations
+
+from dimse.callers import EVERYTHING, CallerPolicy
+from dimse.settings import Settings
+
+TABLE = {"MODALITY1": {"permissions": ["store"], "hosts": ["10.0.0.5"]}, "PACS": {}}
+
+
+def test_loopback_listener_without_a_table_admits_any_calling_ae() -> None:
+    policy = CallerPolicy.of(Settings(host="127.0.0.1"))
+    assert policy.permissions("ANYONE", "127.0.0.1") == EVERYTHING
+
+
+def test_listener_off_loopback_without_a_table_admits_nobody() -> None:
+    policy = CallerPolicy.of(Settings(host="0.0.0.0"))
+    assert policy.permissions("ANYONE", "10.0.0.5") is None
+
+
+def test_known_calling_ae_is_bound_to_its_hosts() -> None:
+    policy = CallerPolicy.of(Settings(host="0.0.0.0", calling_aes=TABLE))
+    assert policy.permissions("MODALITY1", "10.0.0.5") == {"store"}
+    assert policy.permissions("MODALITY1", "10.0.0.6") is None
+    assert policy.permissions("STRANGER", "10.0.0.5") is None
+
+
+def test_a_table_applies_on_loopback_too_and_hostless_entries_admit_any_address() -> None:
+    policy = CallerPolicy.of(Settings(host="127.0.0.1", calling_aes=TABLE))
+    assert policy.permissions("ANYONE", "127.0.0.1") is None
+    assert policy.permissions("PACS", "192.168.1.9") == EVERYTHING

@@ -28,6 +28,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def auth_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A second stack whose services require bearer tokens of a local OIDC provider
+    (``stack.oidc``), started only by the tests that ask for it. Keys may be fetched again
+    after a second, so key rotation shows quickly."""
+    environ = {**os.environ, "DICOMWEB_AUTH_JWKS_REFRESH_MIN_SECONDS": "1"}
+    settings = StackSettings.ephemeral(tmp_path_factory.mktemp("auth-stack"), auth=True)
+    with Stack(settings, environ=environ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def dicomweb_url(request: pytest.FixtureRequest) -> str:
     """The DICOMweb root under test: ``$DICOMWEB_E2E_URL`` when set, else the session stack."""
     external = os.environ.get(E2E_URL_VARIABLE)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from bench import corpus, orthanc, qidoscale, scaleout, targets
+from bench import authoverhead, corpus, orthanc, qidoscale, scaleout, targets
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.scale_out:
         return scaleout.main(_scale_out_argv(args))
+    if args.auth_overhead:
+        return authoverhead.main(["--quick"] if args.quick else [])
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -133,6 +135,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--scale-out",
         action="store_true",
         help="instead of the default phases: STOW with 1 vs 2 replicas of stow + indexer",
+    )
+    add(
+        "--auth-overhead",
+        action="store_true",
+        help="instead of the default phases: QIDO and frame p50 with authentication off vs on",
     )
     add(
         "--qido-scale",

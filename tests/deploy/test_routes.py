@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dicomcommon.routes import ROUTES
+from dicomcommon.routes import GATEWAY_ROUTES
 from dicomstack import deploy
 from dicomstack.__main__ import main
 from tests.deploy.manifests import ROOT
@@ -29,13 +29,13 @@ def test_routes_command_prints_each_format(fmt: str, capsys: pytest.CaptureFixtu
 def test_ingressroute_has_one_route_per_table_entry_in_order() -> None:
     route, *_ = deploy.ingressroute()
     rules = [r["match"] for r in route["spec"]["routes"]]
-    assert rules == [r.traefik_rule() for r in ROUTES]
+    assert rules == [r.traefik_rule() for r in GATEWAY_ROUTES]
 
 
 def test_ingress_paths_cover_every_route() -> None:
     """A request any route accepts is sent to the gateway by some Ingress path."""
     paths = deploy.ingress_paths()
-    examples = {r.name: re.sub(r"\[\^/\]\+", "x", r.path_regex) for r in ROUTES}
+    examples = {r.name: re.sub(r"\[\^/\]\+", "x", r.path_regex) for r in GATEWAY_ROUTES}
     for name, example in examples.items():
         literal = re.split(r"[()?*$]", example.removeprefix("^"))[0].rstrip("/")
         covered = [

@@ -1,12 +1,17 @@
-"""The one routes table: which service answers which public path and method.
+"""The one routes table: which service answers which path and method, and the permission a
+caller needs for it.
 
-It generates the local Traefik configuration, and later the Compose labels and Kubernetes
-routes, so the gateway can never drift from the code. Services keep the public path prefix
-(``/dicom-web``), so a request means the same thing with or without the gateway.
+Its gateway routes generate the local Traefik configuration, the Compose and Kubernetes routes,
+so the gateway can never drift from the code. Services keep the public path prefix
+(``/dicom-web``), so a request means the same thing with or without the gateway. Internal routes
+(probes, operators' endpoints on a service's own port) are in the table too, so that every
+service's authentication middleware finds the permission of every path it serves; they are
+never routed by the gateway.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dicomcommon.principal import Permission
@@ -18,7 +23,7 @@ SERVICES = ("stow", "qido", "wado", "delow", "indexer")
 
 @dataclass(frozen=True)
 class Route:
-    """A gateway route: requests whose method and path match go to ``service``."""
+    """Requests whose method and path match go to ``service`` and need ``permission``."""
 
     name: str
     service: str
@@ -27,6 +32,7 @@ class Route:
     priority: int
     permission: Permission  # what a caller's token must grant (``public``: no token needed)
     rewrite_path: str | None = None  # the path the service serves, when it differs
+    internal: bool = False  # served on the service's own port only, never through the gateway
 
     def traefik_rule(self) -> str:
         methods = " || ".join(f"Method(`{m}`)" for m in self.methods)
@@ -88,8 +94,53 @@ ROUTES: tuple[Route, ...] = (
         Permission.PUBLIC,
         rewrite_path="/stack/health",
     ),
+    # Operators' trigger on the indexer's own port (``POST /orphans/sweep?older_than=SECONDS``).
+    Route(
+        "orphans-sweep",
+        "indexer",
+        ("POST",),
+        r"^/orphans/sweep$",
+        100,
+        Permission.ADMIN,
+        internal=True,
+    ),
+    # Every service's liveness, readiness and metrics: polled by the gateway, Kubernetes and
+    # Prometheus without a token; they carry no patient data.
+    *(
+        Route(
+            f"{service}-probes",
+            service,
+            ("GET", "HEAD"),
+            r"^/(healthz|readyz|metrics)$",
+            100,
+            Permission.PUBLIC,
+            internal=True,
+        )
+        for service in SERVICES
+    ),
 )
+
+# What the gateway routes: everything but the internal routes.
+GATEWAY_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if not r.internal)
 
 
 def routes_for(service: str) -> tuple[Route, ...]:
     return tuple(r for r in ROUTES if r.service == service)
+
+
+class RouteFinder:
+    """The table entry a service's request falls under (services see ``rewrite_path`` where the
+    gateway rewrites); None when the table has none, which the middleware refuses."""
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        ordered = sorted(routes, key=lambda r: -r.priority)
+        self._patterns = [
+            (r, re.compile(f"^{re.escape(r.rewrite_path)}$" if r.rewrite_path else r.path_regex))
+            for r in ordered
+        ]
+
+    def find(self, method: str, path: str) -> Route | None:
+        for route, pattern in self._patterns:
+            if method in route.methods and pattern.match(path):
+                return route
+        return None

@@ -1,15 +1,23 @@
-"""Run a service's ASGI app under uvicorn (uvloop, httptools) with JSON logs."""
+"""Run a service's ASGI app under uvicorn (uvloop, httptools) with JSON logs, unless its
+authentication settings are unsafe (then one line on stderr and exit status 2)."""
 
 from __future__ import annotations
+
+import sys
 
 import uvicorn
 from starlette.applications import Starlette
 
 from dicomcommon import logs, malloc
-from dicomcommon.settings import HttpSettings
+from dicomcommon.auth import startup_problem
+from dicomcommon.settings import AuthSettings, HttpSettings
 
 
-def run(service: str, app: Starlette, http: HttpSettings) -> None:
+def run(service: str, app: Starlette, http: HttpSettings, auth: AuthSettings) -> None:
+    problem = startup_problem(auth, http.host)
+    if problem:
+        print(f"{service}: refusing to start: {problem}", file=sys.stderr)
+        sys.exit(2)
     logs.configure(service, http.log_level)
     malloc.limit_arenas()
     uvicorn.run(

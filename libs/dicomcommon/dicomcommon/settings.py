@@ -1,4 +1,5 @@
-"""Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP, CORS.
+"""Settings shared by the services: PostgreSQL, NATS JetStream, blob storage, HTTP, CORS,
+authentication.
 
 Every value comes from an environment variable with the ``DICOMWEB_`` prefix, so the same code
 runs embedded, in Compose and on Kubernetes. Services compose these into their own ``Settings``.
@@ -113,6 +114,49 @@ class CorsSettings(BaseSettings):
         return value
 
 
+# Microsoft's DICOM server's permission set, granted by role (``DICOMWEB_AUTH_ROLE_PERMISSIONS``).
+DEFAULT_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "reader": ["read"],
+    "writer": ["read", "write"],
+    "deleter": ["read", "delete"],
+    "admin": ["read", "write", "delete", "admin"],
+}
+
+
+class AuthSettings(BaseSettings):
+    """OIDC bearer tokens (issue 12), in the spirit of Microsoft's server: the issuer (authority)
+    whose discovery document names its JWKS, the audiences a token may carry, the claim holding
+    roles (a dotted path such as ``realm_access.roles`` reaches into Keycloak's tokens) and
+    the roles → permissions map (a JSON object, inline or in a file)."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_AUTH_")
+
+    enabled: bool = False
+    issuer: str = ""
+    audiences: CommaList = []
+    roles_claim: str = "roles"
+    groups_claim: str = "groups"
+    clock_skew_seconds: float = Field(default=60.0, ge=0)
+    role_permissions: dict[str, list[str]] = DEFAULT_ROLE_PERMISSIONS
+    role_permissions_file: Path | None = None
+    # Serving without authentication on a non-loopback address must be asked for explicitly.
+    allow_unauthenticated: bool = False
+    # At most one JWKS fetch per this many seconds when a token names an unknown key (rotation).
+    jwks_refresh_min_seconds: float = Field(default=30.0, ge=0)
+    # Keys are fetched again after this long even if no unknown key was seen.
+    jwks_max_age_seconds: float = Field(default=3600.0, gt=0)
+    discovery_timeout_seconds: float = Field(default=5.0, gt=0)
+    token_cache_size: int = Field(default=4096, ge=1)  # verified tokens kept until they expire
+    realm: str = "dicomweb"
+
+    @field_validator("audiences", mode="before")
+    @classmethod
+    def _split_audiences(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
 class StudyGroupsSettings(BaseSettings):
     """Study-level access groups (off by default). When enabled, a caller without ``admin``
     sees only the studies that share one of its groups; a study gets its uploader's groups
@@ -143,6 +187,10 @@ def http_field() -> HttpSettings:
 
 def cors_field() -> CorsSettings:
     return Field(default_factory=CorsSettings)
+
+
+def auth_field() -> AuthSettings:
+    return Field(default_factory=AuthSettings)
 
 
 def study_groups_field() -> StudyGroupsSettings:

@@ -1,5 +1,5 @@
-"""What every HTTP service shares: request ids, metrics, health probes, CORS and the error
-handler.
+"""What every HTTP service shares: request ids, metrics, health probes, CORS, authentication
+and the error handler.
 
 ``create_service_app`` wraps a service's own routes; ``DicomwebError`` subclasses become their
 status code with a JSON body (and ``Retry-After`` for 503), and nothing escapes as a bare 500.
@@ -24,8 +24,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dicomcommon import logs
+from dicomcommon.auth import Authentication
 from dicomcommon.errors import BackendUnavailable, DicomwebError
-from dicomcommon.settings import CorsSettings
+from dicomcommon.routes import Route as TableRoute
+from dicomcommon.routes import routes_for
+from dicomcommon.settings import AuthSettings, CorsSettings
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +142,14 @@ def create_service_app(
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
     readiness: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
     cors: CorsSettings | None = None,
+    auth: AuthSettings | None = None,
+    table: Sequence[TableRoute] | None = None,
 ) -> Starlette:
     """A Starlette app with the service's routes plus ``/healthz``, ``/readyz``, ``/metrics``;
-    with ``cors``, browsers on other origins may call it (none: same-origin only)."""
+    with ``cors``, browsers on other origins may call it (none: same-origin only). Every request
+    needs the permission its routes-table entry names, checked against a bearer token when
+    ``auth`` is enabled (see ``dicomcommon.auth``); ``table`` replaces the service's entries of
+    ``dicomcommon.routes.ROUTES`` (for tests of this module)."""
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": service})
@@ -170,6 +178,9 @@ def create_service_app(
         lifespan=lifespan,
         exception_handlers={DicomwebError: _dicomweb_error, Exception: _unexpected_error},
     )
+    # Inside the request context, so refusals carry the request id and are counted.
+    entries = tuple(table) if table is not None else routes_for(service)
+    app.add_middleware(Authentication, table=entries, settings=auth)
     app.add_middleware(RequestContext, service=service)
     app.cors = cors
     return app

@@ -10,6 +10,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from dicomcommon.errors import NotFound
+from dicomcommon.principal import Permission
+from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import CorsSettings
 from dicomcommon.webapp import create_service_app
 
@@ -34,7 +36,8 @@ def _client(cors: CorsSettings | None = None) -> httpx.AsyncClient:
         Route("/missing", _missing),
         Route("/broken", _broken),
     ]
-    app = create_service_app("test", routes, cors=cors or CorsSettings())
+    table = [TableRoute("test", "test", ("GET", "DELETE"), r"^/\w+$", 1, Permission.READ)]
+    app = create_service_app("test", routes, cors=cors or CorsSettings(), table=table)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://service")
 

@@ -1,6 +1,7 @@
 """``python -m dicomstack run``: start the whole stack, print what runs where, block until
 Ctrl-C or SIGTERM, then stop every child. Crashed children are restarted meanwhile.
-``python -m dicomstack routes``: the deployment routes generated from the routes table."""
+``python -m dicomstack routes``: the deployment routes generated from the routes table.
+``python -m dicomstack token --issuer URL USER``: an access token from the local OIDC provider."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from dicomstack import deploy
+from dicomcommon.settings import DEFAULT_ROLE_PERMISSIONS
+from dicomstack import deploy, oidc
 from dicomstack.errors import StackError
+from dicomstack.oidc import default_users
 from dicomstack.settings import StackSettings, parse_replicas
 from dicomstack.stack import Stack
 
@@ -30,6 +33,14 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=os.environ.get("REPLICAS", ""),
         help="replicas per service, e.g. stow=2,qido=2 (default: $REPLICAS, else 1 each)",
     )
+    run.add_argument(
+        "--auth",
+        action="store_true",
+        help="start a local OIDC provider and require its bearer tokens in every service",
+    )
+    token = commands.add_parser("token", help="print an access token of the local OIDC provider")
+    token.add_argument("--issuer", required=True, help="the provider's URL (printed by run)")
+    token.add_argument("user", help="a user of the provider, e.g. reader, writer, deleter, admin")
     routes = commands.add_parser(
         "routes", help="print deployment routes generated from the routes table"
     )
@@ -56,7 +67,25 @@ def _summary(stack: Stack) -> str:
     rows = list(stack.describe())
     width = max(len(name) for name, _, _ in rows)
     lines += [f"{name:<{width}}  {address}  log: {log}" for name, address, log in rows]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *_auth_banner(stack)])
+
+
+def _auth_banner(stack: Stack) -> list[str]:
+    """How to call the stack: without authentication (loopback only), or how to get a token."""
+    if stack.oidc is None:
+        return [
+            f"authentication    OFF: anyone who can reach {stack.host} may read, store and "
+            "delete (loopback only; make run ARGS=--auth turns it on)"
+        ]
+    lines = [f"authentication    ON: bearer tokens of {stack.oidc.issuer}; a token per role:"]
+    for role in default_users():
+        command = f"{sys.executable} -m dicomstack token --issuer {stack.oidc.issuer} {role}"
+        lines.append(f"  {role:<8} ({', '.join(DEFAULT_ROLE_PERMISSIONS[role])}): {command}")
+    lines.append(
+        f'e.g.  curl -H "Authorization: Bearer $({sys.executable} -m dicomstack token '
+        f'--issuer {stack.oidc.issuer} reader)" {stack.dicomweb_url}/studies'
+    )
+    return lines
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -74,11 +103,13 @@ def _watch(stack: Stack) -> None:
             print(f"dicomstack: restart failed: {exc}", file=sys.stderr)
 
 
-def run(replicas: str) -> int:
+def run(replicas: str, auth: bool) -> int:
     try:
         settings = StackSettings()
         if replicas:
             settings = settings.model_copy(update={"replicas": parse_replicas(replicas)})
+        if auth:
+            settings = settings.model_copy(update={"auth": True})
         stack = Stack(settings)
     except ValueError as exc:
         print(f"dicomstack: {exc}", file=sys.stderr)
@@ -106,7 +137,10 @@ def run(replicas: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     if arguments.command == "run":
-        return run(arguments.replicas)
+        return run(arguments.replicas, arguments.auth)
+    if arguments.command == "token":
+        print(oidc.fetch_token(arguments.issuer, arguments.user))
+        return 0
     if arguments.command == "routes":
         if arguments.write is not None:
             print("\n".join(deploy.write(arguments.write)))

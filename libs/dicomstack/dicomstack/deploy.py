@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from dicomcommon.routes import ROUTES, SERVICES
+from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
 from dicomstack.gateway import PUBLIC_ENTRYPOINT, dynamic_config, static_config
 
 SERVICE_PORT = 8000  # every service's container port (DICOMWEB_HTTP_PORT)
@@ -113,7 +113,7 @@ def ingress_paths() -> list[tuple[str, str]]:
     A route's path is the literal start of its regex, cut at the last ``/`` before the first
     regex character (a Prefix, which Kubernetes matches by whole segments), or the whole path
     when the regex is literal (Exact)."""
-    wanted = {_ingress_path(route.path_regex) for route in ROUTES}
+    wanted = {_ingress_path(route.path_regex) for route in GATEWAY_ROUTES}
     prefixes = [p for p, kind in wanted if kind == "Prefix"]
 
     def covered(path: str) -> bool:

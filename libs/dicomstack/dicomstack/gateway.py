@@ -1,4 +1,4 @@
-"""The Traefik gateway, its configuration generated from ``dicomcommon.routes.ROUTES``.
+"""The Traefik gateway, its configuration generated from ``dicomcommon.routes.GATEWAY_ROUTES``.
 
 One router per route (its rule and priority verbatim), one load-balanced service per DICOMweb
 service with a server per replica. Nothing here is hand-written per route, so the gateway cannot
@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from dicomcommon.routes import ROUTES, Route
+from dicomcommon.routes import GATEWAY_ROUTES, Route
 from dicomstack.processes import ChildProcess, binary, http_ok
 
 PUBLIC_ENTRYPOINT = "web"
@@ -28,14 +28,14 @@ API_RULE = "PathPrefix(`/api`)"
 
 
 def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-    """Routers from ROUTES and one loadBalancer per service.
+    """Routers from GATEWAY_ROUTES and one loadBalancer per service.
 
     Servers are checked on ``/healthz`` (liveness, not readiness), so a replica that is up but
     whose database is down still answers its own 503 with Retry-After instead of Traefik's.
     Checks run every second, so a restarted replica gets traffic again at once; each may take
     three, so a replica busy with a burst of work is not taken out of the pool for being slow.
     """
-    routers: dict[str, Any] = {route.name: _router(route) for route in ROUTES}
+    routers: dict[str, Any] = {route.name: _router(route) for route in GATEWAY_ROUTES}
     routers["ping"] = {
         "entryPoints": [PING_ENTRYPOINT],
         "rule": PING_RULE,
@@ -54,7 +54,7 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     }
     middlewares = {
         _rewrite_name(route): {"replacePath": {"path": route.rewrite_path}}
-        for route in ROUTES
+        for route in GATEWAY_ROUTES
         if route.rewrite_path
     }
     return {"http": {"routers": routers, "services": services, "middlewares": middlewares}}

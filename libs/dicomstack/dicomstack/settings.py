@@ -26,6 +26,7 @@ class StackSettings(BaseSettings):
     nats_port: int = 4222
     nats_monitor_port: int = 8222
     seaweedfs_s3_port: int = 8333
+    oidc_port: int = 9400
 
     postgres_url: SecretStr | None = None
     nats_url: str | None = None
@@ -35,6 +36,9 @@ class StackSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
+
+    # Start a local OIDC provider and make every service require its bearer tokens.
+    auth: bool = False
 
     replicas: dict[str, int] = {}
     startup_timeout: float = 60.0

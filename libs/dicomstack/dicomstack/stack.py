@@ -1,8 +1,9 @@
 """The whole stack as one object: ``make run`` and the test fixtures both start it here.
 
-Start order follows dependencies: PostgreSQL, NATS and storage; then the indexer (it runs the
-migrations); then STOW, QIDO, WADO and DELOW; then the gateway. Each stage's components start
-in parallel and the next stage begins only when all are healthy. ``stop`` goes in reverse.
+Start order follows dependencies: PostgreSQL, NATS, storage and (with ``auth``) the local OIDC
+provider; then the indexer (it runs the migrations); then STOW, QIDO, WADO and DELOW; then the
+gateway. Each stage's components start in parallel and the next stage begins only when all are
+healthy. ``stop`` goes in reverse.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from dicomstack import ownership, ports, services, storage
 from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
+from dicomstack.oidc import AUDIENCE, OidcProvider
 from dicomstack.postgres import Postgres
 from dicomstack.processes import ChildProcess
 from dicomstack.settings import StackSettings
 
-BACKING = ("postgres", "nats", "seaweedfs")
+BACKING = ("postgres", "nats", "seaweedfs", "oidc")
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
@@ -33,6 +35,7 @@ _FIXED_PORTS = {
     "nats_port": "nats",
     "nats_monitor_port": "nats",
     "seaweedfs_s3_port": "seaweedfs",
+    "oidc_port": "oidc",
 }
 
 
@@ -91,6 +94,12 @@ class Stack:
     @property
     def nats_url(self) -> str:
         return self.settings.nats_url or self._nats().url
+
+    @property
+    def oidc(self) -> OidcProvider | None:
+        """The local OIDC provider, when the stack runs with authentication."""
+        found = self._backing.get("oidc")
+        return found if isinstance(found, OidcProvider) else None
 
     @property
     def storage(self) -> StorageSettings:
@@ -268,6 +277,11 @@ class Stack:
         if self.settings.storage == "seaweedfs":
             s3_port = self._ports["seaweedfs_s3_port"]
             found["seaweedfs"] = storage.EmbeddedS3(self.data_dir / "seaweedfs", self.host, s3_port)
+        if self.settings.auth:
+            oidc_port = self._ports["oidc_port"]
+            found["oidc"] = OidcProvider(
+                self.data_dir / "oidc", self.log_dir / "oidc.log", self.host, oidc_port
+            )
         return found
 
     def _service_urls(self) -> dict[str, list[str]]:
@@ -288,10 +302,23 @@ class Stack:
             for index, url in enumerate(urls):
                 port = self._ports[f"{service}-{index}"]
                 env = services.service_env(environ, backends, self.host, port)
+                env.update(self._auth_env())
                 if service == "indexer":
                     env["DICOMWEB_INDEXER_HEALTH_TARGETS"] = targets
                 found[service].append(services.replica(service, index, url, env, self.log_dir))
         return found
+
+    def _auth_env(self) -> dict[str, str]:
+        """What the services need to check the local provider's tokens (the contract wins
+        over inherited ``DICOMWEB_AUTH_*``)."""
+        provider = self.oidc
+        if provider is None:
+            return {}
+        return {
+            "DICOMWEB_AUTH_ENABLED": "true",
+            "DICOMWEB_AUTH_ISSUER": provider.issuer,
+            "DICOMWEB_AUTH_AUDIENCES": AUDIENCE,
+        }
 
     def _postgres(self) -> Postgres:
         component = self._backing["postgres"]
@@ -306,6 +333,8 @@ class Stack:
     def _address(self, name: str) -> str:
         if name == "postgres":
             return self.postgres_url
+        if name == "oidc" and self.oidc is not None:
+            return f"{self.oidc.issuer} (OIDC issuer)"
         if name == "nats":
             return (
                 f"{self.nats_url} (monitor http://{self.host}:{self._ports['nats_monitor_port']})"

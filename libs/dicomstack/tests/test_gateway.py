@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dicomcommon.routes import ROUTES, SERVICES
+from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
 from dicomstack import gateway
 
 URLS = {
@@ -16,8 +16,8 @@ URLS = {
 def test_one_router_per_route_with_the_exact_rule_and_priority() -> None:
     routers = gateway.dynamic_config(URLS)["http"]["routers"]
     public = {name: r for name, r in routers.items() if r["entryPoints"] == ["web"]}
-    assert set(public) == {route.name for route in ROUTES}
-    for route in ROUTES:
+    assert set(public) == {route.name for route in GATEWAY_ROUTES}
+    for route in GATEWAY_ROUTES:
         router = public[route.name]
         assert router["rule"] == route.traefik_rule()
         assert router["priority"] == route.priority
@@ -33,7 +33,7 @@ def test_each_service_balances_over_every_replica() -> None:
 
 def test_path_rewrites_come_from_the_routes_table() -> None:
     http = gateway.dynamic_config(URLS)["http"]
-    for route in ROUTES:
+    for route in GATEWAY_ROUTES:
         names = http["routers"][route.name].get("middlewares", [])
         rewrites = [http["middlewares"][name]["replacePath"]["path"] for name in names]
         assert rewrites == ([route.rewrite_path] if route.rewrite_path else [])
@@ -55,5 +55,5 @@ def test_static_config_points_the_file_provider_at_the_routes(tmp_path: Path) ->
 
 def test_every_public_route_lets_cors_preflight_through() -> None:
     routers = gateway.dynamic_config(URLS)["http"]["routers"]
-    for route in ROUTES:
+    for route in GATEWAY_ROUTES:
         assert "Method(`OPTIONS`)" in routers[route.name]["rule"], route.name

@@ -40,4 +40,6 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{study}/series/{{series}}/instances/{{instance}}", handlers.delete,
               methods=["DELETE"]),
     ]  # fmt: skip
-    return create_service_app("delow", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "delow", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )

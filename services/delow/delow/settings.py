@@ -5,10 +5,12 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     StudyGroupsSettings,
+    auth_field,
     cors_field,
     http_field,
     nats_field,
@@ -22,5 +24,6 @@ class Settings(BaseSettings):
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     index_timeout_seconds: float = 30.0

@@ -131,4 +131,6 @@ def create_app(settings: Settings) -> Starlette:
         Route(_STUDY_ACCESS, access.read_access, methods=["GET", "HEAD"]),
         Route(_STUDY_ACCESS, access.change_access, methods=["PUT"]),
     ]
-    return create_service_app("indexer", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "indexer", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )

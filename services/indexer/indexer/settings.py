@@ -6,11 +6,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     PostgresSettings,
     StorageSettings,
+    auth_field,
     cors_field,
     http_field,
     nats_field,
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5

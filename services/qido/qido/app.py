@@ -53,7 +53,9 @@ def create_app(settings: Settings) -> Starlette:
         ),
         *_feed_routes(),
     ]
-    return create_service_app("qido", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "qido", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )
 
 
 def _feed_routes() -> list[Route]:

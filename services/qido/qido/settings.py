@@ -6,10 +6,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     PostgresSettings,
     StudyGroupsSettings,
+    auth_field,
     cors_field,
     http_field,
     postgres_field,
@@ -25,6 +27,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = postgres_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).

@@ -42,4 +42,6 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{DICOMWEB_ROOT}/studies", handlers.store_instances, methods=["POST"]),
         Route(f"{DICOMWEB_ROOT}/studies/{{study}}", handlers.store_instances, methods=["POST"]),
     ]
-    return create_service_app("stow", routes, lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "stow", routes, lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )

@@ -9,11 +9,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon import anonymize
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     NatsSettings,
     StorageSettings,
     StudyGroupsSettings,
+    auth_field,
     cors_field,
     http_field,
     nats_field,
@@ -29,6 +31,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000

@@ -50,7 +50,9 @@ def create_app(settings: Settings) -> Starlette:
 
         return [postgres, storage]
 
-    return create_service_app("wado", _routes(), lifespan, readiness, cors=settings.cors)
+    return create_service_app(
+        "wado", _routes(), lifespan, readiness, cors=settings.cors, auth=settings.auth
+    )
 
 
 def _routes() -> list[Route]:

@@ -8,11 +8,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuthSettings,
     CorsSettings,
     HttpSettings,
     PostgresSettings,
     StorageSettings,
     StudyGroupsSettings,
+    auth_field,
     cors_field,
     http_field,
     postgres_field,
@@ -28,6 +30,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).

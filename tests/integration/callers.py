@@ -1,39 +1,30 @@
-"""Callers with an identity, for the study-groups tests: one HTTP client per (service,
-principal).
+"""Callers with an identity, for the study-groups tests: one HTTP client per principal,
+through the gateway of a stack that requires bearer tokens and has study groups on.
 
-The services run in this process on the stack's PostgreSQL, NATS and storage, with study
-groups on, and each request carries the given ``Principal`` in its ASGI scope exactly where
-the authentication middleware puts the caller of a verified token (``principal.SCOPE_KEY``).
-With an OIDC provider in the stack, ``Callers.client`` becomes a gateway client with a bearer
-token for the principal's subject, roles and groups; the tests do not change.
+Each principal is a user of the stack's local OIDC provider whose roles grant its
+permissions and whose groups claim holds its groups; its client sends that user's real token.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
-from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from delow.app import create_app as delow_app
-from delow.settings import Settings as DelowSettings
-from dicomcommon.principal import SCOPE_KEY, Permission, Principal
-from dicomcommon.settings import NatsSettings, PostgresSettings, StudyGroupsSettings
+from dicomcommon.principal import Permission, Principal
+from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
-from qido.app import create_app as qido_app
-from qido.settings import Settings as QidoSettings
-from stow.app import create_app as stow_app
-from stow.settings import Settings as StowSettings
-from wado.app import create_app as wado_app
-from wado.settings import Settings as WadoSettings
+from tests.tokens import token_for
 
 EVERYTHING_BUT_ADMIN = frozenset({Permission.READ, Permission.WRITE, Permission.DELETE})
 # The subject a modality's service account signs in as; its new studies go to ``cardio``.
 MODALITY_SUBJECT = "modality-ct-1"
+# The default roles granting each permission set (DICOMWEB_AUTH_ROLE_PERMISSIONS' defaults).
+_ROLES = {EVERYTHING_BUT_ADMIN: ["writer", "deleter"]}
 
 
 def user(subject: str, *groups: str) -> Principal:
@@ -43,54 +34,34 @@ def user(subject: str, *groups: str) -> Principal:
 ADMIN = Principal(subject="admin", permissions=frozenset(Permission) - {Permission.PUBLIC})
 
 
-class AsCaller:
-    """The app, with every HTTP request made by ``principal``."""
-
-    def __init__(self, app: ASGIApp, principal: Principal) -> None:
-        self.app, self.principal = app, principal
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope = {**scope, SCOPE_KEY: self.principal}
-        await self.app(scope, receive, send)
+@contextmanager
+def groups_stack(folder: Path) -> Iterator[Stack]:
+    """A stack with authentication and study groups on (``MODALITY_SUBJECT``'s new studies
+    get ``cardio``)."""
+    environ = {
+        **os.environ,
+        "DICOMWEB_AUTH_STUDY_GROUPS_ENABLED": "true",
+        "DICOMWEB_AUTH_STUDY_GROUPS_UPLOADER_GROUPS": json.dumps({MODALITY_SUBJECT: ["cardio"]}),
+    }
+    with Stack(StackSettings.ephemeral(folder, auth=True), environ=environ) as running:
+        yield running
 
 
 class Callers:
-    def __init__(self, apps: dict[str, Starlette]) -> None:
-        self.apps = apps
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self._tokens: dict[Principal, str] = {}
 
-    def client(self, service: str, principal: Principal) -> httpx.AsyncClient:
-        """A client of ``service`` (qido, wado, stow, delow) speaking as ``principal``."""
-        transport = httpx.ASGITransport(app=AsCaller(self.apps[service], principal))
-        return httpx.AsyncClient(transport=transport, base_url="http://dicomweb.test")
+    def token(self, principal: Principal) -> str:
+        if principal not in self._tokens:
+            roles = ["admin"] if principal.may(Permission.ADMIN) else _ROLES[principal.permissions]
+            self._tokens[principal] = token_for(
+                self.stack, principal.subject, name=principal.subject, roles=roles,
+                groups=list(principal.groups),
+            )  # fmt: skip
+        return self._tokens[principal]
 
-
-async def _wait_ready(client: httpx.AsyncClient, seconds: float = 30) -> None:
-    """Until the service says its dependencies answer (its NATS client connects lazily)."""
-    deadline = time.monotonic() + seconds
-    async with client:
-        while (await client.get("/readyz")).status_code != 200:
-            assert time.monotonic() < deadline, f"{client} not ready"
-            await asyncio.sleep(0.1)
-
-
-@asynccontextmanager
-async def callers(stack: Stack) -> AsyncIterator[Callers]:
-    groups = StudyGroupsSettings(enabled=True, uploader_groups={MODALITY_SUBJECT: ["cardio"]})
-    postgres = PostgresSettings(url=stack.postgres_url)
-    nats = NatsSettings(url=stack.nats_url)
-    apps = {
-        "qido": qido_app(QidoSettings(postgres=postgres, study_groups=groups)),
-        "wado": wado_app(
-            WadoSettings(postgres=postgres, storage=stack.storage, study_groups=groups)
-        ),
-        "stow": stow_app(StowSettings(nats=nats, storage=stack.storage, study_groups=groups)),
-        "delow": delow_app(DelowSettings(nats=nats, study_groups=groups)),
-    }
-    async with AsyncExitStack() as started:
-        for app in apps.values():
-            await started.enter_async_context(app.router.lifespan_context(app))
-        found = Callers(apps)
-        for service in apps:
-            await _wait_ready(found.client(service, ADMIN))
-        yield found
+    def client(self, principal: Principal) -> httpx.AsyncClient:
+        """A client of the gateway speaking as ``principal``."""
+        headers = {"Authorization": f"Bearer {self.token(principal)}"}
+        return httpx.AsyncClient(base_url=self.stack.gateway_url, headers=headers, timeout=60)

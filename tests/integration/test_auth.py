@@ -32,6 +32,7 @@ EXAMPLES = {
         f"/wado?requestType=WADO&studyUID={STUDY}&seriesUID={SERIES}&objectUID={INSTANCE}",
     ),
     "delete": ("DELETE", f"/dicom-web/studies/{STUDY}"),
+    "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),
     "health": ("GET", "/healthz"),
     "orphans-sweep": ("POST", "/orphans/sweep?older_than=1000000000"),
     "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),

@@ -2,15 +2,15 @@
 counts and paging), WADO-RS (instances, metadata, frames, bulk data, rendered, thumbnails),
 WADO-URI, the change feed (v1, v2, latest, Server-Sent Events), DELETE and STOW answer a
 caller only about the studies of its groups; admins see everything; a caller without groups
-sees nothing. Studies are stored and their groups set through the gateway; the callers with
-an identity come from ``callers`` (see there).
+sees nothing. Everything goes through the gateway of a stack that requires real bearer tokens
+of its local OIDC provider (``callers``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,47 +55,60 @@ class Corpus:
     first_sequence: int  # the feed before the corpus was stored
 
 
-def _store(stack: Stack, count: int, groups: list[str]) -> Study:
+@pytest.fixture(scope="module")
+def groups_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with who.groups_stack(tmp_path_factory.mktemp("groups-stack")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def callers(groups_stack: Stack) -> who.Callers:
+    return who.Callers(groups_stack)
+
+
+def _admin(callers: who.Callers) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {callers.token(who.ADMIN)}"}
+    return httpx.Client(base_url=callers.stack.gateway_url, headers=headers, timeout=60)
+
+
+def _store(callers: who.Callers, count: int, groups: list[str]) -> Study:
     first = instances.fresh()
     datasets = [first] + [
         instances.fresh(study=first.StudyInstanceUID, series=first.SeriesInstanceUID)
         for _ in range(count - 1)
     ]
     body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
-    assert instances.store(stack.dicomweb_url, body, instances.MULTIPART).status_code == 200
-    put = httpx.put(_access_url(stack, first.StudyInstanceUID), json={"groups": groups})
+    with _admin(callers) as admin:
+        headers = {"Content-Type": instances.MULTIPART}
+        assert admin.post("/dicom-web/studies", content=body, headers=headers).status_code == 200
+        put = admin.put(_access_path(first.StudyInstanceUID), json={"groups": groups})
     assert put.status_code == 200, put.text
     sops = tuple(sorted(str(ds.SOPInstanceUID) for ds in datasets))
     return Study(str(first.StudyInstanceUID), str(first.SeriesInstanceUID), sops)
 
 
-def _access_url(stack: Stack, study: str) -> str:
-    return f"{stack.dicomweb_url}/studies/{study}/access"
+def _access_path(study: str) -> str:
+    return f"/dicom-web/studies/{study}/access"
 
 
 @pytest.fixture(scope="module")
-def corpus(stack: Stack) -> Corpus:
-    latest = httpx.get(f"{stack.dicomweb_url}/changefeed/latest?includemetadata=false")
+def corpus(callers: who.Callers) -> Corpus:
+    with _admin(callers) as admin:
+        latest = admin.get("/dicom-web/changefeed/latest?includemetadata=false")
     first = latest.json()["sequence"] if latest.status_code == 200 else 0
-    a, b = _store(stack, 2, ["cardio"]), _store(stack, 1, ["neuro"])
-    return Corpus(a, b, _store(stack, 1, ["cardio"]), first)
+    a, b = _store(callers, 2, ["cardio"]), _store(callers, 1, ["neuro"])
+    return Corpus(a, b, _store(callers, 1, ["cardio"]), first)
 
 
-@pytest.fixture(scope="module")
-async def callers(stack: Stack) -> AsyncIterator[who.Callers]:
-    async with who.callers(stack) as found:
-        yield found
-
-
-async def _get(callers: who.Callers, service: str, caller: Principal, path: str,
+async def _get(callers: who.Callers, caller: Principal, path: str,
                **headers: str) -> httpx.Response:  # fmt: skip
-    async with callers.client(service, caller) as client:
+    async with callers.client(caller) as client:
         return await client.get(path, headers=headers)
 
 
 async def _studies_found(callers: who.Callers, caller: Principal, path: str) -> list[str]:
     """The Study Instance UID of each QIDO match, in answer order ([] for 204)."""
-    response = await _get(callers, "qido", caller, path)
+    response = await _get(callers, caller, path)
     assert response.status_code in (200, 204), response.text
     return [m["0020000D"]["Value"][0] for m in response.json()] if response.content else []
 
@@ -159,11 +172,11 @@ async def test_qido_paging_and_more_results_count_visible_studies_only(
     callers: who.Callers, corpus: Corpus
 ) -> None:
     query = f"/dicom-web/studies?{_both(corpus)}&limit=1"
-    cut = await _get(callers, "qido", BOTH, query)
+    cut = await _get(callers, BOTH, query)
     assert len(cut.json()) == 1 and "additional results" in cut.headers.get("warning", "")
-    whole = await _get(callers, "qido", CARDIO, query)
+    whole = await _get(callers, CARDIO, query)
     assert len(whole.json()) == 1 and "warning" not in whole.headers
-    after = await _get(callers, "qido", CARDIO, f"{query}&offset=1")
+    after = await _get(callers, CARDIO, f"{query}&offset=1")
     assert after.status_code == 204
 
 
@@ -202,19 +215,19 @@ async def test_wado_answers_a_study_of_other_groups_as_missing(
         (NO_GROUP, corpus.a, 404),
         (who.ADMIN, corpus.b, 200),
     ):
-        response = await _get(callers, "wado", caller, _wado_path(template, study), accept=accept)
+        response = await _get(callers, caller, _wado_path(template, study), accept=accept)
         assert response.status_code == status, (caller.subject, response.text[:200])
 
 
 async def test_wado_bulk_data_of_a_study_of_other_groups_is_missing(
     callers: who.Callers, corpus: Corpus
 ) -> None:
-    metadata = await _get(callers, "wado", who.ADMIN, f"{corpus.b.path()}/metadata")
+    metadata = await _get(callers, who.ADMIN, f"{corpus.b.path()}/metadata")
     uri = metadata.json()[0]["7FE00010"]["BulkDataURI"]
     path = "/dicom-web/" + uri.split("/dicom-web/", 1)[1]
     octets = "application/octet-stream"
-    assert (await _get(callers, "wado", NEURO, path, accept=octets)).status_code == 200
-    assert (await _get(callers, "wado", CARDIO, path, accept=octets)).status_code == 404
+    assert (await _get(callers, NEURO, path, accept=octets)).status_code == 200
+    assert (await _get(callers, CARDIO, path, accept=octets)).status_code == 404
 
 
 # -- change feed ---------------------------------------------------------------------------
@@ -226,7 +239,7 @@ async def _feed_studies(callers: who.Callers, caller: Principal, corpus: Corpus)
     offset = corpus.first_sequence
     while True:
         path = f"/dicom-web/changefeed?offset={offset}&limit=100&includemetadata=false"
-        page = await _get(callers, "qido", caller, path)
+        page = await _get(callers, caller, path)
         entries = page.json()
         if not entries:
             return studies
@@ -244,7 +257,7 @@ async def test_change_feed_pages_hold_the_entries_of_the_callers_studies(
     assert b in neuro and a not in neuro
     assert {a, b} <= await _feed_studies(callers, who.ADMIN, corpus)
     assert await _feed_studies(callers, NO_GROUP, corpus) == set()
-    v2 = await _get(callers, "qido", NEURO, "/dicom-web/v2/changefeed?limit=200&offset=0")
+    v2 = await _get(callers, NEURO, "/dicom-web/v2/changefeed?limit=200&offset=0")
     assert a not in {e["studyInstanceUid"] for e in v2.json()}
 
 
@@ -253,8 +266,8 @@ async def test_change_feed_latest_is_the_newest_entry_the_caller_may_see(
 ) -> None:
     for version in ("", "v2/"):
         path = f"/dicom-web/{version}changefeed/latest"
-        assert (await _get(callers, "qido", NO_GROUP, path)).status_code == 204
-        latest = await _get(callers, "qido", NEURO, path)
+        assert (await _get(callers, NO_GROUP, path)).status_code == 204
+        latest = await _get(callers, NEURO, path)
         assert latest.json()["studyInstanceUid"] not in (corpus.a.study, corpus.d.study)
 
 
@@ -273,39 +286,19 @@ def _count(events: list[dict[str, Any]], study: Study) -> int:
 
 async def _events(callers: who.Callers, caller: Principal, path: str, until: Any,
                   seconds: float = 30) -> list[dict[str, Any]]:  # fmt: skip
-    """The events of an SSE response, read from the app until ``until(events)`` holds; then
-    the client leaves (as a browser's EventSource closing)."""
-    app = who.AsCaller(callers.apps["qido"], caller)
+    """The events of an SSE response until ``until(events)`` holds; then the client leaves."""
     events: list[dict[str, Any]] = []
-    done, buffer = asyncio.Event(), b""
-    raw_path, _, query = path.partition("?")
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "root_path": "",
-        "query_string": query.encode(), "headers": [(b"host", b"dicomweb.test")],
-        "server": ("dicomweb.test", 80), "client": ("127.0.0.1", 1),
-    }  # fmt: skip
 
-    async def receive() -> dict[str, Any]:
-        await done.wait()
-        return {"type": "http.disconnect"}
+    async def read() -> None:
+        async with callers.client(caller) as client, client.stream("GET", path) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(orjson.loads(line[6:]))
+                    if until(events):
+                        return
 
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal buffer
-        buffer += message.get("body", b"")
-        *blocks, buffer = buffer.split(b"\n\n")
-        for block in blocks:
-            data = [line[6:] for line in block.split(b"\n") if line.startswith(b"data: ")]
-            events.extend(orjson.loads(d) for d in data)
-        if until(events):
-            done.set()
-
-    task = asyncio.create_task(app(scope, receive, send))
-    try:
-        await asyncio.wait_for(done.wait(), seconds)
-    finally:
-        done.set()
-        await asyncio.wait_for(task, 10)
+    await asyncio.wait_for(read(), seconds)
     return events
 
 
@@ -316,7 +309,7 @@ async def test_delete_of_a_study_of_other_groups_is_not_found(
     callers: who.Callers, corpus: Corpus
 ) -> None:
     async def delete(caller: Principal, path: str) -> int:
-        async with callers.client("delow", caller) as client:
+        async with callers.client(caller) as client:
             return (await client.delete(path)).status_code
 
     assert await delete(CARDIO, corpus.b.path("study")) == 404
@@ -334,7 +327,7 @@ async def test_delete_of_a_study_of_other_groups_is_not_found(
 
 async def _stow(callers: who.Callers, caller: Principal, *datasets: Any) -> httpx.Response:
     body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
-    async with callers.client("stow", caller) as client:
+    async with callers.client(caller) as client:
         headers = {"Content-Type": instances.MULTIPART}
         return await client.post("/dicom-web/studies", content=body, headers=headers)
 
@@ -350,13 +343,12 @@ def _failure_reasons(response: httpx.Response) -> list[int]:
     ids=["own groups", "groups configured for the uploader"],
 )
 async def test_a_new_study_gets_its_uploaders_groups(
-    stack: Stack, callers: who.Callers, uploader: Principal
+    callers: who.Callers, uploader: Principal
 ) -> None:
     ds = instances.fresh()
     stored = await _stow(callers, uploader, ds)
     assert stored.status_code == 200, stored.text
-    async with httpx.AsyncClient() as client:
-        access = await client.get(_access_url(stack, ds.StudyInstanceUID))
+    access = await _get(callers, who.ADMIN, _access_path(ds.StudyInstanceUID))
     assert access.json()["groups"] == ["cardio"]
 
 
@@ -381,16 +373,24 @@ async def test_a_store_by_an_uploader_without_groups_fails_as_not_authorized(
     assert "no study access group" in refused.headers["warning"]
 
 
-# -- the access API (through the gateway; authentication is off, so the caller is an admin) --
+# -- the access API ----------------------------------------------------------------------
 
 
-def test_access_api_reads_and_changes_a_studys_groups(stack: Stack, corpus: Corpus) -> None:
-    url = _access_url(stack, corpus.b.study)
-    assert httpx.get(url).json() == {"studyInstanceUid": corpus.b.study, "groups": ["neuro"]}
-    changed = httpx.put(url, json={"groups": ["neuro", "trial-7", "neuro"]})
-    assert changed.json()["groups"] == ["neuro", "trial-7"]
-    assert httpx.get(url).json()["groups"] == ["neuro", "trial-7"]
-    httpx.put(url, json={"groups": ["neuro"]})
+def test_access_api_reads_and_changes_a_studys_groups(callers: who.Callers, corpus: Corpus) -> None:
+    path = _access_path(corpus.b.study)
+    with _admin(callers) as admin:
+        assert admin.get(path).json() == {"studyInstanceUid": corpus.b.study, "groups": ["neuro"]}
+        changed = admin.put(path, json={"groups": ["neuro", "trial-7", "neuro"]})
+        assert changed.json()["groups"] == ["neuro", "trial-7"]
+        assert admin.get(path).json()["groups"] == ["neuro", "trial-7"]
+        admin.put(path, json={"groups": ["neuro"]})
+
+
+async def test_access_api_is_for_admins_only(callers: who.Callers, corpus: Corpus) -> None:
+    async with callers.client(NEURO) as client:
+        assert (await client.get(_access_path(corpus.b.study))).status_code == 403
+        put = await client.put(_access_path(corpus.b.study), json={"groups": ["neuro"]})
+        assert put.status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -398,13 +398,18 @@ def test_access_api_reads_and_changes_a_studys_groups(stack: Stack, corpus: Corp
     [b"not json", b"[]", b'{"groups": "neuro"}', b'{"groups": [""]}', b'{"groups": [1]}',
      json.dumps({"groups": ["x" * 129]}).encode()],
 )  # fmt: skip
-def test_access_api_refuses_a_malformed_document(stack: Stack, corpus: Corpus, body: bytes) -> None:
-    response = httpx.put(_access_url(stack, corpus.b.study), content=body)
-    assert response.status_code == 400, response.text
-    assert httpx.get(_access_url(stack, corpus.b.study)).json()["groups"] == ["neuro"]
+def test_access_api_refuses_a_malformed_document(
+    callers: who.Callers, corpus: Corpus, body: bytes
+) -> None:
+    with _admin(callers) as admin:
+        response = admin.put(_access_path(corpus.b.study), content=body)
+        assert response.status_code == 400, response.text
+        assert admin.get(_access_path(corpus.b.study)).json()["groups"] == ["neuro"]
 
 
-def test_access_api_of_a_missing_study_is_not_found(stack: Stack) -> None:
-    url = _access_url(stack, "1.2.3.4.5.6.7.8.9")
-    assert httpx.get(url).status_code == 404
-    assert httpx.put(url, json={"groups": ["a"]}).status_code == 404
+def test_access_api_of_a_missing_study_is_not_found(callers: who.Callers) -> None:
+    with _admin(callers) as admin:
+        assert admin.get(_access_path("1.2.3.4.5.6.7.8.9")).status_code == 404
+        assert (
+            admin.put(_access_path("1.2.3.4.5.6.7.8.9"), json={"groups": ["a"]}).status_code == 404
+        )

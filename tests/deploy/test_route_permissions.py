@@ -81,6 +81,6 @@ def test_internal_routes_are_not_routed_by_the_gateway() -> None:
 
 
 def test_patient_data_routes_need_an_identity() -> None:
-    """Only probes and the gateway's health report are public."""
+    """Only probes, the gateway's health report and the viewer's static files are public."""
     public = {r.name for r in ROUTES if r.permission is Permission.PUBLIC}
-    assert public == {"health", *(f"{s}-probes" for s in APPS)}
+    assert public == {"health", "viewer", "viewer-files", *(f"{s}-probes" for s in APPS)}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from dicomcommon.principal import Permission
-from dicomcommon.routes import ROUTES, Route
+from dicomcommon.routes import ALL_SERVICES, ROUTES, Route
 from dicomstack.stack import Stack
 from tests.tokens import BAD_TOKENS, token_for
 
@@ -35,10 +35,11 @@ EXAMPLES = {
     "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),
     "health": ("GET", "/healthz"),
     "orphans-sweep": ("POST", "/orphans/sweep?older_than=1000000000"),
-    "study-access": ("GET", f"/dicom-web/studies/{STUDY}/access"),
     "parked-commands": ("GET", "/parked?limit=1"),
     "audit": ("GET", "/dicom-web/audit?limit=1"),
-    **{f"{s}-probes": ("GET", "/healthz") for s in ("stow", "qido", "wado", "delow", "indexer")},
+    "viewer": ("GET", "/viewer/"),
+    "viewer-files": ("GET", "/viewer/app-config.js"),
+    **{f"{s}-probes": ("GET", "/healthz") for s in ALL_SERVICES},
 }
 # Users of the local provider (one per default role, plus one holding no role).
 HOLDING = {

@@ -70,7 +70,7 @@ async def test_reader_is_ready_only_once_its_schema_is_in(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://service") as client,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client,
     ):
         waiting = await client.get("/readyz/self")
         assert waiting.status_code == 503

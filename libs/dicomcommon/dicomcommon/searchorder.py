@@ -20,6 +20,10 @@ from dicomcommon.searchschema import ALIAS, COLUMNS, SHARED, UID
 
 # IS values kept as text columns: they sort as the integers they hold (0016's dicom_integer).
 _INTEGER_STRINGS = frozenset({"SeriesNumber", "InstanceNumber"})
+# Sorted by their first 64 characters, as the ``study_newest_first`` index keeps them (a real
+# DA or TM is far shorter; a malformed value of several KB would not fit an index row).
+_PREFIX_SORTED = frozenset({"StudyDate", "StudyTime"})
+_PREFIX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +42,8 @@ def _default(base: Level) -> list[SortTerm]:
     a = ALIAS[base]
     if base == Level.STUDY:
         return [
-            SortTerm(base, f"{a}.study_date", True),
-            SortTerm(base, f"{a}.study_time", True),
+            SortTerm(base, f"left({a}.study_date, {_PREFIX})", True),
+            SortTerm(base, f"left({a}.study_time, {_PREFIX})", True),
             SortTerm(base, f"{a}.created_at", True),
         ]
     number = "series_number" if base == Level.SERIES else "instance_number"
@@ -72,4 +76,6 @@ def _term(key: OrderKey, base: Level) -> SortTerm:
     expression = f"{ALIAS[level]}.{column}"
     if attribute.keyword in _INTEGER_STRINGS:
         expression = f"dicom_integer({expression})"
+    elif attribute.keyword in _PREFIX_SORTED:
+        expression = f"left({expression}, {_PREFIX})"
     return SortTerm(level, expression, key.descending)

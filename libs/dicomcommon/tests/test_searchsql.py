@@ -40,7 +40,8 @@ def test_study_search_reads_typed_columns_and_orders_newest_first() -> None:
     assert "left(st.patient_id, 256) = $2 AND st.patient_id = $1" in search.text
     assert "left(st.study_date, 256) >= $" in search.text
     newest_first = (
-        "ORDER BY st.study_date DESC NULLS LAST, st.study_time DESC NULLS LAST, "
+        "ORDER BY left(st.study_date, 64) DESC NULLS LAST, "
+        "left(st.study_time, 64) DESC NULLS LAST, "
         "st.created_at DESC NULLS LAST, st.study_instance_uid DESC NULLS LAST LIMIT $4 OFFSET $5"
     )
     assert newest_first in search.text

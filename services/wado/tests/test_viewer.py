@@ -14,7 +14,7 @@ from wado.settings import Settings
 def _client(settings: Settings) -> httpx.AsyncClient:
     """The app without its lifespan: these routes need no database or storage."""
     transport = httpx.ASGITransport(app=create_app(settings))
-    return httpx.AsyncClient(transport=transport, base_url="http://wado")
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
 
 
 async def test_without_the_viewer_the_page_says_how_to_add_it() -> None:

@@ -14,9 +14,11 @@ UPDATE study st SET created_at = coalesce(
 ALTER TABLE study ALTER COLUMN created_at SET DEFAULT now();
 ALTER TABLE study ALTER COLUMN created_at SET NOT NULL;
 
+-- Dates and times by their first 64 characters (a real DA or TM has at most 16): a value of
+-- several KB, which the index keeps whole elsewhere (0014), must not exceed an index row here.
 CREATE INDEX study_newest_first ON study (
-    study_date DESC NULLS LAST,
-    study_time DESC NULLS LAST,
+    left(study_date, 64) DESC NULLS LAST,
+    left(study_time, 64) DESC NULLS LAST,
     created_at DESC NULLS LAST,
     study_instance_uid DESC NULLS LAST
 );

@@ -143,11 +143,9 @@ async def test_qido_counts_only_the_studies_of_the_callers_groups(
 ) -> None:
     instances = 2 * ("a" in sees) + ("b" in sees)
     for level, count in (("studies", len(sees)), ("series", len(sees)), ("instances", instances)):
-        answer = await _get(callers, "qido", caller, f"/dicom-web/{level}/count?{_both(corpus)}")
+        answer = await _get(callers, caller, f"/dicom-web/{level}/count?{_both(corpus)}")
         assert answer.json() == {"count": count}, level
-        total = await _get(
-            callers, "qido", caller, f"/dicom-web/{level}?{_both(corpus)}&count=true"
-        )
+        total = await _get(callers, caller, f"/dicom-web/{level}?{_both(corpus)}&count=true")
         assert total.headers["x-total-count"] == str(count), level
 
 

@@ -55,6 +55,8 @@ def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
         with contextlib.suppress(OSError, ValueError):
             recorded = json.loads((tmp_path / ownership.PIDS_FILE).read_text())
             for entry in recorded.values():

@@ -68,7 +68,10 @@ def browser(stack: Stack) -> Iterator[Browser]:
 def _store(stack: Stack, name: str, patient: str) -> str:
     ds = instances.fresh(name)
     ds.PatientName = patient
-    ds.StudyDate = time.strftime("%Y%m%d")  # the list shows the newest studies first
+    # The list shows the newest 101 studies first, and the session's stack holds every other
+    # test's studies: the last moment of today puts these two on top (arrival breaks the tie).
+    ds.StudyDate = time.strftime("%Y%m%d")
+    ds.StudyTime = "235959.999999"
     answer = instances.store(stack.dicomweb_url, instances.to_bytes(ds))
     assert answer.status_code == 200, answer.text
     return str(ds.StudyInstanceUID)

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 import pytest
 from PIL import Image, ImageChops, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
+from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
 from tests import instances
 
@@ -51,6 +53,14 @@ class Record:
 
 
 @pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of this module's own: the session's holds other tests' studies, some with dates
+    no real study has (values of several KB), which a newest-first list can show first."""
+    with Stack(StackSettings.ephemeral(tmp_path_factory.mktemp("viewer-stack"))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def browser(stack: Stack) -> Iterator[Browser]:
     binary = _browser_binary()
     if stack.viewer_root is None:
@@ -68,10 +78,7 @@ def browser(stack: Stack) -> Iterator[Browser]:
 def _store(stack: Stack, name: str, patient: str) -> str:
     ds = instances.fresh(name)
     ds.PatientName = patient
-    # The list shows the newest 101 studies first, and the session's stack holds every other
-    # test's studies: the last moment of today puts these two on top (arrival breaks the tie).
-    ds.StudyDate = time.strftime("%Y%m%d")
-    ds.StudyTime = "235959.999999"
+    ds.StudyDate = time.strftime("%Y%m%d")  # the list shows the newest studies first
     answer = instances.store(stack.dicomweb_url, instances.to_bytes(ds))
     assert answer.status_code == 200, answer.text
     return str(ds.StudyInstanceUID)
@@ -111,7 +118,12 @@ def test_viewer_lists_filters_draws_and_scrolls(stack: Stack, browser: Browser) 
     page.on("pageerror", lambda error: record.errors.append(str(error)))
 
     page.goto(f"{stack.gateway_url}/viewer/")
-    page.get_by_text(f"ALPHA{token}", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    try:
+        page.get_by_text(f"ALPHA{token}", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    except PlaywrightError as exc:  # say what the page asked and heard, not only that it waited
+        raise AssertionError(
+            f"{exc}\nrequests: {record.dicomweb}\nerrors: {record.errors}"
+        ) from exc
     page.get_by_text(f"BETA{token}", exact=False).first.wait_for(timeout=TIMEOUT_MS)
     page.locator("input").first.fill(f"ALPHA{token}")
     page.get_by_text(f"BETA{token}", exact=False).first.wait_for(

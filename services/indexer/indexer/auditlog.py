@@ -25,6 +25,7 @@ from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings
 from indexer import dicomaudit
+from indexer.loops import resume_forever
 from indexer.settings import Settings
 from indexer.syslog import SyslogSender, syslog_message
 
@@ -69,14 +70,7 @@ class AuditRecorder:
 
     async def run(self) -> None:
         """Forever: subscribe (again after an outage), then fetch, record and acknowledge."""
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("audit recorder interrupted (%s); resuming", exc)
-                await asyncio.sleep(1)
+        await resume_forever("audit recorder", self._consume)
 
     async def _consume(self) -> None:
         await self.bus.connected.wait()

@@ -32,6 +32,7 @@ from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, Outcome
 from dicomcommon.storage import BlobStore
 from indexer import epochs, offloaded, parking
 from indexer.batch import Command, apply_batch
+from indexer.loops import resume_forever
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,7 @@ class IngestConsumer:
 
     async def run(self) -> None:
         """Forever: subscribe (again after an outage), then fetch and apply batches."""
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("ingest loop interrupted (%s); resuming", exc)
-                await asyncio.sleep(1)
+        await resume_forever("ingest loop", self._consume)
 
     async def _consume(self) -> None:
         await self.bus.connected.wait()

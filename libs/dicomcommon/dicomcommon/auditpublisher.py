@@ -93,11 +93,15 @@ class AuditPublisher:
         await self.bus.close()
 
     async def _run(self) -> None:
-        """While events wait: take what is queued (up to a batch), publish it as one message,
-        and on failure put it back and pause. Events queue up while a message awaits its ack,
-        so under load each message carries many."""
+        """While events wait: let others join the first for a moment (``publish_linger_seconds``),
+        take what is queued (up to a batch), publish it as one message, and on failure put it
+        back and pause. Events also queue up while a message awaits its ack, so under load each
+        message carries many."""
+        linger = self.settings.publish_linger_seconds
         while True:
             await self._ready.wait()
+            if linger and len(self._queue) < self.settings.publish_batch:
+                await asyncio.sleep(linger)
             batch = self._take_batch()
             if not self._queue:
                 self._ready.clear()

@@ -158,6 +158,10 @@ class AuditSettings(BaseSettings):
     # wait, requests on patient data are refused with 503 rather than served unrecorded.
     buffer_events: int = Field(default=10_000, ge=1)
     publish_batch: int = Field(default=256, ge=1)
+    # How long the first event of a message waits for others to join it: one JetStream message,
+    # one fetch and one insert for many requests instead of one each (the trail's cost per
+    # request). Events still queued when a process is killed are lost, so keep it short.
+    publish_linger_seconds: float = Field(default=0.1, ge=0, le=2)
     # The DICOM audit message's AuditSourceID (PS3.15 A.5.1): names this archive.
     source_id: str = "dicomweb"
 

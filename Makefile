@@ -12,8 +12,13 @@ ARGS ?=
 $(UV):
 	$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check uv
 
+# Byte-compiled at install: every service start (and restart after a crash) then loads
+# compiled modules, even where Python may not write them itself (PYTHONDONTWRITEBYTECODE,
+# read-only trees).
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --locked --python $(PYTHON) && touch $@
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	$(VENV)/bin/python -m compileall -q libs services bench >/dev/null
+	touch $@
 
 install: $(VENV)/.installed viewer
 

@@ -13,6 +13,7 @@ from dicomcommon.settings import (
     NatsSettings,
     PostgresSettings,
     StorageSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
@@ -20,6 +21,7 @@ from dicomcommon.settings import (
     nats_field,
     postgres_field,
     storage_field,
+    tracing_field,
 )
 
 
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     audit: AuditSettings = audit_field()
     consumer_name: str = "indexer"
     batch_size: int = 256

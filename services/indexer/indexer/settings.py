@@ -49,5 +49,7 @@ class Settings(BaseSettings):
     # Blobs older than this that no instance uses are orphans (a store never acknowledged).
     orphan_age_seconds: float = 24 * 3600.0
     orphan_sweep_interval_seconds: float = 3600.0
+    # How often the backlog gauges (ingest, feed relay, blob clean-up) are measured.
+    backlog_interval_seconds: float = Field(default=15.0, gt=0)
     # Every other part's base URL (name -> URL), for the gateway's /healthz report.
     health_targets: dict[str, str] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ TRACER_NAME = "dicomweb"
 # Probes and metrics are polled every few seconds; tracing them would drown the real requests.
 EXCLUDED_URLS = "/healthz,/readyz,/metrics"
 _QUERY_KEY = "dicomweb.query_string"
+_UNTRACED: AbstractContextManager[Any] = nullcontext()  # reusable: nothing to set up per call
 _enabled = False
 
 
@@ -132,7 +133,7 @@ class _RestoreQuery:
 def producing(subject: str) -> AbstractContextManager[Any]:
     """A producer span around one publish to ``subject`` (nothing when tracing is off)."""
     if not _enabled:
-        return nullcontext()
+        return _UNTRACED
     tracer = trace.get_tracer(TRACER_NAME)
     return tracer.start_as_current_span(
         f"publish {subject}",
@@ -161,7 +162,7 @@ def consuming(name: str, messages: Sequence[Message]) -> AbstractContextManager[
     """A span for handling a batch of ``messages`` (linked to each one's trace), and per
     message a consumer span continuing its producer's trace (nothing when tracing is off)."""
     if not _enabled:
-        return nullcontext()
+        return _UNTRACED
     return _consuming(name, messages)
 
 

@@ -19,7 +19,13 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from delow.settings import Settings as DelowSettings
-from dicomcommon.settings import HttpSettings, NatsSettings, PostgresSettings, StorageSettings
+from dicomcommon.settings import (
+    HttpSettings,
+    NatsSettings,
+    PostgresSettings,
+    StorageSettings,
+    TracingSettings,
+)
 from dimse.settings import Settings as DimseSettings
 from indexer.settings import Settings as IndexerSettings
 from qido.settings import Settings as QidoSettings
@@ -59,7 +65,7 @@ AUTH_REQUIRED = (
     "DICOMWEB_AUTH_ROLES_CLAIM",
     "DICOMWEB_AUTH_GROUPS_CLAIM",
 )
-_SHARED = (PostgresSettings, NatsSettings, StorageSettings, HttpSettings)
+_SHARED = (PostgresSettings, NatsSettings, StorageSettings, HttpSettings, TracingSettings)
 _SERVICES = (
     StowSettings,
     QidoSettings,

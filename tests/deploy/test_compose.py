@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from dicomcommon.routes import SERVICES
+from dicomcommon.settings import TracingSettings
 from dicomstack import deploy
 from tests.deploy.manifests import (
     AUTH_REQUIRED,
@@ -98,3 +99,22 @@ def test_services_require_authentication_unless_switched_off(compose: dict[str, 
         assert environment["DICOMWEB_AUTH_ENABLED"] == "${DICOMWEB_AUTH_ENABLED:-true}"
         unauthenticated = environment["DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED"]
         assert unauthenticated == "${DICOMWEB_AUTH_ALLOW_UNAUTHENTICATED:-false}"
+
+
+def test_tracing_override_traces_every_service_and_the_gateway(compose: dict[str, Any]) -> None:
+    path = "docker-compose.tracing.yml"
+    result = tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    override = yaml.safe_load((ROOT / path).read_text())["services"]
+    traced = {n for n, s in compose["services"].items() if s.get("build") == "."} - ONE_SHOTS
+    assert traced <= set(override)
+    endpoint = f"${{OTEL_EXPORTER_OTLP_ENDPOINT:-{deploy.COMPOSE_COLLECTOR}}}"
+    for name in traced:
+        assert override[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+        assert set(override[name]["environment"]) <= {
+            f"OTEL_{field.upper()}" for field in TracingSettings.model_fields
+        }
+    static = yaml.safe_load((ROOT / "deploy/compose/traefik-tracing.yml").read_text())
+    assert static["tracing"]["otlp"]["http"]["endpoint"] == deploy.COMPOSE_COLLECTOR + "/v1/traces"
+    config = f"--configFile={deploy.TRAEFIK_DIR}/traefik-tracing.yml"
+    assert override["gateway"]["command"] == [config]

@@ -1,5 +1,6 @@
 """deploy/grafana/dicomweb.json: a Grafana dashboard whose every query reads only metrics the
-services expose (``/metrics`` of a real service app), by the labels they carry."""
+services expose (``/metrics`` of a real service app, with the indexer's backlog gauges), by the
+labels they carry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from dicomcommon.webapp import create_service_app
+from indexer import backlog  # noqa: F401  (importing it registers the backlog gauges)
 from tests.deploy.manifests import ROOT
 
 DASHBOARD = ROOT / "deploy/grafana/dicomweb.json"
@@ -24,7 +26,8 @@ def dashboard() -> dict[str, Any]:
 
 
 async def _exposed() -> str:
-    """What a service's /metrics serves after one request."""
+    """What a service's /metrics serves after one request (the indexer's adds ``backlog``'s
+    gauges, registered when it is imported)."""
     app = create_service_app("qido", [])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
@@ -49,9 +52,16 @@ async def test_every_query_reads_an_exposed_metric(dashboard: dict[str, Any]) ->
 async def test_service_label_is_the_one_the_metrics_carry(dashboard: dict[str, Any]) -> None:
     exposed = await _exposed()
     assert 'dicomweb_http_requests_total{method="GET",service="qido",status="200"}' in exposed
+    labelled = {line.split("{")[0] for line in exposed.splitlines() if 'service="' in line}
     for query in _queries(dashboard):
-        if "dicomweb_" in query:
+        if labelled & set(re.findall(r"\b(dicomweb_[a-z_]+)\b", query)):
             assert 'service=~"$service"' in query, query
+
+
+async def test_the_backlogs_have_panels(dashboard: dict[str, Any]) -> None:
+    queries = " ".join(_queries(dashboard))
+    for gauge in ("ingest_oldest_command_age", "feed_relay_lag", "blob_cleanup_pending"):
+        assert f"dicomweb_{gauge}" in queries
 
 
 def test_panels_have_distinct_ids_and_a_layout(dashboard: dict[str, Any]) -> None:

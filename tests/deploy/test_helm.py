@@ -93,6 +93,7 @@ def test_chart_lints_clean(values: dict[str, Any]) -> None:
         ({"routing": {"mode": "gateway", "tsl": True}}, "tsl"),
         ({"services": {"stow": {"autoscaling": {"enabled": "yes"}}}}, "/services/stow"),
         ({"nats": {"streamReplicas": 2}}, "/nats/streamReplicas"),
+        ({"tracing": {"sampler": "sometimes"}}, "/tracing/sampler"),
     ],
 )
 def test_schema_refuses_a_wrong_value(values: dict[str, Any], complaint: str) -> None:
@@ -309,3 +310,31 @@ def test_prometheus_finds_every_service_and_may_scrape_it() -> None:
         "kubernetes.io/metadata.name": "monitoring"
     }
     assert not _named(_render(MINIMAL), "ServiceMonitor")
+
+
+def test_tracing_points_the_services_and_the_gateway_at_the_collector() -> None:
+    collector = "http://otel-collector.observability:4318"
+    tracing = {"otlpEndpoint": collector, "sampler": "parentbased_traceidratio", "samplerArg": 0.2}
+    objects = _render({**GATEWAY, "tracing": tracing})
+    config = _named(objects, "ConfigMap")[f"{FULLNAME}-config"]["data"]
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == collector
+    assert config["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    static = yaml.safe_load(
+        _named(objects, "ConfigMap")[f"{FULLNAME}-gateway"]["data"]["traefik.yml"]
+    )
+    assert static["tracing"] == {
+        "serviceName": "dicomweb-gateway",
+        "sampleRate": 0.2,
+        "otlp": {"http": {"endpoint": f"{collector}/v1/traces"}},
+    }
+    assert "experimental" not in static
+
+
+def test_no_tracing_unless_an_endpoint_is_given() -> None:
+    objects = _render(GATEWAY)
+    config = _named(objects, "ConfigMap")[f"{FULLNAME}-config"]["data"]
+    assert not [key for key in config if key.startswith("OTEL_")]
+    static = yaml.safe_load(
+        _named(objects, "ConfigMap")[f"{FULLNAME}-gateway"]["data"]["traefik.yml"]
+    )
+    assert static == deploy.traefik_static()

@@ -4,14 +4,18 @@ Kubernetes schemas (Traefik's for its CRD kinds), and the objects are wired as d
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dicomcommon.routes import SERVICES
 from dicomstack import deploy
 from tests.deploy.manifests import (
     AUTH_REQUIRED,
+    ROOT,
     assert_tested,
     images,
     load_all,
@@ -187,3 +191,34 @@ def test_production_routes_with_the_generated_ingressroute() -> None:
     transport = _named(objects, "ServersTransport")["dicomweb"]
     assert transport["spec"]["forwardingTimeouts"]["responseHeaderTimeout"] == "600s"
     assert not {"postgres", "nats", "seaweedfs"} & set(_named(objects, "StatefulSet"))
+
+
+def test_tracing_components_trace_the_services_and_the_gateway(tmp_path: Path) -> None:
+    overlay = tmp_path / "traced"
+    overlay.mkdir()
+
+    def relative(path: str) -> str:  # kustomize takes no absolute paths
+        return os.path.relpath(ROOT / path, overlay)
+
+    (overlay / "kustomization.yaml").write_text(
+        json.dumps(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [relative("deploy/k8s/overlays/dev")],
+                "components": [
+                    relative("deploy/k8s/components/tracing"),
+                    relative("deploy/k8s/components/gateway-tracing"),
+                ],
+            }
+        )
+    )
+    result = tool("kubectl", "kustomize", str(overlay))
+    assert result.returncode == 0, result.stderr
+    objects = load_all(result.stdout)
+    config = next(o for o in objects if o["metadata"]["name"].startswith("dicomweb-config"))
+    assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == deploy.CLUSTER_COLLECTOR
+    gateway = next(o for o in objects if o["metadata"]["name"].startswith("gateway-config"))
+    static = yaml.safe_load(gateway["data"]["traefik.yml"])
+    assert static["tracing"]["otlp"]["http"]["endpoint"] == deploy.CLUSTER_COLLECTOR + "/v1/traces"
+    assert "experimental" not in static

@@ -19,6 +19,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
+from dicomcommon import tracing
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import NatsSettings
 
@@ -166,7 +167,9 @@ class Bus:
         A payload the server refuses as too large raises ``MessageTooLarge``."""
         _, js = self.require()
         try:
-            ack = await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+            with tracing.producing(subject):  # the trace continues in the message's headers
+                headers = tracing.inject({"Nats-Msg-Id": msg_id})
+                ack = await js.publish(subject, payload, headers=headers)
         except nats.errors.MaxPayloadError as exc:
             raise MessageTooLarge(f"a {len(payload)} B message is more than NATS takes") from exc
         except OUTAGE_ERRORS as exc:

@@ -1,5 +1,6 @@
-"""Run a service's ASGI app under uvicorn (uvloop, httptools) with JSON logs, unless its
-authentication settings are unsafe (then one line on stderr and exit status 2)."""
+"""Run a service's ASGI app under uvicorn (uvloop, httptools) with JSON logs and, when an OTLP
+endpoint is configured, traces; unless its authentication settings are unsafe (then one line
+on stderr and exit status 2)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,27 @@ import sys
 import uvicorn
 from starlette.applications import Starlette
 
-from dicomcommon import logs, malloc
+from dicomcommon import logs, malloc, tracing
 from dicomcommon.auth import startup_problem
-from dicomcommon.settings import AuthSettings, HttpSettings
+from dicomcommon.settings import AuthSettings, HttpSettings, TracingSettings
 
 
-def run(service: str, app: Starlette, http: HttpSettings, auth: AuthSettings) -> None:
+def run(
+    service: str,
+    app: Starlette,
+    http: HttpSettings,
+    auth: AuthSettings,
+    traces: TracingSettings | None = None,
+) -> None:
     problem = startup_problem(auth, http.host)
     if problem:
         print(f"{service}: refusing to start: {problem}", file=sys.stderr)
         sys.exit(2)
     logs.configure(service, http.log_level)
     malloc.limit_arenas()
+    tracing.configure(service, traces)
     uvicorn.run(
-        app,
+        tracing.instrument(app),
         host=http.host,
         port=http.port,
         loop="uvloop",

@@ -176,6 +176,46 @@ class AuditSettings(BaseSettings):
         return value or None
 
 
+class TracingSettings(BaseSettings):
+    """The OpenTelemetry SDK's own variables: ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the collector's
+    base URL; ``/v1/traces`` is appended) or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (the full
+    URL) turns tracing on; ``OTEL_SERVICE_NAME`` prefixes each part's service name
+    (``dicomweb-stow``, ``dicomweb-gateway``); ``OTEL_TRACES_SAMPLER`` and its ``_ARG`` choose
+    the sampler; ``OTEL_SDK_DISABLED=true`` turns it off. ``OTEL_EXPORTER_OTLP_HEADERS`` and
+    ``OTEL_RESOURCE_ATTRIBUTES`` are read by the exporter and the SDK themselves."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_", env_ignore_empty=True, extra="ignore")
+
+    exporter_otlp_endpoint: str | None = None
+    exporter_otlp_traces_endpoint: str | None = None
+    service_name: str = "dicomweb"
+    traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    traces_sampler_arg: float = 1.0
+    sdk_disabled: bool = False
+
+    @property
+    def traces_url(self) -> str | None:
+        """Where spans are posted, or None when tracing is off."""
+        if self.sdk_disabled:
+            return None
+        if self.exporter_otlp_traces_endpoint:
+            return self.exporter_otlp_traces_endpoint
+        if self.exporter_otlp_endpoint:
+            return self.exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
+
+    def service(self, part: str) -> str:
+        """The ``service.name`` of one part of the archive (``stow``, ``gateway``, …)."""
+        return f"{self.service_name}-{part}"
+
+
 # Microsoft's DICOM server's permission set, granted by role (``DICOMWEB_AUTH_ROLE_PERMISSIONS``).
 DEFAULT_ROLE_PERMISSIONS: dict[str, list[str]] = {
     "reader": ["read"],
@@ -261,3 +301,7 @@ def study_groups_field() -> StudyGroupsSettings:
 
 def audit_field() -> AuditSettings:
     return Field(default_factory=AuditSettings)
+
+
+def tracing_field() -> TracingSettings:
+    return Field(default_factory=TracingSettings)

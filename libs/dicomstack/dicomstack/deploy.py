@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
-from dicomcommon.settings import NatsSettings
+from dicomcommon.settings import NatsSettings, TracingSettings
 from dicomstack import nats
 from dicomstack.gateway import (
     PUBLIC_ENTRYPOINT,
@@ -49,6 +49,10 @@ _REGEX_META = frozenset("()[]{}?*+|.\\$^")
 DEFAULT_HOST = "dicomweb.localhost"
 TLS_SECRET = "dicomweb-tls"
 SERVERS_TIMEOUTS = {"dialTimeout": "30s", "responseHeaderTimeout": READ_TIMEOUT}
+# Where the Compose override and the kustomize components send traces when switched on: an
+# OpenTelemetry collector (or Jaeger / Tempo taking OTLP) under this name.
+COMPOSE_COLLECTOR = "http://otel-collector:4318"
+CLUSTER_COLLECTOR = "http://otel-collector.observability:4318"
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
 NATS_STORE = PurePosixPath("/data")
@@ -74,12 +78,15 @@ def traefik_file(prefix: str = "") -> dict[str, Any]:
     return config
 
 
-def traefik_static() -> dict[str, Any]:
+def traefik_static(collector: str | None = None) -> dict[str, Any]:
     """The gateway's static configuration: public, ping and fallback entry points on every
     address; no API or dashboard at all (the ping entry point is on the gateway's Service, for
-    health)."""
+    health). With ``collector`` (an OTLP/HTTP base URL), Traefik exports its spans there."""
     ports = (GATEWAY_PORT, GATEWAY_PING_PORT, GATEWAY_FALLBACK_PORT)
-    config = static_config("", ports, Path(TRAEFIK_DIR / "dynamic.yml"))
+    tracing = None
+    if collector is not None:
+        tracing = TracingSettings.model_validate({"exporter_otlp_endpoint": collector})
+    config = static_config("", ports, Path(TRAEFIK_DIR / "dynamic.yml"), tracing)
     del config["api"]
     return config
 
@@ -281,6 +288,8 @@ def to_yaml(*documents: Any) -> str:
 FORMATS: dict[str, Callable[[], str]] = {
     "traefik-file": lambda: to_yaml(traefik_file()),
     "traefik-static": lambda: to_yaml(traefik_static()),
+    "traefik-static-traced-compose": lambda: to_yaml(traefik_static(COMPOSE_COLLECTOR)),
+    "traefik-static-traced-cluster": lambda: to_yaml(traefik_static(CLUSTER_COLLECTOR)),
     "ingressroute": lambda: to_yaml(*ingressroute()),
     "ingress": lambda: to_yaml(ingress()),
     "helm-values": lambda: to_yaml(helm_values()),
@@ -291,6 +300,8 @@ FORMATS: dict[str, Callable[[], str]] = {
 COMMITTED: dict[str, str] = {
     "deploy/compose/traefik.yml": "traefik-static",
     "deploy/compose/dynamic.yml": "traefik-file",
+    "deploy/compose/traefik-tracing.yml": "traefik-static-traced-compose",
+    "deploy/k8s/components/gateway-tracing/traefik.yml": "traefik-static-traced-cluster",
     "deploy/k8s/components/gateway/traefik.yml": "traefik-static",
     "deploy/k8s/components/gateway/dynamic.yml": "traefik-file",
     "deploy/k8s/components/gateway/ingress.yaml": "ingress",

@@ -5,7 +5,9 @@ service with a server per replica. Nothing here is hand-written per route, so th
 drift from the routes table. Traefik's ping and its read-only API live on their own entry point
 so that the public port exposes only the routes table; the indexer's aggregated ``/healthz``
 polls the ping there, and the launcher asks the API whether a restarted replica is routed again.
-The files are JSON, which is valid YAML for Traefik's file provider.
+The files are JSON, which is valid YAML for Traefik's file provider. With an OTLP endpoint
+configured (``TracingSettings``), Traefik continues the caller's W3C ``traceparent``, exports its
+own spans there and passes the context on to the services.
 
 While no replica of a service is healthy, Traefik answers its own 503, which carries no
 ``Retry-After``. So each router's service is a failover: the replicas first, else Traefik's own
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 
 from dicomcommon.routes import GATEWAY_ROUTES, Route
+from dicomcommon.settings import TracingSettings
 from dicomstack.processes import ChildProcess, binary, http_ok
 
 PUBLIC_ENTRYPOINT = "web"
@@ -37,6 +40,7 @@ PING_RULE = "Path(`/ping`) || Path(`/healthz`) || Path(`/readyz`)"
 API_RULE = "PathPrefix(`/api`)"
 # Large STOW uploads may take longer than Traefik's 60 s default read timeout.
 READ_TIMEOUT = "600s"
+GATEWAY_PART = "gateway"  # the gateway's name in health reports and traces
 
 
 def dynamic_config(service_urls: Mapping[str, Sequence[str]], fallback_port: int) -> dict[str, Any]:
@@ -107,11 +111,33 @@ def _router(route: Route) -> dict[str, Any]:
     return router
 
 
-def static_config(host: str, ports: tuple[int, int, int], dynamic_path: Path) -> dict[str, Any]:
-    """Entry points (public, ping, loopback fallback), the file provider, ping, the fast proxy;
-    access log off (the services log each request)."""
-    port, ping_port, fallback_port = ports
+def tracing_config(settings: TracingSettings, traces_url: str) -> dict[str, Any]:
+    """Traefik's ``tracing`` section: its spans to ``traces_url`` under the gateway's service
+    name, sampled as the services sample (a caller's sampled flag is followed either way;
+    Traefik redacts query parameters by default)."""
+    rate = 1.0
+    if settings.traces_sampler.endswith("always_off"):
+        rate = 0.0
+    elif settings.traces_sampler.endswith("traceidratio"):
+        rate = settings.traces_sampler_arg
     return {
+        "serviceName": settings.service(GATEWAY_PART),
+        "sampleRate": rate,
+        "otlp": {"http": {"endpoint": traces_url}},
+    }
+
+
+def static_config(
+    host: str,
+    ports: tuple[int, int, int],
+    dynamic_path: Path,
+    tracing: TracingSettings | None = None,
+) -> dict[str, Any]:
+    """Entry points (public, ping, loopback fallback), the file provider, ping, the fast proxy
+    (or tracing, when ``tracing`` names an endpoint); access log off (the services log each
+    request)."""
+    port, ping_port, fallback_port = ports
+    config: dict[str, Any] = {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
             PUBLIC_ENTRYPOINT: {
@@ -131,6 +157,14 @@ def static_config(host: str, ports: tuple[int, int, int], dynamic_path: Path) ->
         # Traefik; without HTTP/2 to the services, which they do not speak anyway.
         "experimental": {"fastProxy": {}},
     }
+    traces_url = tracing.traces_url if tracing is not None else None
+    if tracing is not None and traces_url is not None:
+        config["tracing"] = tracing_config(tracing, traces_url)
+        # The fast proxy forwards the caller's traceparent untouched instead of its own span's:
+        # the services' spans would not hang under the gateway's (nor join its trace at all
+        # when the caller sends none). Traced, the gateway uses Traefik's standard proxy.
+        del config["experimental"]
+    return config
 
 
 class Gateway(ChildProcess):
@@ -143,15 +177,17 @@ class Gateway(ChildProcess):
         host: str,
         ports: tuple[int, int, int],
         service_urls: Mapping[str, Sequence[str]],
+        tracing: TracingSettings | None = None,
     ) -> None:
         self.host = host
+        self.tracing = tracing
         self.port, self.ping_port, self.fallback_port = ports
         self.static_path = data_dir / "traefik.yaml"
         self.dynamic_path = data_dir / "routes.yaml"
         self.service_urls = service_urls
         argv = [binary("traefik"), f"--configFile={self.static_path}"]
         health = http_ok(f"{self.url}/healthz")
-        super().__init__("gateway", argv, log_path=log_path, health=health)
+        super().__init__(GATEWAY_PART, argv, log_path=log_path, health=health)
 
     @property
     def url(self) -> str:
@@ -176,7 +212,7 @@ class Gateway(ChildProcess):
     def spawn(self) -> None:
         self.static_path.parent.mkdir(parents=True, exist_ok=True)
         ports = (self.port, self.ping_port, self.fallback_port)
-        static = static_config(self.host, ports, self.dynamic_path)
+        static = static_config(self.host, ports, self.dynamic_path, self.tracing)
         dynamic = dynamic_config(self.service_urls, self.fallback_port)
         self.dynamic_path.write_text(json.dumps(dynamic, indent=2))
         self.static_path.write_text(json.dumps(static, indent=2))

@@ -2,7 +2,8 @@
 
 Each replica gets the service environment contract (``DICOMWEB_HTTP_*``, ``DICOMWEB_POSTGRES_URL``,
 ``DICOMWEB_NATS_URL``, ``DICOMWEB_STORAGE_*``); any other ``DICOMWEB_*`` variable of the
-launcher passes through, so a service setting can be tuned without touching the launcher.
+launcher passes through, so a service setting can be tuned without touching the launcher; so do
+the ``OTEL_*`` variables of tracing, which the gateway follows too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicomcommon.settings import StorageSettings
+from dicomcommon.settings import StorageSettings, TracingSettings
 from dicomstack.processes import ChildProcess, http_ok
 
 LAUNCHER_PREFIX = "DICOMWEB_STACK_"
@@ -72,6 +73,14 @@ def service_env(
         }
     )
     return env
+
+
+def tracing_settings(environ: Mapping[str, str]) -> TracingSettings:
+    """The ``OTEL_*`` variables the services inherit, read as they read them, for the gateway
+    (which exports its spans where they do)."""
+    prefix = "OTEL_"
+    found = {k.removeprefix(prefix).lower(): v for k, v in environ.items() if k.startswith(prefix)}
+    return TracingSettings.model_validate({k: v for k, v in found.items() if v})
 
 
 def health_targets(service_urls: Mapping[str, list[str]], gateway_ping_url: str | None) -> str:

@@ -68,6 +68,7 @@ class Stack:
         self._ports = ports.resolve(self.host, self._wanted_ports())
         self._backing = self._backing_components()
         self.service_urls = self._service_urls()
+        environ = os.environ if environ is None else environ
         self.gateway = Gateway(
             self.data_dir / "gateway",
             self.log_dir / "gateway.log",
@@ -78,8 +79,9 @@ class Stack:
                 self._ports["gateway_fallback_port"],
             ),
             self.service_urls,
+            services.tracing_settings(environ),
         )
-        self.replicas = self._replicas(os.environ if environ is None else environ)
+        self.replicas = self._replicas(environ)
         self.reaped: list[str] = []  # leftovers of a dead launcher stopped by ``start``
         self._lock = ownership.DataDirLock(self.data_dir)
         # components whose restart failed: (monotonic time of the next try, the last delay)

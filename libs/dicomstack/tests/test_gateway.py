@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
+from dicomcommon.settings import TracingSettings
 from dicomstack import gateway
 
 URLS = {
@@ -71,3 +72,23 @@ def test_each_service_fails_over_to_a_503_with_retry_after_when_no_replica_is_he
     assert http["services"][catch_all["service"]]["loadBalancer"]["servers"] == []
     [headers] = [http["middlewares"][m]["headers"] for m in catch_all["middlewares"]]
     assert int(headers["customResponseHeaders"]["Retry-After"]) > 0
+
+
+def test_tracing_exports_the_gateway_spans_through_the_standard_proxy() -> None:
+    settings = TracingSettings.model_validate(
+        {"exporter_otlp_endpoint": "http://collector:4318", "traces_sampler": "traceidratio",
+         "traces_sampler_arg": 0.1}
+    )  # fmt: skip
+    static = gateway.static_config("127.0.0.1", (1, 2, 3), Path("routes.yaml"), settings)
+    assert static["tracing"] == {
+        "serviceName": "dicomweb-gateway",
+        "sampleRate": 0.1,
+        "otlp": {"http": {"endpoint": "http://collector:4318/v1/traces"}},
+    }
+    assert "experimental" not in static  # the fast proxy would not pass the gateway's span on
+
+
+def test_no_tracing_section_without_an_endpoint() -> None:
+    untraced = TracingSettings.model_validate({})
+    static = gateway.static_config("127.0.0.1", (1, 2, 3), Path("routes.yaml"), untraced)
+    assert "tracing" not in static and static["experimental"] == {"fastProxy": {}}

@@ -7,7 +7,7 @@ from dicomcommon import serve
 
 def main() -> None:
     settings = Settings()
-    serve.run("delow", create_app(settings), settings.http, settings.auth)
+    serve.run("delow", create_app(settings), settings.http, settings.auth, settings.tracing)
 
 
 if __name__ == "__main__":

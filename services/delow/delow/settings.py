@@ -11,12 +11,14 @@ from dicomcommon.settings import (
     HttpSettings,
     NatsSettings,
     StudyGroupsSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
     http_field,
     nats_field,
     study_groups_field,
+    tracing_field,
 )
 
 
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     audit: AuditSettings = audit_field()
     index_timeout_seconds: float = 30.0

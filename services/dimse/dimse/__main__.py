@@ -7,7 +7,7 @@ from dimse.settings import Settings
 
 def main() -> None:
     settings = Settings()
-    serve.run("dimse", create_app(settings), settings.http, settings.auth)
+    serve.run("dimse", create_app(settings), settings.http, settings.auth, settings.tracing)
 
 
 if __name__ == "__main__":

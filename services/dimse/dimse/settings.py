@@ -18,12 +18,14 @@ from dicomcommon.settings import (
     PostgresSettings,
     StorageSettings,
     StudyGroupsSettings,
+    TracingSettings,
     auth_field,
     http_field,
     nats_field,
     postgres_field,
     storage_field,
     study_groups_field,
+    tracing_field,
 )
 
 AeOperation = Literal["store", "find", "move"]
@@ -44,6 +46,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = storage_field()
     http: HttpSettings = http_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     ae_title: str = Field("DICOMWEB", min_length=1, max_length=16)
     host: str = "127.0.0.1"

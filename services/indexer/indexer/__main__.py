@@ -25,7 +25,7 @@ def main() -> None:
         logs.configure("indexer", settings.http.log_level)
         asyncio.run(_migrate(settings))
         return
-    serve.run("indexer", create_app(settings), settings.http, settings.auth)
+    serve.run("indexer", create_app(settings), settings.http, settings.auth, settings.tracing)
 
 
 if __name__ == "__main__":

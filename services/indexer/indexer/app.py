@@ -23,7 +23,7 @@ from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import access, cleanup, health, parked_api, sweeper
+from indexer import access, backlog, cleanup, health, parked_api, sweeper
 from indexer.auditlog import AuditRecorder
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
@@ -45,8 +45,8 @@ async def _migrate_until_done(pool: asyncpg.Pool) -> None:
 
 
 async def _work(settings: Settings, app: Starlette) -> None:
-    """Migrate first, then consume commands and audit events, clean up and relay the change
-    feed for ever."""
+    """Migrate first, then consume commands and audit events, clean up, relay the change
+    feed and measure the backlogs for ever."""
     await _migrate_until_done(app.state.pool)
     app.state.migrated.set()
     watch = FeedWatch(settings.postgres)
@@ -69,6 +69,9 @@ async def _work(settings: Settings, app: Starlette) -> None:
                 app.state.bus,
                 settings.orphan_sweep_interval_seconds,
                 settings.orphan_age_seconds,
+            ),
+            backlog.run(
+                app.state.pool, app.state.bus, settings.nats, settings.backlog_interval_seconds
             ),
         )
     finally:

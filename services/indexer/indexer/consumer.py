@@ -25,7 +25,7 @@ import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dicomcommon import db, logs
+from dicomcommon import db, logs, tracing
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
@@ -84,7 +84,8 @@ class IngestConsumer:
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError  # nats-py's fetch can swallow a cancellation
             if msgs:
-                await self._handle(msgs)
+                with tracing.consuming("apply ingest batch", msgs):
+                    await self._handle(msgs)
 
     def _consumer_config(self) -> ConsumerConfig:
         s = self.settings

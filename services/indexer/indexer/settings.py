@@ -13,6 +13,7 @@ from dicomcommon.settings import (
     NatsSettings,
     PostgresSettings,
     StorageSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
@@ -20,6 +21,7 @@ from dicomcommon.settings import (
     nats_field,
     postgres_field,
     storage_field,
+    tracing_field,
 )
 
 
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     audit: AuditSettings = audit_field()
     consumer_name: str = "indexer"
     batch_size: int = 256
@@ -46,5 +49,7 @@ class Settings(BaseSettings):
     # Blobs older than this that no instance uses are orphans (a store never acknowledged).
     orphan_age_seconds: float = 24 * 3600.0
     orphan_sweep_interval_seconds: float = 3600.0
+    # How often the backlog gauges (ingest, feed relay, blob clean-up) are measured.
+    backlog_interval_seconds: float = Field(default=15.0, gt=0)
     # Every other part's base URL (name -> URL), for the gateway's /healthz report.
     health_targets: dict[str, str] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from dicomcommon.settings import (
     NatsSettings,
     PostgresSettings,
     StudyGroupsSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
@@ -20,6 +21,7 @@ from dicomcommon.settings import (
     nats_field,
     postgres_field,
     study_groups_field,
+    tracing_field,
 )
 
 
@@ -32,6 +34,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     nats: NatsSettings = nats_field()  # audit events go to JetStream
     audit: AuditSettings = audit_field()

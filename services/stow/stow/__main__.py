@@ -7,7 +7,7 @@ from stow.settings import Settings
 
 def main() -> None:
     settings = Settings()
-    serve.run("stow", create_app(settings), settings.http, settings.auth)
+    serve.run("stow", create_app(settings), settings.http, settings.auth, settings.tracing)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from dicomcommon.settings import (
     NatsSettings,
     StorageSettings,
     StudyGroupsSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
@@ -23,6 +24,7 @@ from dicomcommon.settings import (
     nats_field,
     storage_field,
     study_groups_field,
+    tracing_field,
 )
 
 
@@ -34,6 +36,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     audit: AuditSettings = audit_field()
     max_request_bytes: int = 64 << 30

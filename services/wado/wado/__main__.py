@@ -9,7 +9,7 @@ from wado.settings import Settings
 
 def main() -> None:
     settings = Settings()
-    serve.run("wado", create_app(settings), settings.http, settings.auth)
+    serve.run("wado", create_app(settings), settings.http, settings.auth, settings.tracing)
 
 
 if __name__ == "__main__":

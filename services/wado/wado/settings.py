@@ -17,6 +17,7 @@ from dicomcommon.settings import (
     PostgresSettings,
     StorageSettings,
     StudyGroupsSettings,
+    TracingSettings,
     audit_field,
     auth_field,
     cors_field,
@@ -25,6 +26,7 @@ from dicomcommon.settings import (
     postgres_field,
     storage_field,
     study_groups_field,
+    tracing_field,
 )
 
 
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     nats: NatsSettings = nats_field()  # audit events go to JetStream
     audit: AuditSettings = audit_field()

@@ -178,3 +178,26 @@ prometheus.io/port: "8000"
 prometheus.io/path: /metrics
 {{- end }}
 {{- end -}}
+
+{{/*
+The gateway's Traefik static configuration (generated), with tracing when tracing.otlpEndpoint
+is set: Traefik's spans there, sampled as the services sample, and Traefik's standard proxy
+instead of the fast one (which would not pass the gateway's span on to the services).
+*/}}
+{{- define "dicomweb.gatewayStatic" -}}
+{{- $static := deepCopy (include "dicomweb.routes" . | fromYaml).gateway.static -}}
+{{- with .Values.tracing -}}
+{{- if .otlpEndpoint -}}
+{{- $rate := 1.0 -}}
+{{- if hasSuffix "always_off" .sampler }}{{ $rate = 0.0 }}{{ end -}}
+{{- if hasSuffix "traceidratio" .sampler }}{{ $rate = .samplerArg }}{{ end -}}
+{{- $endpoint := printf "%s/v1/traces" (trimSuffix "/" .otlpEndpoint) -}}
+{{- $otlp := dict "http" (dict "endpoint" $endpoint) -}}
+{{- $name := printf "%s-gateway" .serviceName -}}
+{{- $_ := set $static "tracing" (dict "serviceName" $name "sampleRate" $rate "otlp" $otlp) -}}
+{{- $_ := unset $static "experimental" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $static -}}
+{{- end -}}
+

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from bench import auditoverhead, authoverhead, corpus, orthanc, qidoscale, scaleout, targets
+from bench import (
+    auditoverhead,
+    authoverhead,
+    corpus,
+    orthanc,
+    qidoscale,
+    scaleout,
+    soak,
+    targets,
+)
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return authoverhead.main(["--quick"] if args.quick else [])
     if args.audit_overhead:
         return auditoverhead.run(args)
+    if args.soak:
+        return soak.run(args)
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -147,6 +158,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--audit-overhead",
         action="store_true",
         help="instead of the default phases: STOW throughput with the audit trail on vs off",
+    )
+    add(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead of the default phases: a mixed load for MINUTES, reporting each "
+        "process's memory over time; fails if one grew more than 10 %% after its warm-up",
     )
     add(
         "--qido-scale",

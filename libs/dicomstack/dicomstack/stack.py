@@ -29,6 +29,8 @@ from dicomstack.settings import StackSettings
 BACKING = ("postgres", "nats", "seaweedfs", "oidc")
 # A component whose restart failed is tried again after 1 s, 2 s, 4 s … at most 30 s apart.
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
+ROUND_POLL_SECONDS = 0.1  # how often a restart round looks at what it is starting
+_STILL_STARTING = "starting"
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
@@ -220,29 +222,57 @@ class Stack:
     def restart_crashed(self) -> tuple[list[str], list[tuple[str, str]]]:
         """Restart every component that exited on its own, and those whose last restart failed
         once their backoff has passed: all are spawned before any is waited for, and one that
-        fails does not hold back the others. Returns (restarted names, (name, error) failed)."""
-        now = time.monotonic()
-        due = [c for c in self._components() if self._due(c, now)]
-        for component in due:
-            component.stop()
-            component.spawn()
-        if due:
-            self._record()
+        fails does not hold back the others. While they start, one that crashes meanwhile is
+        restarted in the same round: a service whose readiness needs NATS must not wait out
+        its start-up timeout for a NATS that only the next round would bring back. Returns
+        (restarted names, (name, error) failed)."""
         restarted: list[str] = []
         failed: list[tuple[str, str]] = []
-        for component in due:
-            try:
-                component.wait_healthy(self.settings.startup_timeout)
-                self._wait_routed(component)
-            except StackError as exc:
-                delay = min(2 * self._retry.get(component, (0.0, RETRY_FIRST_SECONDS / 2))[1],
-                            RETRY_MAX_SECONDS)  # fmt: skip
-                self._retry[component] = (time.monotonic() + delay, delay)
-                failed.append((component.name, str(exc)))
-            else:
-                self._retry.pop(component, None)
-                restarted.append(component.name)
-        return restarted, failed
+        starting: dict[Component, float] = {}  # component → its start-up deadline
+        while True:
+            now = time.monotonic()
+            due = [c for c in self._components() if c not in starting and self._due(c, now)]
+            for component in due:
+                component.stop()
+                component.spawn()
+                starting[component] = now + self.settings.startup_timeout
+            if due:
+                self._record()
+            if not starting:
+                return restarted, failed
+            time.sleep(ROUND_POLL_SECONDS)
+            for component, deadline in list(starting.items()):
+                error = self._start_state(component, deadline)
+                if error == _STILL_STARTING:
+                    continue
+                del starting[component]
+                if error is None:
+                    self._retry.pop(component, None)
+                    restarted.append(component.name)
+                else:
+                    self._back_off(component)
+                    failed.append((component.name, error))
+
+    def _start_state(self, component: Component, deadline: float) -> str | None:
+        """None once up (healthy and routed), the error once failed, else ``_STILL_STARTING``."""
+        health = getattr(component, "health", None)
+        try:
+            if health is None or health():
+                component.wait_healthy(self.settings.startup_timeout)  # at once when healthy
+                if self._routed(component):
+                    return None
+            elif component.crashed:
+                component.wait_healthy(0)  # raises with the log's tail
+        except StackError as exc:
+            return str(exc)
+        if time.monotonic() > deadline:
+            return f"{component.name} not up after {self.settings.startup_timeout:.0f}s"
+        return _STILL_STARTING
+
+    def _back_off(self, component: Component) -> None:
+        delay = min(2 * self._retry.get(component, (0.0, RETRY_FIRST_SECONDS / 2))[1],
+                    RETRY_MAX_SECONDS)  # fmt: skip
+        self._retry[component] = (time.monotonic() + delay, delay)
 
     def _due(self, component: Component, now: float) -> bool:
         if component in self._retry:
@@ -267,17 +297,23 @@ class Stack:
         component.wait_healthy(self.settings.startup_timeout)
         self._wait_routed(component)
 
-    def _wait_routed(self, component: Component) -> None:
-        """A restarted replica is back only once the gateway sends it traffic again; until its
-        next health check Traefik answers 503 for a service whose replicas were all down."""
+    def _routed(self, component: Component) -> bool:
+        """Whether the gateway sends a restarted replica traffic again (always true for a
+        component that is not a replica, or while the gateway itself is down)."""
         for name, replicas in self.replicas.items():
             if component in replicas and self.gateway.running:
                 url = self.service_urls[name][replicas.index(component)]
-                deadline = time.monotonic() + self.settings.startup_timeout
-                while not self.gateway.routes_to(name, url):
-                    if time.monotonic() > deadline:
-                        raise StackError(f"the gateway does not route to {component.name} again")
-                    time.sleep(0.05)
+                return self.gateway.routes_to(name, url)
+        return True
+
+    def _wait_routed(self, component: Component) -> None:
+        """A restarted replica is back only once the gateway sends it traffic again; until its
+        next health check Traefik answers 503 for a service whose replicas were all down."""
+        deadline = time.monotonic() + self.settings.startup_timeout
+        while not self._routed(component):
+            if time.monotonic() > deadline:
+                raise StackError(f"the gateway does not route to {component.name} again")
+            time.sleep(0.05)
 
     def _components(self) -> list[Component]:
         return [component for stage in self._stages() for component in stage]

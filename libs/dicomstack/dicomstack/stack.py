@@ -13,24 +13,21 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage, viewer
+from dicomstack.component import Component
 from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
 from dicomstack.oidc import AUDIENCE, OidcProvider
 from dicomstack.postgres import Postgres
 from dicomstack.processes import ChildProcess
+from dicomstack.recovery import RestartRounds
 from dicomstack.settings import StackSettings
 
 BACKING = ("postgres", "nats", "seaweedfs", "oidc")
-# A component whose restart failed is tried again after 1 s, 2 s, 4 s … at most 30 s apart.
-RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
-ROUND_POLL_SECONDS = 0.1  # how often a restart round looks at what it is starting
-_STILL_STARTING = "starting"
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
@@ -43,20 +40,6 @@ _FIXED_PORTS = {
     "oidc_port": "oidc",
     "dimse_port": DIMSE_SERVICE,
 }
-
-
-class Component(Protocol):
-    """What the stack needs of anything it starts."""
-
-    name: str
-    log_path: Path
-
-    @property
-    def crashed(self) -> bool: ...
-    def spawn(self) -> None: ...
-    def wait_healthy(self, timeout: float) -> None: ...
-    def stop(self) -> None: ...
-    def kill(self) -> None: ...
 
 
 class Stack:
@@ -84,8 +67,9 @@ class Stack:
         self.replicas = self._replicas(os.environ if environ is None else environ)
         self.reaped: list[str] = []  # leftovers of a dead launcher stopped by ``start``
         self._lock = ownership.DataDirLock(self.data_dir)
-        # components whose restart failed: (monotonic time of the next try, the last delay)
-        self._retry: dict[Component, tuple[float, float]] = {}
+        self._rounds = RestartRounds(
+            self._components, self._record, self._routed, settings.startup_timeout
+        )
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -220,64 +204,9 @@ class Stack:
             self._restart(component)
 
     def restart_crashed(self) -> tuple[list[str], list[tuple[str, str]]]:
-        """Restart every component that exited on its own, and those whose last restart failed
-        once their backoff has passed: all are spawned before any is waited for, and one that
-        fails does not hold back the others. While they start, one that crashes meanwhile is
-        restarted in the same round: a service whose readiness needs NATS must not wait out
-        its start-up timeout for a NATS that only the next round would bring back. Returns
-        (restarted names, (name, error) failed)."""
-        restarted: list[str] = []
-        failed: list[tuple[str, str]] = []
-        starting: dict[Component, float] = {}  # component → its start-up deadline
-        while True:
-            now = time.monotonic()
-            due = [c for c in self._components() if c not in starting and self._due(c, now)]
-            for component in due:
-                component.stop()
-                component.spawn()
-                starting[component] = now + self.settings.startup_timeout
-            if due:
-                self._record()
-            if not starting:
-                return restarted, failed
-            time.sleep(ROUND_POLL_SECONDS)
-            for component, deadline in list(starting.items()):
-                error = self._start_state(component, deadline)
-                if error == _STILL_STARTING:
-                    continue
-                del starting[component]
-                if error is None:
-                    self._retry.pop(component, None)
-                    restarted.append(component.name)
-                else:
-                    self._back_off(component)
-                    failed.append((component.name, error))
-
-    def _start_state(self, component: Component, deadline: float) -> str | None:
-        """None once up (healthy and routed), the error once failed, else ``_STILL_STARTING``."""
-        health = getattr(component, "health", None)
-        try:
-            if health is None or health():
-                component.wait_healthy(self.settings.startup_timeout)  # at once when healthy
-                if self._routed(component):
-                    return None
-            elif component.crashed:
-                component.wait_healthy(0)  # raises with the log's tail
-        except StackError as exc:
-            return str(exc)
-        if time.monotonic() > deadline:
-            return f"{component.name} not up after {self.settings.startup_timeout:.0f}s"
-        return _STILL_STARTING
-
-    def _back_off(self, component: Component) -> None:
-        delay = min(2 * self._retry.get(component, (0.0, RETRY_FIRST_SECONDS / 2))[1],
-                    RETRY_MAX_SECONDS)  # fmt: skip
-        self._retry[component] = (time.monotonic() + delay, delay)
-
-    def _due(self, component: Component, now: float) -> bool:
-        if component in self._retry:
-            return self._retry[component][0] <= now
-        return component.crashed
+        """One round of the watch (``dicomstack.recovery``): (restarted names, (name, error)
+        failed)."""
+        return self._rounds.run()
 
     def describe(self) -> Iterator[tuple[str, str, str]]:
         """(component, address, log file) for everything this stack started."""

@@ -66,8 +66,6 @@ async def _store(client: HttpClient, load: Load) -> int:
     answer = await client.post(f"{load.dicomweb_url}/studies", buffer.getvalue(), headers)
     if answer.status_code in (200, 202):
         load.live.append((ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID))
-        if len(load.live) > KEPT_INSTANCES:
-            await _delete(client, load)
     return answer.status_code
 
 
@@ -96,7 +94,9 @@ VERBS = {"store": _store, "search": _search, "retrieve": _retrieve, "delete": _d
 async def _worker(client: HttpClient, load: Load, until: float) -> None:
     verbs, weights = list(WEIGHTS), list(WEIGHTS.values())
     while time.monotonic() < until:
-        verb = random.choices(verbs, weights)[0]
+        # past the kept count the oldest instance goes first, so the archive stays the same size
+        full = len(load.live) > KEPT_INSTANCES
+        verb = "delete" if full else random.choices(verbs, weights)[0]
         try:
             status = str(await VERBS[verb](client, load))
         except RequestFailed:

@@ -25,6 +25,7 @@ from bench import (
     orthanc,
     qidoscale,
     scaleout,
+    soak,
     targets,
 )
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return auditoverhead.run(args)
     if args.cli_upload:
         return cliupload.run(args)
+    if args.soak:
+        return soak.run(args)
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -163,6 +166,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--cli-upload",
         action="store_true",
         help="instead of the default phases: `dicomweb upload` vs the bench's batch STOW client",
+    )
+    add(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead of the default phases: a mixed load for MINUTES, reporting each "
+        "process's memory over time; fails if one grew more than 10 %% after its warm-up",
     )
     add(
         "--qido-scale",

@@ -21,6 +21,7 @@ from tests.deploy.manifests import (
     load_all,
     settings_variables,
     validate_object,
+    versions_under_test,
 )
 
 CHART = ROOT / "deploy/helm/dicomweb"
@@ -338,3 +339,24 @@ def test_no_tracing_unless_an_endpoint_is_given() -> None:
         _named(objects, "ConfigMap")[f"{FULLNAME}-gateway"]["data"]["traefik.yml"]
     )
     assert static == deploy.traefik_static()
+
+
+def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
+    """The errors middleware on every route takes its page from the release's page server,
+    a Traefik of the gateway's image serving the generated 503-with-Retry-After config."""
+    objects = _render(PRODUCTION)
+    route = _named(objects, "IngressRoute")[FULLNAME]
+    page = f"{FULLNAME}-{deploy.UNAVAILABLE}"
+    for entry in route["spec"]["routes"]:
+        assert entry["middlewares"][0] == {"name": page}, entry["match"]
+    errors = _named(objects, "Middleware")[page]["spec"]["errors"]
+    assert errors == deploy.unavailable_middleware(page)["errors"]
+    service = _named(objects, "Service")[page]
+    assert service["spec"]["ports"][0]["port"] == errors["service"]["port"]
+    config = _named(objects, "ConfigMap")[page]["data"]
+    assert yaml.safe_load(config["dynamic.yml"]) == deploy.unavailable_dynamic()
+    assert yaml.safe_load(config["traefik.yml"]) == deploy.unavailable_static()
+    pod = _named(objects, "Deployment")[page]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == f"traefik:{versions_under_test()['traefik']}"
+    assert page in _named(objects, "NetworkPolicy")
+    assert page not in _named(_render(GATEWAY), "Deployment")

@@ -222,3 +222,25 @@ def test_tracing_components_trace_the_services_and_the_gateway(tmp_path: Path) -
     static = yaml.safe_load(gateway["data"]["traefik.yml"])
     assert static["tracing"]["otlp"]["http"]["endpoint"] == deploy.CLUSTER_COLLECTOR + "/v1/traces"
     assert "experimental" not in static
+
+
+def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
+    """The errors middleware on every route takes its page from the `unavailable` Deployment,
+    a Traefik serving the generated 503-with-Retry-After config, reachable by the cluster's
+    Traefik."""
+    objects = _render("production")
+    route = _named(objects, "IngressRoute")["dicomweb"]
+    middleware = f"{deploy.NAME}-{deploy.UNAVAILABLE}"
+    for entry in route["spec"]["routes"]:
+        assert entry["middlewares"][0] == {"name": middleware}, entry["match"]
+    errors = _named(objects, "Middleware")[middleware]["spec"]["errors"]
+    assert errors == deploy.unavailable_middleware()["errors"]
+    service = _named(objects, "Service")[deploy.UNAVAILABLE]
+    assert service["spec"]["ports"][0]["port"] == errors["service"]["port"]
+    pod = _named(objects, "Deployment")[deploy.UNAVAILABLE]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == f"traefik:{versions_under_test()['traefik']}"
+    [config] = [o for o in objects if o["metadata"]["name"].startswith("unavailable-config")]
+    assert set(config["data"]) == {"traefik.yml", "dynamic.yml"}
+    policy = _named(objects, "NetworkPolicy")["dicomweb-from-traefik"]
+    allowed = policy["spec"]["podSelector"]["matchExpressions"][0]["values"]
+    assert deploy.UNAVAILABLE in allowed

@@ -25,10 +25,12 @@ from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
 from dicomcommon.settings import NatsSettings, TracingSettings
 from dicomstack import nats
 from dicomstack.gateway import (
+    PING_ENTRYPOINT,
     PUBLIC_ENTRYPOINT,
     READ_TIMEOUT,
     dynamic_config,
     static_config,
+    unavailable_config,
 )
 
 SERVICE_PORT = 8000  # every service's container port (DICOMWEB_HTTP_PORT)
@@ -53,6 +55,10 @@ SERVERS_TIMEOUTS = {"dialTimeout": "30s", "responseHeaderTimeout": READ_TIMEOUT}
 # OpenTelemetry collector (or Jaeger / Tempo taking OTLP) under this name.
 COMPOSE_COLLECTOR = "http://otel-collector:4318"
 CLUSTER_COLLECTOR = "http://otel-collector.observability:4318"
+# IngressRoute mode: the small Traefik that answers 503 with Retry-After for a service with no
+# ready endpoint (Traefik's ``errors`` middleware fetches its page there), and that middleware.
+UNAVAILABLE = "unavailable"
+UNAVAILABLE_STATUSES = ["503"]
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
 NATS_STORE = PurePosixPath("/data")
@@ -91,6 +97,34 @@ def traefik_static(collector: str | None = None) -> dict[str, Any]:
     return config
 
 
+def unavailable_static() -> dict[str, Any]:
+    """The 503 page server's static configuration: its page on the public port, ping for the
+    probes, nothing else."""
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            PUBLIC_ENTRYPOINT: {"address": f":{GATEWAY_PORT}"},
+            PING_ENTRYPOINT: {"address": f":{GATEWAY_PING_PORT}"},
+        },
+        "ping": {"entryPoint": PING_ENTRYPOINT},
+        "providers": {"file": {"filename": str(TRAEFIK_DIR / "dynamic.yml"), "watch": False}},
+        "log": {"level": "ERROR"},
+    }
+
+
+def unavailable_dynamic() -> dict[str, Any]:
+    """Every request on the public port: 503 with Retry-After (``gateway.unavailable_config``)."""
+    return unavailable_config(PUBLIC_ENTRYPOINT)
+
+
+def unavailable_middleware(service: str = UNAVAILABLE) -> dict[str, Any]:
+    """Traefik's ``errors`` middleware: a 503 of the routed service (Traefik's own, when no
+    endpoint is ready, and the services' own) is answered with the page of ``service``, whose
+    headers (Retry-After) Traefik keeps while the status stays 503."""
+    page = {"name": service, "port": GATEWAY_PORT}
+    return {"errors": {"status": UNAVAILABLE_STATUSES, "service": page, "query": "/"}}
+
+
 def _public_routers() -> list[dict[str, Any]]:
     routers = traefik_file()["http"]["routers"].values()
     return [r for r in routers if r["entryPoints"] == [PUBLIC_ENTRYPOINT]]
@@ -110,11 +144,15 @@ def helm_values() -> dict[str, Any]:
                 "service": r["service"],
                 "match": r["rule"],
                 "priority": r["priority"],
-                "middlewares": list(r.get("middlewares", [])),
+                "middlewares": [UNAVAILABLE, *r.get("middlewares", [])],
             }
             for r in _public_routers()
         ],
-        "middlewares": _public_middlewares(),
+        "middlewares": {
+            UNAVAILABLE: unavailable_middleware(f"{HELM_FULLNAME}-{UNAVAILABLE}"),
+            **_public_middlewares(),
+        },
+        "unavailable": {"static": unavailable_static(), "dynamic": unavailable_dynamic()},
         "ingressPaths": [{"path": p, "pathType": t} for p, t in ingress_paths()],
         "serversTimeouts": SERVERS_TIMEOUTS,
         "gateway": {"static": traefik_static(), "dynamic": traefik_file(f"{HELM_FULLNAME}-")},
@@ -131,11 +169,9 @@ def ingressroute(host: str = DEFAULT_HOST) -> list[dict[str, Any]]:
             "match": host_rule(host, r["rule"]),
             "priority": r["priority"],
             "services": [{"name": r["service"], "port": SERVICE_PORT, "serversTransport": NAME}],
-            **(
-                {"middlewares": [{"name": f"{NAME}-{m}"} for m in r["middlewares"]]}
-                if r.get("middlewares")
-                else {}
-            ),
+            "middlewares": [
+                {"name": f"{NAME}-{m}"} for m in [UNAVAILABLE, *r.get("middlewares", [])]
+            ],
         }
         for r in _public_routers()
     ]
@@ -146,7 +182,7 @@ def ingressroute(host: str = DEFAULT_HOST) -> list[dict[str, Any]]:
             "metadata": {"name": f"{NAME}-{name}"},
             "spec": spec,
         }
-        for name, spec in _public_middlewares().items()
+        for name, spec in {UNAVAILABLE: unavailable_middleware(), **_public_middlewares()}.items()
     ]
     route = {
         "apiVersion": "traefik.io/v1alpha1",
@@ -292,6 +328,8 @@ FORMATS: dict[str, Callable[[], str]] = {
     "traefik-static-traced-cluster": lambda: to_yaml(traefik_static(CLUSTER_COLLECTOR)),
     "ingressroute": lambda: to_yaml(*ingressroute()),
     "ingress": lambda: to_yaml(ingress()),
+    "unavailable-static": lambda: to_yaml(unavailable_static()),
+    "unavailable-dynamic": lambda: to_yaml(unavailable_dynamic()),
     "helm-values": lambda: to_yaml(helm_values()),
     "nats-conf": nats_conf,
 }
@@ -306,6 +344,8 @@ COMMITTED: dict[str, str] = {
     "deploy/k8s/components/gateway/dynamic.yml": "traefik-file",
     "deploy/k8s/components/gateway/ingress.yaml": "ingress",
     "deploy/k8s/components/ingressroute/ingressroute.yaml": "ingressroute",
+    "deploy/k8s/components/ingressroute/unavailable-traefik.yml": "unavailable-static",
+    "deploy/k8s/components/ingressroute/unavailable-dynamic.yml": "unavailable-dynamic",
     "deploy/helm/dicomweb/files/routes.yaml": "helm-values",
     "deploy/compose/nats.conf": "nats-conf",
     "deploy/k8s/overlays/dev/nats.conf": "nats-conf",

@@ -59,13 +59,6 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]], fallback_port: int
         "service": "ping@internal",
     }
     routers["api"] = {"entryPoints": [PING_ENTRYPOINT], "rule": API_RULE, "service": "api@internal"}
-    routers[_UNAVAILABLE] = {
-        "entryPoints": [FALLBACK_ENTRYPOINT],
-        "rule": "PathPrefix(`/`)",
-        "priority": 1,
-        "service": "nowhere",
-        "middlewares": [_UNAVAILABLE],
-    }
     services: dict[str, Any] = {}
     for name, urls in service_urls.items():
         services[replicas_name(name)] = {
@@ -78,15 +71,38 @@ def dynamic_config(service_urls: Mapping[str, Sequence[str]], fallback_port: int
         services[name] = {"failover": {"service": replicas_name(name), "fallback": _UNAVAILABLE}}
     fallback_url = f"http://{FALLBACK_HOST}:{fallback_port}"
     services[_UNAVAILABLE] = {"loadBalancer": {"servers": [{"url": fallback_url}]}}
-    services["nowhere"] = {"loadBalancer": {"servers": []}}
     middlewares: dict[str, Any] = {
         _rewrite_name(route): {"replacePath": {"path": route.rewrite_path}}
         for route in GATEWAY_ROUTES
         if route.rewrite_path
     }
-    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    middlewares[_UNAVAILABLE] = {"headers": {"customResponseHeaders": retry}}
+    unavailable = unavailable_config(FALLBACK_ENTRYPOINT)["http"]
+    routers |= unavailable["routers"]
+    services |= unavailable["services"]
+    middlewares |= unavailable["middlewares"]
     return {"http": {"routers": routers, "services": services, "middlewares": middlewares}}
+
+
+def unavailable_config(entrypoint: str) -> dict[str, Any]:
+    """Every request on ``entrypoint`` answered 503 with ``Retry-After``: a catch-all router to
+    a service with no servers (Traefik's own 503) and a ``headers`` middleware adding the
+    header. The gateway's fallback, and in IngressRoute deployments the page that Traefik's
+    ``errors`` middleware fetches when a service has no ready endpoint."""
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    router = {
+        "entryPoints": [entrypoint],
+        "rule": "PathPrefix(`/`)",
+        "priority": 1,
+        "service": "nowhere",
+        "middlewares": [_UNAVAILABLE],
+    }
+    return {
+        "http": {
+            "routers": {_UNAVAILABLE: router},
+            "services": {"nowhere": {"loadBalancer": {"servers": []}}},
+            "middlewares": {_UNAVAILABLE: {"headers": {"customResponseHeaders": retry}}},
+        }
+    }
 
 
 def replicas_name(service: str) -> str:

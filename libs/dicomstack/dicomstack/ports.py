@@ -5,10 +5,16 @@ Checking up front turns "address already in use" deep in a child's log into one 
 
 from __future__ import annotations
 
+import random
 import socket
 from contextlib import ExitStack
+from pathlib import Path
 
 from dicomstack.errors import PortInUse
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LINUX_EPHEMERAL_LOW = 32768  # where the kernel starts its ephemeral ports when /proc says nothing
+LOWEST_PICK = 10_000  # below this live well-known and registered servers' ports
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
@@ -31,14 +37,39 @@ def ensure_free(host: str, port: int, setting: str) -> None:
         raise PortInUse(host, port, setting) from exc
 
 
-def free_ports(host: str, count: int) -> list[int]:
-    """``count`` distinct ports the kernel considers free right now.
+def ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections and to ``bind(0)``."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LINUX_EPHEMERAL_LOW
 
-    All sockets stay bound until every port is chosen, so the ports differ from each other.
+
+def free_ports(host: str, count: int) -> list[int]:
+    """``count`` distinct ports the kernel considers free right now, chosen at random below
+    its ephemeral range.
+
+    A component that crashes is restarted on the same port, so the port must stay free while
+    it is down: one from the ephemeral range may meanwhile become the local end of any outgoing
+    connection on the machine, or the pick of another program's ``bind(0)`` (another test
+    stack), and the component could never come back. All sockets stay bound until every port
+    is chosen, so the ports differ from each other.
     """
+    candidates = list(range(LOWEST_PICK, ephemeral_low()))
+    random.shuffle(candidates)
     with ExitStack() as stack:
-        sockets = [stack.enter_context(_bound_socket(host, 0)) for _ in range(count)]
-        return [int(s.getsockname()[1]) for s in sockets]
+        chosen: list[int] = []
+        for port in candidates:
+            if len(chosen) == count:
+                return chosen
+            try:
+                stack.enter_context(_bound_socket(host, port))
+            except OSError:
+                continue
+            chosen.append(port)
+        # no room below the ephemeral range (a tuned kernel): let the kernel choose
+        sockets = [stack.enter_context(_bound_socket(host, 0)) for _ in range(count - len(chosen))]
+        return chosen + [int(s.getsockname()[1]) for s in sockets]
 
 
 def resolve(host: str, wanted: dict[str, int]) -> dict[str, int]:

@@ -13,22 +13,21 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage, viewer
+from dicomstack.component import Component
 from dicomstack.errors import StackError
 from dicomstack.gateway import Gateway
 from dicomstack.nats import Nats
 from dicomstack.oidc import AUDIENCE, OidcProvider
 from dicomstack.postgres import Postgres
 from dicomstack.processes import ChildProcess
+from dicomstack.recovery import RestartRounds
 from dicomstack.settings import StackSettings
 
 BACKING = ("postgres", "nats", "seaweedfs", "oidc")
-# A component whose restart failed is tried again after 1 s, 2 s, 4 s … at most 30 s apart.
-RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 # Each fixed port setting and the component that listens on it.
 _FIXED_PORTS = {
     "gateway_port": "gateway",
@@ -41,20 +40,6 @@ _FIXED_PORTS = {
     "oidc_port": "oidc",
     "dimse_port": DIMSE_SERVICE,
 }
-
-
-class Component(Protocol):
-    """What the stack needs of anything it starts."""
-
-    name: str
-    log_path: Path
-
-    @property
-    def crashed(self) -> bool: ...
-    def spawn(self) -> None: ...
-    def wait_healthy(self, timeout: float) -> None: ...
-    def stop(self) -> None: ...
-    def kill(self) -> None: ...
 
 
 class Stack:
@@ -84,8 +69,9 @@ class Stack:
         self.replicas = self._replicas(environ)
         self.reaped: list[str] = []  # leftovers of a dead launcher stopped by ``start``
         self._lock = ownership.DataDirLock(self.data_dir)
-        # components whose restart failed: (monotonic time of the next try, the last delay)
-        self._retry: dict[Component, tuple[float, float]] = {}
+        self._rounds = RestartRounds(
+            self._components, self._record, self._routed, settings.startup_timeout
+        )
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -220,36 +206,9 @@ class Stack:
             self._restart(component)
 
     def restart_crashed(self) -> tuple[list[str], list[tuple[str, str]]]:
-        """Restart every component that exited on its own, and those whose last restart failed
-        once their backoff has passed: all are spawned before any is waited for, and one that
-        fails does not hold back the others. Returns (restarted names, (name, error) failed)."""
-        now = time.monotonic()
-        due = [c for c in self._components() if self._due(c, now)]
-        for component in due:
-            component.stop()
-            component.spawn()
-        if due:
-            self._record()
-        restarted: list[str] = []
-        failed: list[tuple[str, str]] = []
-        for component in due:
-            try:
-                component.wait_healthy(self.settings.startup_timeout)
-                self._wait_routed(component)
-            except StackError as exc:
-                delay = min(2 * self._retry.get(component, (0.0, RETRY_FIRST_SECONDS / 2))[1],
-                            RETRY_MAX_SECONDS)  # fmt: skip
-                self._retry[component] = (time.monotonic() + delay, delay)
-                failed.append((component.name, str(exc)))
-            else:
-                self._retry.pop(component, None)
-                restarted.append(component.name)
-        return restarted, failed
-
-    def _due(self, component: Component, now: float) -> bool:
-        if component in self._retry:
-            return self._retry[component][0] <= now
-        return component.crashed
+        """One round of the watch (``dicomstack.recovery``): (restarted names, (name, error)
+        failed)."""
+        return self._rounds.run()
 
     def describe(self) -> Iterator[tuple[str, str, str]]:
         """(component, address, log file) for everything this stack started."""
@@ -269,17 +228,23 @@ class Stack:
         component.wait_healthy(self.settings.startup_timeout)
         self._wait_routed(component)
 
-    def _wait_routed(self, component: Component) -> None:
-        """A restarted replica is back only once the gateway sends it traffic again; until its
-        next health check Traefik answers 503 for a service whose replicas were all down."""
+    def _routed(self, component: Component) -> bool:
+        """Whether the gateway sends a restarted replica traffic again (always true for a
+        component that is not a replica, or while the gateway itself is down)."""
         for name, replicas in self.replicas.items():
             if component in replicas and self.gateway.running:
                 url = self.service_urls[name][replicas.index(component)]
-                deadline = time.monotonic() + self.settings.startup_timeout
-                while not self.gateway.routes_to(name, url):
-                    if time.monotonic() > deadline:
-                        raise StackError(f"the gateway does not route to {component.name} again")
-                    time.sleep(0.05)
+                return self.gateway.routes_to(name, url)
+        return True
+
+    def _wait_routed(self, component: Component) -> None:
+        """A restarted replica is back only once the gateway sends it traffic again; until its
+        next health check Traefik answers 503 for a service whose replicas were all down."""
+        deadline = time.monotonic() + self.settings.startup_timeout
+        while not self._routed(component):
+            if time.monotonic() > deadline:
+                raise StackError(f"the gateway does not route to {component.name} again")
+            time.sleep(0.05)
 
     def _components(self) -> list[Component]:
         return [component for stage in self._stages() for component in stage]

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE
+from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE, GATEWAY_ROUTES
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage, viewer
 from dicomstack.errors import StackError
@@ -269,9 +269,11 @@ class Stack:
 
     def _wait_routed(self, component: Component) -> None:
         """A restarted replica is back only once the gateway sends it traffic again; until its
-        next health check Traefik answers 503 for a service whose replicas were all down."""
+        next health check Traefik answers 503 for a service whose replicas were all down.
+        DIMSE takes no HTTP traffic through the gateway: it is back once healthy."""
         for name, replicas in self.replicas.items():
-            if component in replicas and self.gateway.running:
+            routed = any(r.service == name for r in GATEWAY_ROUTES)
+            if component in replicas and self.gateway.running and routed:
                 url = self.service_urls[name][replicas.index(component)]
                 deadline = time.monotonic() + self.settings.startup_timeout
                 while not self.gateway.routes_to(name, url):

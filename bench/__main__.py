@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from bench import auditoverhead, authoverhead, corpus, orthanc, qidoscale, scaleout, targets
+from bench import auditoverhead, authoverhead, corpus, dimse, orthanc, qidoscale, scaleout, targets
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
 from bench.phases import PHASES
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return authoverhead.main(["--quick"] if args.quick else [])
     if args.audit_overhead:
         return auditoverhead.run(args)
+    if args.dimse:
+        return dimse.run(args)
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -142,6 +144,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--auth-overhead",
         action="store_true",
         help="instead of the default phases: QIDO and frame p50 with authentication off vs on",
+    )
+    add(
+        "--dimse",
+        action="store_true",
+        help="instead of the default phases: C-STORE (1 and 4 associations) and C-FIND latency",
     )
     add(
         "--audit-overhead",

@@ -1,6 +1,6 @@
 """Storage commitment (push model) against the launched stack: the N-EVENT-REPORT lists what
 the archive holds as committed and the rest as failed with its reason, on the requesting
-association, or on a new one to the requesting AE once that association has closed."""
+association, or on a new one to the requesting AE when it is not taken there."""
 
 from __future__ import annotations
 
@@ -76,23 +76,31 @@ def _request(references: list[tuple[str, str]]) -> tuple[str, Dataset]:
     return str(request.TransactionUID), request
 
 
-def _ask(stack: Stack, reports: Reports, references: list[tuple[str, str]], stay: bool) -> str:
-    """Send the N-ACTION; stay on the association for the report, or leave at once (and
-    refuse a report that comes before: only the modality's own SCP takes it then)."""
+def _ask(stack: Stack, reports: Reports, references: list[tuple[str, str]], take: bool) -> str:
+    """Send the N-ACTION and wait for the report on this association: take it, or refuse it
+    (``take=False``), so that only a new association to the modality's own SCP delivers it."""
     transaction, request = _request(references)
-    handlers = [(evt.EVT_N_EVENT_REPORT, reports.on_n_event_report)] if stay else []
+    refused = threading.Event()
+
+    def refuse(event: evt.Event) -> tuple[int, None]:
+        refused.set()
+        return statuses.PROCESSING_FAILURE, None
+
+    handler = reports.on_n_event_report if take else refuse
     assoc = associate(
         stack.dimse_address,
         "MODALITYC",
         [build_context(StorageCommitmentPushModel)],
-        evt_handlers=handlers,
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, handler)],
     )
     assert assoc.is_established
     try:
         status, _ = assoc.send_n_action(request, 1, StorageCommitmentPushModel, WELL_KNOWN_INSTANCE)
         assert int(status.Status) == statuses.SUCCESS
-        if stay:
+        if take:
             reports.wait(transaction)
+        else:
+            assert refused.wait(60)
     finally:
         assoc.release()
     return transaction
@@ -143,7 +151,7 @@ def test_unknown_and_mismatched_instances_fail_with_their_reasons(
     }
 
 
-def test_report_goes_on_a_new_association_once_the_requestor_left(
+def test_report_refused_on_the_requesting_association_goes_on_a_new_one(
     stack: Stack, modality: tuple[Reports, int]
 ) -> None:
     reports, _ = modality

@@ -150,8 +150,8 @@ def test_c_get_returns_the_instances_on_the_same_association(
         received.append(ds)
         return statuses.SUCCESS
 
-    contexts = [build_context(GET), build_context(CTImageStorage), build_context(MRImageStorage)]
-    contexts[2] = build_context(MRImageStorage, [RLELossless, ExplicitVRLittleEndian])
+    contexts = [build_context(GET), build_context(CTImageStorage)]
+    contexts += [build_context(MRImageStorage, [s]) for s in (RLELossless, ExplicitVRLittleEndian)]
     roles = [build_role(c, scp_role=True) for c in (CTImageStorage, MRImageStorage)]
     assoc = associate(
         stack.dimse_address,

@@ -31,7 +31,13 @@ from dimse import statuses
 from tests.integration.dimse_peers import associate, own_listener
 from tests.polling import eventually
 
-pytestmark = pytest.mark.integration
+# pynetdicom leaves the sockets of a failed TLS handshake to the garbage collector, on the
+# listener's side too (``test_tls_listener_refuses_plain_tcp_...``): their ResourceWarnings may
+# surface in any test of this module.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 _KEY_PEM = serialization.PrivateFormat.TraditionalOpenSSL
 
@@ -123,6 +129,9 @@ def test_tls_listener_refuses_plain_tcp_and_clients_without_a_certificate(
     tls_args = (_client_context(pki, with_certificate=False), "localhost")
     anonymous = associate(tls_listener, "ANONMOD", [build_context(Verification)], tls_args=tls_args)
     assert not anonymous.is_established
+    for failed in (plain, anonymous):
+        if failed.dul.socket is not None:
+            failed.dul.socket.close()
 
 
 @pytest.fixture(scope="module")

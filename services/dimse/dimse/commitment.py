@@ -81,7 +81,7 @@ class CommitmentScp:
             failed = work.result(self.settings.postgres.command_timeout + 30)
         except Exception as exc:  # the index or storage is away: every reference fails
             log.warning("storage commitment %s: cannot check (%s)", transaction, exc)
-            failed = {sop: statuses.PROCESSING_FAILURE for _, sop in references}
+            failed = dict.fromkeys(references, statuses.PROCESSING_FAILURE)
         report, event_type = commitment_report(transaction, references, failed)
         touched = AuditRecord()
         touched.touch_all((None, None, sop) for _, sop in references)
@@ -91,8 +91,8 @@ class CommitmentScp:
         if not (assoc.is_established and _send(assoc, report, event_type)):
             self._send_on_new_association(assoc, report, event_type)
 
-    async def failures(self, references: list[Reference]) -> dict[str, int]:
-        """SOP Instance UID → failure reason, for each reference not durably held."""
+    async def failures(self, references: list[Reference]) -> dict[Reference, int]:
+        """Reference → failure reason, for each reference not durably held."""
         rows = await db.fetch(
             self.pool,
             "SELECT sop_instance_uid, sop_class_uid, blob_key FROM instance"
@@ -100,14 +100,14 @@ class CommitmentScp:
             [sop for _, sop in references],
         )
         held = {row["sop_instance_uid"]: (row["sop_class_uid"], row["blob_key"]) for row in rows}
-        failed: dict[str, int] = {}
+        failed: dict[Reference, int] = {}
         for sop_class, sop in references:
             if sop not in held:
-                failed[sop] = statuses.NO_SUCH_OBJECT_INSTANCE
+                failed[sop_class, sop] = statuses.NO_SUCH_OBJECT_INSTANCE
             elif held[sop][0] != sop_class:
-                failed[sop] = statuses.CLASS_INSTANCE_CONFLICT
+                failed[sop_class, sop] = statuses.CLASS_INSTANCE_CONFLICT
             elif not await self.blobs.exists(held[sop][1]):
-                failed[sop] = statuses.PROCESSING_FAILURE
+                failed[sop_class, sop] = statuses.PROCESSING_FAILURE
         return failed
 
     def _send_on_new_association(self, assoc: Any, report: Dataset, event_type: int) -> None:
@@ -158,16 +158,14 @@ def _references(information: Dataset | None) -> list[Reference] | None:
 
 
 def commitment_report(
-    transaction: str, references: list[Reference], failed: dict[str, int]
+    transaction: str, references: list[Reference], failed: dict[Reference, int]
 ) -> tuple[Dataset, int]:
     """The N-EVENT-REPORT's Event Information (J.3.3.1.1) and its Event Type ID."""
     report = Dataset()
     report.TransactionUID = transaction
-    report.ReferencedSOPSequence = [_reference(c, i) for c, i in references if i not in failed]
+    report.ReferencedSOPSequence = [_reference(*r) for r in references if r not in failed]
     if failed:
-        report.FailedSOPSequence = [
-            _reference(c, i, failed[i]) for c, i in references if i in failed
-        ]
+        report.FailedSOPSequence = [_reference(*r, failed[r]) for r in references if r in failed]
     return report, SOME_FAILED if failed else ALL_COMMITTED
 
 

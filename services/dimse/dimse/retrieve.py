@@ -29,7 +29,12 @@ from pydicom import dcmread, uid
 from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    CTImageStorage,
+    MRImageStorage,
+    SecondaryCaptureImageStorage,
+    Verification,
+)
 
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.errors import BackendUnavailable
@@ -49,6 +54,12 @@ _MAX_CONTEXTS = 128  # PS3.8 §9.3.2.2: presentation context IDs are odd numbers
 _BLOB_SECONDS = 300.0
 
 Results = Iterator[tuple[int, Dataset | None]]
+# pynetdicom associates with the destination before any status can be sent: to report a
+# failure (nothing to send) it proposes contexts that a storage SCP is sure to accept.
+_FAILURE_CONTEXTS = [
+    build_context(c, list(_UNCOMPRESSED))
+    for c in (Verification, CTImageStorage, MRImageStorage, SecondaryCaptureImageStorage)
+]
 
 
 def choose_syntax(stored: str, accepted: frozenset[str]) -> str | None:
@@ -165,7 +176,7 @@ class RetrieveScp:
     ) -> tuple[str, int, dict[str, Any]]:
         """(host, port, pynetdicom's ``associate`` arguments): the contexts to propose, TLS,
         and a handler that keeps the association to read its accepted contexts."""
-        contexts = proposed_contexts(found) or [build_context(Verification)]
+        contexts = proposed_contexts(found) or _FAILURE_CONTEXTS
         kwargs: dict[str, Any] = {
             "contexts": contexts,
             "evt_handlers": [(evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc))],

@@ -1,6 +1,6 @@
 """Who may associate and what over DIMSE, on listeners of our own on the stack's backends:
 DICOM TLS with a CA made here (a client certificate required), an AE without ``move`` offered
-no retrieve context, and the association in the audit trail."""
+no retrieve context, and associations and operations in the audit trail."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from pydicom.dataset import Dataset
 from pynetdicom import build_context
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    CTImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
@@ -28,6 +29,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from dicomstack.stack import Stack
 from dimse import statuses
+from tests import instances
 from tests.integration.dimse_peers import associate, own_listener
 from tests.polling import eventually
 
@@ -183,3 +185,33 @@ def _study_identifier() -> Dataset:
     identifier.QueryRetrieveLevel = "STUDY"
     identifier.StudyInstanceUID = "1.2.3"
     return identifier
+
+
+def test_c_store_and_c_find_are_audited_with_the_uids_they_touched(stack: Stack) -> None:
+    ds = instances.fresh()
+    contexts = [
+        build_context(CTImageStorage),
+        build_context(StudyRootQueryRetrieveInformationModelFind),
+    ]
+    assoc = associate(stack.dimse_address, "AUDITMOD", contexts)
+    assert assoc.is_established
+    try:
+        assert int(assoc.send_c_store(ds).Status) == statuses.SUCCESS
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        identifier.StudyInstanceUID = ds.StudyInstanceUID
+        list(assoc.send_c_find(identifier, StudyRootQueryRetrieveInformationModelFind))
+    finally:
+        assoc.release()
+
+    def events() -> dict[str, dict[str, object]]:
+        params = {"user": "AUDITMOD", "study": ds.StudyInstanceUID, "limit": 100}
+        response = httpx.get(f"{stack.dicomweb_url}/audit", params=params, timeout=30)
+        return {str(e["method"]): e for e in response.json()}
+
+    assert eventually(lambda: {"C-STORE", "C-FIND"} <= set(events()))
+    stored, found = events()["C-STORE"], events()["C-FIND"]
+    assert (stored["action"], stored["instance_count"]) == ("store", 1)
+    assert stored["instance_uids"] == [ds.SOPInstanceUID]
+    assert (found["action"], found["instance_count"], found["outcome"]) == ("search", 1, "success")
+    assert f"StudyInstanceUID={ds.StudyInstanceUID}" in str(found["query"])

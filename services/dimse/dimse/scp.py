@@ -12,7 +12,6 @@ import asyncpg
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import (
     AE,
-    AllStoragePresentationContexts,
     VerificationPresentationContexts,
     _config,
     evt,
@@ -38,6 +37,7 @@ from dimse.commitment import CommitmentScp
 from dimse.find import FindScp
 from dimse.retrieve import RetrieveScp
 from dimse.settings import Settings
+from dimse.storageclasses import storage_classes
 from dimse.store import StoreScp
 
 # Received data sets go to a temporary file, not memory (``dimse.store``).
@@ -84,11 +84,8 @@ def application_entity(settings: Settings) -> AE:
     ae.supported_contexts = VerificationPresentationContexts
     for model in (*_FIND_MODELS, *sorted(RETRIEVE_MODELS), StorageCommitmentPushModel):
         ae.add_supported_context(model)
-    for context in AllStoragePresentationContexts:
-        assert context.abstract_syntax is not None
-        ae.add_supported_context(
-            context.abstract_syntax, AllTransferSyntaxes, scu_role=True, scp_role=True
-        )
+    for sop_class in storage_classes():
+        ae.add_supported_context(sop_class, AllTransferSyntaxes, scu_role=True, scp_role=True)
     return ae
 
 

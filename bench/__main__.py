@@ -22,6 +22,7 @@ from bench import (
     authoverhead,
     cliupload,
     corpus,
+    dimse,
     orthanc,
     qidoscale,
     scaleout,
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return cliupload.run(args)
     if args.soak:
         return soak.run(args)
+    if args.dimse:
+        return dimse.run(args)
     plan = Plan.for_run(args.quick)
     token = corpus.new_token()
     phases, data = _phases_and_corpus(args, token)
@@ -156,6 +159,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--auth-overhead",
         action="store_true",
         help="instead of the default phases: QIDO and frame p50 with authentication off vs on",
+    )
+    add(
+        "--dimse",
+        action="store_true",
+        help="instead of the default phases: C-STORE (1 and 4 associations) and C-FIND latency",
     )
     add(
         "--audit-overhead",

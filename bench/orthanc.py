@@ -30,29 +30,36 @@ class OrthancUnavailable(RuntimeError):
     """Orthanc is not installed or did not come up; the message says what to do."""
 
 
+DICOM_AE_TITLE = "ORTHANC"
+
+
 @dataclass(frozen=True)
 class RunningOrthanc:
     pid: int
     dicomweb_url: str
     wado_uri_url: str
+    dicom_port: int | None = None  # its DICOM server (C-STORE, C-FIND), when enabled
 
 
 @contextmanager
-def run_orthanc(port: int = 8042, startup_timeout: float = 30.0) -> Iterator[RunningOrthanc]:
-    """Start Orthanc with a throw-away config and storage; stop it by PID on the way out."""
+def run_orthanc(
+    port: int = 8042, startup_timeout: float = 30.0, dicom_port: int | None = None
+) -> Iterator[RunningOrthanc]:
+    """Start Orthanc with a throw-away config and storage; stop it by PID on the way out.
+    With ``dicom_port`` its DICOM server listens there too (AE title ``DICOM_AE_TITLE``)."""
     if not BINARY.exists() or not PLUGIN.exists():
         raise OrthancUnavailable(f"Orthanc or its DICOMweb plugin is missing; run: {INSTALL_HINT}")
     if not _port_free(port):
         raise OrthancUnavailable(f"port {port} on 127.0.0.1 is busy; pass --orthanc-port")
     workdir = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
     config = workdir / "orthanc.json"
-    config.write_text(json.dumps(_config(workdir, port), indent=2))
+    config.write_text(json.dumps(_config(workdir, port) | _dicom_config(dicom_port), indent=2))
     log = (workdir / "orthanc.log").open("wb")
     process = subprocess.Popen([str(BINARY), str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(process, base, startup_timeout, workdir / "orthanc.log")
-        yield RunningOrthanc(process.pid, f"{base}/dicom-web", f"{base}/wado")
+        yield RunningOrthanc(process.pid, f"{base}/dicom-web", f"{base}/wado", dicom_port)
     finally:
         _stop(process)
         log.close()
@@ -87,6 +94,21 @@ def _config(workdir: Path, port: int) -> dict[str, object]:
             "EnableWado": True,
             "WadoRoot": "/wado",
         },
+    }
+
+
+def _dicom_config(dicom_port: int | None) -> dict[str, object]:
+    """Its DICOM server on loopback for any calling AE (as ours on loopback), or none."""
+    if dicom_port is None:
+        return {}
+    return {
+        "DicomServerEnabled": True,
+        "DicomPort": dicom_port,
+        "DicomAet": DICOM_AE_TITLE,
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowFind": True,
+        "DicomCheckCalledAet": True,
     }
 
 

@@ -194,7 +194,7 @@ def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
 
 # The custom resources the manifests use, by apiVersion: Traefik's and the Prometheus Operator's.
 CRD_KINDS = {
-    "traefik.io/v1alpha1": ("IngressRoute", "Middleware", "ServersTransport"),
+    "traefik.io/v1alpha1": ("IngressRoute", "IngressRouteTCP", "Middleware", "ServersTransport"),
     "monitoring.coreos.com/v1": ("ServiceMonitor",),
 }
 

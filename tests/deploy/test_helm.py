@@ -13,6 +13,7 @@ import yaml
 
 from dicomcommon.routes import SERVICES
 from dicomstack import deploy
+from dimse.settings import Settings as DimseSettings
 from tests.deploy.manifests import (
     AUTH_REQUIRED,
     ROOT,
@@ -360,3 +361,49 @@ def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:
     assert pod["containers"][0]["image"] == f"traefik:{versions_under_test()['traefik']}"
     assert page in _named(objects, "NetworkPolicy")
     assert page not in _named(_render(GATEWAY), "Deployment")
+
+
+DIMSE = {
+    **MINIMAL,
+    "dimse": {
+        "callingAes": {"CT1": {"permissions": ["store", "find"], "hosts": ["10.1.2.3"]}},
+        "remoteAes": {"VIEWER": {"host": "viewer.imaging", "port": 104}},
+        "tls": {"secretName": "dimse-tls", "caKey": "ca.crt", "requireClientCert": True},
+        "service": {"type": "LoadBalancer"},
+        "ingressRouteTCP": {"enabled": True, "entryPoint": "dicom"},
+    },
+}
+
+
+def test_dimse_listens_on_tcp_with_its_settings_tls_and_a_tcp_router(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    objects = _render(DIMSE)
+    for obj in objects:
+        validate_object(obj)
+    name = f"{FULLNAME}-dimse"
+    (container,) = _named(objects, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8000,
+        "dicom": 11112,
+    }
+    for variable in container["env"]:
+        monkeypatch.setenv(variable["name"], variable["value"])
+    settings = DimseSettings()  # the chart's values are valid settings
+    assert settings.calling_aes["CT1"].hosts == {"10.1.2.3"}
+    assert settings.remote_aes["VIEWER"].port == 104
+    assert settings.tls_require_client_cert and settings.tls_ca_file is not None
+    assert settings.tls_ca_file.startswith("/etc/dicomweb/dimse-tls/")
+    service = _named(objects, "Service")[name]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert {p["name"] for p in service["spec"]["ports"]} == {"http", "dicom"}
+    route = _named(objects, "IngressRouteTCP")[name]
+    assert route["spec"]["entryPoints"] == ["dicom"]
+    assert route["spec"]["routes"][0]["services"] == [{"name": name, "port": 11112}]
+    policy = _named(objects, "NetworkPolicy")[name]
+    assert {"ports": [{"port": "dicom"}]} in policy["spec"]["ingress"]
+
+
+def test_dimse_schema_refuses_a_long_ae_title() -> None:
+    with pytest.raises(helm_python.HelmError, match="/dimse/aeTitle"):
+        _render({**MINIMAL, "dimse": {"aeTitle": "A_TITLE_TOO_LONG_"}})

@@ -3,8 +3,6 @@ path (found through QIDO and the change feed), bad data sets, and who may associ
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -26,14 +24,11 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as STUDY_ROOT,
 )
 
-from dicomcommon.settings import NatsSettings, StorageSettings
-from dicomstack.ports import free_ports
 from dicomstack.stack import Stack
 from dimse import statuses
-from dimse.app import create_app
-from dimse.settings import Settings
 from tests import instances
 from tests.integration import changefeed_client as feed
+from tests.integration.dimse_peers import own_listener
 
 pytestmark = pytest.mark.integration
 
@@ -107,30 +102,10 @@ def test_c_store_without_study_uid_fails_and_stores_nothing(
 
 @pytest.fixture(scope="module")
 def guarded(stack: Stack) -> Iterator[tuple[str, int]]:
-    """A second DIMSE process on the stack's NATS and storage that knows one calling AE."""
-    [port] = free_ports("127.0.0.1", 1)
-    settings = Settings(
-        nats=NatsSettings(url=stack.nats_url),
-        storage=StorageSettings.model_validate(stack.storage.model_dump()),
-        port=port,
-        calling_aes={"MODALITY1": {"permissions": ["find"], "hosts": ["127.0.0.1"]}},
-    )
-    app = create_app(settings)
-    started, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        async with app.router.lifespan_context(app):
-            started.set()
-            await asyncio.to_thread(stop.wait)
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),))
-    thread.start()
-    try:
-        assert started.wait(30)
-        yield "127.0.0.1", port
-    finally:
-        stop.set()
-        thread.join(30)
+    """A second DIMSE process on the stack's backends that knows one calling AE."""
+    table = {"MODALITY1": {"permissions": ["find"], "hosts": ["127.0.0.1"]}}
+    with own_listener(stack, calling_aes=table) as address:
+        yield address
 
 
 def test_unknown_calling_ae_is_rejected_at_association(guarded: tuple[str, int]) -> None:

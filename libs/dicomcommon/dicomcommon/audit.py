@@ -36,6 +36,7 @@ class Action(StrEnum):
     FEED_READ = "feed-read"
     AUDIT_READ = "audit-read"
     ADMINISTER = "administer"  # operators' endpoints: study access, parked commands, sweeps
+    ASSOCIATE = "associate"  # a DIMSE association accepted or refused (the calling AE)
 
 
 # Route name (``dicomcommon.routes``) → what a request on it does to patient data.

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE
+from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE, GATEWAY_ROUTES
 from dicomcommon.settings import StorageSettings
 from dicomstack import ownership, ports, services, storage, viewer
 from dicomstack.component import Component
@@ -230,9 +230,11 @@ class Stack:
 
     def _routed(self, component: Component) -> bool:
         """Whether the gateway sends a restarted replica traffic again (always true for a
-        component that is not a replica, or while the gateway itself is down)."""
+        component that is not a replica, or while the gateway itself is down). DIMSE takes no HTTP
+        traffic through the gateway: it is back once healthy."""
         for name, replicas in self.replicas.items():
-            if component in replicas and self.gateway.running:
+            routed = any(r.service == name for r in GATEWAY_ROUTES)
+            if component in replicas and self.gateway.running and routed:
                 url = self.service_urls[name][replicas.index(component)]
                 return self.gateway.routes_to(name, url)
         return True

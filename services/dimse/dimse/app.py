@@ -11,12 +11,14 @@ import asyncpg
 from starlette.applications import Starlette
 
 from dicomcommon import db
+from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.bus import Bus
 from dicomcommon.ingest import Ingest
 from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from dimse import scp
+from dimse.auditing import SERVICE, DimseAudit
 from dimse.settings import Settings
 
 
@@ -27,15 +29,23 @@ def create_app(settings: Settings) -> Starlette:
         bus.start()
         waiter = OutcomeWaiter(bus)
         waiter.start()
+        publisher = None
+        if settings.audit.enabled:
+            publisher = AuditPublisher(settings.nats, settings.audit, SERVICE)
+            publisher.start()
         blobs = await open_store(settings.storage)
         ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
         pool = await db.create_pool(settings.postgres, session_state=False)
         app.state.ingest, app.state.pool = ingest, pool
-        server = scp.start(settings, ingest, pool, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        backends = scp.Backends(ingest, pool, DimseAudit(publisher, loop))
+        server = scp.start(settings, backends, loop)
         try:
             yield
         finally:
             await asyncio.to_thread(server.shutdown)
+            if publisher is not None:
+                await publisher.close()
             await waiter.close()
             await bus.close()
             await blobs.close()

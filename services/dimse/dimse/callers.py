@@ -1,6 +1,14 @@
 """Who may associate (PS3.8 §7.1.1): the calling AE allow-list, optionally bound to source
 addresses, and what each calling AE may do.
 
+The operations are ``store`` (C-STORE, storage commitment), ``find`` (C-FIND) and ``move``
+(C-MOVE, C-GET); a table entry may grant them by the HTTP API's permission names as well
+(``read``: find and move; ``write``: store), and each operation is audited under the HTTP
+permission it needs (``PERMISSION``). A calling AE without ``move`` has the C-MOVE and C-GET
+presentation contexts rejected at negotiation (PS3.8 §9.3.3.2: abstract syntax not supported),
+since a C-MOVE cannot be refused with a status before its destination is named; a store or a
+find without the permission is refused per request with 0x0124 (Not Authorized).
+
 An unknown calling AE is refused at association with A-ASSOCIATE-RJ "calling AE title not
 recognized" (rejected-permanent, service-user, reason 3). With no table, any calling AE may
 associate when the listener is on loopback, and nobody otherwise: the HTTP API's rule (nothing
@@ -10,17 +18,35 @@ is served outside loopback to a caller the server does not know).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from dicomcommon.auth import is_loopback
-from dimse.settings import AeOperation, CallingAe, Settings
+from dicomcommon.principal import Permission
+from dimse.settings import AeGrant, AeOperation, CallingAe, Settings
 
 log = logging.getLogger(__name__)
 
 EVERYTHING: frozenset[AeOperation] = frozenset(get_args(AeOperation))
 REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED = 0x01, 0x01, 0x03
+PERMISSION: Mapping[AeOperation, Permission] = {
+    "store": Permission.WRITE,
+    "find": Permission.READ,
+    "move": Permission.READ,
+}
+_GRANTS: Mapping[AeGrant, frozenset[AeOperation]] = {
+    "store": frozenset({"store"}),
+    "find": frozenset({"find"}),
+    "move": frozenset({"move"}),
+    "read": frozenset({"find", "move"}),
+    "write": frozenset({"store"}),
+}
+
+
+def operations(grants: Iterable[AeGrant]) -> frozenset[AeOperation]:
+    """The DIMSE operations that a table entry's grants allow."""
+    return frozenset(op for grant in grants for op in _GRANTS[grant])
 
 
 @dataclass(frozen=True)
@@ -39,20 +65,27 @@ class CallerPolicy:
         entry = self.calling_aes.get(ae_title.strip())
         if entry is None or (entry.hosts and address not in entry.hosts):
             return None
-        return entry.permissions
+        return operations(entry.permissions)
 
     def permits(self, assoc: Any, operation: AeOperation) -> bool:
         """Whether the peer of an established association may do ``operation``."""
         allowed = self.permissions(assoc.requestor.ae_title, assoc.requestor.address)
         return allowed is not None and operation in allowed
 
-    def on_requested(self, event: Any) -> None:
-        """pynetdicom's ``EVT_REQUESTED``: refuse an unknown calling AE before negotiation."""
-        requestor = event.assoc.requestor
+    def admit(self, assoc: Any, retrieve_syntaxes: frozenset[str]) -> bool:
+        """At ``EVT_REQUESTED``: refuse an unknown calling AE before negotiation (False), and
+        offer the retrieve contexts (``retrieve_syntaxes``) only to an AE that may move."""
+        requestor = assoc.requestor
         title = str(requestor.primitive.calling_ae_title).strip()
-        if self.permissions(title, requestor.address) is None:
+        allowed = self.permissions(title, requestor.address)
+        if allowed is None:
             log.warning("refused association from %s at %s", title, requestor.address)
-            event.assoc.acse.send_reject(
-                REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED
-            )
-            event.assoc.kill()  # waits until the A-ASSOCIATE-RJ is sent, as pynetdicom's own
+            assoc.acse.send_reject(REJECTED_PERMANENT, SERVICE_USER, CALLING_AE_NOT_RECOGNIZED)
+            assoc.kill()  # waits until the A-ASSOCIATE-RJ is sent, as pynetdicom's own
+            return False
+        if "move" not in allowed:
+            offered = assoc.acceptor.supported_contexts
+            assoc.acceptor.supported_contexts = [
+                cx for cx in offered if cx.abstract_syntax not in retrieve_syntaxes
+            ]
+        return True

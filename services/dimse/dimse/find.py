@@ -25,10 +25,12 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomcommon import db, searchsql
+from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.dicomjson import Level
 from dicomcommon.errors import BackendUnavailable, DicomwebError
 from dicomcommon.query import parse_query
 from dimse import statuses
+from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
 
@@ -40,6 +42,7 @@ _LEVELS["IMAGE"] = Level.INSTANCE
 _NOT_KEYS = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet"})
 _CHARSET = "00080005"
 _PATIENT_KEYS = ("00100010", "00100020")  # PatientName, PatientID: one answer per patient
+_STUDY_UID = "0020000D"
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,23 @@ class FindScp:
     settings: Settings
     pool: asyncpg.Pool
     policy: CallerPolicy
+    audit: DimseAudit
     loop: asyncio.AbstractEventLoop
 
     def on_c_find(self, event: Any) -> Iterator[tuple[int, Dataset | None]]:
         """pynetdicom's ``EVT_C_FIND`` (in the association's thread): pending matches, then
-        the final status; a C-CANCEL ends the matches (PS3.4 C.4.1.2.3)."""
+        the final status; a C-CANCEL ends the matches (PS3.4 C.4.1.2.3). Audited with the
+        studies answered."""
+        touched = AuditRecord()
+        query = identifier_text((e.keyword, str(e.value)) for e in event.identifier)
+        status = statuses.UNABLE_TO_PROCESS
+        try:
+            for status, answer in self._answers(event, touched):
+                yield status, answer
+        finally:
+            self.audit.record(event.assoc, Action.SEARCH, "C-FIND", status, touched, query)
+
+    def _answers(self, event: Any, touched: AuditRecord) -> Iterator[tuple[int, Dataset | None]]:
         if not self.policy.permits(event.assoc, "find"):
             yield statuses.NOT_AUTHORIZED, None
             return
@@ -108,6 +123,10 @@ class FindScp:
             log.warning("C-FIND: %s", exc)
             yield statuses.UNABLE_TO_PROCESS, None
             return
+        for match in matches:
+            study = match.get(_STUDY_UID, {}).get("Value", [None])[0]
+            touched.touch(study=study)
+        touched.add_count(len(matches))
         yield from responses(identifier, matches, lambda: bool(event.is_cancelled))
 
     async def matches(self, identifier: Identifier) -> list[dict[str, Any]]:

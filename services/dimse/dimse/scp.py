@@ -1,30 +1,43 @@
-"""The DICOM listener: one pynetdicom application entity with the Verification (C-ECHO) and
-storage SOP classes, the limits from the settings, and the handlers bound to their events."""
+"""The DICOM listener: one pynetdicom application entity with the Verification, storage, query /
+retrieve and storage commitment SOP classes, the limits and TLS from the settings, and the
+handlers bound to their events."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import (
     AE,
-    AllStoragePresentationContexts,
     VerificationPresentationContexts,
     _config,
     evt,
 )
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StorageCommitmentPushModel,
     StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicomcommon.audit import Action
 from dicomcommon.ingest import Ingest
+from dicomcommon.storage import BlobStore
+from dimse import statuses, tls
+from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
+from dimse.commitment import CommitmentScp
 from dimse.find import FindScp
+from dimse.retrieve import RetrieveScp
 from dimse.settings import Settings
+from dimse.storageclasses import storage_classes
 from dimse.store import StoreScp
 
 # Received data sets go to a temporary file, not memory (``dimse.store``).
@@ -35,10 +48,32 @@ _FIND_MODELS = (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
 )
+RETRIEVE_MODELS = frozenset(
+    {
+        PatientRootQueryRetrieveInformationModelMove,
+        StudyRootQueryRetrieveInformationModelMove,
+        PatientRootQueryRetrieveInformationModelGet,
+        StudyRootQueryRetrieveInformationModelGet,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What the handlers work with: ingest (bus, blobs, outcomes), the index and the audit."""
+
+    ingest: Ingest
+    pool: asyncpg.Pool
+    audit: DimseAudit
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.ingest.blobs
 
 
 def application_entity(settings: Settings) -> AE:
-    """The AE with its limits; every storage SOP class in every transfer syntax we store."""
+    """The AE with its limits; every storage SOP class in every transfer syntax we store, in
+    either role (a C-GET requestor takes the sub-operations as the storage SCP)."""
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_bytes
@@ -47,28 +82,42 @@ def application_entity(settings: Settings) -> AE:
     ae.network_timeout = settings.idle_timeout_seconds
     ae.require_called_aet = True
     ae.supported_contexts = VerificationPresentationContexts
-    for model in _FIND_MODELS:
+    for model in (*_FIND_MODELS, *sorted(RETRIEVE_MODELS), StorageCommitmentPushModel):
         ae.add_supported_context(model)
-    for context in AllStoragePresentationContexts:
-        assert context.abstract_syntax is not None
-        ae.add_supported_context(context.abstract_syntax, AllTransferSyntaxes)
+    for sop_class in storage_classes():
+        ae.add_supported_context(sop_class, AllTransferSyntaxes, scu_role=True, scp_role=True)
     return ae
 
 
 def start(
-    settings: Settings, ingest: Ingest, pool: asyncpg.Pool, loop: asyncio.AbstractEventLoop
+    settings: Settings, backends: Backends, loop: asyncio.AbstractEventLoop
 ) -> ThreadedAssociationServer:
-    """Listen in pynetdicom's threads; C-STORE and C-FIND work runs on ``loop``."""
+    """Listen in pynetdicom's threads; the handlers' work runs on ``loop``."""
     policy = CallerPolicy.of(settings)
-    store = StoreScp(settings, ingest, policy, loop)
-    find = FindScp(settings, pool, policy, loop)
+    audit = backends.audit
+    store = StoreScp(settings, backends.ingest, policy, audit, loop)
+    find = FindScp(settings, backends.pool, policy, audit, loop)
+    retrieve = RetrieveScp(settings, backends.pool, backends.blobs, policy, audit, loop)
+    commitment = CommitmentScp(settings, backends.pool, backends.blobs, policy, audit, loop)
+
+    def on_requested(event: Any) -> None:
+        admitted = policy.admit(event.assoc, RETRIEVE_MODELS)
+        status = statuses.SUCCESS if admitted else statuses.NOT_AUTHORIZED
+        audit.record(event.assoc, Action.ASSOCIATE, "A-ASSOCIATE", status)
+
     handlers: list[Any] = [
-        (evt.EVT_REQUESTED, policy.on_requested),
+        (evt.EVT_REQUESTED, on_requested),
         (evt.EVT_C_STORE, store.on_c_store),
         (evt.EVT_C_FIND, find.on_c_find),
+        (evt.EVT_C_MOVE, retrieve.on_c_move),
+        (evt.EVT_C_GET, retrieve.on_c_get),
+        (evt.EVT_N_ACTION, commitment.on_n_action),
     ]
     server = application_entity(settings).start_server(
-        (settings.host, settings.port), block=False, evt_handlers=handlers
+        (settings.host, settings.port),
+        block=False,
+        evt_handlers=handlers,
+        ssl_context=tls.server_context(settings),
     )
     assert server is not None  # non-blocking start returns the server
     return server

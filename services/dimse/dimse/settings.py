@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AuditSettings,
     AuthSettings,
     HttpSettings,
     NatsSettings,
@@ -19,6 +20,7 @@ from dicomcommon.settings import (
     StorageSettings,
     StudyGroupsSettings,
     TracingSettings,
+    audit_field,
     auth_field,
     http_field,
     nats_field,
@@ -28,14 +30,26 @@ from dicomcommon.settings import (
     tracing_field,
 )
 
+# What a calling AE may do: ``store`` (C-STORE, storage commitment), ``find`` (C-FIND), ``move``
+# (C-MOVE and C-GET). The HTTP API's permission names are accepted too (``callers``).
 AeOperation = Literal["store", "find", "move"]
+AeGrant = Literal["store", "find", "move", "read", "write"]
 
 
 class CallingAe(BaseModel):
     """What one calling AE title may do, and from which source addresses (none: any)."""
 
-    permissions: frozenset[AeOperation] = frozenset({"store", "find", "move"})
+    permissions: frozenset[AeGrant] = frozenset({"store", "find", "move"})
     hosts: frozenset[str] = frozenset()
+
+
+class RemoteAe(BaseModel):
+    """Where an AE title listens: a C-MOVE destination, or the AE that asked for a storage
+    commitment when its answer goes on a new association."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    tls: bool = False  # associate with DICOM TLS (the ``tls_*`` files: our certificate, CAs)
 
 
 class Settings(BaseSettings):
@@ -48,14 +62,26 @@ class Settings(BaseSettings):
     auth: AuthSettings = auth_field()
     tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
+    audit: AuditSettings = audit_field()
     ae_title: str = Field("DICOMWEB", min_length=1, max_length=16)
     host: str = "127.0.0.1"
     port: int = 11112
     # Calling AE title → permissions and hosts (JSON). Empty: on a loopback ``host`` any
     # calling AE may do everything; elsewhere nobody may associate (as the HTTP API's rule).
     calling_aes: dict[str, CallingAe] = {}
-    # Limits: associations at once, the largest PDU we receive, and the timeouts (seconds) of
-    # association negotiation (ACSE), of a DIMSE message, and of a silent connection.
+    # AE title → host and port (JSON): where C-MOVE sends, and where storage commitment answers
+    # go when the requesting association has closed. An AE not in the table is refused.
+    remote_aes: dict[str, RemoteAe] = {}
+    # DICOM TLS (PS3.15 Annex B): with a certificate and its key the listener speaks only TLS;
+    # peers' certificates are checked against ``tls_ca_file`` (required of every calling AE
+    # with ``tls_require_client_cert``). The same files serve associations we open.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_file: str | None = None
+    tls_require_client_cert: bool = False
+    # Limits: associations at once (beyond: A-ASSOCIATE-RJ, transient), the largest PDU we
+    # receive, and the timeouts (seconds) of association negotiation (ACSE), of a DIMSE
+    # message, and of a silent connection.
     max_associations: int = 16
     max_pdu_bytes: int = 1 << 18
     acse_timeout_seconds: float = 30.0
@@ -66,3 +92,5 @@ class Settings(BaseSettings):
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # The most matches one C-FIND answers (QIDO's limit cap plays the same part).
     max_find_matches: int = 10_000
+    # How long a storage commitment waits for its answer to be taken on a new association.
+    commitment_timeout_seconds: float = 30.0

@@ -29,3 +29,16 @@ def of_failure(reason: FailureReason) -> int:
     """The C-STORE status for a STOW failure reason (PS3.4 B.2.3): 0xA700, 0xA900, 0xC000,
     0x0110 and 0x0124 are the same number in both; the rest are mapped above."""
     return _OF_FAILURE.get(reason, int(reason))
+
+
+# C-MOVE / C-GET (PS3.4 C.4.2.1.5, C.4.3.1.4)
+UNABLE_TO_CALCULATE_MATCHES = 0xA701  # Refused: Out of Resources, number of matches
+UNKNOWN_DESTINATION = 0xA801  # Refused: Move Destination unknown
+IDENTIFIER_DOES_NOT_MATCH = 0xA900  # Identifier does not match SOP Class
+# Storage commitment (PS3.4 J.3.2.1.1.2, PS3.7 Annex C) and N-ACTION (PS3.7 10.1.4.1.10)
+NO_SUCH_OBJECT_INSTANCE = 0x0112
+CLASS_INSTANCE_CONFLICT = 0x0119
+PROCESSING_FAILURE = 0x0110
+NO_SUCH_ACTION_TYPE = 0x0123
+INVALID_SOP_INSTANCE = 0x0117
+MISSING_ATTRIBUTE = 0x0120

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from dicomcommon import studyaccess
+from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.errors import BackendUnavailable, FailureReason, InvalidInstance
 from dicomcommon.ingest import Ingest, failure_reason
 from dicomcommon.multipart import Part
 from dicomcommon.principal import LOCAL
 from dimse import statuses
+from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
 
@@ -34,27 +36,36 @@ class StoreScp:
     settings: Settings
     ingest: Ingest
     policy: CallerPolicy
+    audit: DimseAudit
     loop: asyncio.AbstractEventLoop
 
     def on_c_store(self, event: Any) -> int:
-        """pynetdicom's ``EVT_C_STORE`` (in the association's thread)."""
+        """pynetdicom's ``EVT_C_STORE`` (in the association's thread), audited."""
+        touched = AuditRecord()
+        status = self._status(event, touched)
+        self.audit.record(event.assoc, Action.STORE, "C-STORE", status, touched)
+        return status
+
+    def _status(self, event: Any, touched: AuditRecord) -> int:
+        expected = str(event.request.AffectedSOPClassUID), str(event.request.AffectedSOPInstanceUID)
+        touched.touch(instance=expected[1])
         if not self.policy.permits(event.assoc, "store"):
             return statuses.NOT_AUTHORIZED
-        expected = str(event.request.AffectedSOPClassUID), str(event.request.AffectedSOPInstanceUID)
         path = Path(event.dataset_path)
         with path.open("rb") as body:
             part = Part({}, body, path.stat().st_size)
-            work = asyncio.run_coroutine_threadsafe(self.store(part, expected), self.loop)
+            work = asyncio.run_coroutine_threadsafe(self.store(part, expected, touched), self.loop)
             try:
                 return work.result(self.settings.index_timeout_seconds + _SLACK_SECONDS)
             except TimeoutError:
                 work.cancel()
                 return statuses.OUT_OF_RESOURCES
 
-    async def store(self, part: Part, expected: tuple[str, str]) -> int:
+    async def store(self, part: Part, expected: tuple[str, str], touched: AuditRecord) -> int:
         """Store one received Part 10 file; the C-STORE status that tells how it went."""
         try:
             instance = await self.ingest.read(part, None)
+            touched.touch(instance.study_instance_uid, instance.series_instance_uid)
             if (instance.sop_class_uid, instance.sop_instance_uid) != expected:
                 log.warning("%s: the data set is not the instance announced", expected[1])
                 return statuses.of_failure(FailureReason.DATASET_DOES_NOT_MATCH_SOP_CLASS)
@@ -72,4 +83,5 @@ class StoreScp:
         reason = failure_reason(outcomes.get(command_id))
         if reason is not None:
             return statuses.of_failure(reason)
+        touched.add_count(1)
         return statuses.WARNING_COERCION if instance.warnings else statuses.SUCCESS

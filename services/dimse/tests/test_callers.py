@@ -5,7 +5,10 @@ from __future__ import annotations
 from dimse.callers import EVERYTHING, CallerPolicy
 from dimse.settings import Settings
 
-TABLE = {"MODALITY1": {"permissions": ["store"], "hosts": ["10.0.0.5"]}, "PACS": {}}
+TABLE: dict[str, dict[str, list[str]]] = {
+    "MODALITY1": {"permissions": ["store"], "hosts": ["10.0.0.5"]},
+    "PACS": {},
+}
 
 
 def test_loopback_listener_without_a_table_admits_any_calling_ae() -> None:
@@ -29,3 +32,10 @@ def test_a_table_applies_on_loopback_too_and_hostless_entries_admit_any_address(
     policy = CallerPolicy.of(Settings(host="127.0.0.1", calling_aes=TABLE))
     assert policy.permissions("ANYONE", "127.0.0.1") is None
     assert policy.permissions("PACS", "192.168.1.9") == EVERYTHING
+
+
+def test_http_permission_names_grant_their_dimse_operations() -> None:
+    table = {"VIEWER": {"permissions": ["read"]}, "ROUTER": {"permissions": ["write", "find"]}}
+    policy = CallerPolicy.of(Settings(host="0.0.0.0", calling_aes=table))
+    assert policy.permissions("VIEWER", "10.0.0.5") == {"find", "move"}
+    assert policy.permissions("ROUTER", "10.0.0.5") == {"store", "find"}

@@ -4,7 +4,8 @@ repositories receive over syslog.
 Each action maps to an Audit Event ID of CID 400 (A.5.3): a search is a Query (110112), a
 retrieve of instances a DICOM Instances Transferred (110104, read), a store the same with
 Create, a study delete a DICOM Study Deleted (110105), other deletes and change-feed reads
-DICOM Instances Accessed (110103), a read of the audit log Audit Log Used (110101). The caller
+DICOM Instances Accessed (110103), a read of the audit log Audit Log Used (110101), a DIMSE
+association User Authentication (110114). The caller
 and this archive are the two Active Participants (RoleIDCode Source 110153 / Destination
 110152 by the direction data flows); each study touched, and its patient when the index still
 knows it, is a Participant Object.
@@ -38,6 +39,7 @@ TRANSFERRED = _Code("110104", "DICOM Instances Transferred")
 ACCESSED = _Code("110103", "DICOM Instances Accessed")
 STUDY_DELETED = _Code("110105", "DICOM Study Deleted")
 AUDIT_LOG_USED = _Code("110101", "Audit Log Used")
+USER_AUTHENTICATION = _Code("110114", "User Authentication")
 _SOURCE = _Code("110153", "Source Role ID")
 _DESTINATION = _Code("110152", "Destination Role ID")
 _STUDY_UID = _Code("110180", "Study Instance UID")
@@ -58,6 +60,7 @@ _EVENTS: Mapping[Action, tuple[_Code, str, bool]] = {
     Action.FEED_READ: (ACCESSED, "R", False),
     Action.AUDIT_READ: (AUDIT_LOG_USED, "R", False),
     Action.ADMINISTER: (ACCESSED, "U", False),
+    Action.ASSOCIATE: (USER_AUTHENTICATION, "E", True),  # a DIMSE association
 }
 
 

@@ -48,6 +48,7 @@ def _codes(root: ET.Element, tag: str) -> list[str]:
         (Action.DELETE, f"/dicom-web/studies/{STUDY}/series/{SERIES}", "110103", "D"),
         (Action.FEED_READ, "/dicom-web/changefeed", "110103", "R"),
         (Action.AUDIT_READ, "/dicom-web/audit", "110101", "R"),
+        (Action.ASSOCIATE, "MODALITY1 -> DICOMWEB", "110114", "E"),
     ],
 )
 def test_each_action_has_its_audit_event_id(

@@ -196,7 +196,7 @@ async def test_a_reindex_resumes_after_the_indexer_is_killed(
         ds.add_new(0x00181030, "LO", "CRASH-PROTOCOL" if i % 3 else "OTHER")  # ProtocolName
     client.store_instances(stored)
     reference = _add(own_stack, [{"path": "ProtocolName", "level": "Instance"}])
-    assert eventually(lambda: 0 < _operation(own_stack, reference)["percentComplete"], 60)
+    assert eventually(lambda: _operation(own_stack, reference)["percentComplete"] > 0, 60)
     own_stack.kill("indexer")
     halfway = await _progress(own_stack, reference["id"])
     assert halfway["status"] == "Running" and 0 < halfway["done"] < halfway["total"]

@@ -58,10 +58,10 @@ UPDATE operation SET status = 'Failed', error = $2, updated_at = now() WHERE ope
 
 async def run(pool: asyncpg.Pool, batch_size: int, pause_seconds: float) -> None:
     """Work the pending operations for ever: a batch, then ``pause_seconds`` (which leaves the
-    database to ingest); a second's rest when nothing is pending."""
+    database to ingest); half a second's rest when nothing is pending."""
     while True:
         worked = await step(pool, batch_size)
-        await asyncio.sleep(pause_seconds if worked else 1.0)
+        await asyncio.sleep(pause_seconds if worked else 0.5)
 
 
 async def step(pool: asyncpg.Pool, batch_size: int) -> bool:

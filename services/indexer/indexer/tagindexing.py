@@ -25,7 +25,8 @@ _UPDATE = (
 
 def _statement(tags: str, instances: str) -> str:
     """The indexing statement for the tags matching ``tags`` and the instances matching
-    ``instances`` (conditions over ``extended_query_tag`` and ``instance i``)."""
+    ``instances`` (conditions over ``extended_query_tag`` and ``instance i``). Each document
+    is read (detoasted) once, however many tags pick from it."""
     return f"""
 WITH tags AS (
     SELECT tag_key, path, vr, level, private_creator,
@@ -33,10 +34,12 @@ WITH tags AS (
     FROM extended_query_tag WHERE {tags}
 ), picked AS MATERIALIZED (
     SELECT t.tag_key, t.level, t.vr, i.study_instance_uid, i.series_instance_uid,
-        i.sop_instance_uid, i.version, i.metadata -> t.path AS element
-    FROM instance i CROSS JOIN tags t
-    WHERE {instances} AND i.metadata ? t.path AND (t.private_creator IS NULL
-        OR i.metadata -> t.creator_path -> 'Value' ->> 0 = t.private_creator)
+        i.sop_instance_uid, i.version, d.doc -> t.path AS element
+    FROM instance i
+    CROSS JOIN LATERAL (SELECT i.metadata || '{{}}'::jsonb AS doc OFFSET 0) d
+    CROSS JOIN tags t
+    WHERE {instances} AND d.doc ? t.path AND (t.private_creator IS NULL
+        OR d.doc -> t.creator_path -> 'Value' ->> 0 = t.private_creator)
 ), checked AS MATERIALIZED (
     SELECT p.*, dicom_tag_value_error(p.element, p.vr) AS error FROM picked p
     WHERE coalesce(jsonb_array_length(p.element -> 'Value'), 0) > 0

@@ -169,6 +169,9 @@ def _check_errors_and_query_status(
     assert patched.status_code == 200 and patched.json()["queryStatus"] == "Enabled"
     [match] = client.search_for_instances(search_filters={"AcquisitionDate": "20240101-20240131"})
     assert match["00080018"]["Value"] == [before[1].SOPInstanceUID]
+    enabled = _search(stack, "instances", {"AcquisitionDate": "20240105"})
+    assert enabled.headers["erroneous-dicom-attributes"] == "AcquisitionDate"
+    assert "Warning" not in enabled.headers
     listed = httpx.get(f"{base}/extendedquerytags", params={"limit": 2, "offset": 1}).json()
     assert [t["path"] for t in listed] == ["00091001", "00101010"]
     assert httpx.delete(f"{base}/extendedquerytags/00080022").status_code == 204

@@ -45,6 +45,7 @@ class ExtendedTag:
     private_creator: str | None
     status: str  # Adding | Ready | Deleting
     query_status: str  # Enabled | Disabled
+    has_errors: bool = False  # some value could not be indexed (``…/errors`` lists them)
 
     @property
     def searchable(self) -> bool:
@@ -59,7 +60,9 @@ class ExtendedTag:
 
 
 _CATALOG = """
-SELECT tag_key, path, vr, level, private_creator, status, query_status FROM extended_query_tag
+SELECT tag_key, path, vr, level, private_creator, status, query_status,
+    EXISTS (SELECT 1 FROM extended_tag_error e WHERE e.tag_key = t.tag_key) AS has_errors
+FROM extended_query_tag t
 """
 
 
@@ -72,6 +75,7 @@ def from_row(row: asyncpg.Record) -> ExtendedTag:
         private_creator=row["private_creator"],
         status=row["status"],
         query_status=row["query_status"],
+        has_errors=row["has_errors"],
     )
 
 

@@ -32,6 +32,8 @@ _AUDIT_KEYS = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "in
 _MORE_RESULTS = "There are additional results that can be requested."
 # The number of all matches, on a search that asks with ``count=true``.
 TOTAL_COUNT_HEADER = "X-Total-Count"
+# Extended query tags the search used whose values were not all indexed (Microsoft's header).
+ERRONEOUS_HEADER = "erroneous-dicom-attributes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,9 @@ async def _search(request: Request, level: Level) -> Response:
             warnings.append(_too_many(ctx.settings.max_scan_rows) + " The total is not counted.")
         else:
             response.headers[TOTAL_COUNT_HEADER] = str(total)
+    erroneous = [f.key for f in query.filters if f.extended and f.extended.has_errors]
+    if erroneous:
+        response.headers[ERRONEOUS_HEADER] = ",".join(erroneous)
     return _with_warnings(response, base_url, warnings)
 
 

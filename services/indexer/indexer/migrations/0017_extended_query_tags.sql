@@ -145,8 +145,12 @@ $$;
 -- their study or series, as ``dicomcommon.searchorder`` sorts them: a page of a large study
 -- or series is a top-N index scan.
 CREATE INDEX series_default_order ON series (
-    study_instance_uid, dicom_integer(series_number) ASC NULLS FIRST, series_instance_uid
+    study_instance_uid,
+    dicom_integer(series_number) ASC NULLS FIRST,
+    series_instance_uid ASC NULLS FIRST
 );
 CREATE INDEX instance_default_order ON instance (
-    series_instance_uid, dicom_integer(instance_number) ASC NULLS FIRST, sop_instance_uid
+    series_instance_uid,
+    dicom_integer(instance_number) ASC NULLS FIRST,
+    sop_instance_uid ASC NULLS FIRST
 );

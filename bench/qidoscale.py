@@ -21,6 +21,7 @@ from bench.context import Phase, PhaseContext, error_note
 from bench.population import LARGE_SERIES, Series, Study, populate
 from bench.qido import _search
 from bench.qidoload import copy_population, instance_file, load_templates
+from bench.qidotags import tag_phases
 from bench.report import Figure, rate
 from bench.stow import post_stow
 
@@ -81,11 +82,13 @@ def _population(instances: int, seed: int) -> list[Study]:
 
 
 def scale_phases(instances: int, seed: int, repeats: int = 100) -> list[Phase]:
-    """Load, then each query's p50 / p95, then the whole mix at concurrency 8."""
+    """Load, then each query's p50 / p95, then the whole mix at concurrency 8, then an
+    undeclared attribute, its reindex as an extended query tag and its indexed search."""
     return [
         _load_phase(instances, seed),
         _latency_phase(instances, seed, repeats),
         _mix_phase(instances, seed, repeats // 2, concurrency=8),
+        *tag_phases(lambda: _population(instances, seed), instances, repeats),
     ]
 
 

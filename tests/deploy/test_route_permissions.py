@@ -84,3 +84,18 @@ def test_patient_data_routes_need_an_identity() -> None:
     """Only probes, the gateway's health report and the viewer's static files are public."""
     public = {r.name for r in ROUTES if r.permission is Permission.PUBLIC}
     assert public == {"health", "viewer", "viewer-files", *(f"{s}-probes" for s in APPS)}
+
+
+def test_extended_query_tags_and_operations_need_admin() -> None:
+    finder = RouteFinder(routes_for("indexer"))
+    for method, path in [
+        ("POST", "/dicom-web/extendedquerytags"),
+        ("GET", "/dicom-web/extendedquerytags"),
+        ("GET", "/dicom-web/extendedquerytags/PatientAge"),
+        ("PATCH", "/dicom-web/extendedquerytags/00101010"),
+        ("DELETE", "/dicom-web/extendedquerytags/00101010"),
+        ("GET", "/dicom-web/extendedquerytags/00101010/errors"),
+        ("GET", f"/dicom-web/operations/{'a' * 32}"),
+    ]:
+        entry = finder.find(method, path)
+        assert entry is not None and entry.permission is Permission.ADMIN, (method, path)

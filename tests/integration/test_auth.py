@@ -37,6 +37,8 @@ EXAMPLES = {
     "orphans-sweep": ("POST", "/orphans/sweep?older_than=1000000000"),
     "parked-commands": ("GET", "/parked?limit=1"),
     "audit": ("GET", "/dicom-web/audit?limit=1"),
+    "extended-query-tags": ("GET", "/dicom-web/extendedquerytags?limit=1"),
+    "operations": ("GET", f"/dicom-web/operations/{'0' * 32}"),
     "viewer": ("GET", "/viewer/"),
     "viewer-files": ("GET", "/viewer/app-config.js"),
     **{f"{s}-probes": ("GET", "/healthz") for s in ALL_SERVICES},

@@ -51,6 +51,9 @@ ACTIONS: Mapping[str, Action] = {
     "study-access": Action.ADMINISTER,
     "parked-commands": Action.ADMINISTER,
     "orphans-sweep": Action.ADMINISTER,
+    # Extended query tags change what is searchable; their errors name instances.
+    "extended-query-tags": Action.ADMINISTER,
+    "operations": Action.ADMINISTER,
 }
 # Public routes (health, probes, the viewer's static files) touch no patient data and are never
 # audited; every other route has an action above.

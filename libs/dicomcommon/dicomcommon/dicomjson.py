@@ -36,10 +36,11 @@ class Attribute:
     tag: str  # eight upper-case hex digits, the DICOM JSON key
     keyword: str  # empty for private or unknown tags
     vr: str
+    declared_level: Level | None = None  # an extended query tag's level, which wins
 
     @property
     def level(self) -> Level:
-        return level_of(self.keyword)
+        return self.declared_level or level_of(self.keyword)
 
     def __str__(self) -> str:
         return self.keyword or self.tag

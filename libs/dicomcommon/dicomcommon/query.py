@@ -12,12 +12,13 @@ times (PS3.4 C.2.2.2.1.3, C.2.2.2.5.2), kept as ``Query.timezone_offset``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from dicomcommon import moments, parameters, uids
 from dicomcommon.dicomjson import Attribute, Level, lookup
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.extendedtags import ExtendedTag
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,9 @@ class Filter:
 
     path: tuple[Attribute, ...]
     match: Match
+    extended: ExtendedTag | None = None
+    """The extended query tag whose indexed values the key matches, when it names one that
+    is ready and enabled."""
 
     @property
     def attribute(self) -> Attribute:
@@ -130,7 +134,8 @@ _TEMPORAL = {
     "DT": re.compile(_DATETIME),
 }
 _NUMERIC_VRS = frozenset({"IS", "DS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+# UN: a private or unknown attribute nobody declared; its stored values match as text.
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"})
 _NAME_SEPARATORS = re.compile(r"[\^= ,]+")
 
 
@@ -141,12 +146,15 @@ def parse_query(
     max_limit: int,
     study_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
+    extended: Mapping[str, ExtendedTag] | None = None,
 ) -> Query:
-    """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4)."""
+    """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4);
+    ``extended``: the searchable extended query tags, by ``ggggeeee``."""
     pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
     fuzzy = parameters.boolean("fuzzymatching", options.get("fuzzymatching"), False)
-    filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)
+    matching = [(n, v) for n, v in pairs if n not in _OPTIONS]
+    filters = _filters(level, matching, fuzzy, extended or {})
     filters, timezone_offset = _timezone(filters)
     include_all, includes = _includefields(v for n, v in pairs if n == "includefield")
     order = _order(level, (v for n, v in pairs if n == "orderby"))
@@ -174,6 +182,11 @@ def parse_query(
 _OPTIONS = frozenset(
     {"limit", "offset", "fuzzymatching", "includefield", "emptyvaluematching", "orderby", "count"}
 )
+
+
+def matching_keys(params: Iterable[tuple[str, str]]) -> list[str]:
+    """The matching keys among a query's parameters: neither options nor transport."""
+    return [n for n, _ in params if n not in _OPTIONS and n not in TRANSPORT_PARAMETERS]
 
 
 def _timezone(filters: tuple[Filter, ...]) -> tuple[tuple[Filter, ...], int | None]:
@@ -250,10 +263,18 @@ def _path(parameter: str, key: str) -> tuple[Attribute, ...]:
     return tuple(path)
 
 
-def _filters(level: Level, pairs: list[tuple[str, str]], fuzzy: bool) -> tuple[Filter, ...]:
+def _filters(
+    level: Level,
+    pairs: list[tuple[str, str]],
+    fuzzy: bool,
+    extended: Mapping[str, ExtendedTag],
+) -> tuple[Filter, ...]:
     filters: dict[str, Filter] = {}
     for key, value in pairs:
         path = _path(key, key)
+        tag = extended.get(path[0].tag) if len(path) == 1 else None
+        if tag is not None:  # its declared VR and level win over the dictionary's
+            path = (replace(path[0], vr=tag.vr, declared_level=tag.level),)
         if path[0].level > level:
             raise InvalidQuery(
                 f"{key}: a {path[0].level.name.lower()}-level attribute cannot be matched "
@@ -262,7 +283,7 @@ def _filters(level: Level, pairs: list[tuple[str, str]], fuzzy: bool) -> tuple[F
         match = parse_match(key, path[-1], value, fuzzy=fuzzy)
         if key in filters:
             raise InvalidQuery(f"{key}: given more than once")
-        filters[key] = Filter(path, match)
+        filters[key] = Filter(path, match, tag)
     return tuple(filters.values())
 
 

@@ -79,6 +79,17 @@ ROUTES: tuple[Route, ...] = (
         400,
         Permission.ADMIN,
     ),
+    # Extended query tags and their reindex operations (admins only), as Microsoft's DICOM
+    # server serves them; the indexer owns the schema they change.
+    Route(
+        "extended-query-tags",
+        "indexer",
+        ("GET", "HEAD", "POST", "PATCH", "DELETE", PREFLIGHT),
+        rf"^{_R}/extendedquerytags(/[^/]+(/errors)?)?/?$",
+        300,
+        Permission.ADMIN,
+    ),
+    Route("operations", "indexer", _READ, rf"^{_R}/operations/[^/]+/?$", 300, Permission.ADMIN),
     # The audit trail (privacy officers, operators): served by QIDO, which reads PostgreSQL.
     Route("audit", "qido", _READ, rf"^{_R}/audit/?$", 300, Permission.ADMIN),
     Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200, Permission.READ),

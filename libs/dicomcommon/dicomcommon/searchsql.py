@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from dicomcommon import moments, parameters, studyaccess
+from dicomcommon import extendedtags, moments, parameters, studyaccess
 from dicomcommon import searchorder as ordering
 from dicomcommon.dicomjson import (
     INSTANCE_SUMMARY_KEYWORDS,
@@ -343,6 +343,8 @@ def _filter_condition(
     level = base if top.keyword in _SHARED else top.level
     if isinstance(f.match, Universal):
         return level, None
+    if f.extended is not None:
+        return level, _extended_condition(f, f.extended, p)
     local = _LOCAL_DATE_TIME.get(top.keyword)
     if timezone_offset is not None and local and isinstance(f.match, SingleValue | Range):
         return level, _adjusted_condition(level, local, top.vr, f.match, timezone_offset, p)
@@ -353,6 +355,36 @@ def _filter_condition(
     if f.attribute.vr == "DT" and isinstance(f.match, SingleValue | Range):
         return level, _moment_condition(_DOC[level], f, f.match, timezone_offset, p)
     return level, _document_condition(_DOC[level], f, p)
+
+
+def unindexed(query: Query) -> list[Filter]:
+    """The filters that match stored metadata documents rather than indexed values: neither a
+    typed column nor a ready, enabled extended query tag holds their attribute."""
+    return [
+        f
+        for f in query.filters
+        if not isinstance(f.match, Universal)
+        and f.extended is None
+        and (len(f.path) > 1 or f.path[0].keyword not in _COLUMNS)
+    ]
+
+
+def _extended_condition(f: Filter, tag: extendedtags.ExtendedTag, p: _Parameters) -> str:
+    """Match an extended query tag's indexed value (migration 0017) with the rules of the
+    typed columns: text, date ranges, case-insensitive and fuzzy person names, numbers."""
+    table, uid = extendedtags.VALUE_TABLES[tag.level]
+    column, match = f"v.{tag.value_column}", f.match
+    if tag.value_column == "number_value":
+        assert isinstance(match, SingleValue)  # numeric VRs parse only to single values
+        condition = f"{column} = {p(match.value)}::text::float8"
+    elif tag.vr == "DA" and isinstance(match, Range):
+        condition = _date_range_condition(column, match, p)
+    else:
+        condition = _text_condition(column, tag.vr == "PN", match, p)
+    return (
+        f"EXISTS (SELECT 1 FROM {table} v WHERE v.tag_key = {p(tag.key)} "
+        f"AND v.{uid} = {_ALIAS[tag.level]}.{uid} AND {condition})"
+    )
 
 
 def _empty_condition(attribute: Attribute, level: Level, p: _Parameters) -> str:
@@ -576,7 +608,8 @@ def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
     """Match stored DICOM JSON: containment for exact values (GIN-indexable), otherwise the
     values reached through the sequence path (C.2.2.2.6: any item may match)."""
     match, vr = f.match, f.attribute.vr
-    if isinstance(match, SingleValue | ValueList) and vr != "PN":
+    # A UN value may be stored as a string or a number: compared as text, not by containment.
+    if isinstance(match, SingleValue | ValueList) and vr not in ("PN", "UN"):
         values = match.values if isinstance(match, ValueList) else (match.value,)
         tests = [f"{doc} @> {p(_containment(f.path, _json_value(vr, v)))}::jsonb" for v in values]
         return f"({' OR '.join(tests)})"

@@ -23,7 +23,17 @@ from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
-from indexer import access, backlog, cleanup, health, parked_api, sweeper
+from indexer import (
+    access,
+    backlog,
+    cleanup,
+    health,
+    loops,
+    parked_api,
+    querytags_api,
+    reindex,
+    sweeper,
+)
 from indexer.auditlog import AuditRecorder
 from indexer.consumer import IngestConsumer
 from indexer.migrate import migrate
@@ -63,6 +73,12 @@ async def _work(settings: Settings, app: Starlette) -> None:
                 settings.cleanup_batch,
             ),
             feed_relay.run(watch),
+            loops.resume_forever(
+                "reindex",
+                lambda: reindex.run(
+                    app.state.pool, settings.reindex_batch_size, settings.reindex_pause_seconds
+                ),
+            ),
             sweeper.run(
                 app.state.pool,
                 app.state.blobs,
@@ -93,6 +109,8 @@ async def sweep_orphans(request: Request) -> Response:
 
 
 _STUDY_ACCESS = f"{DICOMWEB_ROOT}/studies/{{study}}/access"
+_TAGS = f"{DICOMWEB_ROOT}/extendedquerytags"
+_TAG = f"{_TAGS}/{{tag_path}}"
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -141,6 +159,17 @@ def create_app(settings: Settings) -> Starlette:
         Route(_STUDY_ACCESS, access.read_access, methods=["GET", "HEAD"]),
         Route(_STUDY_ACCESS, access.change_access, methods=["PUT"]),
         Route("/parked", parked_api.list_parked, methods=["GET"]),
+        Route(_TAGS, querytags_api.add_tags, methods=["POST"]),
+        Route(_TAGS, querytags_api.list_tags, methods=["GET", "HEAD"]),
+        Route(_TAG, querytags_api.get_tag, methods=["GET", "HEAD"]),
+        Route(_TAG, querytags_api.update_tag, methods=["PATCH"]),
+        Route(_TAG, querytags_api.delete_tag, methods=["DELETE"]),
+        Route(f"{_TAG}/errors", querytags_api.list_errors, methods=["GET", "HEAD"]),
+        Route(
+            f"{DICOMWEB_ROOT}/operations/{{operation_id}}",
+            querytags_api.get_operation,
+            methods=["GET", "HEAD"],
+        ),
         Route("/parked/{command_id}/retry", parked_api.retry_parked, methods=["POST"]),
     ]
     return create_service_app(

@@ -15,7 +15,7 @@ import asyncpg
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply, bulk, parking
+from indexer import apply, bulk, parking, tagindexing
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ async def _apply(
         for i, (seq, event) in enumerate(commands):
             if i not in outcomes:
                 outcomes[i] = await _apply_one(conn, seq, event, work)
+        await tagindexing.index_stored(conn, work)
         await _finish(conn, work)
         if unpark:
             applied = [o.command_id for o in outcomes.values() if o.status != OutcomeStatus.FAILED]

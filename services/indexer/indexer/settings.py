@@ -51,5 +51,9 @@ class Settings(BaseSettings):
     orphan_sweep_interval_seconds: float = 3600.0
     # How often the backlog gauges (ingest, feed relay, blob clean-up) are measured.
     backlog_interval_seconds: float = Field(default=15.0, gt=0)
+    # Reindexing extended query tags: instances per transaction, and a pause between batches
+    # that leaves the database to ingest (0: as fast as it goes).
+    reindex_batch_size: int = Field(default=2000, ge=1)
+    reindex_pause_seconds: float = Field(default=0.0, ge=0)
     # Every other part's base URL (name -> URL), for the gateway's /healthz report.
     health_targets: dict[str, str] = Field(default_factory=dict)

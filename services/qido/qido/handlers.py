@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import asyncpg
@@ -17,12 +17,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import audit, db, dicomjson, studyaccess
+from dicomcommon import audit, db, dicomjson, extendedtags, studyaccess
 from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import NotAcceptable, PayloadTooLarge
 from dicomcommon.principal import principal_of
-from dicomcommon.query import Query, parse_query
+from dicomcommon.query import Query, matching_keys, parse_query
 from qido.settings import Settings
 
 Format = Literal["json", "xml"]
@@ -32,6 +32,8 @@ _AUDIT_KEYS = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "in
 _MORE_RESULTS = "There are additional results that can be requested."
 # The number of all matches, on a search that asks with ``count=true``.
 TOTAL_COUNT_HEADER = "X-Total-Count"
+# Extended query tags the search used whose values were not all indexed (Microsoft's header).
+ERRONEOUS_HEADER = "erroneous-dicom-attributes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +76,55 @@ async def count_instances(request: Request) -> Response:
 
 async def _count(request: Request, level: Level) -> Response:
     ctx: QidoContext = request.app.state.ctx
-    query = _query(request, level)
+    query = await _query(request, level)
     count = await _counted(request, query)
     if count is None:
         raise PayloadTooLarge(_too_many(ctx.settings.max_scan_rows))
     return JSONResponse({"count": count})
 
 
-def _query(request: Request, level: Level) -> Query:
+async def _query(request: Request, level: Level) -> Query:
+    """The query model; a key that no typed column holds may name an extended query tag, so
+    only then is the tag catalog read."""
     ctx: QidoContext = request.app.state.ctx
-    return parse_query(
+    params = request.query_params.multi_items()
+    extended = None
+    if extendedtags.names_unindexed(matching_keys(params)):
+        extended = await extendedtags.searchable(ctx.pool)
+    query = parse_query(
         level,
-        request.query_params.multi_items(),
+        params,
         max_limit=ctx.settings.max_limit,
         study_instance_uid=request.path_params.get("study"),
         series_instance_uid=request.path_params.get("series"),
+        extended=extended,
     )
+    return await _bounded_scan(request, query)
+
+
+async def _bounded_scan(request: Request, query: Query) -> Query:
+    """A key matched against stored metadata (no index holds it) reads every candidate's
+    document: the indexed keys must narrow the candidates to at most ``max_scan_rows``, and
+    the answer warns that the search is not index-backed."""
+    ctx: QidoContext = request.app.state.ctx
+    unindexed = sql.unindexed(query)
+    if not unindexed:
+        return query
+    most = ctx.settings.max_scan_rows
+    keys = ", ".join(f.key for f in unindexed)
+    indexed = tuple(f for f in query.filters if f not in unindexed)
+    if await _counted(request, replace(query, filters=indexed)) is None:
+        raise PayloadTooLarge(
+            f"{keys}: not index-backed, so matched against stored metadata, and more than "
+            f"{most:,} candidates would be read; narrow the query with indexed keys, or "
+            "declare the attribute as an extended query tag."
+        )
+    warning = (
+        f"{keys}: not index-backed; matched against the stored metadata of at most "
+        f"{most:,} candidates. Declare the attribute as an extended query tag to search it "
+        "through an index."
+    )
+    return replace(query, warnings=(*query.warnings, warning))
 
 
 def _groups(request: Request) -> studyaccess.Groups | None:
@@ -125,7 +160,7 @@ def _too_many(most: int) -> str:
 async def _search(request: Request, level: Level) -> Response:
     ctx: QidoContext = request.app.state.ctx
     media = negotiate(request)
-    query = _query(request, level)
+    query = await _query(request, level)
     if query.offset >= ctx.settings.max_scan_rows:
         raise PayloadTooLarge(
             f"A page may start at most {ctx.settings.max_scan_rows - 1:,} matches in; "
@@ -153,6 +188,9 @@ async def _search(request: Request, level: Level) -> Response:
             warnings.append(_too_many(ctx.settings.max_scan_rows) + " The total is not counted.")
         else:
             response.headers[TOTAL_COUNT_HEADER] = str(total)
+    erroneous = [f.key for f in query.filters if f.extended and f.extended.has_errors]
+    if erroneous:
+        response.headers[ERRONEOUS_HEADER] = ",".join(erroneous)
     return _with_warnings(response, base_url, warnings)
 
 

@@ -1,0 +1,83 @@
+"""QIDO at scale, searching an attribute no typed column holds (issue 16): SeriesDate,
+first undeclared (matched against each series' stored attributes, not index-backed), then
+declared as a series-level extended query tag: the reindex rate over the whole archive, and
+the same search through the tag's index.
+
+Runs after the scale load (``qidoscale``), on an archive whose every series has a SeriesDate
+(its study's date).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+
+import orjson
+
+from bench.client import run_pool
+from bench.context import Phase, PhaseContext, error_note
+from bench.population import Study
+from bench.qido import _search
+from bench.report import Figure
+
+_TAG = [{"path": "SeriesDate", "level": "Series"}]
+_REINDEX_DEADLINE = 4 * 3600.0
+
+
+def _paths(studies: list[Study], repeats: int) -> list[str]:
+    rng = random.Random(len(studies) + 16)
+    picked = rng.sample(studies, min(repeats, len(studies)))
+    return [f"/series?SeriesDate={s.date}&limit=100" for s in picked]
+
+
+async def _latency(ctx: PhaseContext, title: str, paths: list[str]) -> list[Figure]:
+    await run_pool(paths[:3], 1, 120.0, lambda p: _search(ctx, p))  # warm-up
+    result = await run_pool(paths, 1, ctx.plan.deadline_seconds, lambda p: _search(ctx, p))
+    note = error_note(result) or f"{len(result.latencies)} queries"
+    return [
+        Figure(f"{title}: p50", result.percentile(0.50) * 1e3, "ms", False, note),
+        Figure(f"{title}: p95", result.percentile(0.95) * 1e3, "ms", False),
+    ]
+
+
+def tag_phases(population: Callable[[], list[Study]], instances: int, repeats: int) -> list[Phase]:
+    """Undeclared search, reindex, extended-query-tag search (in this order)."""
+
+    async def undeclared(ctx: PhaseContext) -> list[Figure]:
+        title = f"QIDO@{instances:,}: series by undeclared SeriesDate (stored metadata)"
+        return await _latency(ctx, title, _paths(population(), repeats))
+
+    async def reindex(ctx: PhaseContext) -> list[Figure]:
+        seconds = await _reindex(ctx)
+        name = f"QIDO@{instances:,}: reindex a new extended query tag"
+        return [Figure(name, instances / seconds, "inst/s", True, f"{seconds:.1f} s")]
+
+    async def declared(ctx: PhaseContext) -> list[Figure]:
+        title = f"QIDO@{instances:,}: series by SeriesDate, an extended query tag"
+        return await _latency(ctx, title, _paths(population(), repeats))
+
+    return [undeclared, reindex, declared]
+
+
+async def _reindex(ctx: PhaseContext) -> float:
+    """Declare the tag and wait for its reindex operation; the seconds it took."""
+    base = ctx.target.dicomweb_url
+    started = time.monotonic()
+    answer = await ctx.client.post(
+        f"{base}/extendedquerytags",
+        orjson.dumps(_TAG),
+        headers={"Content-Type": "application/json"},
+    )
+    if answer.status_code != 202:
+        raise RuntimeError(f"adding the tag: HTTP {answer.status_code} {answer.text[:200]}")
+    operation = f"{base}/operations/{orjson.loads(answer.content)['id']}"
+    while time.monotonic() - started < _REINDEX_DEADLINE:
+        status = orjson.loads((await ctx.client.get(operation)).content)["status"]
+        if status == "Completed":
+            return time.monotonic() - started
+        if status == "Failed":
+            raise RuntimeError(f"the reindex failed: {operation}")
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the reindex took over {_REINDEX_DEADLINE:.0f} s")

@@ -1,0 +1,105 @@
+"""Index the values of extended query tags from the stored metadata (``instance.metadata``),
+set-based: one statement reads the chosen instances' documents once, checks each value
+against its tag's VR (``dicom_tag_value_error``, migration 0017), upserts the values into the
+table of the tag's level and records the values it could not index.
+
+Two callers: the ingest batch, for the instances it just stored (every tag that is being
+added or is ready), and the reindex operation, for a range of SOP Instance UIDs (the tags it
+adds). Study and series values are their newest instance's (highest stream sequence).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from dicomcommon.events import FeedAction
+from indexer.apply import BatchWork
+
+_NUMBERS = "('DS', 'FD', 'FL', 'IS', 'SL', 'SS', 'UL', 'US')"
+_VALUES = "text_value, name_value, number_value, version"
+_UPDATE = (
+    "text_value = EXCLUDED.text_value, name_value = EXCLUDED.name_value, "
+    "number_value = EXCLUDED.number_value, version = EXCLUDED.version"
+)
+
+
+def _statement(tags: str, instances: str) -> str:
+    """The indexing statement for the tags matching ``tags`` and the instances matching
+    ``instances`` (conditions over ``extended_query_tag`` and ``instance i``). Each document
+    is read (detoasted) once, however many tags pick from it."""
+    return f"""
+WITH tags AS (
+    SELECT tag_key, path, vr, level, private_creator,
+        substr(path, 1, 4) || '00' || substr(path, 5, 2) AS creator_path
+    FROM extended_query_tag WHERE {tags}
+), picked AS MATERIALIZED (
+    SELECT t.tag_key, t.level, t.vr, i.study_instance_uid, i.series_instance_uid,
+        i.sop_instance_uid, i.version, d.doc -> t.path AS element
+    FROM instance i
+    CROSS JOIN LATERAL (SELECT i.metadata || '{{}}'::jsonb AS doc OFFSET 0) d
+    CROSS JOIN tags t
+    WHERE {instances} AND d.doc ? t.path AND (t.private_creator IS NULL
+        OR d.doc -> t.creator_path -> 'Value' ->> 0 = t.private_creator)
+), checked AS MATERIALIZED (
+    SELECT p.*, dicom_tag_value_error(p.element, p.vr) AS error FROM picked p
+    WHERE coalesce(jsonb_array_length(p.element -> 'Value'), 0) > 0
+), valued AS MATERIALIZED (
+    SELECT tag_key, level, study_instance_uid, series_instance_uid, sop_instance_uid, version,
+        CASE WHEN vr <> 'PN' AND vr NOT IN {_NUMBERS} THEN element -> 'Value' ->> 0 END
+            AS text_value,
+        CASE WHEN vr = 'PN' THEN element -> 'Value' -> 0 ->> 'Alphabetic' END AS name_value,
+        CASE WHEN vr IN {_NUMBERS} THEN (element -> 'Value' ->> 0)::float8 END AS number_value
+    FROM checked WHERE error IS NULL
+), instances AS (
+    INSERT INTO extended_tag_instance (tag_key, sop_instance_uid, {_VALUES})
+    SELECT tag_key, sop_instance_uid, {_VALUES} FROM valued WHERE level = 'Instance'
+    ON CONFLICT (tag_key, sop_instance_uid) DO UPDATE SET {_UPDATE}
+    RETURNING 1
+), series AS (
+    INSERT INTO extended_tag_series (tag_key, series_instance_uid, {_VALUES})
+    SELECT DISTINCT ON (tag_key, series_instance_uid) tag_key, series_instance_uid, {_VALUES}
+    FROM valued WHERE level = 'Series' ORDER BY tag_key, series_instance_uid, version DESC
+    ON CONFLICT (tag_key, series_instance_uid) DO UPDATE SET {_UPDATE}
+    WHERE extended_tag_series.version <= EXCLUDED.version
+    RETURNING 1
+), studies AS (
+    INSERT INTO extended_tag_study (tag_key, study_instance_uid, {_VALUES})
+    SELECT DISTINCT ON (tag_key, study_instance_uid) tag_key, study_instance_uid, {_VALUES}
+    FROM valued WHERE level = 'Study' ORDER BY tag_key, study_instance_uid, version DESC
+    ON CONFLICT (tag_key, study_instance_uid) DO UPDATE SET {_UPDATE}
+    WHERE extended_tag_study.version <= EXCLUDED.version
+    RETURNING 1
+), errors AS (
+    INSERT INTO extended_tag_error (tag_key, sop_instance_uid, study_instance_uid,
+        series_instance_uid, error_message)
+    SELECT tag_key, sop_instance_uid, study_instance_uid, series_instance_uid, error
+    FROM checked WHERE error IS NOT NULL
+    ON CONFLICT (tag_key, sop_instance_uid) DO UPDATE
+    SET error_message = EXCLUDED.error_message, created_at = now()
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM errors) AS errors
+"""
+
+
+_STORED = _statement("status IN ('Adding', 'Ready')", "i.sop_instance_uid = ANY($1::text[])")
+_RANGE = _statement(
+    "tag_key = ANY($1::int[]) AND status = 'Adding'",
+    "i.sop_instance_uid > $2 AND i.sop_instance_uid <= $3",
+)
+
+
+async def index_stored(conn: asyncpg.Connection, work: BatchWork) -> None:
+    """Index the instances an ingest batch created or replaced for every extended query tag
+    that is being added or is ready; in the batch's transaction, so they are searchable by
+    their tags as soon as their store is answered."""
+    stored = [row.sop for row in work.feed if row.action != FeedAction.DELETE]
+    if stored:
+        await conn.fetchval(_STORED, stored)
+
+
+async def index_range(conn: asyncpg.Connection, tag_keys: list[int], after: str, last: str) -> int:
+    """Index the instances whose SOP Instance UIDs are in (``after``, ``last``] for the tags
+    ``tag_keys`` that are being added; the number of values that could not be indexed."""
+    errors: int = await conn.fetchval(_RANGE, tag_keys, after, last)
+    return errors

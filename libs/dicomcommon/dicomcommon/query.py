@@ -143,7 +143,7 @@ def parse_query(
     series_instance_uid: str | None = None,
 ) -> Query:
     """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4)."""
-    pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
+    pairs = [(n, v) for n, v in parameters.texts(params) if n not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
     fuzzy = parameters.boolean("fuzzymatching", options.get("fuzzymatching"), False)
     filters = _filters(level, [(n, v) for n, v in pairs if n not in _OPTIONS], fuzzy)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 import urllib.parse
+from collections.abc import Mapping
 
 import httpx
 import psutil
@@ -63,7 +64,7 @@ def store(
     stack: Stack,
     body: bytes,
     content_type: str = instances.MULTIPART,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str | bytes] | None = None,
 ) -> httpx.Response:
     return httpx.post(
         f"{stack.dicomweb_url}/studies",
@@ -127,9 +128,16 @@ def _complete(answer: bytes) -> bool:
     return b"transfer-encoding: chunked" in head.lower() and body.endswith(b"0\r\n\r\n")
 
 
+def get_raw(stack: Stack, target: str) -> int:
+    """GET ``target`` (a path and query no client library would send) as raw bytes."""
+    status, answer = raw_exchange(stack, request_head(stack, "GET", target, []))
+    no_server_error(status, answer[:300].decode("latin-1"))
+    return status
+
+
 def request_head(stack: Stack, method: str, path: str, headers: list[tuple[str, str]]) -> bytes:
     """An HTTP/1.1 request line and headers for the gateway, closing the connection after."""
     url = urllib.parse.urlsplit(stack.gateway_url)
     lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()  # non-ASCII as UTF-8 bytes

@@ -6,6 +6,7 @@ gateway's routes table has an entry here."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 
 import httpx
@@ -152,7 +153,7 @@ def test_hostile_path_parameters(stack: Stack, client: httpx.Client, stored: Dat
     base = f"{stack.dicomweb_url}/{_instance_path(stored)}"
     failures = []
     for value in HOSTILE_VALUES:
-        segment = httpx.URL("/x/" + value).raw_path.decode()[3:]  # percent-encoded
+        segment = urllib.parse.quote(value, safe="")
         for url in (
             f"{stack.dicomweb_url}/studies/{segment}",
             f"{stack.dicomweb_url}/studies/{segment}/series",
@@ -200,12 +201,10 @@ def test_health_ignores_hostile_parameters(stack: Stack, client: httpx.Client) -
     _attack(client, f"{stack.gateway_url}/healthz", ("verbose", "x"))
 
 
-def test_frame_list_of_a_hundred_thousand_numbers(
-    stack: Stack, client: httpx.Client, stored: Dataset
-) -> None:
-    frames = ",".join(str(1 + i % 1) for i in range(100_000))
-    url = f"{stack.dicomweb_url}/{_instance_path(stored)}/frames/{frames}"
-    attacks.refused(client.get(url))
+def test_frame_list_of_a_hundred_thousand_numbers(stack: Stack, stored: Dataset) -> None:
+    frames = ",".join("1" for _ in range(100_000))
+    path = urllib.parse.urlsplit(f"{stack.dicomweb_url}/{_instance_path(stored)}").path
+    assert 400 <= attacks.get_raw(stack, f"{path}/frames/{frames}") < 500
 
 
 @pytest.mark.parametrize("frames", ["1-100000", "1-", "0", "100000000000", "1,,2", ","])
@@ -223,15 +222,14 @@ def test_absurd_byte_ranges(
     stack: Stack, client: httpx.Client, stored: Dataset, header: str
 ) -> None:
     url = f"{stack.dicomweb_url}/{_instance_path(stored)}/bulkdata/7FE00010"
-    response = client.get(url, headers={"Range": header.encode("utf-8").decode("latin-1")})
+    response = client.get(url, headers={"Range": header.encode()})
     attacks.no_server_error(response.status_code, response.text)
     assert response.status_code in (200, 206, 416), response.status_code
 
 
-def test_repeated_parameters(stack: Stack, client: httpx.Client) -> None:
+def test_repeated_parameters(stack: Stack) -> None:
     """Thousands of repeats of one option, of includefield, and of a matching key."""
     for name, value in (("limit", "1"), ("includefield", "all"), ("PatientID", "x")):
-        params = [(name, value)] * 5_000
-        response = client.get(f"{stack.dicomweb_url}/studies", params=params)
-        attacks.no_server_error(response.status_code, response.text)
-        assert response.status_code in (200, 204, 400, 414, 431), response.status_code
+        query = urllib.parse.urlencode([(name, value)] * 5_000)
+        status = attacks.get_raw(stack, f"/dicom-web/studies?{query}")
+        assert status in (200, 204, 400, 414, 431), (name, status)

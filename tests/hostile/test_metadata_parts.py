@@ -131,12 +131,12 @@ def test_xml_entity_expansion_in_utf16_is_refused(stack: Stack) -> None:
     attacks.refused(_store(stack, laughs.encode("utf-16"), "application/dicom+xml"), 409)
 
 
-def test_xml_with_a_hundred_thousand_attributes(stack: Stack) -> None:
+def test_xml_with_thirty_thousand_attributes(stack: Stack) -> None:
     study = _study()
     attributes = b"".join(
         b'<DicomAttribute tag="%08X" vr="LO"><Value number="1">v</Value></DicomAttribute>'
         % (0x60011000 + i % 0xFF)
-        for i in range(100_000)
+        for i in range(30_000)
     )
     document = (
         b"<NativeDicomModel>"

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from dicomcommon import headerwalk, pixeldata, rawjson
+from dicomcommon import headerwalk, inflation, pixeldata, rawjson
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
@@ -81,6 +81,8 @@ def _read_instance(body: IO[bytes], size: int, expected_study: str | None) -> In
     body.seek(0)
     try:
         header = headerwalk.walk(body, BULK_THRESHOLD)
+    except headerwalk.Truncated as exc:
+        raise InvalidInstance(f"truncated file: {exc}", FailureReason.CANNOT_UNDERSTAND) from exc
     except (rawjson.Unsupported, struct.error, ValueError, IndexError, OSError):
         return _read_with_pydicom(body, size, expected_study, digest)  # the unusual files
     text = {kw: _first_text(header.metadata, tag) for kw, tag in _REQUIRED_UIDS}
@@ -102,6 +104,7 @@ def _read_with_pydicom(
     body: IO[bytes], size: int, expected_study: str | None, digest: str
 ) -> Instance:
     """The general path: pydicom parses the header; it knows every encoding and oddity."""
+    _require_bounded_inflation(body)
     body.seek(0)
     try:
         ds = pydicom.dcmread(body, stop_before_pixels=True)
@@ -120,6 +123,29 @@ def _read_with_pydicom(
     return Instance(
         *uids, transfer_syntax, metadata, bulk, frames, size, digest, warnings
     )  # fmt: skip
+
+
+def _require_bounded_inflation(body: IO[bytes]) -> None:
+    """A deflated data set is inflated in bounded steps first: one that would pass
+    ``inflation.MAX_INFLATED_BYTES`` is refused (0xA700) before pydicom inflates it whole in
+    memory, and one whose stream is cut short is a truncated file (0xC000)."""
+    try:
+        syntax, start = headerwalk.file_meta(body)
+    except (rawjson.Unsupported, struct.error, ValueError, IndexError, OSError):
+        return  # pydicom reads, or refuses, what the walk cannot
+    if not UID(syntax).is_deflated:
+        return
+    found = inflation.measure(body, start)
+    if found.size > inflation.MAX_INFLATED_BYTES:
+        raise InvalidInstance(
+            f"the deflated data set inflates past {inflation.MAX_INFLATED_BYTES} bytes",
+            FailureReason.OUT_OF_RESOURCES,
+        )
+    if not found.complete:
+        raise InvalidInstance(
+            "truncated file: its deflated data set ends before the deflate stream does",
+            FailureReason.CANNOT_UNDERSTAND,
+        )
 
 
 def _require_complete(ds: Dataset, stop: int, size: int) -> None:

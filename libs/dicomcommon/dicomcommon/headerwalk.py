@@ -5,6 +5,8 @@ we convert it; here each element is decoded once, from a memory view, in file or
 what archives receive most — Explicit and Implicit VR Little Endian and the encapsulated syntaxes,
 sequences of defined or undefined length — and raises ``Unsupported`` for the rest (big endian,
 deflate, ambiguous VRs it cannot settle, damaged structure), where ``dataset`` uses pydicom.
+A value that runs past the end of the file, or a sequence or item of undefined length that the
+file ends inside, is ``Truncated``: a transfer cut short, which pydicom reads as if complete.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ _EXTENDED_OFFSET_TABLE = 0x7FE00001
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
 _TAG = struct.Struct("<HH")
+
+
+class Truncated(Exception):
+    """The file ends inside a value, or an undefined-length sequence or item: it was cut
+    short."""
 
 
 @dataclass
@@ -82,6 +89,17 @@ def walk(body: IO[bytes], bulk_threshold: int) -> Header:
             walker.view = memoryview(b"")  # drop the export before the buffer is released
 
 
+def file_meta(body: IO[bytes]) -> tuple[str, int]:
+    """The transfer syntax of a Part 10 file and the offset where its data set starts."""
+    with _view(body) as view:
+        walker = _Walker(view, 0)
+        try:
+            walker.require_preamble()
+            return walker.file_meta()
+        finally:
+            walker.view = memoryview(b"")
+
+
 class _Walker:
     def __init__(self, view: memoryview, bulk_threshold: int) -> None:
         self.view = view
@@ -92,10 +110,13 @@ class _Walker:
         self.pixel_description: dict[str, Any] = {}
         self.pixel_representation = 0
 
-    def run(self) -> Header:
+    def require_preamble(self) -> None:
         if bytes(self.view[128:132]) != b"DICM":
             raise Unsupported("no Part 10 preamble")
-        syntax, start = self._file_meta()
+
+    def run(self) -> Header:
+        self.require_preamble()
+        syntax, start = self.file_meta()
         uid = UID(syntax)
         if not uid.is_transfer_syntax or not uid.is_little_endian or uid.is_deflated:
             raise Unsupported(f"transfer syntax {syntax}")
@@ -103,7 +124,7 @@ class _Walker:
         metadata, end = self._dataset(start, len(self.view), "", "latin-1", top=True)
         return Header(syntax, metadata, self.bulk, self.bulk_elements, end, self.pixel_description)
 
-    def _file_meta(self) -> tuple[str, int]:
+    def file_meta(self) -> tuple[str, int]:
         """Group 0002 (always Explicit VR Little Endian): the transfer syntax, and where the
         data set starts."""
         pos, syntax = 132, ""
@@ -153,9 +174,16 @@ class _Walker:
         return vr
 
     def _dataset(
-        self, pos: int, end: int, path: str, encoding: str | None, top: bool = False
+        self,
+        pos: int,
+        end: int,
+        path: str,
+        encoding: str | None,
+        top: bool = False,
+        delimited: bool = False,
     ) -> tuple[dict[str, Any], int]:
-        """Elements from ``pos`` to ``end`` (or an item delimiter); returns (json, next pos)."""
+        """Elements from ``pos`` to ``end`` (or an item delimiter); returns (json, next pos).
+        A ``delimited`` item (undefined length) must end with its delimiter."""
         out: dict[str, Any] = {}
         while pos < end:
             if pos + 8 > len(self.view):
@@ -172,12 +200,16 @@ class _Walker:
                 out[key], pos = self._sequence(value, length, f"{path}{key}/", encoding)
                 self.implicit = implicit
                 continue
-            if length == _UNDEFINED or value + length > len(self.view):
-                raise Unsupported("undefined or overlong value")
+            if length == _UNDEFINED:
+                raise Unsupported("undefined length value")  # encapsulated icons: pydicom's
+            if value + length > len(self.view):
+                raise Truncated(f"the value of ({key[:4]},{key[4:]}) runs past the end of the file")
             pos = value + length
             if tag == 0x00080005:
                 encoding = rawjson.encoding_for(bytes(self.view[value:pos]))
             out[key] = self._value(tag, vr, value, length, path + key, encoding, top)
+        if delimited:
+            raise Truncated("the file ends inside an item of undefined length")
         return out, pos
 
     def _value(
@@ -208,15 +240,27 @@ class _Walker:
         self, pos: int, length: int, path: str, encoding: str | None
     ) -> tuple[dict[str, Any], int]:
         end = len(self.view) if length == _UNDEFINED else pos + length
+        if end > len(self.view):
+            raise Truncated("a sequence runs past the end of the file")
         items: list[dict[str, Any]] = []
         while pos < end:
             tag, _, item_length, value = self._header(pos)
             if tag == _SEQUENCE_END:
-                pos = value
-                break
+                return self._items(items), value
             if tag != _ITEM:
                 raise Unsupported("sequence without items")
-            item_end = len(self.view) if item_length == _UNDEFINED else value + item_length
-            item, pos = self._dataset(value, item_end, f"{path}{len(items)}/", encoding)
+            undefined = item_length == _UNDEFINED
+            item_end = len(self.view) if undefined else value + item_length
+            if item_end > len(self.view):
+                raise Truncated("a sequence item runs past the end of the file")
+            item, pos = self._dataset(
+                value, item_end, f"{path}{len(items)}/", encoding, delimited=undefined
+            )
             items.append(item)
-        return ({"vr": "SQ", "Value": items} if items else {"vr": "SQ"}), pos
+        if length == _UNDEFINED:
+            raise Truncated("the file ends inside a sequence of undefined length")
+        return self._items(items), pos
+
+    @staticmethod
+    def _items(items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}

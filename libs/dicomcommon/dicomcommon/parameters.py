@@ -3,13 +3,15 @@
 ``str.isdigit`` says yes to ``²`` and full-width digits, which ``int`` then refuses (a 500) or
 reads; ``float`` reads Arabic-Indic digits and ``1e999``; an unbounded integer overflows
 PostgreSQL's 64-bit columns. Here a number is ASCII only, short and bounded, and anything else
-is an ``InvalidQuery`` (400) naming the parameter.
+is an ``InvalidQuery`` (400) naming the parameter. Text reaches SQL only without NUL, which
+PostgreSQL's text cannot hold (it would refuse the statement: a 500).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 from dicomcommon.errors import InvalidQuery
 
@@ -78,3 +80,13 @@ def boolean(name: str, text: str | None, default: bool) -> bool:
     if lowered not in ("true", "false"):
         raise InvalidQuery(f"{name} must be true or false, not {text[:40]!r}")
     return lowered == "true"
+
+
+def texts(params: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a request, refused when a name or value holds NUL
+    (U+0000): no DICOM value does, and PostgreSQL's text cannot."""
+    pairs = list(params)
+    for name, value in pairs:
+        if "\0" in name or "\0" in value:
+            raise InvalidQuery(f"parameter {name[:40]!r} holds a NUL character")
+    return pairs

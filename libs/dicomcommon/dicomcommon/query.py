@@ -150,7 +150,7 @@ def parse_query(
 ) -> Query:
     """Build the query model from decoded ``(name, value)`` pairs (PS3.18 §8.3.4);
     ``extended``: the searchable extended query tags, by ``ggggeeee``."""
-    pairs = [(name, value) for name, value in params if name not in TRANSPORT_PARAMETERS]
+    pairs = [(n, v) for n, v in parameters.texts(params) if n not in TRANSPORT_PARAMETERS]
     options = {name: value for name, value in pairs if name in _OPTIONS}
     fuzzy = parameters.boolean("fuzzymatching", options.get("fuzzymatching"), False)
     matching = [(n, v) for n, v in pairs if n not in _OPTIONS]
@@ -309,7 +309,7 @@ def parse_match(key: str, attribute: Attribute, value: str, *, fuzzy: bool = Fal
     if _has_wildcard(value):
         return Wildcard(value)
     if vr == "CS" and ("\\" in value or "," in value):
-        return ValueList(tuple(v for v in re.split(r"[\\,]", value) if v))
+        return ValueList(_listed(key, value))
     return SingleValue(value)
 
 
@@ -317,9 +317,18 @@ def _has_wildcard(value: str) -> bool:
     return "*" in value or "?" in value
 
 
+def _listed(key: str, value: str) -> tuple[str, ...]:
+    """The values of a list (comma or backslash separated); a list of only separators names
+    no value to match, and is refused rather than matching nothing (or everything)."""
+    values = tuple(v for v in re.split(r"[\\,]", value) if v)
+    if not values:
+        raise InvalidQuery(f"{key}: {value[:40]!r} lists no value")
+    return values
+
+
 def _uid_list(key: str, value: str) -> Match:
     """UID list matching: comma (PS3.18 §8.3.4.1) or backslash (PS3.4) separated."""
-    values = tuple(v for v in re.split(r"[\\,]", value) if v)
+    values = _listed(key, value)
     for uid in values:
         if not uids.is_safe_uid(uid):
             raise InvalidQuery(f"{key}: {uid[:80]!r} is not a valid UID")

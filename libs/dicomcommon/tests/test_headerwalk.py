@@ -13,7 +13,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomcommon import dataset, headerwalk
+from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.rawjson import Unsupported
+from tests.hostile import crafted
 
 
 def _local_test_files() -> list[str]:
@@ -29,7 +31,7 @@ FILES = _local_test_files()
 def _walkable(path: str) -> bool:
     try:
         headerwalk.walk(io.BytesIO(Path(path).read_bytes()), dataset.BULK_THRESHOLD)
-    except (Unsupported, ValueError):
+    except (Unsupported, ValueError, headerwalk.Truncated):
         return False
     return True
 
@@ -106,3 +108,19 @@ def test_native_frames_cover_exactly_the_pixel_data(name: str) -> None:
     frames = dataset.read_instance(io.BytesIO(data), len(data)).frames
     joined = b"".join(data[o : o + n] for f in frames for o, n in f.fragments)
     assert joined == pydicom.dcmread(path).PixelData
+
+
+@pytest.mark.parametrize("closing", [b"", crafted.marker(crafted.ITEM_END)])
+def test_file_ending_inside_an_undefined_length_sequence_is_truncated(closing: bytes) -> None:
+    """pydicom reads such a file as if complete; the walk refuses it (0xC000)."""
+    _, meta, elements = crafted.header()
+    opening = crafted.element(crafted.SEQUENCE, b"SQ", b"", crafted.UNDEFINED)
+    item = crafted.marker(crafted.ITEM, crafted.UNDEFINED) + crafted.element(
+        (0x0008, 0x0100), b"SH", b"CODE01"
+    )
+    data = meta + elements + crafted.private_creator() + opening + item + closing
+    with pytest.raises(headerwalk.Truncated):
+        headerwalk.walk(io.BytesIO(data), dataset.BULK_THRESHOLD)
+    with pytest.raises(InvalidInstance) as refused:
+        dataset.read_instance(io.BytesIO(data), len(data))
+    assert refused.value.reason == FailureReason.CANNOT_UNDERSTAND

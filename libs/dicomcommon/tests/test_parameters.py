@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dicomcommon import parameters
+from dicomcommon.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.query import parse_query
 
 
 @given(st.integers(min_value=0, max_value=parameters.MAX_BIGINT))
@@ -63,3 +65,15 @@ def test_booleans_are_true_or_false_and_absent_is_the_default() -> None:
     assert parameters.boolean("b", "", False) is False
     with pytest.raises(InvalidQuery):
         parameters.boolean("b", "1", False)
+
+
+@pytest.mark.parametrize("pair", [("PatientID", "a\0"), ("a\0", "x"), ("limit", "\0")])
+def test_nul_in_a_parameter_is_refused(pair: tuple[str, str]) -> None:
+    """PostgreSQL's text cannot hold NUL: such a value never reaches SQL."""
+    with pytest.raises(InvalidQuery, match="NUL"):
+        parameters.texts([("offset", "1"), pair])
+
+
+def test_query_with_nul_is_refused() -> None:
+    with pytest.raises(InvalidQuery, match="NUL"):
+        parse_query(Level.STUDY, [("PatientName", "DOE\0")], max_limit=100)

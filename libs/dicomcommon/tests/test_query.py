@@ -184,3 +184,11 @@ def test_a_key_given_twice_is_rejected() -> None:
 def test_malformed_path_uid_is_rejected() -> None:
     with pytest.raises(InvalidQuery, match="StudyInstanceUID"):
         parse_query(Level.SERIES, [], max_limit=10, study_instance_uid="1.2;drop")
+
+
+@pytest.mark.parametrize("key", ["ModalitiesInStudy", "StudyInstanceUID", "Modality"])
+@pytest.mark.parametrize("value", ["\\", ",", "\\\\,"])
+def test_a_list_of_only_separators_is_refused(key: str, value: str) -> None:
+    """Such a list names no value: it would have become ``IN ()`` (a 500)."""
+    with pytest.raises(InvalidQuery, match="lists no value"):
+        parse_query(Level.SERIES, [(key, value)], max_limit=100)

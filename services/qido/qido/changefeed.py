@@ -74,7 +74,7 @@ def parse_latest(params: Iterable[tuple[str, str]]) -> bool:
 
 
 def lowered_params(params: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {name.lower(): value.strip() for name, value in params}
+    return {name.lower(): value.strip() for name, value in parameters.texts(params)}
 
 
 def integer_param(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:

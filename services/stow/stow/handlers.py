@@ -142,7 +142,10 @@ async def _instances(
         raise UnsupportedMediaType(f"multipart/related type {part_type!r} is not supported")
     parts = multipart.iter_parts(request.stream(), multipart.boundary_of(content_type), limits)
     if part_type in metadata_parts.METADATA_TYPES:
-        async for item in metadata_parts.instances(parts, part_type, s.max_metadata_part_bytes):
+        documents = metadata_parts.instances(
+            parts, part_type, s.max_metadata_part_bytes, s.max_parts
+        )
+        async for item in documents:
             yield item
         return
     async for part in parts:

@@ -26,7 +26,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomcommon import multipart, nativexml
-from dicomcommon.errors import FailureReason, InvalidInstance
+from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
 from dicomcommon.multipart import MediaType, Part
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,17 @@ class _UnusableBulkData(Exception):
 
 
 async def instances(
-    parts: AsyncIterator[Part], root_type: str, max_metadata_bytes: int = MAX_METADATA_BYTES
+    parts: AsyncIterator[Part],
+    root_type: str,
+    max_metadata_bytes: int = MAX_METADATA_BYTES,
+    max_data_sets: int = multipart.PartLimits.max_parts,
 ) -> AsyncIterator[Part | InvalidInstance]:
-    """Each data set of the request as a Part 10 part, or the reason it cannot be stored."""
+    """Each data set of the request as a Part 10 part, or the reason it cannot be stored.
+    Past ``max_data_sets`` in all (as past the parts limit of a multipart request) the rest of
+    the request is refused (413), so one document of a million entries is not a million
+    failures to report."""
     received = Received()
+    count = 0
     try:
         async for part in parts:
             received.add(part, root_type)
@@ -76,6 +83,9 @@ async def instances(
                 )
                 continue
             for data_set in _data_sets(metadata):
+                count += 1
+                if count > max_data_sets:
+                    raise PayloadTooLarge(f"more than {max_data_sets} data sets in one request")
                 if isinstance(data_set, InvalidInstance):
                     yield data_set
                 else:
@@ -183,8 +193,11 @@ def build(data_set: dict[str, Any], received: Received) -> Part | InvalidInstanc
 
 
 def _first_value(data_set: dict[str, Any], tag: str) -> str | None:
-    values = (data_set.get(tag) or {}).get("Value") or [None]
-    return str(values[0]).strip() if isinstance(values[0], str) and values[0].strip() else None
+    """The first value of ``tag`` when it is text; None for anything else a client sent."""
+    element = data_set.get(tag)
+    values = element.get("Value") if isinstance(element, dict) else None
+    first = values[0] if isinstance(values, list) and values else None
+    return first.strip() if isinstance(first, str) and first.strip() else None
 
 
 def _dataset(data_set: dict[str, Any], received: Received) -> Dataset:

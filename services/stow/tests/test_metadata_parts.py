@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
 from dicomcommon import dataset, dicomjson
-from dicomcommon.errors import FailureReason, InvalidInstance
+from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
 from dicomcommon.multipart import Part
 from stow import metadata_parts
 
@@ -226,3 +226,26 @@ async def test_a_metadata_document_past_its_limit_fails_with_out_of_resources() 
     [failed] = [item async for item in metadata_parts.instances(stream(), JSON, 1000)]
     assert isinstance(failed, InvalidInstance)
     assert failed.reason == FailureReason.OUT_OF_RESOURCES
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b'[{"00080018": 5}]', b'[{"00080016": {"Value": {"a": 1}}}]', b'[{"00080018": []}]'],
+)
+async def test_elements_that_are_not_elements_fail_their_data_set(document: bytes) -> None:
+    async def stream() -> AsyncIterator[Part]:
+        yield _part(JSON, document)
+
+    [failed] = [item async for item in metadata_parts.instances(stream(), JSON)]
+    assert isinstance(failed, InvalidInstance)
+
+
+async def test_more_data_sets_than_the_limit_refuse_the_rest_of_the_request() -> None:
+    async def stream() -> AsyncIterator[Part]:
+        yield _part(JSON, b"[" + b",".join([b"0"] * 50) + b"]")
+
+    found = []
+    with pytest.raises(PayloadTooLarge):
+        async for item in metadata_parts.instances(stream(), JSON, max_data_sets=10):
+            found.append(item)
+    assert len(found) == 10

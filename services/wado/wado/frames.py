@@ -129,7 +129,8 @@ def _frames_from_blob(data: bytes, numbers: Sequence[int], decode: bool) -> list
             return [frames[n - 1] for n in numbers]
         array = ds.pixel_array
         count = int(ds.get("NumberOfFrames", 1) or 1)
-        return [pixels.native_bytes(array[n - 1] if count > 1 else array, ds) for n in numbers]
+        bits = int(ds.get("BitsAllocated", 8))
+        return [pixels.native_bytes(array[n - 1] if count > 1 else array, bits) for n in numbers]
     except Exception as exc:  # codecs raise anything on corrupt data: wrap at the boundary
         raise transcode.TranscodeError(f"cannot read the frames: {exc}") from exc
 

@@ -102,13 +102,10 @@ def decode_frame(
 ) -> bytes:
     """One compressed frame as native little-endian pixels (colour as RGB, interleaved)."""
     syntax = uid.UID(transfer_syntax)
+    options: dict[str, Any] = {**description, "transfer_syntax_uid": syntax, "number_of_frames": 1}
     try:
         array, _ = get_decoder(syntax).as_array(
-            encapsulate([b"".join(fragments)]),
-            index=0,
-            transfer_syntax_uid=syntax,
-            number_of_frames=1,
-            **description,
+            encapsulate([b"".join(fragments)]), index=0, **options
         )
     except Exception as exc:  # codecs raise anything on corrupt data: wrap at the boundary
         raise TranscodeError(f"cannot decode the frame: {exc}") from exc

@@ -17,6 +17,7 @@ from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
+from wado.render_cache import RenderCache
 from wado.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -38,7 +39,8 @@ def create_app(settings: Settings) -> Starlette:
                     settings.max_conversion_bytes,
                     settings.conversion_wait_seconds,
                 )
-                app.state.ctx = WadoContext(settings, pool, store, cache, gate)
+                pictures = RenderCache(settings.render_cache_bytes)
+                app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures)
                 app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
                 yield
             finally:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     metadata_page_size: int = Field(default=250, ge=1, le=10_000)
     # Serialized study / series metadata kept per process, keyed by ETag (0 turns it off).
     metadata_cache_bytes: int = Field(default=128 << 20, ge=0)
+    # Rendered pictures (rendered, thumbnails, WADO-URI images) kept per process, keyed by
+    # instance version, frames and parameters; least recently used out (0 turns it off).
+    render_cache_bytes: int = Field(default=64 << 20, ge=0)
     # Transcoding holds one instance in memory; larger instances are refused with 406.
     max_transcode_bytes: int = Field(default=1 << 30, ge=1 << 20)
     # Conversions (transcodes, frame decodes, renderings, anonymizations) running at once in

@@ -1,8 +1,9 @@
 """The cache of rendered pictures against the real stack (``wado.render_cache``): a repeat is
 a hit with identical bytes, other parameters are other pictures, a re-stored instance is
 rendered anew, the byte budget holds, identical concurrent requests render once, and ETags
-answer 304. Runs its own stack: duplicates overwrite (to re-store an instance) and the cache
-has a small budget (to fill it)."""
+answer 304. Runs its own stack: duplicates overwrite (to re-store an instance), the cache
+has a small budget (to fill it), and pictures are made in a worker process (the session
+stack makes them in threads)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         **os.environ,
         "DICOMWEB_STOW_DUPLICATE_POLICY": "overwrite",
         "DICOMWEB_WADO_RENDER_CACHE_BYTES": str(BUDGET),
+        "DICOMWEB_WADO_RENDER_PROCESSES": "1",
     }
     settings = StackSettings.ephemeral(tmp_path_factory.mktemp("render-cache"))
     with Stack(settings, environ) as running:

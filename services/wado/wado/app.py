@@ -18,6 +18,7 @@ from wado.context import WadoContext
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
+from wado.render_workers import RenderWorkers
 from wado.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -40,9 +41,13 @@ def create_app(settings: Settings) -> Starlette:
                     settings.conversion_wait_seconds,
                 )
                 pictures = RenderCache(settings.render_cache_bytes)
-                app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures)
+                workers = RenderWorkers(settings.render_processes)
+                app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
                 app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
-                yield
+                try:
+                    yield
+                finally:
+                    workers.close()
             finally:
                 await store.close()
         finally:

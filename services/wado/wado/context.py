@@ -13,6 +13,7 @@ from dicomcommon.storage import BlobStore
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
+from wado.render_workers import RenderWorkers
 from wado.settings import Settings
 
 
@@ -24,6 +25,7 @@ class WadoContext:
     metadata_cache: MetadataCache
     conversions: ConversionGate
     render_cache: RenderCache
+    render_workers: RenderWorkers
 
 
 def visible_groups(request: Request) -> studyaccess.Groups | None:

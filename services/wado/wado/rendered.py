@@ -9,13 +9,13 @@ WADO-RS rendered and WADO-URI (PS3.18 §9.5) both go through ``render_frames``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import uid
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -159,14 +159,35 @@ async def _render_frames(
     params: RenderParams,
     media_type: str,
 ) -> bytes:
-    """Read as native pixels by byte ranges, within the cap on conversions."""
+    """Read as stored by byte ranges, then decoded and encoded in one hop to a worker
+    (``wado.render_workers``), within the cap on conversions."""
     described = await _with_bulk_values(ctx, detail, pixels.decoded_description(detail))
+    syntax = detail.instance.transfer_syntax_uid
+    as_stored = frames.FramePlan(False, pixels.OCTET_STREAM, syntax, decode=False)
+    description = pixels.describe(detail.metadata)
     async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
         try:
-            native = await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
+            stored = await frames.read_frames(ctx, detail, numbers, as_stored)
+            return await ctx.render_workers.run(
+                _decode_and_encode, stored, syntax, description, described, params, media_type
+            )
         except TranscodeError as exc:
             raise NotAcceptable(str(exc)) from exc
-        return await asyncio.to_thread(_encode, native, described, params, media_type)
+
+
+def _decode_and_encode(
+    stored: Sequence[bytes],
+    syntax: str,
+    description: dict[str, Any],
+    metadata: dict[str, Any],
+    params: RenderParams,
+    media_type: str,
+) -> bytes:
+    """Frames as ``read_frames`` gives them without decoding (compressed if the syntax is,
+    else native) as one picture; blocking, and picklable for a worker process."""
+    if uid.UID(syntax).is_compressed:
+        stored = [pixels.decode_frame([frame], description, syntax) for frame in stored]
+    return _encode(stored, metadata, params, media_type)
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

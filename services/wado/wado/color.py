@@ -72,7 +72,7 @@ def _through_palette(pixels: Array, metadata: dict[str, Any]) -> Array:
         return _rgb8(apply_color_lut(pixels, _palette(metadata)))
     stored = np.arange(int(pixels.max()) + 1, dtype=pixels.dtype)
     table = _rgb8(apply_color_lut(stored, _palette(metadata)))
-    return table[pixels]
+    return np.take(table, pixels, axis=0)  # (several times faster than table[pixels])
 
 
 def _rgb8(rgb: Array) -> Array:

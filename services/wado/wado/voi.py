@@ -68,7 +68,7 @@ def to_display(pixels: Array, metadata: dict[str, Any], window: Window | None) -
         return _present_range(mapped[least - low :], pixels, least, metadata)
 
     table = _voi(mapped, metadata, window, value_range)
-    return table[pixels] if low == 0 else table[np.subtract(pixels, low, dtype=np.int32)]
+    return np.take(table, pixels if low == 0 else np.subtract(pixels, low, dtype=np.int32))
 
 
 def _voi(

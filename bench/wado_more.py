@@ -255,28 +255,40 @@ def frames_phase() -> Phase:
 
 
 def rendered_phase() -> Phase:
-    """Rendered JPEG of corpus instances (WADO-RS), and the same through WADO-URI."""
+    """Rendered JPEG of corpus instances: each instance's first request (nothing cached), the
+    same requests repeated (the server's cache of rendered pictures answers), and WADO-URI's
+    first requests of other instances. Orthanc keeps no such cache: its repeat is a re-render."""
 
     async def run(ctx: PhaseContext) -> list[Figure]:
-        stored = list(ctx.stored.values())[: ctx.plan.retrieve_count // 2]
+        half = ctx.plan.retrieve_count // 2
+        corpus = list(ctx.stored.values())
+        stored, others = corpus[:half], corpus[half : 2 * half]
         if not stored:
             return []
-        paths = [
+        rs = [
             _instance_path(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid)
+            + "/rendered"
             for i in stored
         ]
-        rs = [f"{p}/rendered" for p in paths]
-        result = await _timed_gets(ctx, rs, 1, lambda p: _get(ctx, p, "image/jpeg"))
-        figures = _pool_figures("WADO-RS rendered JPEG", result, "img/s")
-        if ctx.target.wado_uri_url is not None:
+        figures: list[Figure] = []
+        for label in ("first request", "repeated (cached)"):
+            result = await _timed_gets(ctx, rs, 1, lambda p: _get(ctx, p, "image/jpeg"))
+            figures += _latency_figures(f"WADO-RS rendered JPEG, {label}", result)
+        if ctx.target.wado_uri_url is not None and others:
             uri = [
                 f"{ctx.target.wado_uri_url}?requestType=WADO&studyUID={i.study_instance_uid}"
                 f"&seriesUID={i.series_instance_uid}&objectUID={i.sop_instance_uid}"
                 "&contentType=image/jpeg"
-                for i in stored
+                for i in others
             ]
             result = await _timed_gets(ctx, uri, 1, lambda u: _get(ctx, u, "image/jpeg"))
-            figures += _pool_figures("WADO-URI rendered JPEG", result, "img/s")
+            figures += _latency_figures("WADO-URI rendered JPEG, first request", result)
         return figures
 
     return run
+
+
+def _latency_figures(name: str, result: PoolResult) -> list[Figure]:
+    """Images per second with p50 and p95: the rendering targets read both."""
+    figures = [f for f in _pool_figures(name, result, "img/s") if "MB/s" not in f.operation]
+    return [*figures, Figure(f"{name}: p95", result.percentile(0.95) * 1e3, "ms", False)]

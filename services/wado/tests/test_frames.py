@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pydicom
 import pytest
 from pydicom import uid
+from pydicom.data import get_testdata_file
 
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from wado import frames
@@ -50,3 +55,14 @@ def test_native_frames_cannot_be_sent_as_jpeg() -> None:
 def test_single_part_carries_one_frame_only() -> None:
     with pytest.raises(NotAcceptable):
         frames.plan(uid.ExplicitVRLittleEndian, [Choice(False, _OCTET, "*")], 2)
+
+
+@pytest.mark.parametrize("name", ["emri_small_big_endian.dcm", "emri_small_RLE.dcm"])
+def test_frames_of_a_whole_blob_are_the_asked_frames_only(name: str) -> None:
+    path = get_testdata_file(name)
+    assert path is not None
+    data = Path(path).read_bytes()
+    whole = pydicom.dcmread(path).pixel_array
+    cut = frames._frames_from_blob(data, [3, 1], decode=True)
+    expected = [whole[2].astype(whole.dtype.newbyteorder("<")), whole[0]]
+    assert cut == [np.ascontiguousarray(e, e.dtype.newbyteorder("<")).tobytes() for e in expected]

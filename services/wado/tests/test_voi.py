@@ -78,3 +78,34 @@ def test_instance_window_uses_its_voi_lut_function() -> None:
 def test_requested_window_overrides_the_instance_lut() -> None:
     metadata = {"00283010": {"vr": "SQ", "Value": [_lut_item(0, [0, 0])]}}
     assert voi.to_display(np.array([5]), metadata, Window(0, 1)).tolist() == [255]
+
+
+_RESCALED = {voi.RESCALE_SLOPE: {"Value": [2.5]}, voi.RESCALE_INTERCEPT: {"Value": [-1024]}}
+_INVERTING = {voi.RESCALE_SLOPE: {"Value": [-1]}}
+_WINDOWED = {voi.WINDOW_CENTER: {"Value": [40]}, voi.WINDOW_WIDTH: {"Value": [400]}}
+
+
+def _modality_lut(rng: np.random.Generator) -> dict[str, Any]:
+    item = {
+        voi.LUT_DESCRIPTOR: {"Value": [4096, 0, 16]},
+        voi.LUT_DATA: {"Value": rng.integers(0, 4000, 4096).tolist()},
+    }
+    return {voi.MODALITY_LUT_SEQUENCE: {"Value": [item]}}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "low", "high"),
+    [(np.uint8, 0, 256), (np.uint16, 300, 4000), (np.int16, -2000, 3000), (np.uint16, 0, 65536)],
+)
+def test_the_table_of_the_value_range_maps_exactly_as_each_pixel_would(
+    dtype: type, low: int, high: int
+) -> None:
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(low, high, size=(60, 70)).astype(dtype)
+    windows = [None, Window(100, 500), Window(100, 1), Window(50, 300, "SIGMOID")]
+    for metadata in [{}, _RESCALED, _INVERTING, _WINDOWED, _modality_lut(rng)]:
+        for window in [*windows, Window(0, 80, "LINEAR_EXACT")]:
+            values = voi.modality(pixels, metadata)
+            span = (float(values.min()), float(values.max()))
+            each = voi._voi(values, metadata, window, lambda span=span: span)
+            assert (voi.to_display(pixels, metadata, window) == each).all(), (metadata, window)

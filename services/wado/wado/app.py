@@ -17,6 +17,8 @@ from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
+from wado.render_cache import RenderCache
+from wado.render_workers import RenderWorkers
 from wado.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -38,9 +40,14 @@ def create_app(settings: Settings) -> Starlette:
                     settings.max_conversion_bytes,
                     settings.conversion_wait_seconds,
                 )
-                app.state.ctx = WadoContext(settings, pool, store, cache, gate)
+                pictures = RenderCache(settings.render_cache_bytes)
+                workers = RenderWorkers(settings.render_processes)
+                app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
                 app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
-                yield
+                try:
+                    yield
+                finally:
+                    workers.close()
             finally:
                 await store.close()
         finally:

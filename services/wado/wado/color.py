@@ -56,15 +56,28 @@ def to_rgb8(pixels: Array, metadata: dict[str, Any]) -> Array:
     """A colour frame as rows x columns x 3 uint8 RGB."""
     kind = photometric(metadata)
     if kind == "PALETTE COLOR":
-        rgb = apply_color_lut(pixels, _palette(metadata))
-        bits = 16 if rgb.dtype.itemsize > 1 else 8
-        return (rgb >> (bits - 8)).astype(np.uint8) if bits > 8 else rgb.astype(np.uint8)
+        return _through_palette(pixels, metadata)
     if kind in YBR and pixels.dtype == np.uint8:
         return np.asarray(convert_color_space(pixels, "YBR_FULL", "RGB"), np.uint8)
     if pixels.dtype == np.uint8:
         return pixels
     high = max(float(pixels.max()), 1.0)
     return (pixels.astype(np.float64) / high * 255).astype(np.uint8)
+
+
+def _through_palette(pixels: Array, metadata: dict[str, Any]) -> Array:
+    """PALETTE COLOR to RGB8: the palette maps each stored value on its own, so map the value
+    range once (pydicom's lookup) and index that 8-bit table per pixel."""
+    if pixels.dtype.kind not in "ui" or pixels.dtype.itemsize > 2 or pixels.min() < 0:
+        return _rgb8(apply_color_lut(pixels, _palette(metadata)))
+    stored = np.arange(int(pixels.max()) + 1, dtype=pixels.dtype)
+    table = _rgb8(apply_color_lut(stored, _palette(metadata)))
+    return np.take(table, pixels, axis=0)  # (several times faster than table[pixels])
+
+
+def _rgb8(rgb: Array) -> Array:
+    bits = 16 if rgb.dtype.itemsize > 1 else 8
+    return (rgb >> (bits - 8)).astype(np.uint8) if bits > 8 else rgb.astype(np.uint8)
 
 
 def _palette(metadata: dict[str, Any]) -> Dataset:

@@ -12,6 +12,8 @@ from dicomcommon.principal import principal_of
 from dicomcommon.storage import BlobStore
 from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
+from wado.render_cache import RenderCache
+from wado.render_workers import RenderWorkers
 from wado.settings import Settings
 
 
@@ -22,6 +24,8 @@ class WadoContext:
     store: BlobStore
     metadata_cache: MetadataCache
     conversions: ConversionGate
+    render_cache: RenderCache
+    render_workers: RenderWorkers
 
 
 def visible_groups(request: Request) -> studyaccess.Groups | None:

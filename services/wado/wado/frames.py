@@ -18,6 +18,7 @@ from typing import Any
 import pydicom
 from pydicom import uid
 from pydicom.encaps import generate_frames
+from pydicom.pixels.decoders.base import get_decoder
 from starlette.responses import Response
 
 from dicomcommon import multipart, parameters
@@ -119,7 +120,8 @@ def _compressed(stored: str) -> frozenset[str]:
 
 
 def _frames_from_blob(data: bytes, numbers: Sequence[int], decode: bool) -> list[bytes]:
-    """Frames cut out of a whole instance with pydicom (blocking; one instance in memory)."""
+    """Frames cut out of a whole instance with pydicom (blocking; one instance in memory);
+    only the asked frames are decoded."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
         syntax = ds.file_meta.TransferSyntaxUID
@@ -127,9 +129,8 @@ def _frames_from_blob(data: bytes, numbers: Sequence[int], decode: bool) -> list
             count = int(ds.get("NumberOfFrames", 1) or 1)
             frames = list(generate_frames(ds.PixelData, number_of_frames=count))
             return [frames[n - 1] for n in numbers]
-        array = ds.pixel_array
-        count = int(ds.get("NumberOfFrames", 1) or 1)
-        return [pixels.native_bytes(array[n - 1] if count > 1 else array, ds) for n in numbers]
+        decoder, bits = get_decoder(syntax), int(ds.get("BitsAllocated", 8))
+        return [pixels.native_bytes(decoder.as_array(ds, index=n - 1)[0], bits) for n in numbers]
     except Exception as exc:  # codecs raise anything on corrupt data: wrap at the boundary
         raise transcode.TranscodeError(f"cannot read the frames: {exc}") from exc
 

@@ -138,4 +138,5 @@ async def retrieve_rendered(request: Request) -> Response:
     listed = request.path_params.get("frames")
     asked = frames.frame_numbers(listed) if listed is not None else None
     base_url = public_base(request, ctx.settings)
-    return await rendered_parts.response(ctx, scope, asked, params, wanted, base_url)
+    if_none_match = request.headers.get("if-none-match", "")
+    return await rendered_parts.response(ctx, scope, asked, params, wanted, base_url, if_none_match)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dicomcommon import dicomjson, multipart, publicbase
-from wado import index
+from wado import conditional, index
 from wado.context import WadoContext
 from wado.index import Scope
 from wado.negotiate import Choice, Offer
@@ -36,7 +36,7 @@ async def response(
     ``304`` when the client's ``If-None-Match`` still matches (RFC 9110 §13.1.2)."""
     etag = await index.metadata_etag(ctx.pool, scope)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
-    if _matches(request.headers.get("if-none-match", ""), etag):
+    if conditional.matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     pages = index.metadata_pages(ctx.pool, scope, ctx.settings.metadata_page_size)
     replacement = publicbase.bulk_replacement(base_url)
@@ -53,12 +53,6 @@ async def response(
         return Response(data, headers=headers, media_type=media_type)
     chunks = _json_array(pages, replacement, lambda whole: ctx.metadata_cache.put(key, whole))
     return StreamingResponse(chunks, headers=headers, media_type=media_type)
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    """Does ``If-None-Match`` name ``etag`` (weak comparison, RFC 9110 §13.1.2) or ``*``?"""
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",") if t.strip()}
-    return "*" in tags or etag in tags
 
 
 async def _json_array(

@@ -9,37 +9,7 @@ used first out. BulkDataURI placeholders stay in, so any public base can be serv
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
+from wado.lru import BytesLru
 
 Key = tuple[str, str]  # (resource path, ETag)
-
-
-class MetadataCache:
-    """A byte-bounded LRU of DICOM JSON arrays (without the enclosing brackets' replacement)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[Key, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = Lock()
-
-    def get(self, key: Key) -> bytes | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: Key, body: bytes) -> None:
-        """Keep ``body`` unless it would take more than a quarter of the budget."""
-        if len(body) > self.max_bytes // 4:
-            return
-        with self._lock:
-            previous = self._entries.pop(key, None)
-            self._size -= len(previous) if previous is not None else 0
-            self._entries[key] = body
-            self._size += len(body)
-            while self._size > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self._size -= len(evicted)
+MetadataCache = BytesLru[Key]

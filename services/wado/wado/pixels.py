@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from pydicom import uid
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
 
@@ -72,29 +71,50 @@ def decoded_description(detail: InstanceDetail) -> dict[str, Any]:
     return described
 
 
-def describe(metadata: dict[str, Any]) -> Dataset:
-    """The pixel description of an instance from its DICOM JSON metadata."""
-    return Dataset.from_json({t: metadata[t] for t in PIXEL_DESCRIPTION if t in metadata})
+# The pixel description as pydicom's decoder options (its names, PS3.3 C.7.6.3).
+_OPTIONS = {
+    "00280002": "samples_per_pixel",
+    "00280004": "photometric_interpretation",
+    "00280006": "planar_configuration",
+    "00280010": "rows",
+    "00280011": "columns",
+    "00280100": "bits_allocated",
+    "00280101": "bits_stored",
+    "00280103": "pixel_representation",
+}
+_DEFAULTS = {"samples_per_pixel": 1, "planar_configuration": 0, "pixel_representation": 0}
 
 
-def decode_frame(fragments: Iterable[bytes], description: Dataset, transfer_syntax: str) -> bytes:
+def describe(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The pixel description of an instance from its DICOM JSON metadata, as the keyword
+    options of pydicom's decoders: no Dataset is built, which cost more than decoding a
+    small frame."""
+    options = dict(_DEFAULTS)
+    for tag, name in _OPTIONS.items():
+        values = metadata.get(tag, {}).get("Value")
+        if values:
+            options[name] = values[0]
+    return options
+
+
+def decode_frame(
+    fragments: Iterable[bytes], description: dict[str, Any], transfer_syntax: str
+) -> bytes:
     """One compressed frame as native little-endian pixels (colour as RGB, interleaved)."""
-    ds = Dataset()
-    ds.update(description)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = uid.UID(transfer_syntax)
-    ds.NumberOfFrames = 1
-    ds.PixelData = encapsulate([b"".join(fragments)])
+    syntax = uid.UID(transfer_syntax)
+    options: dict[str, Any] = {**description, "transfer_syntax_uid": syntax, "number_of_frames": 1}
     try:
-        array, _ = get_decoder(uid.UID(transfer_syntax)).as_array(ds, index=0)
+        array, _ = get_decoder(syntax).as_array(
+            encapsulate([b"".join(fragments)]), index=0, **options
+        )
     except Exception as exc:  # codecs raise anything on corrupt data: wrap at the boundary
         raise TranscodeError(f"cannot decode the frame: {exc}") from exc
-    return native_bytes(array, description)
+    return native_bytes(array, int(description.get("bits_allocated", 8)))
 
 
-def native_bytes(array: np.ndarray[Any, Any], description: Dataset) -> bytes:
-    """A decoded frame's bytes as Explicit VR Little Endian stores them (PS3.5 §8.1.1)."""
-    bits = int(description.get("BitsAllocated", 8))
+def native_bytes(array: np.ndarray[Any, Any], bits: int) -> bytes:
+    """A decoded frame's bytes as Explicit VR Little Endian stores them (PS3.5 §8.1.1);
+    ``bits`` is the Bits Allocated."""
     if bits == 1:
         return np.packbits(array.astype(np.uint8).ravel(), bitorder="little").tobytes()
     dtype = array.dtype.newbyteorder("<")

@@ -9,17 +9,19 @@ WADO-RS rendered and WADO-URI (PS3.18 §9.5) both go through ``render_frames``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import uid
 from starlette.requests import Request
+from starlette.responses import Response
 
 from dicomcommon import parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable
-from wado import color, frames, picture, pixels, voi
+from wado import color, conditional, frames, picture, pixels, voi
 from wado.context import WadoContext
 from wado.conversions import frame_share
 from wado.index import InstanceDetail
@@ -94,6 +96,38 @@ def frames_to_render(detail: InstanceDetail, asked: Sequence[int] | None, media:
     return numbers if media == GIF else numbers[:1]
 
 
+def picture_key(
+    detail: InstanceDetail, numbers: Sequence[int], params: RenderParams, media_type: str
+) -> Hashable:
+    """What one picture is made of (``wado.render_cache``): the blob and version of the
+    instance (a re-stored instance has new ones), its frames, the media type, the parameters."""
+    instance = detail.instance
+    return (instance.blob_key, instance.version, tuple(numbers), media_type, params)
+
+
+def etag_of(key: Hashable) -> str:
+    """A strong validator of the picture under ``key`` (RFC 9110 §8.8.3)."""
+    return f'"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}"'
+
+
+async def picture_response(
+    ctx: WadoContext,
+    detail: InstanceDetail,
+    numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    if_none_match: str,
+) -> Response:
+    """One picture with its ETag; ``304`` without rendering when ``If-None-Match`` names it."""
+    _check(ctx, detail, numbers)
+    etag = etag_of(picture_key(detail, numbers, params, media_type))
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
+    if conditional.matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    image = await render_frames(ctx, detail, numbers, params, media_type)
+    return Response(image, media_type=media_type, headers=headers)
+
+
 async def render_frames(
     ctx: WadoContext,
     detail: InstanceDetail,
@@ -102,18 +136,58 @@ async def render_frames(
     media_type: str,
 ) -> bytes:
     """Frames ``numbers`` of an instance as one ``media_type`` picture (several: animated GIF),
-    read as native pixels by byte ranges; 404 for a missing frame, 406 if undecodable."""
+    from the cache of rendered pictures or rendered now; 404 for a missing frame, 406 if
+    undecodable."""
+    _check(ctx, detail, numbers)
+    key = picture_key(detail, numbers, params, media_type)
+    return await ctx.render_cache.get(
+        key, lambda: _render_frames(ctx, detail, numbers, params, media_type)
+    )
+
+
+def _check(ctx: WadoContext, detail: InstanceDetail, numbers: Sequence[int]) -> None:
     limit = ctx.settings.max_animated_frames
     if len(numbers) > limit:
         raise NotAcceptable(f"an animation holds at most {limit} frames; ask for fewer")
     frames.check_numbers(detail, numbers)
+
+
+async def _render_frames(
+    ctx: WadoContext,
+    detail: InstanceDetail,
+    numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+) -> bytes:
+    """Read as stored by byte ranges, then decoded and encoded in one hop to a worker
+    (``wado.render_workers``), within the cap on conversions."""
     described = await _with_bulk_values(ctx, detail, pixels.decoded_description(detail))
+    syntax = detail.instance.transfer_syntax_uid
+    as_stored = frames.FramePlan(False, pixels.OCTET_STREAM, syntax, decode=False)
+    description = pixels.describe(detail.metadata)
     async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
         try:
-            native = await frames.read_frames(ctx, detail, numbers, frames.NATIVE)
+            stored = await frames.read_frames(ctx, detail, numbers, as_stored)
+            return await ctx.render_workers.run(
+                _decode_and_encode, stored, syntax, description, described, params, media_type
+            )
         except TranscodeError as exc:
             raise NotAcceptable(str(exc)) from exc
-        return await asyncio.to_thread(_encode, native, described, params, media_type)
+
+
+def _decode_and_encode(
+    stored: Sequence[bytes],
+    syntax: str,
+    description: dict[str, Any],
+    metadata: dict[str, Any],
+    params: RenderParams,
+    media_type: str,
+) -> bytes:
+    """Frames as ``read_frames`` gives them without decoding (compressed if the syntax is,
+    else native) as one picture; blocking, and picklable for a worker process."""
+    if uid.UID(syntax).is_compressed:
+        stored = [pixels.decode_frame([frame], description, syntax) for frame in stored]
+    return _encode(stored, metadata, params, media_type)
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

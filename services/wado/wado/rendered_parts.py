@@ -37,8 +37,10 @@ async def response(
     params: RenderParams,
     choice: Choice,
     base_url: str,
+    if_none_match: str = "",
 ) -> Response:
-    """The rendered resource ``scope`` (frames ``asked`` of an instance, if given)."""
+    """The rendered resource ``scope`` (frames ``asked`` of an instance, if given); a single
+    picture carries an ETag and honours ``If-None-Match``."""
     media = choice.media_type
     if scope.instance is None:
         found = [i for i in await index.instances(ctx.pool, scope) if i.has_pixel_data]
@@ -52,8 +54,7 @@ async def response(
     detail = await index.instance_detail(ctx.pool, scope, KEYS)
     if not choice.multipart:
         numbers = rendered.frames_to_render(detail, asked, media)
-        image = await rendered.render_frames(ctx, detail, numbers, params, media)
-        return Response(image, media_type=media)
+        return await rendered.picture_response(ctx, detail, numbers, params, media, if_none_match)
     return await _multipart(_frame_parts(ctx, detail, asked, params, media, base_url), media)
 
 

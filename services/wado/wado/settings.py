@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     metadata_page_size: int = Field(default=250, ge=1, le=10_000)
     # Serialized study / series metadata kept per process, keyed by ETag (0 turns it off).
     metadata_cache_bytes: int = Field(default=128 << 20, ge=0)
+    # Rendered pictures (rendered, thumbnails, WADO-URI images) kept per process, keyed by
+    # instance version, frames and parameters; least recently used out (0 turns it off).
+    render_cache_bytes: int = Field(default=64 << 20, ge=0)
+    # Worker processes that decode and encode pictures, so a long decode (the codecs hold the
+    # GIL) never stalls the process's other requests; 0: a worker thread (see render_workers).
+    render_processes: int = Field(default=0, ge=0, le=64)
     # Transcoding holds one instance in memory; larger instances are refused with 406.
     max_transcode_bytes: int = Field(default=1 << 30, ge=1 << 20)
     # Conversions (transcodes, frame decodes, renderings, anonymizations) running at once in

@@ -9,6 +9,7 @@ Values come from the DICOM JSON metadata; LUT data arrives as ``Value`` lists (U
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,32 @@ class Window:
 
 def to_display(pixels: Array, metadata: dict[str, Any], window: Window | None) -> Array:
     """Stored values → 8-bit display values: Modality LUT, then the request's window or the
-    instance's VOI (PS3.4 N.2.1.1: the VOI transform follows the Modality transform)."""
-    values = modality(pixels, metadata)
+    instance's VOI (PS3.4 N.2.1.1: the VOI transform follows the Modality transform).
+
+    Both transforms map each stored value on its own, so integer pixels of up to 16 bits go
+    through a table of their value range, computed once: a large frame then costs one
+    lookup per pixel instead of several float64 passes."""
+    if pixels.dtype.kind not in "ui" or pixels.dtype.itemsize > 2:
+        values = modality(pixels, metadata)
+        return _voi(values, metadata, window, lambda: (float(values.min()), float(values.max())))
+    least, greatest = int(pixels.min()), int(pixels.max())
+    low = 0 if pixels.dtype.kind == "u" else least  # unsigned: index the table directly
+    mapped = modality(np.arange(low, greatest + 1, dtype=np.int64), metadata)
+
+    def value_range() -> tuple[float, float]:
+        return _present_range(mapped[least - low :], pixels, least, metadata)
+
+    table = _voi(mapped, metadata, window, value_range)
+    return np.take(table, pixels if low == 0 else np.subtract(pixels, low, dtype=np.int32))
+
+
+def _voi(
+    values: Array,
+    metadata: dict[str, Any],
+    window: Window | None,
+    value_range: Callable[[], tuple[float, float]],
+) -> Array:
+    """The VOI transform of modality values; without any window, the values' full range."""
     if window is not None:
         return apply_window(values, window)
     lut = _first_item(metadata, VOI_LUT_SEQUENCE)
@@ -61,8 +86,20 @@ def to_display(pixels: Array, metadata: dict[str, Any], window: Window | None) -
     instance = instance_window(metadata)
     if instance is not None:
         return apply_window(values, instance)
-    low, high = float(values.min()), float(values.max())
+    low, high = value_range()
     return apply_window(values, Window((low + high) / 2, max(high - low, 1.0)))
+
+
+def _present_range(
+    mapped: Array, pixels: Array, low: int, metadata: dict[str, Any]
+) -> tuple[float, float]:
+    """The least and greatest modality value of the pixels present (``mapped`` starts at the
+    least stored value, ``low``). Rescale is monotonic, so the ends of ``mapped`` are present
+    values; a Modality LUT need not be, so count the values."""
+    if _first_item(metadata, MODALITY_LUT_SEQUENCE) is not None:
+        counts = np.bincount(np.subtract(pixels, low, dtype=np.int32).ravel(), minlength=1)
+        mapped = mapped[: len(counts)][counts > 0]
+    return float(mapped.min()), float(mapped.max())
 
 
 def modality(pixels: Array, metadata: dict[str, Any]) -> Array:
@@ -91,7 +128,8 @@ def apply_window(values: Array, window: Window) -> Array:
     C.11.2.1.3.2 (LINEAR_EXACT) and C.11.2.1.3.1 (SIGMOID), output 0-255."""
     c, w = window.center, window.width
     if window.function == "SIGMOID":
-        out = 255.0 / (1.0 + np.exp(-4.0 * (values - c) / w))
+        with np.errstate(over="ignore"):  # exp overflows to inf far below c: 0 is right
+            out = 255.0 / (1.0 + np.exp(-4.0 * (values - c) / w))
     elif window.function == "LINEAR_EXACT":
         out = np.clip((values - c) / w + 0.5, 0.0, 1.0) * 255.0
     elif w == 1:

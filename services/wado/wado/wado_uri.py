@@ -122,8 +122,10 @@ async def retrieve_object(request: Request) -> Response:
     if media_type in RENDERED:
         numbers = [wanted.frame_number] if wanted.frame_number else None
         chosen = rendered.frames_to_render(detail, numbers, media_type)
-        image = await rendered.render_frames(ctx, detail, chosen, wanted.render, media_type)
-        return Response(image, media_type=media_type)
+        if_none_match = request.headers.get("if-none-match", "")
+        return await rendered.picture_response(
+            ctx, detail, chosen, wanted.render, media_type, if_none_match
+        )
     return _document(ctx, detail, media_type)
 
 

@@ -1,0 +1,61 @@
+"""Rendered pictures of recent requests, kept in memory under everything that makes them.
+
+A key names the instance's blob and version (a re-stored instance has a new one, so an entry
+is never stale), the frames, the media type and every rendering parameter (window, viewport,
+region, quality). Entries are bounded in bytes (``render_cache_bytes``), least recently used
+first out. Identical requests that arrive while one is being rendered wait for that rendering
+instead of starting their own (single flight); it runs to its end even when the request that
+started it goes away, and a failure is not kept. The cache sits behind the handlers' index
+lookup, so every hit has passed the same authorization, study-group and audit steps as a miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+
+from prometheus_client import Counter, Gauge
+
+from wado.lru import BytesLru
+
+LOOKUPS = Counter(
+    "dicomweb_render_cache_lookups_total",
+    "Rendered pictures asked of the cache: hit, joined (a rendering under way) or miss",
+    ["outcome"],
+)
+HELD = Gauge("dicomweb_render_cache_bytes", "Bytes of rendered pictures the cache holds")
+
+
+class RenderCache:
+    """A byte-bounded LRU of rendered pictures with single-flight rendering."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._pictures: BytesLru[Hashable] = BytesLru(max_bytes)
+        self._running: dict[Hashable, asyncio.Task[bytes]] = {}
+
+    @property
+    def size(self) -> int:
+        return self._pictures.size
+
+    def __len__(self) -> int:
+        return len(self._pictures)
+
+    async def get(self, key: Hashable, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The picture under ``key``: kept, being rendered, or rendered now by ``render``."""
+        found = self._pictures.get(key)
+        if found is not None:
+            LOOKUPS.labels("hit").inc()
+            return found
+        task = self._running.get(key)
+        LOOKUPS.labels("joined" if task is not None else "miss").inc()
+        if task is None:
+            task = asyncio.ensure_future(render())
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: Hashable, task: asyncio.Task[bytes]) -> None:
+        del self._running[key]
+        if not task.cancelled() and task.exception() is None:  # (marks a failure as seen)
+            self._pictures.put(key, task.result())
+            HELD.set(self._pictures.size)

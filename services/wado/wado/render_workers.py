@@ -1,0 +1,58 @@
+"""Where pictures are decoded and encoded: a worker thread, or a pool of worker processes.
+
+The codecs (OpenJPEG, GDCM, libjpeg) hold Python's GIL while they decode, so in a thread a
+large first rendering (about 100 ms for a 1760 x 1760 JPEG 2000 frame) stalls every other
+request of the process, cached pictures included. With ``render_processes`` above 0 the work
+runs in that many worker processes instead (spawned, not forked, at the first rendering): the
+stored frames go in, the picture comes out. A worker that dies (a codec crashing on a corrupt
+frame) makes that picture a 406, and the next rendering starts a fresh pool. The cap on
+conversions (``wado.conversions``) still bounds how many renderings run and what they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from dicomcommon.errors import NotAcceptable
+from wado import decoders
+
+T = TypeVar("T")
+
+
+class RenderWorkers:
+    """Runs blocking rendering work off the event loop: threads (0 processes) or processes."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a worker; ``work`` and its arguments must pickle for processes."""
+        if self.processes == 0:
+            return await asyncio.to_thread(work, *args)
+        pool = self._pool or self._start()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise NotAcceptable("the picture cannot be rendered: its decoder stopped") from None
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=decoders.prefer_fastest,
+        )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -105,8 +105,10 @@ class IngestConsumer:
         )
 
     async def _handle(self, msgs: list[Any]) -> None:
+        """Apply the fetched messages in transactions of about ``batch_size`` commands (a
+        message may hold a request's group of stores), each acknowledged once committed."""
         commands: list[Command] = []
-        kept = []
+        kept: list[Any] = []
         unpark = False
         for msg in msgs:
             try:
@@ -122,12 +124,17 @@ class IngestConsumer:
                 unpark = True
             commands += received
             kept.append(msg)
-        if not commands:
-            return
-        outcomes = await self._apply_held(kept, commands, unpark)
+            if len(commands) >= self.settings.batch_size:
+                await self._apply_and_ack(kept, commands, unpark)
+                commands, kept, unpark = [], [], False
+        if commands:
+            await self._apply_and_ack(kept, commands, unpark)
+
+    async def _apply_and_ack(self, msgs: list[Any], commands: list[Command], unpark: bool) -> None:
+        outcomes = await self._apply_held(msgs, commands, unpark)
         parking.PARKED.inc(sum(o.status is OutcomeStatus.FAILED for o in outcomes))
         await self._answer(commands, outcomes)
-        for msg in kept:
+        for msg in msgs:
             await msg.ack()
         self.applied += len(commands)
 

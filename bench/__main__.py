@@ -31,7 +31,7 @@ from bench import (
 )
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
-from bench.phases import PHASES
+from bench.phases import PHASES, STOW_PHASES
 from bench.report import Figure, Results, render_table, write_json
 
 TargetOpener = Callable[[], contextlib.AbstractContextManager[Target]]
@@ -107,7 +107,7 @@ def _phases_and_corpus(args: argparse.Namespace, token: str) -> tuple[list[Phase
     data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
     mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
     _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
-    return PHASES, data
+    return (STOW_PHASES if args.stow_only else PHASES), data
 
 
 async def _measure(
@@ -150,6 +150,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
     add("--stack-data", type=Path, default=Path(".data/bench-stack"))
     add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+    add(
+        "--stow-only",
+        action="store_true",
+        help="only the STOW phases: throughput and CPU per instance of each server process",
+    )
     add(
         "--scale-out",
         action="store_true",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bench.client import HttpClient, PoolResult
 from bench.corpus import Corpus, Instance
-from bench.cpu import CpuProbe
+from bench.cpu import CpuByRole, CpuProbe, spent
 from bench.report import Figure
 
 
@@ -67,12 +67,19 @@ class PhaseContext:
         self, run: Callable[[], Awaitable[PoolResult]]
     ) -> tuple[PoolResult, float | None]:
         """Run a pool and return it with the server CPU seconds it cost, when we can read them."""
-        before = self.target.cpu.sample() if self.target.cpu else None
+        result, by_role = await self.measure_cpu_by_role(run)
+        return result, None if by_role is None else sum(by_role.values())
+
+    async def measure_cpu_by_role(
+        self, run: Callable[[], Awaitable[PoolResult]]
+    ) -> tuple[PoolResult, CpuByRole | None]:
+        """Run a pool and return it with the server CPU seconds each role spent on it."""
+        before = self.target.cpu.sample_by_role() if self.target.cpu else None
         result = await run()
         if self.target.cpu is None or before is None:
             return result, None
         await asyncio.sleep(0.2)  # let the server finish work queued behind the last answer
-        return result, self.target.cpu.sample() - before
+        return result, spent(before, self.target.cpu.sample_by_role())
 
 
 Phase = Callable[[PhaseContext], Awaitable[list[Figure]]]

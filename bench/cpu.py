@@ -1,7 +1,8 @@
 """Server CPU time, read from the processes of a target before and after a phase.
 
 Throughput alone hides a server that is fast only because it burns every core; CPU seconds per
-instance is the figure that predicts how many replicas a site needs.
+instance is the figure that predicts how many replicas a site needs. Split by role (stow,
+indexer, PostgreSQL, NATS, Traefik, …) it shows which process a change saved in.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Callable
 import psutil
 
 ProcessFinder = Callable[[], list[psutil.Process]]
+CpuByRole = dict[str, float]
+"""CPU seconds per role: a service's module name (``stow``, ``indexer``), or the executable's
+name for the backing servers (``postgres``, ``nats-server``, ``traefik``, ``Orthanc``)."""
 
 
 class CpuProbe:
@@ -24,14 +28,33 @@ class CpuProbe:
         return self._find()
 
     def sample(self) -> float:
-        total = 0.0
+        return sum(self.sample_by_role().values())
+
+    def sample_by_role(self) -> CpuByRole:
+        """CPU seconds so far of each role's processes together (children of a service, such
+        as PostgreSQL's backends, count under the role of the process tree's root name)."""
+        totals: CpuByRole = {}
         for process in self._find():
             try:
                 times = process.cpu_times()
+                role = role_of(process)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-            total += times.user + times.system
-        return total
+            totals[role] = totals.get(role, 0.0) + times.user + times.system
+        return totals
+
+
+def role_of(process: psutil.Process) -> str:
+    """``python -m stow`` is ``stow``; any other process is its executable's name."""
+    cmdline = process.cmdline()
+    if "-m" in cmdline[:-1]:
+        return cmdline[cmdline.index("-m") + 1]
+    return process.name()
+
+
+def spent(before: CpuByRole, after: CpuByRole) -> CpuByRole:
+    """CPU seconds each role spent between two samples (a role that appeared counts whole)."""
+    return {role: after[role] - before.get(role, 0.0) for role in after}
 
 
 def process_tree(pid: int) -> ProcessFinder:

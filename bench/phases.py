@@ -12,11 +12,16 @@ from bench.qido import qido_phase
 from bench.stow import stow_phase
 from bench.wado import wado_rs_phase, wado_uri_phase
 
-PHASES: list[Phase] = [
-    # STOW first: later phases search and retrieve what these stored.
+STOW_PHASES: list[Phase] = [
     stow_phase(share=0.15, per_request=1, concurrency=1),
     stow_phase(share=0.35, per_request=1, concurrency=8),
     stow_phase(share=1.0, per_request=20, concurrency=4),  # 1.0: whatever is left
+]
+"""The store phases alone (``--stow-only``): the CPU per instance of each process."""
+
+PHASES: list[Phase] = [
+    # STOW first: later phases search and retrieve what these stored.
+    *STOW_PHASES,
     large_stow_phase(count=1),
     large_stow_phase(count=10),  # 2 GB in one request: peak memory of every server process
     qido_phase(concurrency=1),

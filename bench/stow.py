@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from bench.client import Done, RequestFailed, multipart_related, run_pool
 from bench.context import Phase, PhaseContext, error_note
 from bench.corpus import Instance
+from bench.cpu import CpuByRole
 from bench.report import Figure, rate
 
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -28,7 +29,7 @@ def stow_phase(share: float, per_request: int, concurrency: int) -> Phase:
         instances = ctx.take(count)
         batches = [instances[i : i + per_request] for i in range(0, len(instances), per_request)]
 
-        result, cpu = await ctx.measure_cpu(
+        result, cpu = await ctx.measure_cpu_by_role(
             lambda: run_pool(
                 batches, concurrency, ctx.plan.deadline_seconds, lambda b: _store(ctx, b)
             )
@@ -39,12 +40,20 @@ def stow_phase(share: float, per_request: int, concurrency: int) -> Phase:
             Figure(f"{name}: MB/s", rate(result.megabytes_per_second), "MB/s", True),
         ]
         if cpu is not None and result.units:
-            figures.append(
-                Figure(f"{name}: server CPU", cpu / result.units * 1e3, "ms/inst", False)
-            )
+            figures += cpu_figures(name, cpu, result.units)
         return figures
 
     return run
+
+
+def cpu_figures(name: str, cpu: CpuByRole, units: int) -> list[Figure]:
+    """Server CPU milliseconds per instance: all processes, then each role that spent any
+    (stow, indexer, postgres, nats-server, traefik, …), largest first."""
+    figures = [Figure(f"{name}: server CPU", sum(cpu.values()) / units * 1e3, "ms/inst", False)]
+    for role, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
+        if seconds > 0:
+            figures.append(Figure(f"{name}: CPU {role}", seconds / units * 1e3, "ms/inst", False))
+    return figures
 
 
 async def post_stow(ctx: PhaseContext, files: Sequence[bytes]) -> tuple[int, int, list[str]]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import warnings
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 from pydicom.data import get_testdata_file
 
 from dicomcommon.errors import FailureReason
+from dicomcommon.settings import NatsSettings
 from dicomstack.stack import Stack
 from tests import instances
 
@@ -66,6 +69,32 @@ def test_multipart_batch_is_stored_in_one_request(stack: Stack) -> None:
     [found] = _find_study(stack, study)
     assert found["00201206"]["Value"] == [20]  # NumberOfStudyRelatedSeries
     assert found["00201208"]["Value"] == [20]
+
+
+async def _ingest_messages(nats_url: str) -> int:
+    """How many messages the ingest stream has taken so far."""
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().stream_info(NatsSettings().ingest_stream)
+        return int(info.state.last_seq)
+    finally:
+        await nc.close()
+
+
+def test_a_request_is_one_ingest_command_and_one_answer_for_all_its_instances(
+    stack: Stack,
+) -> None:
+    """Batch by request: the 20 instances of one STOW travel as one JetStream message (one
+    publish, one stream ack), and every one of them is answered as indexed (200)."""
+    datasets = [instances.fresh() for _ in range(20)]
+    body = instances.multipart_body([instances.to_bytes(ds) for ds in datasets])
+    before = asyncio.run(_ingest_messages(stack.nats_url))
+    response = _store(stack, body, instances.MULTIPART)
+    assert response.status_code == 200, response.text
+    assert len(response.json()[REFERENCED]["Value"]) == 20
+    assert asyncio.run(_ingest_messages(stack.nats_url)) - before == 1
+    for ds in datasets:
+        assert _find_study(stack, ds.StudyInstanceUID)
 
 
 def test_identical_restore_succeeds_and_changes_nothing(stack: Stack) -> None:

@@ -61,13 +61,16 @@ class Instance:
         )
 
 
-def read_instance(body: IO[bytes], size: int, expected_study: str | None = None) -> Instance:
+def read_instance(
+    body: IO[bytes], size: int, expected_study: str | None = None, sha256: str | None = None
+) -> Instance:
     """Parse and validate a part; raise ``InvalidInstance`` with the failure reason.
+    ``sha256``: the part's digest when it was hashed as it was received (else read here).
 
     Whatever else goes wrong while reading one file (pydicom meeting a value it cannot convert,
     such as Number of Frames ``1A``) is that file's failure (0xC000), never the request's."""
     try:
-        return _read_instance(body, size, expected_study)
+        return _read_instance(body, size, expected_study, sha256)
     except InvalidInstance:
         raise
     except Exception as exc:
@@ -76,8 +79,10 @@ def read_instance(body: IO[bytes], size: int, expected_study: str | None = None)
         ) from exc
 
 
-def _read_instance(body: IO[bytes], size: int, expected_study: str | None) -> Instance:
-    digest = _sha256(body)
+def _read_instance(
+    body: IO[bytes], size: int, expected_study: str | None, sha256: str | None
+) -> Instance:
+    digest = sha256 or _sha256(body)
     body.seek(0)
     try:
         header = headerwalk.walk(body, BULK_THRESHOLD)
@@ -88,11 +93,8 @@ def _read_instance(body: IO[bytes], size: int, expected_study: str | None) -> In
     text = {kw: _first_text(header.metadata, tag) for kw, tag in _REQUIRED_UIDS}
     uids = _validated_uids(text, expected_study)
     header.set_bulk_base(_bulk_base(uids))
-    description = Dataset()
-    for keyword, value in header.pixel_description.items():
-        setattr(description, keyword, value)
     frames = _pixel_data(
-        description, body, header.pixel_start, size, header.transfer_syntax_uid,
+        header.pixel_description, body, header.pixel_start, size, header.transfer_syntax_uid,
         header.metadata, header.bulk_data, _bulk_base(uids),
     )  # fmt: skip
     return Instance(
@@ -306,7 +308,7 @@ def _dictionary_vr(tag: int) -> str:
 
 
 def _pixel_data(
-    ds: Dataset,
+    ds: pixeldata.Described,
     body: IO[bytes],
     start: int,
     size: int,

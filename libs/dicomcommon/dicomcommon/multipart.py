@@ -13,13 +13,14 @@ per callback, which is what a 2 GB STOW needs.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from dicomcommon.errors import DicomwebError, PayloadTooLarge, UnsupportedMediaType
 
@@ -44,17 +45,29 @@ class Part:
     body: BinaryIO = field(default_factory=io.BytesIO)
     size: int = 0
     index: int = 0
+    _digest: Any = field(default=None, repr=False, compare=False)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append content; past ``SPOOL_IN_MEMORY`` the part moves to a temporary file.
         (A plain BytesIO / file, not SpooledTemporaryFile: its Python-level ``read`` wrapper
-        is slow under pydicom's many small reads.)"""
+        is slow under pydicom's many small reads.) A part written from empty is hashed as it
+        is written, so ingest never reads it again only to hash it."""
+        if self.size == 0 and self._digest is None:
+            self._digest = hashlib.sha256()
         if self.size + len(data) > SPOOL_IN_MEMORY and isinstance(self.body, io.BytesIO):
             spilled = cast(BinaryIO, tempfile.TemporaryFile())  # noqa: SIM115
             spilled.write(self.body.getbuffer())
             self.body = spilled
         self.body.write(data)
+        if self._digest is not None:
+            self._digest.update(data)
         self.size += len(data)
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 of the content when all of it came through ``write`` (else None: a
+        part made around an existing file is hashed by whoever reads it)."""
+        return None if self._digest is None else str(self._digest.hexdigest())
 
     @property
     def content_type(self) -> str:

@@ -1,7 +1,8 @@
 """Waiting for the indexer: each STOW / DELETE process listens on its own outcome subject.
 
-A command names that subject in ``reply_subject``; the indexer publishes the ``Outcome`` after
-its transaction commits, and the waiting request resumes.
+A command names that subject in ``reply_subject``; the indexer publishes the outcomes of a
+batch after its transaction commits (one message per subject: a JSON array of ``Outcome``, or
+a single ``Outcome``), and the waiting requests resume.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import logging
 import uuid
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from dicomcommon.bus import Bus, subject
 from dicomcommon.events import Outcome
 
 log = logging.getLogger(__name__)
+_OUTCOMES = TypeAdapter(list[Outcome])
 
 
 class OutcomeWaiter:
@@ -37,13 +41,17 @@ class OutcomeWaiter:
 
     async def _on_message(self, msg: Any) -> None:
         try:
-            outcome = Outcome.model_validate_json(msg.data)
+            if msg.data[:1] == b"[":
+                outcomes = _OUTCOMES.validate_json(msg.data)
+            else:
+                outcomes = [Outcome.model_validate_json(msg.data)]
         except ValueError:
             log.warning("ignoring a malformed outcome message")
             return
-        future = self._pending.pop(outcome.command_id, None)
-        if future is not None and not future.done():
-            future.set_result(outcome)
+        for outcome in outcomes:
+            future = self._pending.pop(outcome.command_id, None)
+            if future is not None and not future.done():
+                future.set_result(outcome)
 
     def expect(self, command_id: str) -> asyncio.Future[Outcome]:
         """Register interest before publishing, so a fast outcome is never missed."""

@@ -8,8 +8,9 @@ Table, one fragment per frame, or the codec's start-of-image markers.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
@@ -17,6 +18,9 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 
+Described = Dataset | Mapping[str, Any]
+"""The attributes that map frames: a pydicom Dataset, or the keyword → value mapping the
+header walk read (``ExtendedOffsetTable`` as raw bytes)."""
 _ITEM = 0xFFFEE000
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
 _PIXEL_TAGS = {0x7FE00010: "OW", 0x7FE00008: "OF", 0x7FE00009: "OD"}
@@ -113,7 +117,9 @@ def _walk_fragments(
         offset += 8 + length
 
 
-def frames_of(ds: Dataset, body: IO[bytes], element: PixelDataElement, syntax: UID) -> list[Frame]:
+def frames_of(
+    ds: Described, body: IO[bytes], element: PixelDataElement, syntax: UID
+) -> list[Frame]:
     """Byte ranges of every frame, or [] when they cannot be mapped without decoding."""
     count = int(ds.get("NumberOfFrames", 1) or 1)
     if element.encapsulated:
@@ -133,7 +139,7 @@ def frames_of(ds: Dataset, body: IO[bytes], element: PixelDataElement, syntax: U
 
 
 def _encapsulated_frames(
-    ds: Dataset, body: IO[bytes], element: PixelDataElement, count: int
+    ds: Described, body: IO[bytes], element: PixelDataElement, count: int
 ) -> list[Frame]:
     bot_offset, bot_length = element.fragments[0]
     fragments = element.fragments[1:]
@@ -150,15 +156,16 @@ def _encapsulated_frames(
     return _group_by_markers(body, fragments, count)
 
 
-def _offset_table(ds: Dataset, body: IO[bytes], offset: int, length: int) -> list[int]:
+def _offset_table(ds: Described, body: IO[bytes], offset: int, length: int) -> list[int]:
     """Frame start offsets from the Basic Offset Table, else the Extended Offset Table."""
     if length >= 4:
         body.seek(offset)
         table = body.read(length)
         return list(struct.unpack(f"<{length // 4}L", table[: length // 4 * 4]))
     extended = ds.get("ExtendedOffsetTable")
-    if extended is not None and extended.value:
-        raw = bytes(extended.value)
+    extended = getattr(extended, "value", extended)  # a data element, or its raw bytes
+    if extended:
+        raw = bytes(extended)
         return list(struct.unpack(f"<{len(raw) // 8}Q", raw[: len(raw) // 8 * 8]))
     return []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import AsyncIterator
 
@@ -77,6 +78,26 @@ async def test_large_part_moves_to_disk_and_keeps_its_bytes(
         assert not isinstance(part.body, io.BytesIO)
         assert part.body.read() == payload
         part.close()
+
+
+@pytest.mark.parametrize("spool_in_memory", [1000, 1 << 20])
+async def test_a_part_is_hashed_as_it_is_spooled_in_memory_or_on_disk(
+    monkeypatch: pytest.MonkeyPatch, spool_in_memory: int
+) -> None:
+    monkeypatch.setattr(multipart, "SPOOL_IN_MEMORY", spool_in_memory)
+    payloads = [bytes(range(256)) * 20, b"", b"second"]
+    digests = []
+    async for part in multipart.iter_parts(_chunks(_body(payloads), 333), b"XyZ"):
+        digests.append(part.sha256)
+        part.close()
+    assert digests[0] == hashlib.sha256(payloads[0]).hexdigest()
+    assert digests[1] is None  # nothing written: hashed by its reader, like any file
+    assert digests[2] == hashlib.sha256(b"second").hexdigest()
+
+
+def test_a_part_made_around_existing_bytes_has_no_digest_of_its_own() -> None:
+    part = multipart.Part({}, io.BytesIO(b"from a file"), 11)
+    assert part.sha256 is None
 
 
 @pytest.mark.parametrize(("opening", "filler"), [(b"--XyZ", b" "), (b"--XyZ\r\n", b"x: y\r\n")])

@@ -61,11 +61,13 @@ async def _work(settings: Settings, app: Starlette) -> None:
     app.state.migrated.set()
     watch = FeedWatch(settings.postgres)
     watch.start()
-    feed_relay = Relay(app.state.pool, app.state.bus, settings.nats, settings.http.public_base_url)
+    feed_relay = Relay(
+        app.state.lean_pool, app.state.bus, settings.nats, settings.http.public_base_url
+    )
     try:
         await asyncio.gather(
             app.state.consumer.run(),
-            AuditRecorder(settings, app.state.pool, app.state.bus).run(),
+            AuditRecorder(settings, app.state.lean_pool, app.state.bus).run(),
             cleanup.run(
                 app.state.pool,
                 app.state.blobs,
@@ -119,12 +121,15 @@ def create_app(settings: Settings) -> Starlette:
         s = app.state
         s.settings = settings
         s.pool = await db.create_pool(settings.postgres)
+        # The ingest, audit and relay loops take a connection per batch and leave no session
+        # state on it (transaction-scoped locks only): releasing it costs no reset query.
+        s.lean_pool = await db.create_pool(settings.postgres, session_state=False)
         s.bus = Bus(settings.nats, "indexer")
         s.bus.start()
         s.blobs = await open_store(settings.storage)
         s.http_client = httpx.AsyncClient(timeout=2)
         s.migrated = asyncio.Event()
-        s.consumer = IngestConsumer(settings, s.pool, s.bus, s.blobs)
+        s.consumer = IngestConsumer(settings, s.lean_pool, s.bus, s.blobs)
 
         async def check_postgres() -> None:
             await db.fetch(s.pool, "SELECT 1")
@@ -145,6 +150,7 @@ def create_app(settings: Settings) -> Starlette:
             await s.http_client.aclose()
             await s.bus.close()
             await s.blobs.close()
+            await s.lean_pool.close()
             await s.pool.close()
 
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:

@@ -35,6 +35,11 @@ class FeedRow:
     metadata: str | None  # the DICOM JSON text as stored by this event
     sop_class: str | None  # the instance's SOP Class UID, so consumers filter without metadata
 
+    def stored_text(self, work: BatchWork) -> str | None:
+        """What the row itself keeps: nothing while the instance row of its version holds the
+        metadata (written once, read through the join), a copy once that row is gone."""
+        return self.metadata if (self.sop, self.version) in work.gone else None
+
 
 @dataclass
 class BatchWork:
@@ -45,6 +50,9 @@ class BatchWork:
     series: set[str] = field(default_factory=set)
     studies: set[str] = field(default_factory=set)
     removed: bool = False  # instances left a series: emptied series / studies may go
+    gone: set[tuple[str, int]] = field(default_factory=set)
+    """(SOP Instance UID, version) of instance rows this batch removed: their feed rows keep
+    a copy of the metadata (``FeedRow.stored_text``)."""
 
 
 _SELECT_EXISTING = """
@@ -117,7 +125,8 @@ async def _store_over(
     work.removed = True
     work.series.add(existing["series_instance_uid"])
     work.studies.add(existing["study_instance_uid"])
-    await conn.execute("DELETE FROM instance WHERE sop_instance_uid = $1", ev.sop_instance_uid)
+    work.gone.add((ev.sop_instance_uid, existing["version"]))
+    await conn.execute(_REPLACE_INSTANCE, ev.sop_instance_uid)
     await _insert_instance(conn, version, ev, text)
     record(work, FeedAction.UPDATE, version, ev, text)
     return outcome(OutcomeStatus.REPLACED)
@@ -259,11 +268,26 @@ async def _insert_instance(
     return bool(status.endswith(" 1"))
 
 
-_DELETE_INSTANCES = """
-DELETE FROM instance WHERE study_instance_uid = $1
+# An instance row leaves the index: the feed rows that refer to its metadata (written by
+# earlier batches without a copy) keep one from now on.
+_KEEP_FEED_METADATA = """
+UPDATE change_feed f SET metadata_text = g.metadata_text FROM gone g
+WHERE f.sop_instance_uid = g.sop_instance_uid AND f.version = g.version
+    AND f.metadata_text IS NULL AND f.action <> 'Delete'
+"""
+_REPLACE_INSTANCE = f"""
+WITH gone AS (DELETE FROM instance WHERE sop_instance_uid = $1
+    RETURNING sop_instance_uid, version, metadata_text)
+{_KEEP_FEED_METADATA}
+"""
+_DELETE_INSTANCES = f"""
+WITH gone AS (DELETE FROM instance WHERE study_instance_uid = $1
     AND ($2::text IS NULL OR series_instance_uid = $2)
     AND ($3::text IS NULL OR sop_instance_uid = $3) AND version < $4
-RETURNING sop_instance_uid, series_instance_uid, blob_key, sop_class_uid
+    RETURNING sop_instance_uid, series_instance_uid, blob_key, sop_class_uid, version,
+        metadata_text),
+kept AS ({_KEEP_FEED_METADATA.strip()})
+SELECT sop_instance_uid, series_instance_uid, blob_key, sop_class_uid, version FROM gone
 """
 _TOMBSTONE = """
 INSERT INTO tombstone (sop_instance_uid, study_instance_uid, series_instance_uid, version)
@@ -294,6 +318,7 @@ async def delete(
     for r in rows:
         work.cleanup.append(r["blob_key"])
         work.series.add(r["series_instance_uid"])
+        work.gone.add((r["sop_instance_uid"], r["version"]))
         work.feed.append(
             FeedRow(FeedAction.DELETE, study, r["series_instance_uid"], r["sop_instance_uid"],
                     version, None, r["sop_class_uid"])

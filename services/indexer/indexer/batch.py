@@ -158,7 +158,7 @@ async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
                     r.series,
                     r.sop,
                     r.version,
-                    r.metadata,
+                    r.stored_text(work),
                     groups.get(r.study, []),
                     r.sop_class,
                 )

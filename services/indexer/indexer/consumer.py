@@ -28,7 +28,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 from dicomcommon import db, logs, tracing
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
+from dicomcommon.events import (
+    DeleteRequested,
+    InstancesStored,
+    InstanceStored,
+    Outcome,
+    OutcomeStatus,
+)
 from dicomcommon.storage import BlobStore
 from indexer import epochs, offloaded, parking
 from indexer.batch import Command, apply_batch
@@ -36,9 +42,10 @@ from indexer.loops import resume_forever
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
-_EVENT: TypeAdapter[InstanceStored | DeleteRequested] = TypeAdapter(
-    Annotated[InstanceStored | DeleteRequested, Field(discriminator="kind")]
+_EVENT: TypeAdapter[InstanceStored | InstancesStored | DeleteRequested] = TypeAdapter(
+    Annotated[InstanceStored | InstancesStored | DeleteRequested, Field(discriminator="kind")]
 )  # the ``kind`` field picks the model: no trying one and then the other
+_OUTCOMES: TypeAdapter[list[Outcome]] = TypeAdapter(list[Outcome])
 _HOLD_SECONDS = 5.0  # the longest wait between two tries of a batch held by an outage
 
 
@@ -99,28 +106,36 @@ class IngestConsumer:
         )
 
     async def _handle(self, msgs: list[Any]) -> None:
+        """Apply the fetched messages in transactions of about ``batch_size`` commands (a
+        message may hold a request's group of stores), each acknowledged once committed."""
         commands: list[Command] = []
-        kept = []
+        kept: list[Any] = []
         unpark = False
         for msg in msgs:
             try:
                 version = self.version_offset + msg.metadata.sequence.stream
-                command = (version, _EVENT.validate_json(msg.data))
+                received = [(version, event) for event in _events(msg.data)]
             except ValidationError:
                 log.error("dropping a malformed command (stream seq %s)", msg.metadata.sequence)
                 await msg.term()
                 continue
             if msg.metadata.num_delivered >= self.settings.max_deliveries:
-                await self._park_last_delivery(msg, command)
+                for command in received:
+                    await self._park_last_delivery(msg, command)
                 unpark = True
-            commands.append(command)
+            commands += received
             kept.append(msg)
-        if not commands:
-            return
-        outcomes = await self._apply_held(kept, commands, unpark)
+            if len(commands) >= self.settings.batch_size:
+                await self._apply_and_ack(kept, commands, unpark)
+                commands, kept, unpark = [], [], False
+        if commands:
+            await self._apply_and_ack(kept, commands, unpark)
+
+    async def _apply_and_ack(self, msgs: list[Any], commands: list[Command], unpark: bool) -> None:
+        outcomes = await self._apply_held(msgs, commands, unpark)
         parking.PARKED.inc(sum(o.status is OutcomeStatus.FAILED for o in outcomes))
         await self._answer(commands, outcomes)
-        for msg in kept:
+        for msg in msgs:
             await msg.ack()
         self.applied += len(commands)
 
@@ -180,9 +195,11 @@ class IngestConsumer:
             await msg.in_progress()
 
     async def _answer(self, commands: list[Command], outcomes: list[Outcome]) -> None:
-        """Tell each waiting STOW / DELETE request what happened (best effort: the commit
-        already happened, a lost outcome only makes that request answer 'unconfirmed')."""
+        """Tell each waiting STOW / DELETE request what happened, one message per reply
+        subject (best effort: the commit already happened, a lost outcome only makes that
+        request answer 'unconfirmed')."""
         nc, _ = self.bus.require()
+        replies: dict[str, list[Outcome]] = {}
         for (_, event), outcome in zip(commands, outcomes, strict=True):
             token = logs.request_id.set(event.request_id)
             log.info(
@@ -191,7 +208,16 @@ class IngestConsumer:
             )  # fmt: skip
             logs.request_id.reset(token)
             if event.reply_subject:
-                try:
-                    await nc.publish(event.reply_subject, outcome.model_dump_json().encode())
-                except OUTAGE_ERRORS:
-                    log.warning("could not publish the outcome of %s", event.command_id)
+                replies.setdefault(event.reply_subject, []).append(outcome)
+        for reply_subject, answered in replies.items():
+            try:
+                await nc.publish(reply_subject, _OUTCOMES.dump_json(answered))
+            except OUTAGE_ERRORS:
+                log.warning("could not publish %d outcomes", len(answered))
+
+
+def _events(data: bytes) -> list[InstanceStored | DeleteRequested]:
+    """The commands of one message: a group of stores (``InstancesStored``) is its stores, in
+    order, each applied (and, failing, parked) as its own command under the group's version."""
+    event = _EVENT.validate_json(data)
+    return list(event.instances) if isinstance(event, InstancesStored) else [event]

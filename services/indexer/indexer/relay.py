@@ -34,7 +34,8 @@ _HEADROOM = 1024  # for the message headers within the server's max_payload
 _CLAIM = "SELECT last_sequence FROM feed_relay FOR UPDATE SKIP LOCKED"
 _PAGE = f"""
 SELECT {changefeed.COLUMNS}, {changefeed.METADATA_COLUMN}
-FROM change_feed f WHERE f.sequence > $1 ORDER BY f.sequence LIMIT $2
+FROM change_feed f {changefeed.INSTANCE_JOIN}
+WHERE f.sequence > $1 ORDER BY f.sequence LIMIT $2
 """
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
 _ADVANCE = "UPDATE feed_relay SET last_sequence = $1 WHERE last_sequence < $1"

@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 import pytest
 
-from dicomcommon import db
+from dicomcommon import changefeed, db
 from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
@@ -307,3 +307,57 @@ async def test_a_command_failing_with_any_error_is_parked_and_its_batch_mates_ap
     assert not await db.fetch(
         pool, "SELECT 1 FROM parked_command WHERE command_id = $1", poisoned.command_id
     )
+
+
+async def _feed_metadata(pool: asyncpg.Pool, sop: str) -> list[tuple[str, bool, Any]]:
+    """Each feed row of ``sop``: its action, whether it keeps a copy, and what it serves."""
+    rows = await db.fetch(
+        pool,
+        f"SELECT f.action, f.metadata_text IS NOT NULL AS copied, {changefeed.METADATA_COLUMN}"
+        f" FROM change_feed f {changefeed.INSTANCE_JOIN}"
+        " WHERE f.sop_instance_uid = $1 ORDER BY f.sequence",
+        sop,
+    )
+    return [
+        (r["action"], r["copied"], None if r["metadata"] is None else orjson.loads(r["metadata"]))
+        for r in rows
+    ]
+
+
+async def test_the_feed_refers_to_the_stored_metadata_and_copies_it_only_when_it_leaves(
+    pool: asyncpg.Pool,
+) -> None:
+    """Metadata is written once: a Create row serves the instance row's metadata of its
+    version; replaced, then deleted, each entry still serves the metadata as of its event."""
+    study, series, sop = _uid(), _uid(), _uid()
+    first = _store(sop, study, series, metadata={"00081030": {"vr": "LO", "Value": ["one"]}})
+    await apply_batch(pool, [(1, first)])
+    assert await _feed_metadata(pool, sop) == [("Create", False, first.metadata)]
+    second = _store(
+        sop, study, series, sha="b" * 64, allow_replace=True,
+        metadata={"00081030": {"vr": "LO", "Value": ["two"]}},
+    )  # fmt: skip
+    [replaced] = await apply_batch(pool, [(2, second)])
+    assert replaced.status is OutcomeStatus.REPLACED
+    assert await _feed_metadata(pool, sop) == [
+        ("Create", True, first.metadata),  # its version left the index: the row keeps a copy
+        ("Update", False, second.metadata),
+    ]
+    await apply_batch(pool, [(3, _delete(study))])
+    assert await _feed_metadata(pool, sop) == [
+        ("Create", True, first.metadata),
+        ("Update", True, second.metadata),
+        ("Delete", False, None),
+    ]
+
+
+async def test_an_instance_stored_and_deleted_in_one_batch_keeps_its_feed_metadata(
+    pool: asyncpg.Pool,
+) -> None:
+    study, series, sop = _uid(), _uid(), _uid()
+    store = _store(sop, study, series)
+    await apply_batch(pool, [(1, store), (2, _delete(study))])
+    assert await _feed_metadata(pool, sop) == [
+        ("Create", True, store.metadata),
+        ("Delete", False, None),
+    ]

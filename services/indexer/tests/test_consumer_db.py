@@ -1,6 +1,7 @@
 """The ingest consumer against real NATS JetStream and PostgreSQL, on streams of its own: a
 command on its last delivery is parked before it is tried, so a replica dying while applying
-it once more leaves it where an operator sees it (JetStream will not deliver it again)."""
+it once more leaves it where an operator sees it (JetStream will not deliver it again); a
+request's group of stores is one message, applied in transactions of about ``batch_size``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from dicomcommon import db
 from dicomcommon.bus import Bus
-from dicomcommon.events import InstanceStored
+from dicomcommon.events import InstancesStored, InstanceStored, encode
 from dicomcommon.settings import NatsSettings, PostgresSettings
 from dicomcommon.storage import BlobStore
 from dicomcommon.storage.factory import open_store
@@ -44,7 +45,7 @@ async def rig(stack: Stack) -> AsyncIterator[_Rig]:
     )  # fmt: skip
     settings = Settings(
         postgres=PostgresSettings(url=stack.postgres_url), nats=nats_settings,
-        consumer_name="test", max_deliveries=2, ack_wait_seconds=1,
+        consumer_name="test", max_deliveries=2, ack_wait_seconds=1, batch_size=5,
     )  # fmt: skip
     pool = await db.create_pool(settings.postgres)
     async with db.connection(pool) as conn:
@@ -120,3 +121,41 @@ async def test_a_command_on_its_last_delivery_stays_parked_if_its_replica_dies(r
         await locker.close()
     error = await _parked_error(rig.pool, event.command_id)
     assert error == f"delivered {s.max_deliveries} times without being applied"
+
+
+async def test_groups_of_stores_are_applied_in_transactions_of_about_the_batch_size(
+    rig: _Rig,
+) -> None:
+    """Three requests of four instances: three messages. With ``batch_size`` 5 the first two
+    groups go in one transaction and the third in another (never 12 instances at once, nor
+    a group split), and every message is acknowledged."""
+    s = rig.consumer.settings
+    _, js = rig.bus.require()
+    await js.add_consumer(s.nats.ingest_stream, rig.consumer._consumer_config())
+    sub = await js.pull_subscribe(
+        f"{s.nats.ingest_subject_prefix}.>", durable=s.consumer_name, stream=s.nats.ingest_stream
+    )
+    study = _uid()
+    groups = [[_store(study, _uid()) for _ in range(4)] for _ in range(3)]
+    for group in groups:
+        payload = InstancesStored.frame([encode(event) for event in group])
+        await rig.bus.publish(f"{s.nats.ingest_subject_prefix}.store", payload, uuid.uuid4().hex)
+    msgs = await sub.fetch(3, timeout=5)
+    assert len(msgs) == 3
+    await rig.consumer._handle(msgs)
+    sops = [event.sop_instance_uid for group in groups for event in group]
+    rows = await db.fetch(
+        rig.pool,
+        "SELECT sop_instance_uid, version, xmin::text AS tx FROM instance"
+        " WHERE sop_instance_uid = ANY($1::text[])",
+        sops,
+    )
+    assert {r["sop_instance_uid"] for r in rows} == set(sops)
+    by_sop = {r["sop_instance_uid"]: r for r in rows}
+    transactions = [{by_sop[e.sop_instance_uid]["tx"] for e in group} for group in groups]
+    assert all(len(tx) == 1 for tx in transactions)  # a group is never split
+    assert transactions[0] == transactions[1] != transactions[2]
+    versions = [{by_sop[e.sop_instance_uid]["version"] for e in group} for group in groups]
+    assert all(len(v) == 1 for v in versions)  # a group's stores share its stream sequence
+    info = await js.consumer_info(s.nats.ingest_stream, s.consumer_name)
+    assert info.num_ack_pending == 0 and rig.consumer.applied == 12

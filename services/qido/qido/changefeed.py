@@ -100,7 +100,7 @@ def time_param(p: dict[str, str], name: str) -> datetime | None:
 
 _STATE = """CASE WHEN i.sop_instance_uid IS NULL THEN 'Deleted'
     WHEN i.version = f.version THEN 'Current' ELSE 'Replaced' END AS state"""
-_FROM = "FROM change_feed f LEFT JOIN instance i ON i.sop_instance_uid = f.sop_instance_uid"
+_FROM = f"FROM change_feed f {changefeed.INSTANCE_JOIN}"
 
 
 def _select(include_metadata: bool) -> str:

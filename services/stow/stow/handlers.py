@@ -20,7 +20,7 @@ from dicomcommon.errors import (
     UnsupportedMediaType,
 )
 from dicomcommon.events import Outcome
-from dicomcommon.ingest import Ingest
+from dicomcommon.ingest import Ingest, PreparedStore
 from dicomcommon.principal import principal_of
 from dicomcommon.uids import require_uid
 from stow import metadata_parts
@@ -66,29 +66,39 @@ async def _store_parts(
     report: StoreReport,
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
 ) -> None:
-    """Store each part of the request in turn, adding what awaits the indexer to ``pending``."""
+    """Store each part of the request in turn, publishing them in groups (one ingest command
+    per group, ``Ingest.fits``) and adding what awaits the indexer to ``pending``."""
     upload = studyaccess.upload(principal_of(request.scope), settings.study_groups)
-    async for part in _parts(request, settings, deidentifier):
-        if isinstance(part, InvalidInstance):
-            report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason, str(part))
-            continue
-        try:
-            stored = await _store_part(ingest, part, study, upload, report, bool(pending))
-        finally:
-            part.close()
-        if stored is not None:
-            pending.append(stored)
+    group: list[PreparedStore] = []
+    try:
+        async for part in _parts(request, settings, deidentifier):
+            if isinstance(part, InvalidInstance):
+                report.fail(part.sop_class_uid, part.sop_instance_uid, part.reason, str(part))
+                continue
+            try:
+                store = await _write_part(ingest, part, study, upload, report)
+            finally:
+                part.close()
+            if store is None:
+                continue
+            if group and not ingest.fits(group, store):
+                full, group = group, []
+                await _publish(ingest, full, report, pending)
+            group.append(store)
+    finally:  # what was written is announced, also when a later part ends the request
+        if group:
+            full, group = group, []
+            await _publish(ingest, full, report, pending)
 
 
-async def _store_part(
+async def _write_part(
     ingest: Ingest,
     part: multipart.Part,
     study: str | None,
     upload: studyaccess.Upload,
     report: StoreReport,
-    started: bool,
-) -> tuple[Instance, str, asyncio.Future[Outcome]] | None:
-    """Store one part; per-instance failures become report entries, not exceptions."""
+) -> PreparedStore | None:
+    """Read one part and write its blob; per-instance failures become report entries."""
     try:
         instance = await ingest.read(part, study)
     except InvalidInstance as exc:
@@ -97,19 +107,34 @@ async def _store_part(
     if upload.refused:  # nothing written: no study could take it
         report.refuse(instance, studyaccess.NO_GROUP)
         return None
+    return await ingest.write(part, instance, upload)
+
+
+async def _publish(
+    ingest: Ingest,
+    group: list[PreparedStore],
+    report: StoreReport,
+    pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
+) -> None:
+    """One ingest command for ``group``; if it cannot go, its instances fail (the whole
+    request is a 503 when nothing of it was accepted before)."""
     try:
-        cid, future = await ingest.submit(part, instance, upload)
+        published = await ingest.publish(group)
     except InvalidInstance as exc:  # the command is larger than the message bus takes
-        report.fail(exc.sop_class_uid, exc.sop_instance_uid, exc.reason, str(exc))
-        return None
+        for store in group:
+            i = store.instance
+            report.fail(i.sop_class_uid, i.sop_instance_uid, exc.reason, str(exc))
+        return
     except BackendUnavailable:
-        if not started:
+        if not pending:
             raise  # nothing accepted yet: the whole request is a 503
-        report.fail(
-            instance.sop_class_uid, instance.sop_instance_uid, FailureReason.OUT_OF_RESOURCES
-        )
-        return None
-    return dataclasses.replace(instance, metadata={}, bulk_data={}, frames=[]), cid, future
+        for store in group:
+            i = store.instance
+            report.fail(i.sop_class_uid, i.sop_instance_uid, FailureReason.OUT_OF_RESOURCES)
+        return
+    for store, (cid, future) in zip(group, published, strict=True):
+        light = dataclasses.replace(store.instance, metadata={}, bulk_data={}, frames=[])
+        pending.append((light, cid, future))
 
 
 async def _parts(

@@ -79,7 +79,10 @@ WADO_URI_PARAMETERS = (
     "windowWidth", "imageQuality",
 )  # fmt: skip
 # The routes table's names this module attacks (see the coverage test).
-COVERED = {"qido", "changefeed", "audit", "wado-rs", "wado-uri", "health", "study-access"}
+COVERED = {
+    *("qido", "changefeed", "audit", "wado-rs", "wado-uri", "health", "study-access"),
+    *("extended-query-tags", "operations"),
+}
 NOT_ATTACKED = {"viewer", "viewer-files"}  # static files, no parameters read
 
 
@@ -178,6 +181,9 @@ def test_hostile_path_parameters(stack: Stack, client: httpx.Client, stored: Dat
             f"{base}/frames/1,{segment}/rendered",
             f"{base}/bulkdata/{segment}",
             f"{stack.dicomweb_url}/studies/{segment}/access",
+            f"{stack.dicomweb_url}/extendedquerytags/{segment}",
+            f"{stack.dicomweb_url}/extendedquerytags/{segment}/errors",
+            f"{stack.dicomweb_url}/operations/{segment}",
         ):
             response = client.get(url)
             if response.status_code >= 500 and response.status_code != 503:
@@ -211,6 +217,11 @@ def test_feed_parameters_with_hostile_values(stack: Stack, client: httpx.Client,
 
 def test_audit_parameters_with_hostile_values(stack: Stack, client: httpx.Client) -> None:
     _attack(client, f"{stack.dicomweb_url}/audit", AUDIT_PARAMETERS)
+
+
+def test_extended_query_tag_lists_with_hostile_values(stack: Stack, client: httpx.Client) -> None:
+    _attack(client, f"{stack.dicomweb_url}/extendedquerytags", ("limit", "offset"))
+    _attack(client, f"{stack.dicomweb_url}/extendedquerytags/00101010/errors", ("limit", "offset"))
 
 
 def test_health_ignores_hostile_parameters(stack: Stack, client: httpx.Client) -> None:

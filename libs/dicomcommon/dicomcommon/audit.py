@@ -114,7 +114,7 @@ class AuditRecord:
     ) -> None:
         for uids, uid in ((self.studies, study), (self.series, series), (self.instances, instance)):
             if uid and len(uids) < MAX_UIDS:
-                uids[uid[:128]] = None
+                uids[clip(uid, 128)] = None
 
     def touch_all(self, uids: Iterable[tuple[str | None, str | None, str | None]]) -> None:
         for study, series, instance in uids:
@@ -161,6 +161,12 @@ class Classifier:
         return None
 
 
-def clip(text: str) -> str:
-    """Free text (paths, queries, names) as stored: bounded."""
-    return text[:_MAX_TEXT]
+def clip(text: str, limit: int = _MAX_TEXT) -> str:
+    """Free text (paths, queries, names, UIDs from a path) as stored: bounded, and storable.
+    A request may carry what PostgreSQL's text refuses (a NUL from ``%00``, a lone surrogate
+    from undecodable bytes); such characters are written as escapes instead, so one hostile
+    request can never make its own record unstorable."""
+    text = text[:limit]
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00") if "\x00" in text else text

@@ -24,7 +24,7 @@ from dicomcommon.audit import AuditBatch, AuditEvent
 from dicomcommon.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings
-from indexer import dicomaudit
+from indexer import dicomaudit, parking
 from indexer.loops import resume_forever
 from indexer.settings import Settings
 from indexer.syslog import SyslogSender, syslog_message
@@ -110,6 +110,9 @@ class AuditRecorder:
         try:
             new = await record(self.pool, events)
         except _RETRYABLE as exc:
+            if not parking.is_outage(exc):
+                await self._record_each(kept)
+                return
             log.warning("%d audit events not recorded (%s); redelivered later", len(kept), exc)
             for msg in kept:
                 await msg.nak(delay=1)
@@ -119,6 +122,25 @@ class AuditRecorder:
             await msg.ack()
         self.recorded += len(new)
         await self._forward([e for e in events if str(e.event_id) in new])
+
+    async def _record_each(self, msgs: list[Any]) -> None:
+        """After the database refused a batch for its content rather than an outage: each
+        message alone, so one event it cannot store never holds back the others. One still
+        refused is written to the log whole (the trail's last resort) and not redelivered."""
+        for msg in msgs:
+            events = AuditBatch.model_validate_json(msg.data).events
+            try:
+                new = await record(self.pool, events)
+            except _RETRYABLE as exc:
+                if parking.is_outage(exc):
+                    await msg.nak(delay=1)
+                    continue
+                log.error("audit events refused by the database (%s): %r", exc, msg.data[:8000])
+                await msg.term()
+                continue
+            await msg.ack()
+            self.recorded += len(new)
+            await self._forward([e for e in events if str(e.event_id) in new])
 
     async def _forward(self, events: list[AuditEvent]) -> None:
         """Each newly recorded event as a DICOM audit message to syslog (best effort)."""

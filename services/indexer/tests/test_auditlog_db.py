@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from dicomcommon import db
-from dicomcommon.audit import Action, AuditEvent, Outcome
+from dicomcommon.audit import Action, AuditEvent, AuditRecord, Outcome, clip
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
 from indexer.auditlog import record
@@ -49,3 +49,21 @@ async def test_a_redelivered_event_is_recorded_once(pool: asyncpg.Pool) -> None:
         [],
         None,
     )
+
+
+async def test_a_hostile_path_is_recorded_as_escapes(pool: asyncpg.Pool) -> None:
+    """``%00`` and undecodable bytes reach the path and its UIDs; PostgreSQL refuses both raw
+    (an event it cannot store once jammed the recorder), so ``clip`` writes them as escapes."""
+    hostile = "/dicom-web/studies/1.2\x00\udcff\u00e9"
+    record_ = AuditRecord()
+    record_.touch(hostile.rsplit("/", 1)[1])
+    event = _event(9).model_copy(
+        update={"path": clip(hostile), "study_uids": list(record_.studies)}
+    )
+    with pytest.raises(asyncpg.PostgresError):  # what the escapes avoid
+        await record(pool, [_event(10).model_copy(update={"path": hostile})])
+    assert await record(pool, [event]) == {str(event.event_id)}
+    row = await db.fetchrow(pool, "SELECT * FROM audit_event WHERE event_id = $1", event.event_id)
+    assert row is not None
+    assert row["path"] == "/dicom-web/studies/1.2\\x00\\udcff\u00e9"
+    assert row["study_uids"] == ["1.2\\x00\\udcff\u00e9"]

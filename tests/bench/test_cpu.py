@@ -11,6 +11,7 @@ import pytest
 
 from bench.cpu import CpuProbe, process_tree, role_of, spent
 from bench.stow import cpu_figures
+from tests.polling import eventually
 
 _BURN = (
     "import time\nend = time.process_time() + 0.3\n"
@@ -31,7 +32,8 @@ def burner() -> Iterator[subprocess.Popen[bytes]]:
 def test_a_module_process_is_its_module_and_others_their_executable(
     burner: subprocess.Popen[bytes],
 ) -> None:
-    assert role_of(psutil.Process(burner.pid)) == "timeit"
+    # Until the child has exec'd, it is a copy of this process: wait for its own command line.
+    assert eventually(lambda: role_of(psutil.Process(burner.pid)) == "timeit", seconds=10)
     me = psutil.Process()
     assert role_of(me) in {"pytest", me.name()}
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import AllTransferSyntaxes, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -117,3 +118,11 @@ def associate(
     ae = AE(ae_title=calling)
     ae.requested_contexts = contexts
     return ae.associate(*address, ae_title=CALLED, **kwargs)
+
+
+DIMSE_MARKS = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.usefixtures("leaked_sockets_collected"),
+]
+"""Every DIMSE test module's marks (see ``leaked_sockets_collected`` in this folder's conftest)."""

@@ -109,7 +109,7 @@ def _acknowledged(journal: Path) -> int:
 
 def test_interrupted_upload_resumes_with_only_the_rest(stack: Stack, tmp_path: Path) -> None:
     study = instances.fresh().StudyInstanceUID
-    total = 60
+    total = 200  # enough that the upload is still running when interrupted, however fast
     for i in range(total):
         _write(tmp_path / "in" / f"{i:03}.dcm", instances.to_bytes(instances.fresh(study=study)))
     journal = tmp_path / "journal.sqlite"

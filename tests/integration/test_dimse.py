@@ -28,9 +28,9 @@ from dicomstack.stack import Stack
 from dimse import statuses
 from tests import instances
 from tests.integration import changefeed_client as feed
-from tests.integration.dimse_peers import own_listener
+from tests.integration.dimse_peers import DIMSE_MARKS, own_listener
 
-pytestmark = pytest.mark.integration
+pytestmark = DIMSE_MARKS
 
 CALLED = "DICOMWEB"
 _ALWAYS = {0x00080005, 0x00080052}  # SpecificCharacterSet, QueryRetrieveLevel

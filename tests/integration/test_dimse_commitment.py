@@ -19,9 +19,9 @@ from dimse import statuses
 from dimse.commitment import ALL_COMMITTED, SOME_FAILED, WELL_KNOWN_INSTANCE
 from tests import instances
 from tests.integration import dimse_peers
-from tests.integration.dimse_peers import associate
+from tests.integration.dimse_peers import DIMSE_MARKS, associate
 
-pytestmark = pytest.mark.integration
+pytestmark = DIMSE_MARKS
 
 _MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -86,12 +86,18 @@ def _ask(stack: Stack, reports: Reports, references: list[tuple[str, str]], take
         refused.set()
         return statuses.PROCESSING_FAILURE, None
 
+    answered = threading.Event()  # our N-EVENT-REPORT response has left: releasing is safe
+
+    def on_sent(event: evt.Event) -> None:
+        if type(event.message).__name__ == "N_EVENT_REPORT_RSP":
+            answered.set()
+
     handler = reports.on_n_event_report if take else refuse
     assoc = associate(
         stack.dimse_address,
         "MODALITYC",
         [build_context(StorageCommitmentPushModel)],
-        evt_handlers=[(evt.EVT_N_EVENT_REPORT, handler)],
+        evt_handlers=[(evt.EVT_N_EVENT_REPORT, handler), (evt.EVT_DIMSE_SENT, on_sent)],
     )
     assert assoc.is_established
     try:
@@ -101,6 +107,7 @@ def _ask(stack: Stack, reports: Reports, references: list[tuple[str, str]], take
             reports.wait(transaction)
         else:
             assert refused.wait(60)
+        assert answered.wait(10)
     finally:
         assoc.release()
     return transaction

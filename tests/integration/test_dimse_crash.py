@@ -8,17 +8,16 @@ import threading
 import time
 
 import httpx
-import pytest
 from pynetdicom import build_context
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 
 from dicomstack.stack import Stack
 from dimse import statuses
 from tests import instances
-from tests.integration.dimse_peers import associate
+from tests.integration.dimse_peers import DIMSE_MARKS, associate
 from tests.polling import eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = DIMSE_MARKS
 
 _ANSWERED = (statuses.SUCCESS, statuses.WARNING_COERCION)
 

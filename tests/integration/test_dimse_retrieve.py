@@ -26,10 +26,10 @@ from dicomstack.stack import Stack
 from dimse import statuses
 from tests import instances
 from tests.integration import dimse_peers
-from tests.integration.dimse_peers import StorageScp, associate, storage_scp
+from tests.integration.dimse_peers import DIMSE_MARKS, StorageScp, associate, storage_scp
 from tests.polling import eventually
 
-pytestmark = pytest.mark.integration
+pytestmark = DIMSE_MARKS
 
 MOVE, GET = StudyRootQueryRetrieveInformationModelMove, StudyRootQueryRetrieveInformationModelGet
 

@@ -30,16 +30,13 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from dicomstack.stack import Stack
 from dimse import statuses
 from tests import instances
-from tests.integration.dimse_peers import associate, own_listener
+from tests.integration.dimse_peers import DIMSE_MARKS, associate, own_listener
 from tests.polling import eventually
 
 # pynetdicom leaves the sockets of a failed TLS handshake to the garbage collector, on the
 # listener's side too (``test_tls_listener_refuses_plain_tcp_...``): their ResourceWarnings may
 # surface in any test of this module.
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-]
+pytestmark = DIMSE_MARKS
 
 _KEY_PEM = serialization.PrivateFormat.TraditionalOpenSSL
 

@@ -4,6 +4,7 @@ as the installed ``python -m dicomweb`` process where a test must signal or stre
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,10 +36,17 @@ def dicomweb(*args: str, stdin: str | None = None) -> Ran:
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    """``python -m dicomweb ARGS`` as its own process, its output piped."""
+    """``python -m dicomweb ARGS`` as its own process, its output piped, and interruptible with
+    SIGINT as at a terminal even when the tests run as a background job (whose children
+    inherit SIGINT ignored, which Python then keeps)."""
     return subprocess.Popen(
         [sys.executable, "-m", "dicomweb", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -28,7 +28,7 @@ from dicomcommon import logs, proxies
 from dicomcommon.audithook import AuditHook
 from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.auth import Authentication
-from dicomcommon.errors import BackendUnavailable, DicomwebError
+from dicomcommon.errors import BackendUnavailable, DicomwebError, PayloadTooLarge
 from dicomcommon.routes import Route as TableRoute
 from dicomcommon.routes import routes_for
 from dicomcommon.settings import (
@@ -250,3 +250,14 @@ def _with_publisher(publisher: AuditPublisher, lifespan: Lifespan | None) -> Lif
             await publisher.close()
 
     return both
+
+
+async def small_body(request: Request, limit: int, what: str = "the body") -> bytes:
+    """A small request document (JSON of an admin endpoint) read whole, refused with 413 as
+    soon as it passes ``limit`` bytes rather than after it has been buffered."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"{what} is at most {limit} bytes")
+    return bytes(body)

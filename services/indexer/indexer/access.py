@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dicomcommon import db
-from dicomcommon.errors import DicomwebError, Forbidden, NotFound, PayloadTooLarge
+from dicomcommon.errors import DicomwebError, Forbidden, NotFound
 from dicomcommon.principal import Permission, principal_of
 from dicomcommon.uids import require_uid
+from dicomcommon.webapp import small_body
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY_BYTES = 64 << 10
@@ -46,7 +47,7 @@ async def read_access(request: Request) -> Response:
 async def change_access(request: Request) -> Response:
     """``PUT /dicom-web/studies/{study}/access``: replace the study's groups."""
     study = _admin_study(request)
-    groups = parse_groups(await _body(request))
+    groups = parse_groups(await small_body(request, MAX_BODY_BYTES, "an access document"))
     row = await db.fetchrow(request.app.state.pool, _CHANGE, study, groups)
     if row is None:
         raise NotFound(f"no study {study}")
@@ -62,15 +63,6 @@ def _admin_study(request: Request) -> str:
 
 def _answer(study: str, groups: list[str]) -> Response:
     return JSONResponse({"studyInstanceUid": study, "groups": groups})
-
-
-async def _body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"an access document is at most {MAX_BODY_BYTES} bytes")
-    return bytes(body)
 
 
 def parse_groups(body: bytes) -> list[str]:

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dicomcommon import db, parameters
-from dicomcommon.errors import Forbidden, NotFound, PayloadTooLarge
+from dicomcommon.errors import Forbidden, NotFound
 from dicomcommon.principal import Permission, principal_of
+from dicomcommon.webapp import small_body
 from indexer import querytags
 
 MAX_BODY_BYTES = 256 << 10
@@ -39,7 +40,7 @@ _OPERATION = "SELECT * FROM operation WHERE operation_id = $1"
 async def add_tags(request: Request) -> Response:
     """Declare tags; 202 with the reindex operation that fills their values."""
     _require_admin(request)
-    tags = querytags.parse_new_tags(await _body(request))
+    tags = querytags.parse_new_tags(await small_body(request, MAX_BODY_BYTES))
     async with db.connection(request.app.state.pool) as conn:
         operation_id = await querytags.add_tags(conn, tags)
     return JSONResponse(_operation_reference(request, operation_id), status_code=202)
@@ -63,7 +64,7 @@ async def update_tag(request: Request) -> Response:
     """``PATCH`` ``{"queryStatus": "Enabled" | "Disabled"}``; the tag as it is now."""
     _require_admin(request)
     path = _path(request)
-    body = await _body(request)
+    body = await small_body(request, MAX_BODY_BYTES)
     async with db.connection(request.app.state.pool) as conn:
         await querytags.set_query_status(conn, path, body)
     return JSONResponse(_tag(request, await _found_tag(request, path)))
@@ -131,15 +132,6 @@ def _page(request: Request) -> tuple[int, int]:
     query = request.query_params
     limit = parameters.optional_integer("limit", query.get("limit"), 100, low=1, high=MAX_PAGE)
     return limit, parameters.optional_integer("offset", query.get("offset"), 0)
-
-
-async def _body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"the body is at most {MAX_BODY_BYTES} bytes")
-    return bytes(body)
 
 
 def _base(request: Request) -> str:

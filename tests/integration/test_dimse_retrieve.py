@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pydicom
@@ -181,15 +182,17 @@ def test_each_retrieve_is_audited_with_the_calling_ae_and_the_instances(
     stack: Stack, destinations: Destinations, stored: list[Dataset]
 ) -> None:
     study = stored[0].StudyInstanceUID
-    _move(stack, _identifier("STUDY", StudyInstanceUID=study), "ANYSCP")
+
+    started = datetime.now(UTC).isoformat()  # the module's other moves of this study end before
 
     def moves() -> list[dict[str, object]]:
-        params = {"study": study, "action": "retrieve", "user": "MOVER", "limit": 100}
+        params = {"study": study, "action": "retrieve", "user": "MOVER", "from": started}
         response = httpx.get(f"{stack.dicomweb_url}/audit", params=params, timeout=30)
         return [e for e in response.json() if e["method"] == "C-MOVE"]
 
+    _move(stack, _identifier("STUDY", StudyInstanceUID=study), "ANYSCP")
     assert eventually(lambda: len(moves()) >= 1)
-    event = moves()[0]
+    [event] = moves()
     assert event["service"] == "dimse" and event["client_address"] == "127.0.0.1"
     assert event["instance_count"] == 2 and event["outcome"] == "success"
     assert set(event["instance_uids"]) == {ds.SOPInstanceUID for ds in stored}  # type: ignore[arg-type]

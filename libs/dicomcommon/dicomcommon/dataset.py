@@ -23,6 +23,7 @@ from dicomcommon import headerwalk, inflation, pixeldata, rawjson
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
+from dicomcommon.uids import transfer_syntax as transfer_syntax_uid
 
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 BULK_THRESHOLD = 1024  # binary values above this size become BulkDataURIs
@@ -320,13 +321,12 @@ def _pixel_data(
     """Locate the pixel data element after the header and map its frames."""
     if start >= size:
         return []
-    located = pixeldata.locate(body, start, size, UID(transfer_syntax))
+    syntax = transfer_syntax_uid(transfer_syntax)
+    located = pixeldata.locate(body, start, size, syntax)
     if located is None:
         return []
-    pixeldata.require_complete_tail(
-        body, located.value_offset + located.value_length, size, UID(transfer_syntax)
-    )
+    pixeldata.require_complete_tail(body, located.value_offset + located.value_length, size, syntax)
     key = f"{located.tag:08X}"
     bulk[key] = (located.value_offset, located.value_length)
     metadata[key] = {"vr": located.vr, "BulkDataURI": base + key}
-    return pixeldata.frames_of(ds, body, located, UID(transfer_syntax))
+    return pixeldata.frames_of(ds, body, located, syntax)

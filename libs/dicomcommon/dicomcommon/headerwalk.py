@@ -20,9 +20,8 @@ from io import BytesIO
 from typing import IO, Any
 
 from pydicom.datadict import dictionary_VR
-from pydicom.uid import UID
 
-from dicomcommon import rawjson
+from dicomcommon import rawjson, uids
 from dicomcommon.rawjson import Unsupported
 
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -44,6 +43,19 @@ _EXTENDED_OFFSET_TABLE = 0x7FE00001
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
 _TAG = struct.Struct("<HH")
+_HEADER = struct.Struct("<HH2sH")  # tag, and the explicit VR with its short length
+_EXPLICIT_VRS: dict[bytes, tuple[str, bool]] = {}  # VR bytes -> (VR, has a 4-byte length)
+
+
+def _explicit_vr(vr: bytes) -> tuple[str, bool]:
+    """An explicit VR's name and whether a 4-byte length follows it (remembered: at most
+    the two-letter combinations)."""
+    known = _EXPLICIT_VRS.get(vr)
+    if known is None:
+        if not vr.isalpha():
+            raise Unsupported("not an explicit VR")
+        known = _EXPLICIT_VRS[vr] = (vr.decode("ascii"), vr in _LONG_VRS)
+    return known
 
 
 class Truncated(Exception):
@@ -117,10 +129,9 @@ class _Walker:
     def run(self) -> Header:
         self.require_preamble()
         syntax, start = self.file_meta()
-        uid = UID(syntax)
-        if not uid.is_transfer_syntax or not uid.is_little_endian or uid.is_deflated:
+        walkable, self.implicit = uids.walkable_syntax(syntax)
+        if not walkable:
             raise Unsupported(f"transfer syntax {syntax}")
-        self.implicit = uid.is_implicit_VR
         metadata, end = self._dataset(start, len(self.view), "", "latin-1", top=True)
         return Header(syntax, metadata, self.bulk, self.bulk_elements, end, self.pixel_description)
 
@@ -141,12 +152,10 @@ class _Walker:
         return syntax, pos
 
     def _explicit(self, pos: int) -> tuple[str, int, int]:
-        vr = bytes(self.view[pos + 4 : pos + 6])
-        if vr in _LONG_VRS:
-            return vr.decode("ascii"), _U32.unpack_from(self.view, pos + 8)[0], pos + 12
-        if not vr.isalpha():
-            raise Unsupported("not an explicit VR")
-        return vr.decode("ascii"), _U16.unpack_from(self.view, pos + 6)[0], pos + 8
+        vr, long = _explicit_vr(bytes(self.view[pos + 4 : pos + 6]))
+        if long:
+            return vr, _U32.unpack_from(self.view, pos + 8)[0], pos + 12
+        return vr, _U16.unpack_from(self.view, pos + 6)[0], pos + 8
 
     def _header(self, pos: int) -> tuple[int, str, int, int]:
         """(tag, VR, length, value offset) of the element at ``pos``."""
@@ -183,48 +192,58 @@ class _Walker:
         delimited: bool = False,
     ) -> tuple[dict[str, Any], int]:
         """Elements from ``pos`` to ``end`` (or an item delimiter); returns (json, next pos).
-        A ``delimited`` item (undefined length) must end with its delimiter."""
+        A ``delimited`` item (undefined length) must end with its delimiter.
+
+        Ingest's hot loop, kept in one piece on purpose: each element's header is read with one
+        unpack and its value handed straight to ``rawjson``, without a method call per step
+        (that halved the walk's time)."""
         out: dict[str, Any] = {}
+        view, size, implicit, threshold = self.view, len(self.view), self.implicit, self.threshold
         while pos < end:
-            if pos + 8 > len(self.view):
+            if pos + 8 > size:
                 raise Unsupported("truncated element header")
-            tag, vr, length, value = self._header(pos)
+            group, element, vr_bytes, short = _HEADER.unpack_from(view, pos)
+            tag = group << 16 | element
+            if group == 0xFFFE or implicit:
+                length = _U32.unpack_from(view, pos + 4)[0]
+                vr = "" if group == 0xFFFE else self._implicit_vr(tag)
+                value = pos + 8
+            else:
+                vr, long = _EXPLICIT_VRS.get(vr_bytes) or _explicit_vr(vr_bytes)
+                if long:
+                    length, value = _U32.unpack_from(view, pos + 8)[0], pos + 12
+                else:
+                    length, value = short, pos + 8
             if tag == _ITEM_END:
                 return out, value
             if top and tag in _PIXEL_TAGS:
                 return out, pos
             key = f"{tag:08X}"
             if vr == "SQ" or (length == _UNDEFINED and vr == "UN"):
-                implicit = self.implicit
                 self.implicit |= vr == "UN"  # PS3.5 6.2.2: such a UN holds Implicit VR items
                 out[key], pos = self._sequence(value, length, f"{path}{key}/", encoding)
                 self.implicit = implicit
                 continue
             if length == _UNDEFINED:
                 raise Unsupported("undefined length value")  # encapsulated icons: pydicom's
-            if value + length > len(self.view):
-                raise Truncated(f"the value of ({key[:4]},{key[4:]}) runs past the end of the file")
             pos = value + length
+            if pos > size:
+                raise Truncated(f"the value of ({key[:4]},{key[4:]}) runs past the end of the file")
             if tag == 0x00080005:
-                encoding = rawjson.encoding_for(bytes(self.view[value:pos]))
-            out[key] = self._value(tag, vr, value, length, path + key, encoding, top)
+                encoding = rawjson.encoding_for(bytes(view[value:pos]))
+            if length > threshold and vr in _BULK_VRS:
+                self.bulk[path + key] = (value, length)
+                bulk: dict[str, Any] = {"vr": vr, "BulkDataURI": ""}
+                self.bulk_elements.append((bulk, path + key))
+                out[key] = bulk
+                continue
+            raw = bytes(view[value:pos])
+            out[key] = json = rawjson.value_json(tag, vr, raw, encoding, True)
+            if top and (tag in _PIXEL_DESCRIPTION or tag == _EXTENDED_OFFSET_TABLE):
+                self._describe(tag, json, raw)
         if delimited:
             raise Truncated("the file ends inside an item of undefined length")
         return out, pos
-
-    def _value(
-        self, tag: int, vr: str, value: int, length: int, path: str, encoding: str | None, top: bool
-    ) -> dict[str, Any]:
-        if vr in _BULK_VRS and length > self.threshold:
-            self.bulk[path] = (value, length)
-            element: dict[str, Any] = {"vr": vr, "BulkDataURI": ""}
-            self.bulk_elements.append((element, path))
-            return element
-        raw = bytes(self.view[value : value + length])
-        element = rawjson.value_json(tag, vr, raw, encoding, True)
-        if top and (tag in _PIXEL_DESCRIPTION or tag == _EXTENDED_OFFSET_TABLE):
-            self._describe(tag, element, raw)
-        return element
 
     def _describe(self, tag: int, element: dict[str, Any], raw: bytes) -> None:
         """Keep what mapping frames needs (Rows, Columns, ... and the Extended Offset Table)."""

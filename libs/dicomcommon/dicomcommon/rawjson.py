@@ -82,16 +82,20 @@ _ASCII_ONLY = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
 
 def _text(vr: str) -> Callable[[bytes, str | None, bool], list[Any]]:
     single = vr in _TEXT_SINGLE
+    ascii_only = vr in _ASCII_ONLY
 
     def decode(value: bytes, encoding: str | None, little: bool) -> list[Any]:
-        codec = "latin-1" if vr in _ASCII_ONLY else encoding
+        codec = "latin-1" if ascii_only else encoding
         if codec is None:
             raise Unsupported("character set")
         text = value.decode(codec)
         if single:  # leading spaces are significant in LT / ST / UT (PS3.5 6.2)
-            out = [text.rstrip(" \0") or None]
-        else:
-            out = [part.strip(" \0") or None for part in text.split("\\")]
+            text = text.rstrip(" \0")
+            return [text] if text else []
+        if "\\" not in text:  # one value, the common case
+            text = text.strip(" \0")
+            return [text] if text else []
+        out = [part.strip(" \0") or None for part in text.split("\\")]
         return out if any(v is not None for v in out) else []
 
     return decode
@@ -127,10 +131,14 @@ def _numbers_as_text(
 
 def _binary_numbers(code: str) -> Callable[[bytes, str | None, bool], list[Any]]:
     size = struct.calcsize("<" + code)
+    one = {True: struct.Struct("<" + code), False: struct.Struct(">" + code)}
 
     def decode(value: bytes, encoding: str | None, little: bool) -> list[Any]:
         count = len(value) // size
-        values = struct.unpack(f"{'<' if little else '>'}{count}{code}", value[: count * size])
+        if count == 1:  # one value, the common case: a compiled struct
+            values: tuple[Any, ...] = one[little].unpack_from(value)
+        else:
+            values = struct.unpack(f"{'<' if little else '>'}{count}{code}", value[: count * size])
         if code in "fd":
             return [v if v == v and abs(v) != float("inf") else None for v in values]
         return list(values)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from pydicom.uid import UID
 
 from dicomcommon.errors import DicomwebError
 
@@ -24,3 +27,20 @@ def require_uid(value: str, name: str) -> str:
     if not is_safe_uid(value):
         raise DicomwebError(f"{name} is not a valid UID: {value[:80]!r}")
     return value
+
+
+@lru_cache(maxsize=64)
+def transfer_syntax(value: str) -> UID:
+    """pydicom's UID for a transfer syntax, built once per value: constructing one validates
+    it, a noticeable share of reading a small instance's header (a bounded cache: a client may
+    send any text)."""
+    return UID(value)
+
+
+@lru_cache(maxsize=64)
+def walkable_syntax(value: str) -> tuple[bool, bool]:
+    """(Little endian, not deflated: the header walk reads it; Implicit VR) of a transfer
+    syntax, answered once per value."""
+    uid = transfer_syntax(value)
+    walkable = uid.is_transfer_syntax and uid.is_little_endian and not uid.is_deflated
+    return walkable, bool(walkable and uid.is_implicit_VR)

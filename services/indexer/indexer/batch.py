@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import asyncpg
+import orjson
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
@@ -47,18 +48,31 @@ FROM (
 WHERE st.study_instance_uid = c.uid
 RETURNING st.study_instance_uid, st.access_groups
 """
+# Series, then studies (the lock order), in one statement: the study counts read no series
+# count, so the snapshot both updates share is the same one two statements would see.
+_RECOUNT_BOTH = (
+    f"WITH series_recounted AS ({_RECOUNT_SERIES.strip()} RETURNING 1)\n"
+    + _RECOUNT_STUDIES.replace("$1", "$2")
+)
 _DROP_EMPTY_STUDIES = """
 DELETE FROM study WHERE study_instance_uid = ANY($1::text[]) AND number_of_instances = 0
 """
-_NEXT_SEQUENCES = """
-UPDATE feed_counter SET last_sequence = last_sequence + $1 RETURNING last_sequence
-"""
+# The batch's feed rows, numbered from the feed counter, in one statement (one array per
+# column; access groups as JSON text, since arrays of arrays must be rectangular).
 # clock_timestamp(), taken under the feed counter's lock: timestamps follow sequence order
 # across indexer replicas (now() would be each transaction's start).
-_INSERT_FEED = """
+_APPEND_FEED = """
+WITH counter AS (
+    UPDATE feed_counter SET last_sequence = last_sequence + cardinality($1::text[])
+    RETURNING last_sequence - cardinality($1::text[]) AS before
+)
 INSERT INTO change_feed (sequence, timestamp, action, study_instance_uid, series_instance_uid,
     sop_instance_uid, version, metadata_text, access_groups, sop_class_uid)
-VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6, $7, $8, $9)
+SELECT counter.before + r.n, clock_timestamp(), r.action, r.study, r.series, r.sop, r.version,
+    r.text, ARRAY(SELECT jsonb_array_elements_text(r.groups::jsonb)), r.sop_class
+FROM counter, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+    $7::text[], $8::text[]) WITH ORDINALITY AS r(action, study, series, sop, version, text,
+    groups, sop_class, n)
 """
 _QUEUE_CLEANUP = "INSERT INTO blob_cleanup (blob_key) VALUES ($1) ON CONFLICT DO NOTHING"
 
@@ -129,39 +143,41 @@ async def _apply_one(
         )
 
 
-async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
-    """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
-    counter's row lock is held only for the end of the transaction). Each feed row keeps its
-    study's access groups as they are now, read before an emptied study goes."""
-    groups: dict[str, list[str]] = {}
+async def _recount(conn: asyncpg.Connection, work: apply.BatchWork) -> list[asyncpg.Record]:
+    """Recount the touched series and studies, dropping those left empty; returns each
+    recounted study's access groups (read before an emptied study goes)."""
+    if work.series and work.studies and not work.removed:  # nothing left: both in one go
+        return list(await conn.fetch(_RECOUNT_BOTH, sorted(work.series), sorted(work.studies)))
+    recounted: list[asyncpg.Record] = []
     if work.series:
         await conn.execute(_RECOUNT_SERIES, sorted(work.series))
         if work.removed:
             await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
     if work.studies:
-        recounted = await conn.fetch(_RECOUNT_STUDIES, sorted(work.studies))
-        groups = {r["study_instance_uid"]: r["access_groups"] for r in recounted}
+        recounted = list(await conn.fetch(_RECOUNT_STUDIES, sorted(work.studies)))
         if work.removed:
             await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
+    return recounted
+
+
+async def _finish(conn: asyncpg.Connection, work: apply.BatchWork) -> None:
+    """Counts, emptied series / studies, blob clean-ups, then the feed rows (last: the feed
+    counter's row lock is held only for the end of the transaction). Each feed row keeps its
+    study's access groups as they are now, read before an emptied study goes."""
+    recounted = await _recount(conn, work)
+    groups = {r["study_instance_uid"]: r["access_groups"] for r in recounted}
     if work.cleanup:
         await conn.executemany(_QUEUE_CLEANUP, [(k,) for k in work.cleanup])
     if work.feed:
-        last = await conn.fetchval(_NEXT_SEQUENCES, len(work.feed))
-        first = last - len(work.feed) + 1
-        await conn.executemany(
-            _INSERT_FEED,
-            [
-                (
-                    first + i,
-                    r.action.value,
-                    r.study,
-                    r.series,
-                    r.sop,
-                    r.version,
-                    r.stored_text(work),
-                    groups.get(r.study, []),
-                    r.sop_class,
-                )
-                for i, r in enumerate(sorted(work.feed, key=lambda row: row.version))
-            ],
+        rows = sorted(work.feed, key=lambda row: row.version)
+        await conn.execute(
+            _APPEND_FEED,
+            [r.action.value for r in rows],
+            [r.study for r in rows],
+            [r.series for r in rows],
+            [r.sop for r in rows],
+            [r.version for r in rows],
+            [r.stored_text(work) for r in rows],
+            [orjson.dumps(groups.get(r.study, [])).decode() for r in rows],
+            [r.sop_class for r in rows],
         )

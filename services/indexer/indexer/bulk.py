@@ -9,8 +9,10 @@ per-command path, in stream order, after this.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
 import asyncpg
+import orjson
 
 from dicomcommon.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
 from indexer import apply
@@ -23,8 +25,20 @@ SELECT sop_instance_uid FROM instance WHERE sop_instance_uid = ANY($1::text[])
 UNION SELECT sop_instance_uid FROM tombstone WHERE sop_instance_uid = ANY($1::text[])
 UNION SELECT scope_uid FROM scope_tombstone WHERE scope_uid = ANY($2::text[])
 """
-_INSERTED = """
-SELECT sop_instance_uid, blob_key FROM instance WHERE sop_instance_uid = ANY($1::text[])
+# ``apply.INSERT_INSTANCE`` for a batch: its rows as one array per column (``instance_row``).
+_INSERT_INSTANCES = """
+INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
+    instance_number, transfer_syntax_uid, number_of_frames, rows, columns, blob_key, size,
+    sha256, metadata, metadata_text, frames, bulk_data, version, summary)
+SELECT sop, series, study, sop_class, number, syntax, frame_count, row_count, column_count,
+    blob_key, size, sha256, text::jsonb, text, frames::jsonb, bulk_data::jsonb, version, summary
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+    $8::int[], $9::int[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::text[],
+    $15::text[], $16::bigint[], $17::text[])
+    AS r(sop, series, study, sop_class, number, syntax, frame_count, row_count, column_count,
+        blob_key, size, sha256, text, frames, bulk_data, version, summary)
+ON CONFLICT (sop_instance_uid) DO NOTHING
+RETURNING sop_instance_uid, blob_key
 """
 
 
@@ -80,21 +94,30 @@ async def insert(
         apply.UPSERT_SERIES, [apply.series_row(series[k]) for k in sorted(series)]
     )
     texts = [apply.metadata_text(ev) for _, _, ev in stores]
-    await conn.executemany(
-        apply.INSERT_INSTANCE,
-        [
-            apply.instance_row(seq, ev, text)
-            for (_, seq, ev), text in zip(stores, texts, strict=True)
-        ],
-    )
-    rows = await conn.fetch(_INSERTED, [ev.sop_instance_uid for _, _, ev in stores])
-    written = {(r["sop_instance_uid"], r["blob_key"]) for r in rows}
+    rows = [
+        apply.instance_row(seq, ev, text) for (_, seq, ev), text in zip(stores, texts, strict=True)
+    ]
+    # One statement for the whole batch; it returns the rows it wrote (another replica's
+    # insert of the same UID meanwhile leaves it to the per-command path).
+    inserted = await conn.fetch(_INSERT_INSTANCES, *_columns(rows))
+    written = {(r["sop_instance_uid"], r["blob_key"]) for r in inserted}
     for (i, seq, ev), text in zip(stores, texts, strict=True):
         if (ev.sop_instance_uid, ev.blob_key) in written:
             apply.record(work, FeedAction.CREATE, seq, ev, text)
             stored = OutcomeStatus.STORED
             outcomes[i] = Outcome(command_id=ev.command_id, status=stored, sequence=seq)
     return outcomes
+
+
+_JSON_COLUMNS = (13, 14)  # frames and bulk_data: JSON text (a list would read as an array)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """``instance_row`` tuples as the arrays ``_INSERT_INSTANCES`` takes, one per column."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    for index in _JSON_COLUMNS:
+        columns[index] = [orjson.dumps(value).decode() for value in columns[index]]
+    return columns
 
 
 _GROUPS = """

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import asyncpg
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 _EVENT: TypeAdapter[InstanceStored | InstancesStored | DeleteRequested] = TypeAdapter(
     Annotated[InstanceStored | InstancesStored | DeleteRequested, Field(discriminator="kind")]
 )  # the ``kind`` field picks the model: no trying one and then the other
+MALFORMED = (ValidationError, orjson.JSONDecodeError)  # a command that is dropped, not parked
 _OUTCOMES: TypeAdapter[list[Outcome]] = TypeAdapter(list[Outcome])
 _HOLD_SECONDS = 5.0  # the longest wait between two tries of a batch held by an outage
 
@@ -115,7 +117,7 @@ class IngestConsumer:
             try:
                 version = self.version_offset + msg.metadata.sequence.stream
                 received = [(version, event) for event in _events(msg.data)]
-            except ValidationError:
+            except MALFORMED:
                 log.error("dropping a malformed command (stream seq %s)", msg.metadata.sequence)
                 await msg.term()
                 continue
@@ -219,5 +221,7 @@ class IngestConsumer:
 def _events(data: bytes) -> list[InstanceStored | DeleteRequested]:
     """The commands of one message: a group of stores (``InstancesStored``) is its stores, in
     order, each applied (and, failing, parked) as its own command under the group's version."""
-    event = _EVENT.validate_json(data)
+    # orjson parses the metadata (plain JSON values, ``Any`` to pydantic) in half the time
+    # pydantic's own JSON reader takes; the model is validated as before.
+    event = _EVENT.validate_python(orjson.loads(data))
     return list(event.instances) if isinstance(event, InstancesStored) else [event]

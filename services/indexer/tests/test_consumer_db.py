@@ -159,3 +159,32 @@ async def test_groups_of_stores_are_applied_in_transactions_of_about_the_batch_s
     assert all(len(v) == 1 for v in versions)  # a group's stores share its stream sequence
     info = await js.consumer_info(s.nats.ingest_stream, s.consumer_name)
     assert info.num_ack_pending == 0 and rig.consumer.applied == 12
+
+
+async def test_a_message_that_is_not_json_is_dropped_and_the_next_store_applied(
+    rig: _Rig,
+) -> None:
+    """Commands are parsed by orjson before pydantic validates them: bytes that are not JSON
+    are a malformed command like one that fails validation (dropped, never parked or retried),
+    and the store published after it is applied."""
+    s = rig.consumer.settings
+    _, js = rig.bus.require()
+    await js.add_consumer(s.nats.ingest_stream, rig.consumer._consumer_config())
+    sub = await js.pull_subscribe(
+        f"{s.nats.ingest_subject_prefix}.>", durable=s.consumer_name, stream=s.nats.ingest_stream
+    )
+    event = _store(_uid(), _uid())
+    subject = f"{s.nats.ingest_subject_prefix}.store"
+    await rig.bus.publish(subject, b"\xff not json", uuid.uuid4().hex)
+    await rig.bus.publish(subject, encode(event), event.command_id)
+    msgs = await sub.fetch(2, timeout=5)
+    assert len(msgs) == 2
+    await rig.consumer._handle(msgs)
+    row = await db.fetchrow(
+        rig.pool, "SELECT blob_key FROM instance WHERE sop_instance_uid = $1",
+        event.sop_instance_uid,
+    )  # fmt: skip
+    assert row is not None and row["blob_key"] == event.blob_key
+    assert await _parked_error(rig.pool, event.command_id) is None
+    info = await js.consumer_info(s.nats.ingest_stream, s.consumer_name)
+    assert info.num_ack_pending == 0 and rig.consumer.applied == 1

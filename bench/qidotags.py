@@ -18,9 +18,11 @@ import orjson
 
 from bench.client import run_pool
 from bench.context import Phase, PhaseContext, error_note
+from bench.cpu import spent
 from bench.population import Study
 from bench.qido import _search
 from bench.report import Figure
+from bench.stow import cpu_figures
 
 _TAG = [{"path": "SeriesDate", "level": "Series"}]
 _REINDEX_DEADLINE = 4 * 3600.0
@@ -50,9 +52,13 @@ def tag_phases(population: Callable[[], list[Study]], instances: int, repeats: i
         return await _latency(ctx, title, _paths(population(), repeats))
 
     async def reindex(ctx: PhaseContext) -> list[Figure]:
+        before = ctx.target.cpu.sample_by_role() if ctx.target.cpu else None
         seconds = await _reindex(ctx)
         name = f"QIDO@{instances:,}: reindex a new extended query tag"
-        return [Figure(name, instances / seconds, "inst/s", True, f"{seconds:.1f} s")]
+        figures = [Figure(name, instances / seconds, "inst/s", True, f"{seconds:.1f} s")]
+        if ctx.target.cpu is not None and before is not None:  # where the time went, by process
+            figures += cpu_figures(name, spent(before, ctx.target.cpu.sample_by_role()), instances)
+        return figures
 
     async def declared(ctx: PhaseContext) -> list[Figure]:
         title = f"QIDO@{instances:,}: series by SeriesDate, an extended query tag"

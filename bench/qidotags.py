@@ -1,7 +1,8 @@
 """QIDO at scale, searching an attribute no typed column holds (issue 16): SeriesDate,
 first undeclared (matched against each series' stored attributes, not index-backed), then
 declared as a series-level extended query tag: the reindex rate over the whole archive, and
-the same search through the tag's index.
+the same search through the tag's index. Also the issue's undeclared-search target, an
+instance search that reads the stored metadata of about 20,000 instances.
 
 Runs after the scale load (``qidoscale``), on an archive whose every series has a SeriesDate
 (its study's date).
@@ -10,8 +11,10 @@ Runs after the scale load (``qidoscale``), on an archive whose every series has 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import orjson
@@ -26,6 +29,8 @@ from bench.stow import cpu_figures
 
 _TAG = [{"path": "SeriesDate", "level": "Series"}]
 _REINDEX_DEADLINE = 4 * 3600.0
+UNDECLARED_SCOPE = 20_000
+"""Instances whose stored metadata the issue's undeclared-search target reads per query."""
 
 
 def _paths(studies: list[Study], repeats: int) -> list[str]:
@@ -34,10 +39,32 @@ def _paths(studies: list[Study], repeats: int) -> list[str]:
     return [f"/series?SeriesDate={s.date}&limit=100" for s in picked]
 
 
-async def _latency(ctx: PhaseContext, title: str, paths: list[str]) -> list[Figure]:
+def _scoped_paths(studies: list[Study], repeats: int) -> tuple[list[str], int]:
+    """Instance searches on BitsAllocated (undeclared, in every image's stored metadata, never 7)
+    within StudyDate windows of at least ``UNDECLARED_SCOPE`` instances (the whole archive when
+    it is smaller): no match, so every instance of the window is read. Also the mean number of
+    instances a window holds."""
+    per_day = sorted(Counter(s.date for s in studies for _ in range(s.instance_count)).items())
+    totals = [0, *itertools.accumulate(n for _, n in per_day)]
+    windows = []
+    for first in range(len(per_day)):
+        last = next((j for j in range(first, len(per_day))
+                     if totals[j + 1] - totals[first] >= UNDECLARED_SCOPE), None)  # fmt: skip
+        if last is not None:
+            windows.append((first, last))
+    windows = windows or [(0, len(per_day) - 1)]
+    rng = random.Random(len(studies) + 20)
+    picked = [rng.choice(windows) for _ in range(repeats)]
+    scanned = sum(totals[j + 1] - totals[i] for i, j in picked) // max(1, len(picked))
+    dates = [(per_day[i][0], per_day[j][0]) for i, j in picked]
+    paths = [f"/instances?StudyDate={a}-{b}&BitsAllocated=7" for a, b in dates]
+    return paths, scanned
+
+
+async def _latency(ctx: PhaseContext, title: str, paths: list[str], note: str = "") -> list[Figure]:
     await run_pool(paths[:3], 1, 120.0, lambda p: _search(ctx, p))  # warm-up
     result = await run_pool(paths, 1, ctx.plan.deadline_seconds, lambda p: _search(ctx, p))
-    note = error_note(result) or f"{len(result.latencies)} queries"
+    note = error_note(result) or f"{len(result.latencies)} queries{note}"
     return [
         Figure(f"{title}: p50", result.percentile(0.50) * 1e3, "ms", False, note),
         Figure(f"{title}: p95", result.percentile(0.95) * 1e3, "ms", False),
@@ -49,7 +76,13 @@ def tag_phases(population: Callable[[], list[Study]], instances: int, repeats: i
 
     async def undeclared(ctx: PhaseContext) -> list[Figure]:
         title = f"QIDO@{instances:,}: series by undeclared SeriesDate (stored metadata)"
-        return await _latency(ctx, title, _paths(population(), repeats))
+        figures = await _latency(ctx, title, _paths(population(), repeats))
+        paths, scanned = _scoped_paths(population(), repeats)
+        title = (
+            f"QIDO@{instances:,}: instances by undeclared BitsAllocated within "
+            f"{UNDECLARED_SCOPE:,} instances (stored metadata)"
+        )
+        return figures + await _latency(ctx, title, paths, f", {scanned:,} instances read each")
 
     async def reindex(ctx: PhaseContext) -> list[Figure]:
         before = ctx.target.cpu.sample_by_role() if ctx.target.cpu else None

@@ -648,7 +648,11 @@ def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
     # A UN value may be stored as a string or a number: compared as text, not by containment.
     if isinstance(match, SingleValue | ValueList) and vr not in ("PN", "UN"):
         values = match.values if isinstance(match, ValueList) else (match.value,)
-        tests = [f"{doc} @> {p(_containment(f.path, _json_value(vr, v)))}::jsonb" for v in values]
+        wanted = [p(_containment(f.path, _json_value(vr, v))) for v in values]
+        if doc == _DOC[Level.INSTANCE]:  # no GIN index: costed as the read it is (0018)
+            tests = [f"dicom_metadata_contains({doc}, {w}::jsonb)" for w in wanted]
+        else:
+            tests = [f"{doc} @> {w}::jsonb" for w in wanted]
         return f"({' OR '.join(tests)})"
     source, last = _elements(doc, f.path, p)
     value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"

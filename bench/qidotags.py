@@ -44,13 +44,17 @@ def _scoped_paths(studies: list[Study], repeats: int) -> tuple[list[str], int]:
     within StudyDate windows of at least ``UNDECLARED_SCOPE`` instances (the whole archive when
     it is smaller): no match, so every instance of the window is read. Also the mean number of
     instances a window holds."""
-    per_day = sorted(Counter(s.date for s in studies for _ in range(s.instance_count)).items())
+    days: Counter[str] = Counter()
+    for study in studies:
+        days[study.date] += study.instance_count
+    per_day = sorted(days.items())
     totals = [0, *itertools.accumulate(n for _, n in per_day)]
-    windows = []
-    for first in range(len(per_day)):
-        last = next((j for j in range(first, len(per_day))
-                     if totals[j + 1] - totals[first] >= UNDECLARED_SCOPE), None)  # fmt: skip
-        if last is not None:
+    windows, last = [], 0
+    for first in range(len(per_day)):  # the shortest window from each day on
+        last = max(last, first)
+        while last < len(per_day) and totals[last + 1] - totals[first] < UNDECLARED_SCOPE:
+            last += 1
+        if last < len(per_day):
             windows.append((first, last))
     windows = windows or [(0, len(per_day) - 1)]
     rng = random.Random(len(studies) + 20)

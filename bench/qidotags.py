@@ -40,10 +40,10 @@ def _paths(studies: list[Study], repeats: int) -> list[str]:
 
 
 def _scoped_paths(studies: list[Study], repeats: int) -> tuple[list[str], int]:
-    """Instance searches on BitsAllocated (undeclared, in every image's stored metadata, never 7)
-    within StudyDate windows of at least ``UNDECLARED_SCOPE`` instances (the whole archive when
-    it is smaller): no match, so every instance of the window is read. Also the mean number of
-    instances a window holds."""
+    """Instance counts by BitsAllocated (undeclared, in every image's stored metadata) within
+    StudyDate windows of at least ``UNDECLARED_SCOPE`` instances (the whole archive when it is
+    smaller): a count reads every instance of its window. Also the mean number of instances a
+    window holds."""
     days: Counter[str] = Counter()
     for study in studies:
         days[study.date] += study.instance_count
@@ -61,7 +61,7 @@ def _scoped_paths(studies: list[Study], repeats: int) -> tuple[list[str], int]:
     picked = [rng.choice(windows) for _ in range(repeats)]
     scanned = sum(totals[j + 1] - totals[i] for i, j in picked) // max(1, len(picked))
     dates = [(per_day[i][0], per_day[j][0]) for i, j in picked]
-    paths = [f"/instances?StudyDate={a}-{b}&BitsAllocated=7" for a, b in dates]
+    paths = [f"/instances/count?StudyDate={a}-{b}&BitsAllocated=16" for a, b in dates]
     return paths, scanned
 
 
@@ -83,7 +83,7 @@ def tag_phases(population: Callable[[], list[Study]], instances: int, repeats: i
         figures = await _latency(ctx, title, _paths(population(), repeats))
         paths, scanned = _scoped_paths(population(), max(5, repeats // 4))  # ~1 s each
         title = (
-            f"QIDO@{instances:,}: instances by undeclared BitsAllocated within "
+            f"QIDO@{instances:,}: instances/count by undeclared BitsAllocated within "
             f"{UNDECLARED_SCOPE:,} instances (stored metadata)"
         )
         return figures + await _latency(ctx, title, paths, f", {scanned:,} instances read each")

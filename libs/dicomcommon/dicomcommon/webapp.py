@@ -145,7 +145,7 @@ class _ServiceApp(Starlette):
     http: HttpSettings | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        app = ApiVersions(super().build_middleware_stack())
+        app: ASGIApp = ApiVersions(super().build_middleware_stack())
         app = app if self.cors is None else cors_middleware(app, self.cors)
         if self.http is not None:
             app = proxies.TrustedHosts(app, proxies.allowed_hosts(self.http))

@@ -19,13 +19,12 @@ from functools import cache
 
 from bench.client import Done, run_pool
 from bench.context import Phase, PhaseContext, error_note
-from bench.cpu import spent
 from bench.population import LARGE_SERIES, Series, Study, populate
 from bench.qido import _search
 from bench.qidoload import copy_population, instance_file, load_templates
 from bench.qidotags import tag_phases
 from bench.report import Figure, rate
-from bench.stow import cpu_figures, post_stow
+from bench.stow import post_stow
 
 PEER_LOAD_LIMIT = 50_000
 """Above this, loading a peer over STOW would take hours; such runs measure ours alone."""
@@ -115,7 +114,7 @@ def _load_phase(instances: int, seed: int) -> Phase:
     async def run(ctx: PhaseContext) -> list[Figure]:
         studies = _population(instances, seed)
         if ctx.target.postgres_url is not None:
-            return await _copy_load(ctx, ctx.target.postgres_url, studies, instances)
+            return await _copy_load(ctx.target.postgres_url, studies, instances)
         if instances > PEER_LOAD_LIMIT:
             raise ValueError(f"{instances} instances is too many to STOW into {ctx.target.label}")
         return await _stow_load(ctx, studies)
@@ -123,21 +122,18 @@ def _load_phase(instances: int, seed: int) -> Phase:
     return run
 
 
-async def _copy_load(
-    ctx: PhaseContext, postgres_url: str, studies: list[Study], instances: int
-) -> list[Figure]:
-    """The COPY load's rate, and its CPU per instance by process: this loader's own (it
-    builds the rows) and the server's (PostgreSQL parses and indexes them)."""
-    before = ctx.target.cpu.sample_by_role() if ctx.target.cpu else None
+async def _copy_load(postgres_url: str, studies: list[Study], instances: int) -> list[Figure]:
+    """The COPY load's rate and this loader's own CPU per instance (it builds the rows). The
+    server's share is not sampled: the COPY backends have exited, with their CPU times, by
+    the time the load ends."""
     own = time.process_time()
     seconds = await copy_population(postgres_url, studies)
     name = f"QIDO@{instances:,}: load by COPY + VACUUM ANALYZE"
-    figures = [Figure(name, instances / seconds, "inst/s", True, f"{seconds:.0f} s")]
     loader = (time.process_time() - own) / instances * 1e3
-    figures.append(Figure(f"{name}: CPU of the loader (bench)", loader, "ms/inst", False))
-    if ctx.target.cpu is not None and before is not None:
-        figures += cpu_figures(name, spent(before, ctx.target.cpu.sample_by_role()), instances)
-    return figures
+    return [
+        Figure(name, instances / seconds, "inst/s", True, f"{seconds:.0f} s"),
+        Figure(f"{name}: CPU of the loader (bench)", loader, "ms/inst", False),
+    ]
 
 
 async def _stow_load(ctx: PhaseContext, studies: list[Study]) -> list[Figure]:

@@ -92,3 +92,11 @@ BEGIN
     RETURN metadata @> wanted;
 END
 $$;
+
+-- A study list by patient (``orderby=PatientName`` or ``-PatientName``), in the order
+-- ``dicomcommon.searchorder`` sorts it (the name's first 64 characters, then the UID): a page
+-- reads its rows from the index instead of sorting every study.
+CREATE INDEX study_patient_name_order ON study (
+    left(patient_name, 64) ASC NULLS FIRST,
+    study_instance_uid ASC NULLS FIRST
+);

@@ -116,6 +116,7 @@ def instance_events(
                 transfer_syntax_uid=template.transfer_syntax_uid,
                 blob_key=f"qido-scale/{sop}", size=template.size, sha256=template.sha256,
                 metadata=metadata, frames=template.frames, bulk_data=template.bulk_data,
+                access_groups=[],  # every field given: a default factory would be inspected
             )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import re
 import jsonschema
 import pytest
 
-from dicomcommon.routes import GATEWAY_ROUTES
+from dicomcommon.routes import GATEWAY_ROUTES, unversioned
 from dicomstack import deploy
 from dicomstack.__main__ import main
 from tests.deploy.manifests import ROOT, validate_object
@@ -79,3 +79,42 @@ def _service_for(method: str, path: str) -> str:
 )
 def test_counts_go_to_qido_and_retrieves_to_wado(path: str, service: str) -> None:
     assert _service_for("GET", path) == service
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "service"),
+    [
+        ("GET", "/dicom-web/v1/studies", "qido"),
+        ("GET", "/dicom-web/v1.0-prerelease/series/count", "qido"),
+        ("GET", "/dicom-web/v2/studies/1.2.3/series/4.5/instances/6.7/metadata", "wado"),
+        ("POST", "/dicom-web/v1/studies", "stow"),
+        ("DELETE", "/dicom-web/v1/studies/1.2.3", "delow"),
+        ("POST", "/dicom-web/v1/extendedquerytags", "indexer"),
+        ("GET", "/dicom-web/v2/extendedquerytags/00101010/errors", "indexer"),
+        ("GET", "/dicom-web/v1/operations/abc", "indexer"),
+        ("GET", "/dicom-web/v1/changefeed", "qido"),
+        ("GET", "/dicom-web/v2/changefeed", "qido"),
+    ],
+)
+def test_microsofts_versioned_paths_reach_the_same_services(
+    method: str, path: str, service: str
+) -> None:
+    assert _service_for(method, path) == service
+    assert _service_for(method, unversioned(path)) == service
+
+
+@pytest.mark.parametrize(
+    ("path", "served"),
+    [
+        ("/dicom-web/v1/studies", "/dicom-web/studies"),
+        ("/dicom-web/v1.0-prerelease/extendedquerytags/x", "/dicom-web/extendedquerytags/x"),
+        ("/dicom-web/v2/studies/1.2/series", "/dicom-web/studies/1.2/series"),
+        ("/dicom-web/v1/changefeed", "/dicom-web/changefeed"),
+        ("/dicom-web/v2/changefeed/latest", "/dicom-web/v2/changefeed/latest"),  # its own API
+        ("/dicom-web/v3/studies", "/dicom-web/v3/studies"),  # no such version
+        ("/dicom-web/studies/v1", "/dicom-web/studies/v1"),  # a study UID, not a version
+        ("/dicom-web/v1", "/dicom-web/v1"),
+    ],
+)
+def test_the_version_segment_is_cut_before_routing(path: str, served: str) -> None:
+    assert unversioned(path) == served

@@ -242,3 +242,65 @@ def test_managing_tags_needs_the_admin_permission(auth_stack: Stack) -> None:
     started = time.monotonic()
     response = httpx.post(url, json=tags, headers=admin)
     assert response.status_code == 202 and time.monotonic() - started < 10
+
+
+# 23:30 UTC on 1 March 2024 written three ways (in the instance's offset; in the value's own,
+# which wins over the instance's -0500; with no offset at all), and 17:00 UTC on 2 March,
+# stored after the tag is ready. ``""``: the instance has no TimezoneOffsetFromUTC.
+_MOMENTS = [
+    ("20240301233000", "+0000"),
+    ("20240302003000+0100", "-0500"),
+    ("20240301233000", ""),
+    ("20240302120000-0500", "-0500"),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "found"),
+    [
+        ({"AcquisitionDateTime": "20240301233000-20240301233059"}, [0, 1, 2]),
+        ({"AcquisitionDateTime": "20240302-"}, [3]),  # as text, 1 would be on 2 March
+        ({"AcquisitionDateTime": "20240302-", "TimezoneOffsetFromUTC": "+0100"}, [0, 1, 3]),
+        ({"AcquisitionDateTime": "-20240301232959"}, []),
+        ({"AcquisitionDateTime": "2024"}, [0, 1, 2, 3]),
+        ({"AcquisitionDateTime": "20240302003000+0100"}, [0, 1, 2]),
+    ],
+)
+def test_a_datetime_tag_matches_as_moments_through_microsofts_versioned_paths(
+    own_stack: Stack, datetime_tag: tuple[str, list[pydicom.Dataset]], params: dict[str, str],
+    found: list[int],
+) -> None:  # fmt: skip
+    study, stored = datetime_tag
+    base = f"{own_stack.dicomweb_url}/v1"
+    answer = httpx.get(f"{base}/studies/{study}/instances", params=params, timeout=30)
+    assert answer.status_code == (200 if found else 204), answer.text
+    assert "Warning" not in answer.headers  # index-backed
+    matched = {m["00080018"]["Value"][0] for m in answer.json()} if found else set()
+    assert matched == {stored[i].SOPInstanceUID for i in found}
+
+
+@pytest.fixture(scope="module")
+def datetime_tag(own_stack: Stack) -> tuple[str, list[pydicom.Dataset]]:
+    """AcquisitionDateTime declared through Microsoft's ``/v1/`` paths over three instances,
+    a fourth stored once it is ready; each read back through WADO's versioned path."""
+    study, base = pydicom.uid.generate_uid(), f"{own_stack.dicomweb_url}/v1.0-prerelease"
+    stored = [_dataset(study, AcquisitionDateTime=value) for value, _ in _MOMENTS]
+    for ds, (_, offset) in zip(stored, _MOMENTS, strict=True):
+        ds.TimezoneOffsetFromUTC = offset
+        if not offset:
+            del ds.TimezoneOffsetFromUTC
+    v1 = DICOMwebClient(url=f"{own_stack.dicomweb_url}/v1")
+    v1.store_instances(stored[:3])
+    tags = [{"path": "AcquisitionDateTime", "level": "Instance"}]
+    answer = httpx.post(f"{base}/extendedquerytags", json=tags, timeout=10)
+    assert answer.status_code == 202, answer.text
+    operation = f"{base}/operations/{answer.json()['id']}"
+    assert eventually(lambda: httpx.get(operation).json()["status"] == "Completed", 120)
+    tag = httpx.get(f"{own_stack.dicomweb_url}/v2/extendedquerytags/AcquisitionDateTime").json()
+    assert tag["status"] == "Ready" and tag["queryStatus"] == "Enabled", tag
+    v1.store_instances(stored[3:])  # indexed in its store's transaction
+    metadata = v1.retrieve_instance_metadata(
+        study, stored[1].SeriesInstanceUID, stored[1].SOPInstanceUID
+    )
+    assert metadata["0008002A"]["Value"] == ["20240302003000+0100"]
+    return study, stored

@@ -48,6 +48,14 @@ def last_instant(value: str, default_offset: int | None) -> datetime.datetime:
     return _shifted(end, offset)
 
 
+def moved(moment: datetime.datetime, minutes: int) -> datetime.datetime:
+    """``moment`` later by ``minutes`` (earlier when negative), held at the ends of time."""
+    try:
+        return moment + datetime.timedelta(minutes=minutes)
+    except OverflowError:
+        return datetime.datetime.max if minutes > 0 else datetime.datetime.min
+
+
 def _read(
     value: str, default_offset: int | None
 ) -> tuple[datetime.datetime, tuple[str | None, ...], int]:

@@ -43,7 +43,16 @@ class Route:
         return f"PathRegexp(`{self.path_regex}`) && ({methods})"
 
 
+# Microsoft's DICOM server versions its API in the path (``/v1/studies``, ``/v2/changefeed``):
+# its clients, given ``…/dicom-web`` as their base, call ``/dicom-web/v1/…``. Every version
+# reaches the same handlers (``unversioned``), except the change feed, whose v2 differs.
+API_VERSIONS = ("v1", "v1.0-prerelease", "v2")
+_VERSIONED = re.compile(
+    rf"^{DICOMWEB_ROOT}/({'|'.join(re.escape(v) for v in API_VERSIONS)})(?=/)", re.ASCII
+)
 _R = DICOMWEB_ROOT
+# An optional version segment after the root, in every public route's pattern.
+_V = f"(({'|'.join(re.escape(v) for v in API_VERSIONS)})/)?"
 _UID = r"[^/]+"
 # Browsers send a CORS pre-flight ``OPTIONS`` before most cross-origin calls (a viewer's Accept
 # or DELETE); every public route takes it to its service, whose CORS middleware answers it.
@@ -55,7 +64,7 @@ ROUTES: tuple[Route, ...] = (
         "stow",
         "stow",
         ("POST", PREFLIGHT),
-        rf"^{_R}/studies(/{_UID})?/?$",
+        rf"^{_R}/{_V}studies(/{_UID})?/?$",
         300,
         Permission.WRITE,
     ),
@@ -64,18 +73,18 @@ ROUTES: tuple[Route, ...] = (
         "qido",
         _READ,
         # Searches and their counts: ``/studies/count`` is QIDO's, never a study UID for WADO.
-        rf"^{_R}/(studies|series|instances|studies/{_UID}/(series|instances)"
+        rf"^{_R}/{_V}(studies|series|instances|studies/{_UID}/(series|instances)"
         rf"|studies/{_UID}/series/{_UID}/instances)(/count)?/?$",
         300,
         Permission.READ,
     ),
-    Route("changefeed", "qido", _READ, rf"^{_R}/(v2/)?changefeed(/.*)?$", 300, Permission.READ),
+    Route("changefeed", "qido", _READ, rf"^{_R}/{_V}changefeed(/.*)?$", 300, Permission.READ),
     # A study's access groups (admins only): above wado-rs, whose pattern also matches it.
     Route(
         "study-access",
         "indexer",
         ("GET", "HEAD", "PUT", PREFLIGHT),
-        rf"^{_R}/studies/{_UID}/access/?$",
+        rf"^{_R}/{_V}studies/{_UID}/access/?$",
         400,
         Permission.ADMIN,
     ),
@@ -85,20 +94,20 @@ ROUTES: tuple[Route, ...] = (
         "extended-query-tags",
         "indexer",
         ("GET", "HEAD", "POST", "PATCH", "DELETE", PREFLIGHT),
-        rf"^{_R}/extendedquerytags(/[^/]+(/errors)?)?/?$",
+        rf"^{_R}/{_V}extendedquerytags(/[^/]+(/errors)?)?/?$",
         300,
         Permission.ADMIN,
     ),
-    Route("operations", "indexer", _READ, rf"^{_R}/operations/[^/]+/?$", 300, Permission.ADMIN),
+    Route("operations", "indexer", _READ, rf"^{_R}/{_V}operations/[^/]+/?$", 300, Permission.ADMIN),
     # The audit trail (privacy officers, operators): served by QIDO, which reads PostgreSQL.
-    Route("audit", "qido", _READ, rf"^{_R}/audit/?$", 300, Permission.ADMIN),
-    Route("wado-rs", "wado", _READ, rf"^{_R}/studies/{_UID}(/.*)?$", 200, Permission.READ),
+    Route("audit", "qido", _READ, rf"^{_R}/{_V}audit/?$", 300, Permission.ADMIN),
+    Route("wado-rs", "wado", _READ, rf"^{_R}/{_V}studies/{_UID}(/.*)?$", 200, Permission.READ),
     Route("wado-uri", "wado", _READ, r"^/wado/?$", 200, Permission.READ),
     Route(
         "delete",
         "delow",
         ("DELETE", PREFLIGHT),
-        rf"^{_R}/studies/{_UID}(/.*)?$",
+        rf"^{_R}/{_V}studies/{_UID}(/.*)?$",
         200,
         Permission.DELETE,
     ),
@@ -159,6 +168,19 @@ GATEWAY_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if not r.internal)
 
 def routes_for(service: str) -> tuple[Route, ...]:
     return tuple(r for r in ROUTES if r.service == service)
+
+
+def unversioned(path: str) -> str:
+    """The path the handlers serve for a versioned one: ``/dicom-web/v1/studies`` is
+    ``/dicom-web/studies``; ``/dicom-web/v2/changefeed`` stays (Microsoft's v2 feed pages by
+    time, and its handler is QIDO's own route)."""
+    found = _VERSIONED.match(path)
+    if found is None:
+        return path
+    rest = path[found.end() :]
+    if found.group(1) == "v2" and (rest + "/").startswith("/changefeed/"):
+        return path
+    return DICOMWEB_ROOT + rest
 
 
 class RouteFinder:

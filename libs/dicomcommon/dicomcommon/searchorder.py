@@ -20,9 +20,10 @@ from dicomcommon.searchschema import ALIAS, COLUMNS, SHARED, UID
 
 # IS values kept as text columns: they sort as the integers they hold (0016's dicom_integer).
 _INTEGER_STRINGS = frozenset({"SeriesNumber", "InstanceNumber"})
-# Sorted by their first 64 characters, as the ``study_newest_first`` index keeps them (a real
-# DA or TM is far shorter; a malformed value of several KB would not fit an index row).
-_PREFIX_SORTED = frozenset({"StudyDate", "StudyTime"})
+# Sorted by their first 64 characters, as the ``study_newest_first`` and
+# ``study_patient_name_order`` indexes keep them (a real DA or TM is far shorter, a person name
+# rarely longer; a malformed value of several KB would not fit an index row).
+_PREFIX_SORTED = frozenset({"StudyDate", "StudyTime", "PatientName"})
 _PREFIX = 64
 
 

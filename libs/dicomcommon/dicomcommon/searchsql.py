@@ -344,7 +344,7 @@ def _filter_condition(
     if isinstance(f.match, Universal):
         return level, None
     if f.extended is not None:
-        return level, _extended_condition(f, f.extended, p)
+        return level, _extended_condition(f, f.extended, timezone_offset, p)
     local = _LOCAL_DATE_TIME.get(top.keyword)
     if timezone_offset is not None and local and isinstance(f.match, SingleValue | Range):
         return level, _adjusted_condition(level, local, top.vr, f.match, timezone_offset, p)
@@ -369,12 +369,17 @@ def unindexed(query: Query) -> list[Filter]:
     ]
 
 
-def _extended_condition(f: Filter, tag: extendedtags.ExtendedTag, p: _Parameters) -> str:
-    """Match an extended query tag's indexed value (migration 0017) with the rules of the
-    typed columns: text, date ranges, case-insensitive and fuzzy person names, numbers."""
+def _extended_condition(
+    f: Filter, tag: extendedtags.ExtendedTag, timezone_offset: int | None, p: _Parameters
+) -> str:
+    """Match an extended query tag's indexed value (migrations 0017, 0018) with the rules of the
+    typed columns: text, date ranges, case-insensitive and fuzzy person names, numbers; DT
+    values as moments, like the DT attributes of stored metadata (``_moment_condition``)."""
     table, uid = extendedtags.VALUE_TABLES[tag.level]
     column, match = f"v.{tag.value_column}", f.match
-    if tag.value_column == "number_value":
+    if tag.vr == "DT" and isinstance(match, SingleValue | Range):
+        condition = _indexed_moment_condition(match, timezone_offset, p)
+    elif tag.value_column == "number_value":
         assert isinstance(match, SingleValue)  # numeric VRs parse only to single values
         condition = f"{column} = {p(match.value)}::text::float8"
     elif tag.vr == "DA" and isinstance(match, Range):
@@ -586,21 +591,53 @@ def _plain_array_condition(column: str, match: Match, p: _Parameters) -> str:
     )
 
 
+def _instants(
+    match: SingleValue | Range, timezone_offset: int | None
+) -> tuple[datetime.datetime | None, datetime.datetime | None]:
+    """The first and last instants, in UTC, that a DT single value or range names."""
+    low, high = _bounds(match)
+    first = None if low is None else moments.first_instant(low, timezone_offset)
+    return first, None if high is None else moments.last_instant(high, timezone_offset)
+
+
+def _indexed_moment_condition(
+    match: SingleValue | Range, timezone_offset: int | None, p: _Parameters
+) -> str:
+    """A DT extended query tag's moment (``v.moment_value``, migration 0018) within the match,
+    index-backed. A floating value (no offset of its own or its instance's) is kept as read in
+    UTC; a query with its own timezone reads it there, which moves the bounds it is compared
+    with by that offset instead of moving every value."""
+    first, last = _instants(match, timezone_offset)
+
+    def within(minutes: int) -> str:
+        tests = [] if first is None else [f"v.moment_value >= {p(moments.moved(first, minutes))}"]
+        if last is not None:
+            tests.append(f"v.moment_value <= {p(moments.moved(last, minutes))}")
+        return " AND ".join(tests)
+
+    if not timezone_offset:
+        return within(0)
+    return (
+        f"((v.moment_floating IS NOT TRUE AND {within(0)}) "
+        f"OR (v.moment_floating AND {within(timezone_offset)}))"
+    )
+
+
 def _moment_condition(
     doc: str, f: Filter, match: SingleValue | Range, timezone_offset: int | None, p: _Parameters
 ) -> str:
     """DT values match as moments in time (PS3.4 C.2.2.2.5.3): each value in its own offset,
     else in its entity's TimezoneOffsetFromUTC, else in the query's, else in UTC. A value
     matches from its first instant to its last at its precision: ``2024`` is all of 2024."""
-    low, high = _bounds(match)
+    first, last_instant = _instants(match, timezone_offset)
     read_in = f"coalesce({_stored_offset(doc)}, {p(timezone_offset)}::int)"
     source, last = _elements(doc, f.path, p)
     moment = f"dicom_utc_moment({last} #>> '{{}}', {read_in})"
     tests = []
-    if low is not None:
-        tests.append(f"{moment} >= {p(moments.first_instant(low, timezone_offset))}")
-    if high is not None:
-        tests.append(f"{moment} <= {p(moments.last_instant(high, timezone_offset))}")
+    if first is not None:
+        tests.append(f"{moment} >= {p(first)}")
+    if last_instant is not None:
+        tests.append(f"{moment} <= {p(last_instant)}")
     return f"EXISTS (SELECT 1 FROM {source} WHERE {' AND '.join(tests)})"
 
 
@@ -611,7 +648,11 @@ def _document_condition(doc: str, f: Filter, p: _Parameters) -> str:
     # A UN value may be stored as a string or a number: compared as text, not by containment.
     if isinstance(match, SingleValue | ValueList) and vr not in ("PN", "UN"):
         values = match.values if isinstance(match, ValueList) else (match.value,)
-        tests = [f"{doc} @> {p(_containment(f.path, _json_value(vr, v)))}::jsonb" for v in values]
+        wanted = [p(_containment(f.path, _json_value(vr, v))) for v in values]
+        if doc == _DOC[Level.INSTANCE]:  # no GIN index: costed as the read it is (0018)
+            tests = [f"dicom_metadata_contains({doc}, {w}::jsonb)" for w in wanted]
+        else:
+            tests = [f"{doc} @> {w}::jsonb" for w in wanted]
         return f"({' OR '.join(tests)})"
     source, last = _elements(doc, f.path, p)
     value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"

@@ -30,7 +30,7 @@ from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.auth import Authentication
 from dicomcommon.errors import BackendUnavailable, DicomwebError, PayloadTooLarge
 from dicomcommon.routes import Route as TableRoute
-from dicomcommon.routes import routes_for
+from dicomcommon.routes import routes_for, unversioned
 from dicomcommon.settings import (
     AuditSettings,
     AuthSettings,
@@ -117,6 +117,25 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
+class ApiVersions:
+    """ASGI middleware: a path with Microsoft's version segment (``/dicom-web/v1/…``) is served
+    as the same path without it (``routes.unversioned``), before authentication, auditing and
+    routing see it, so every form reaches the same handler with the same permission."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = unversioned(scope["path"])
+            if path != scope["path"]:
+                raw = scope.get("raw_path")
+                scope = {**scope, "path": path}
+                if isinstance(raw, bytes):  # percent-encoded as sent: cut the same segment
+                    scope["raw_path"] = unversioned(raw.decode("latin-1")).encode("latin-1")
+        await self.app(scope, receive, send)
+
+
 class _ServiceApp(Starlette):
     """Starlette with CORS outside its own error middleware (a 500 answered there would
     otherwise leave without the headers a browser needs to read it), and the Host check and
@@ -126,7 +145,7 @@ class _ServiceApp(Starlette):
     http: HttpSettings | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
+        app: ASGIApp = ApiVersions(super().build_middleware_stack())
         app = app if self.cors is None else cors_middleware(app, self.cors)
         if self.http is not None:
             app = proxies.TrustedHosts(app, proxies.allowed_hosts(self.http))

@@ -43,3 +43,9 @@ def test_a_value_that_names_no_moment_is_refused(value: str) -> None:
 )
 def test_offsets_in_minutes_east_of_utc(text: str, minutes: int | None) -> None:
     assert moments.offset_minutes(text) == minutes
+
+
+def test_a_moment_moved_past_the_ends_of_time_stays_there() -> None:
+    assert moments.moved(datetime(2024, 3, 1, 23, 30), 90) == datetime(2024, 3, 2, 1, 0)
+    assert moments.moved(datetime.max, 60) == datetime.max
+    assert moments.moved(datetime.min, -60) == datetime.min

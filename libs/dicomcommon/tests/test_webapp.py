@@ -140,3 +140,21 @@ def test_defaults_allow_no_origin_and_no_private_network() -> None:
     assert settings.allow_origins == []
     assert settings.allow_origin_regex is None
     assert settings.allow_private_network is False
+
+
+async def _echo_path(request: Request) -> Response:
+    return PlainTextResponse(f"{request.url.path} {request.scope.get('raw_path', b'').decode()}")
+
+
+async def test_microsofts_versioned_paths_reach_the_unversioned_handler() -> None:
+    routes = [Route("/dicom-web/studies/{study}", _echo_path)]
+    pattern = r"^/dicom-web/studies/[^/]+$"
+    table = [TableRoute("test", "test", ("GET",), pattern, 1, Permission.READ)]
+    app = create_service_app("test", routes, table=table)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        for version in ("v1", "v1.0-prerelease", "v2"):
+            answer = await client.get(f"/dicom-web/{version}/studies/1.2%2E3")
+            assert answer.status_code == 200, answer.text
+            assert answer.text == "/dicom-web/studies/1.2.3 /dicom-web/studies/1.2%2E3"
+        assert (await client.get("/dicom-web/v3/studies/1.2")).status_code == 404

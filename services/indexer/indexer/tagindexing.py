@@ -1,7 +1,9 @@
 """Index the values of extended query tags from the stored metadata (``instance.metadata``),
 set-based: one statement reads the chosen instances' documents once, checks each value
-against its tag's VR (``dicom_tag_value_error``, migration 0017), upserts the values into the
-table of the tag's level and records the values it could not index.
+against its tag's VR (``dicom_tag_value_error``, migrations 0017 and 0018), upserts the values
+into the table of the tag's level and records the values it could not index. DT values also
+keep their moment in UTC, read in their own offset, else their instance's
+TimezoneOffsetFromUTC (``moment_floating`` when neither gives one).
 
 Two callers: the ingest batch, for the instances it just stored (every tag that is being
 added or is ready), and the reindex operation, for a range of SOP Instance UIDs (the tags it
@@ -16,10 +18,11 @@ from dicomcommon.events import FeedAction
 from indexer.apply import BatchWork
 
 _NUMBERS = "('DS', 'FD', 'FL', 'IS', 'SL', 'SS', 'UL', 'US')"
-_VALUES = "text_value, name_value, number_value, version"
+_VALUES = "text_value, name_value, number_value, moment_value, moment_floating, version"
 _UPDATE = (
     "text_value = EXCLUDED.text_value, name_value = EXCLUDED.name_value, "
-    "number_value = EXCLUDED.number_value, version = EXCLUDED.version"
+    "number_value = EXCLUDED.number_value, moment_value = EXCLUDED.moment_value, "
+    "moment_floating = EXCLUDED.moment_floating, version = EXCLUDED.version"
 )
 
 
@@ -36,7 +39,8 @@ WITH tags AS (
     FROM extended_query_tag WHERE {tags}
 ), picked AS MATERIALIZED (
     SELECT t.tag_key, t.level, t.vr, i.study_instance_uid, i.series_instance_uid,
-        i.sop_instance_uid, i.version, d.doc -> t.path AS element
+        i.sop_instance_uid, i.version, d.doc -> t.path AS element,
+        dicom_offset_minutes(d.doc -> '00080201' -> 'Value' ->> 0) AS zone
     FROM instance i
     CROSS JOIN LATERAL (SELECT i.metadata || '{{}}'::jsonb AS doc OFFSET 0) d
     CROSS JOIN tags t
@@ -51,7 +55,11 @@ WITH tags AS (
         CASE WHEN vr <> 'PN' AND vr NOT IN {_NUMBERS} THEN element -> 'Value' ->> 0 END
             AS text_value,
         CASE WHEN vr = 'PN' THEN element -> 'Value' -> 0 ->> 'Alphabetic' END AS name_value,
-        CASE WHEN vr IN {_NUMBERS} THEN (element -> 'Value' ->> 0)::float8 END AS number_value
+        CASE WHEN vr IN {_NUMBERS} THEN (element -> 'Value' ->> 0)::float8 END AS number_value,
+        CASE WHEN vr = 'DT' THEN dicom_utc_moment(element -> 'Value' ->> 0, zone) END
+            AS moment_value,
+        CASE WHEN vr = 'DT' THEN (element -> 'Value' ->> 0) !~ '[+-][0-9]{{4}}$' AND zone IS NULL
+            END AS moment_floating
     FROM checked WHERE error IS NULL
 ), instances AS (
     INSERT INTO extended_tag_instance (tag_key, sop_instance_uid, {_VALUES})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -16,23 +15,11 @@ import pytest
 
 from dicomcommon import changefeed, db
 from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
-from dicomcommon.settings import PostgresSettings
-from dicomstack.stack import Stack
 from indexer import parking
 from indexer.batch import apply_batch
-from indexer.migrate import migrate
 from tests import poison
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
-    async with db.connection(pool) as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 def _uid() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -10,21 +9,9 @@ import pytest
 
 from dicomcommon import db
 from dicomcommon.audit import Action, AuditEvent, AuditRecord, Outcome, clip
-from dicomcommon.settings import PostgresSettings
-from dicomstack.stack import Stack
 from indexer.auditlog import record
-from indexer.migrate import migrate
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
-    async with db.connection(pool) as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 def _event(i: int) -> AuditEvent:

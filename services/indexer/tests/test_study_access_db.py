@@ -6,7 +6,6 @@ feed rows remember the groups their study had."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -14,23 +13,11 @@ import pytest
 
 from dicomcommon import db
 from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
-from dicomcommon.settings import PostgresSettings
-from dicomstack.stack import Stack
 from indexer.batch import apply_batch
-from indexer.migrate import migrate
 
 pytestmark = pytest.mark.integration
 
 CARDIO, NEURO = ["cardio"], ["neuro"]
-
-
-@pytest.fixture(scope="module")
-async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url))
-    async with db.connection(pool) as conn:
-        await migrate(conn)
-    yield pool
-    await pool.close()
 
 
 def _uid() -> str:

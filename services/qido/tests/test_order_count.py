@@ -251,12 +251,22 @@ async def test_orderby_that_cannot_order_is_a_400(
     assert reason in response.json()["error"]
 
 
-async def test_the_newest_first_study_list_reads_its_index_without_sorting(
-    schema_url: str,
+@pytest.mark.parametrize(
+    ("level", "params", "index"),
+    [
+        (Level.STUDY, [("limit", "101")], "study_newest_first"),
+        (Level.STUDY, [("orderby", "PatientName"), ("limit", "101")], "study_patient_name_order"),
+        (Level.STUDY, [("orderby", "-PatientName"), ("limit", "10")], "study_patient_name_order"),
+        (Level.SERIES, [("Modality", "CT"), ("limit", "100")], "series_number_order"),
+    ],
+)
+async def test_common_orders_read_their_index_without_sorting(
+    schema_url: str, level: Level, params: list[tuple[str, str]], index: str
 ) -> None:
-    """With sorting priced out, the plan of the default study page is the index in order: the
-    only sort left puts the page's own rows (at most ``limit`` + 1) back in their position."""
-    query = parse_query(Level.STUDY, [("limit", "101")], max_limit=1000)
+    """With sorting priced out, the plan of a page in a common order is its index in order:
+    the only sort left puts the page's own rows (at most ``limit`` + 1) back in their
+    position."""
+    query = parse_query(level, params, max_limit=1000)
     search = sql.build_search(query, BASE_URL)
     conn = await asyncpg.connect(schema_url)
     try:
@@ -266,9 +276,9 @@ async def test_the_newest_first_study_list_reads_its_index_without_sorting(
         )
     finally:
         await conn.close()
-    assert "study_newest_first" in plan
+    assert index in plan, plan
     sort_keys = [line for line in plan.splitlines() if "Sort Key:" in line]
-    assert all("row_number()" in key for key in sort_keys), plan
+    assert all("row_number()" in key or "page.pos" in key for key in sort_keys), plan
 
 
 COUNTED = [

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
 
 from bench import corpus, orthanc
+from bench.cpu import CpuByRole, CpuProbe, launched_by, process_tree, spent
 from bench.report import Figure, Results, rate, render_table, write_json
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
@@ -44,6 +46,7 @@ class DicomTarget:
     host: str
     port: int
     ae_title: str
+    cpu: CpuProbe | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ def _our_stack(data_dir: Path) -> Iterator[DicomTarget]:
     stack.start()
     try:
         host, port = stack.dimse_address
-        yield DicomTarget("ours", host, port, "DICOMWEB")
+        cpu = CpuProbe(launched_by(os.getpid(), str(data_dir.resolve())))
+        yield DicomTarget("ours", host, port, "DICOMWEB", cpu)
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -98,7 +102,8 @@ def _orthanc(http_port: int) -> Iterator[DicomTarget]:
     dicom_port = http_port + 1
     with orthanc.run_orthanc(http_port, dicom_port=dicom_port) as running:
         assert running.dicom_port is not None
-        yield DicomTarget("Orthanc", "127.0.0.1", running.dicom_port, orthanc.DICOM_AE_TITLE)
+        cpu = CpuProbe(process_tree(running.pid))
+        yield DicomTarget("Orthanc", "127.0.0.1", running.dicom_port, orthanc.DICOM_AE_TITLE, cpu)
 
 
 def _written(data: corpus.Corpus, folder: Path) -> list[Sent]:
@@ -114,17 +119,47 @@ def _written(data: corpus.Corpus, folder: Path) -> list[Sent]:
 
 def measure(target: DicomTarget, files: list[Sent], queries: int) -> list[Figure]:
     one, rest = files[: len(files) // 3], files[len(files) // 3 :]
-    figures = [
-        _store_figure(target, [one], "C-STORE, one association"),
-        _store_figure(
-            target, [rest[i::CONCURRENT] for i in range(CONCURRENT)], "C-STORE, 4 associations"
-        ),
-    ]
-    figures += _find_figures(target, random.Random(0).choices(files, k=queries))
+    figures = _with_cpu(
+        target,
+        "C-STORE, one association",
+        len(one),
+        "inst",
+        lambda: [_store_figure(target, [one], "C-STORE, one association")],
+    )
+    figures += _with_cpu(
+        target,
+        "C-STORE, 4 associations",
+        len(rest),
+        "inst",
+        lambda: [
+            _store_figure(
+                target, [rest[i::CONCURRENT] for i in range(CONCURRENT)], "C-STORE, 4 associations"
+            )
+        ],
+    )
+    asked = random.Random(0).choices(files, k=queries)
+    figures += _with_cpu(target, "C-FIND", queries, "query", lambda: _find_figures(target, asked))
     for figure in figures:
         _say(
             f"  {target.label}: {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}"
         )
+    return figures
+
+
+def _with_cpu(
+    target: DicomTarget, name: str, units: int, unit: str, phase: Callable[[], list[Figure]]
+) -> list[Figure]:
+    """The phase's figures, then the server's CPU per unit of work: in all and by process
+    (throughput on a shared machine is noise; CPU per operation is not)."""
+    if target.cpu is None:
+        return phase()
+    before = target.cpu.sample_by_role()
+    figures = phase()
+    used: CpuByRole = spent(before, target.cpu.sample_by_role())
+    per = f"ms/{unit}"
+    figures.append(Figure(f"{name}: server CPU", sum(used.values()) / units * 1e3, per, False))
+    for role, seconds in sorted(used.items(), key=lambda item: -item[1])[:4]:
+        figures.append(Figure(f"{name}: CPU {role}", seconds / units * 1e3, per, False))
     return figures
 
 

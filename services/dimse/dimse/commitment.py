@@ -30,7 +30,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr
 from dicomcommon import db
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.storage import BlobStore
-from dimse import statuses, tls
+from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
@@ -131,6 +131,7 @@ class CommitmentScp:
                 [build_context(StorageCommitmentPushModel)],
                 ae_title=title,
                 ext_neg=[role],
+                evt_handlers=sockets.HANDLERS,
                 tls_args=tls_args,
             )
             if peer.is_established:

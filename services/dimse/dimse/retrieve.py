@@ -40,7 +40,7 @@ from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.storage import BlobNotFound, BlobStore
 from dicomcommon.transcode import TranscodeError, can_transcode, transcode
-from dimse import located, statuses, tls
+from dimse import located, sockets, statuses, tls
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
 from dimse.located import InvalidIdentifier, LocatedInstance
@@ -179,7 +179,10 @@ class RetrieveScp:
         contexts = proposed_contexts(found) or _FAILURE_CONTEXTS
         kwargs: dict[str, Any] = {
             "contexts": contexts,
-            "evt_handlers": [(evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc))],
+            "evt_handlers": [
+                (evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc)),
+                *sockets.HANDLERS,
+            ],
         }
         if destination.tls:
             kwargs["tls_args"] = (tls.client_context(self.settings), destination.host)

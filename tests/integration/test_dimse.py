@@ -81,14 +81,41 @@ def test_c_store_is_found_through_qido_and_the_change_feed(
     study = instances.fresh().StudyInstanceUID
     stored = [instances.fresh(study=study), instances.fresh("MR_small.dcm", study=study)]
     assert [_c_store(association, ds) for ds in stored] == [statuses.SUCCESS] * 2
-    for ds in stored:  # searchable at once: the response waited for the indexer
+    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID for ds in stored})
+    for ds in stored:  # answered once durable; indexed by the time the feed has it
         [found] = _qido_instances(stack, ds)
         assert found["0020000D"]["Value"] == [study]
-    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID for ds in stored})
     url = f"{stack.dicomweb_url}/studies/{study}/series/{stored[0].SeriesInstanceUID}"
     url += f"/instances/{stored[0].SOPInstanceUID}"
     retrieved = httpx.get(url, headers={"Accept": 'multipart/related; type="application/dicom"'})
     assert retrieved.status_code == 200
+
+
+def test_c_store_confirmed_by_the_indexer_is_searchable_at_once(stack: Stack) -> None:
+    with own_listener(stack, confirm="indexed") as address:
+        assoc = _associate(*address)
+        assert assoc.is_established
+        try:
+            ds = instances.fresh()
+            assert _c_store(assoc, ds) == statuses.SUCCESS
+        finally:
+            assoc.release()
+    [found] = _qido_instances(stack, ds)  # no waiting: the answer waited for the indexer
+    assert found["00080018"]["Value"] == [ds.SOPInstanceUID]
+
+
+def test_c_store_of_other_bytes_under_a_held_uid_is_a_duplicate_and_the_same_bytes_succeed(
+    stack: Stack, association: Association
+) -> None:
+    after = feed.latest_sequence(stack.dicomweb_url)
+    ds = instances.fresh()
+    assert _c_store(association, ds) == statuses.SUCCESS
+    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID})
+    assert _c_store(association, ds) == statuses.SUCCESS  # a modality sending it again
+    ds.PatientName = "Someone^Else"
+    assert _c_store(association, ds) == statuses.DUPLICATE_SOP_INSTANCE  # decided before Success
+    [found] = _qido_instances(stack, ds)
+    assert found["00100010"]["Value"] != [{"Alphabetic": "Someone^Else"}]
 
 
 def test_c_store_without_study_uid_fails_and_stores_nothing(

@@ -108,7 +108,7 @@ def start(
     """Listen in pynetdicom's threads; the handlers' work runs on ``loop``."""
     policy = CallerPolicy.of(settings)
     audit = backends.audit
-    store = StoreScp(settings, backends.ingest, policy, audit, loop)
+    store = StoreScp(settings, backends.ingest, backends.pool, policy, audit, loop)
     find = FindScp(settings, backends.pool, policy, audit, loop)
     retrieve = RetrieveScp(settings, backends.pool, backends.blobs, policy, audit, loop)
     commitment = CommitmentScp(settings, backends.pool, backends.blobs, policy, audit, loop)

@@ -258,3 +258,30 @@ def test_c_find_with_an_unknown_level_fails(association: Association) -> None:
 
 def _tag(keyword: str) -> int:
     return int(pydicom.datadict.tag_for_keyword(keyword))
+
+
+def test_c_find_matches_a_sequence_item_and_returns_the_keys_inside_it(
+    stack: Stack, association: Association
+) -> None:
+    code = f"S{uuid.uuid4().hex[:10].upper()}"  # SH: at most 16 characters
+    ds = instances.fresh()
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "LOCAL", "Head CT"
+    ds.ProcedureCodeSequence = [item]
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+
+    def find(value: str) -> list[Dataset]:
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        identifier.StudyInstanceUID = ""
+        asked = Dataset()
+        asked.CodeValue, asked.CodeMeaning = value, ""
+        identifier.ProcedureCodeSequence = [asked]
+        return [a for s, a in association.send_c_find(identifier, STUDY_ROOT) if a is not None]
+
+    [found] = find(f"{code[:-2]}*")
+    assert found.StudyInstanceUID == ds.StudyInstanceUID
+    [returned] = found.ProcedureCodeSequence
+    assert (returned.CodeValue, returned.CodeMeaning) == (code, "Head CT")
+    assert "CodingSchemeDesignator" not in returned  # not asked for
+    assert find(f"{code}X") == []

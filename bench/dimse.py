@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, _config, build_context
@@ -57,6 +58,9 @@ class Sent:
     sop_class_uid: str
     transfer_syntax_uid: str
     patient_id: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +117,10 @@ def _written(data: corpus.Corpus, folder: Path) -> list[Sent]:
         path.write_bytes(data.read(instance))
         meta = read_file_meta_info(path)
         sop_class, syntax = meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID
-        files.append(Sent(path, str(sop_class), str(syntax), instance.patient_id))
+        ds = dcmread(path, specific_tags=["StudyInstanceUID", "SeriesInstanceUID"])
+        uids = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+        sop = str(meta.MediaStorageSOPInstanceUID)
+        files.append(Sent(path, str(sop_class), str(syntax), instance.patient_id, *uids, sop))
     return files
 
 
@@ -138,6 +145,7 @@ def measure(target: DicomTarget, files: list[Sent], queries: int) -> list[Figure
         ],
     )
     asked = random.Random(0).choices(files, k=queries)
+    _wait_until_found(target, [*asked, one[-1], *rest[-CONCURRENT:]])
     figures += _with_cpu(target, "C-FIND", queries, "query", lambda: _find_figures(target, asked))
     for figure in figures:
         _say(
@@ -197,6 +205,27 @@ def _store_figure(target: DicomTarget, shares: list[list[Sent]], operation: str)
     total = sum(len(s) for s in shares)
     note = "" if sum(done) == total else f"{total - sum(done)} not stored"
     return Figure(operation, rate(sum(done) / seconds), "instances/s", True, note)
+
+
+def _wait_until_found(target: DicomTarget, sent: list[Sent], seconds: float = 600) -> None:
+    """Until C-FIND finds each of ``sent``: a store answered once durable may be indexed a
+    moment later, and the latency figures are of searches over the whole archive, not of
+    searches racing its indexing."""
+    assoc = _associate(target, [build_context(FIND)])
+    deadline = time.monotonic() + seconds
+    try:
+        for item in sent:
+            identifier = Dataset()
+            identifier.QueryRetrieveLevel = "IMAGE"
+            identifier.StudyInstanceUID = item.study_instance_uid
+            identifier.SeriesInstanceUID = item.series_instance_uid
+            identifier.SOPInstanceUID = item.sop_instance_uid
+            while not [a for _, a in assoc.send_c_find(identifier, FIND) if a is not None]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{target.label}: {item.sop_instance_uid} never found")
+                time.sleep(0.2)
+    finally:
+        assoc.release()
 
 
 def _find_figures(target: DicomTarget, asked: list[Sent]) -> list[Figure]:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, _config, build_context
@@ -29,6 +31,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
 
 from bench import corpus, orthanc
+from bench.cpu import CpuByRole, CpuProbe, launched_by, process_tree, spent
 from bench.report import Figure, Results, rate, render_table, write_json
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
@@ -44,6 +47,7 @@ class DicomTarget:
     host: str
     port: int
     ae_title: str
+    cpu: CpuProbe | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class Sent:
     sop_class_uid: str
     transfer_syntax_uid: str
     patient_id: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +94,8 @@ def _our_stack(data_dir: Path) -> Iterator[DicomTarget]:
     stack.start()
     try:
         host, port = stack.dimse_address
-        yield DicomTarget("ours", host, port, "DICOMWEB")
+        cpu = CpuProbe(launched_by(os.getpid(), str(data_dir.resolve())))
+        yield DicomTarget("ours", host, port, "DICOMWEB", cpu)
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -98,7 +106,8 @@ def _orthanc(http_port: int) -> Iterator[DicomTarget]:
     dicom_port = http_port + 1
     with orthanc.run_orthanc(http_port, dicom_port=dicom_port) as running:
         assert running.dicom_port is not None
-        yield DicomTarget("Orthanc", "127.0.0.1", running.dicom_port, orthanc.DICOM_AE_TITLE)
+        cpu = CpuProbe(process_tree(running.pid))
+        yield DicomTarget("Orthanc", "127.0.0.1", running.dicom_port, orthanc.DICOM_AE_TITLE, cpu)
 
 
 def _written(data: corpus.Corpus, folder: Path) -> list[Sent]:
@@ -108,23 +117,57 @@ def _written(data: corpus.Corpus, folder: Path) -> list[Sent]:
         path.write_bytes(data.read(instance))
         meta = read_file_meta_info(path)
         sop_class, syntax = meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID
-        files.append(Sent(path, str(sop_class), str(syntax), instance.patient_id))
+        ds = dcmread(path, specific_tags=["StudyInstanceUID", "SeriesInstanceUID"])
+        uids = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+        sop = str(meta.MediaStorageSOPInstanceUID)
+        files.append(Sent(path, str(sop_class), str(syntax), instance.patient_id, *uids, sop))
     return files
 
 
 def measure(target: DicomTarget, files: list[Sent], queries: int) -> list[Figure]:
     one, rest = files[: len(files) // 3], files[len(files) // 3 :]
-    figures = [
-        _store_figure(target, [one], "C-STORE, one association"),
-        _store_figure(
-            target, [rest[i::CONCURRENT] for i in range(CONCURRENT)], "C-STORE, 4 associations"
-        ),
-    ]
-    figures += _find_figures(target, random.Random(0).choices(files, k=queries))
+    figures = _with_cpu(
+        target,
+        "C-STORE, one association",
+        len(one),
+        "inst",
+        lambda: [_store_figure(target, [one], "C-STORE, one association")],
+    )
+    figures += _with_cpu(
+        target,
+        "C-STORE, 4 associations",
+        len(rest),
+        "inst",
+        lambda: [
+            _store_figure(
+                target, [rest[i::CONCURRENT] for i in range(CONCURRENT)], "C-STORE, 4 associations"
+            )
+        ],
+    )
+    asked = random.Random(0).choices(files, k=queries)
+    _wait_until_found(target, [*asked, one[-1], *rest[-CONCURRENT:]])
+    figures += _with_cpu(target, "C-FIND", queries, "query", lambda: _find_figures(target, asked))
     for figure in figures:
         _say(
             f"  {target.label}: {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}"
         )
+    return figures
+
+
+def _with_cpu(
+    target: DicomTarget, name: str, units: int, unit: str, phase: Callable[[], list[Figure]]
+) -> list[Figure]:
+    """The phase's figures, then the server's CPU per unit of work: in all and by process
+    (throughput on a shared machine is noise; CPU per operation is not)."""
+    if target.cpu is None:
+        return phase()
+    before = target.cpu.sample_by_role()
+    figures = phase()
+    used: CpuByRole = spent(before, target.cpu.sample_by_role())
+    per = f"ms/{unit}"
+    figures.append(Figure(f"{name}: server CPU", sum(used.values()) / units * 1e3, per, False))
+    for role, seconds in sorted(used.items(), key=lambda item: -item[1])[:4]:
+        figures.append(Figure(f"{name}: CPU {role}", seconds / units * 1e3, per, False))
     return figures
 
 
@@ -162,6 +205,27 @@ def _store_figure(target: DicomTarget, shares: list[list[Sent]], operation: str)
     total = sum(len(s) for s in shares)
     note = "" if sum(done) == total else f"{total - sum(done)} not stored"
     return Figure(operation, rate(sum(done) / seconds), "instances/s", True, note)
+
+
+def _wait_until_found(target: DicomTarget, sent: list[Sent], seconds: float = 600) -> None:
+    """Until C-FIND finds each of ``sent``: a store answered once durable may be indexed a
+    moment later, and the latency figures are of searches over the whole archive, not of
+    searches racing its indexing."""
+    assoc = _associate(target, [build_context(FIND)])
+    deadline = time.monotonic() + seconds
+    try:
+        for item in sent:
+            identifier = Dataset()
+            identifier.QueryRetrieveLevel = "IMAGE"
+            identifier.StudyInstanceUID = item.study_instance_uid
+            identifier.SeriesInstanceUID = item.series_instance_uid
+            identifier.SOPInstanceUID = item.sop_instance_uid
+            while not [a for _, a in assoc.send_c_find(identifier, FIND) if a is not None]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{target.label}: {item.sop_instance_uid} never found")
+                time.sleep(0.2)
+    finally:
+        assoc.release()
 
 
 def _find_figures(target: DicomTarget, asked: list[Sent]) -> list[Figure]:

@@ -81,14 +81,41 @@ def test_c_store_is_found_through_qido_and_the_change_feed(
     study = instances.fresh().StudyInstanceUID
     stored = [instances.fresh(study=study), instances.fresh("MR_small.dcm", study=study)]
     assert [_c_store(association, ds) for ds in stored] == [statuses.SUCCESS] * 2
-    for ds in stored:  # searchable at once: the response waited for the indexer
+    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID for ds in stored})
+    for ds in stored:  # answered once durable; indexed by the time the feed has it
         [found] = _qido_instances(stack, ds)
         assert found["0020000D"]["Value"] == [study]
-    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID for ds in stored})
     url = f"{stack.dicomweb_url}/studies/{study}/series/{stored[0].SeriesInstanceUID}"
     url += f"/instances/{stored[0].SOPInstanceUID}"
     retrieved = httpx.get(url, headers={"Accept": 'multipart/related; type="application/dicom"'})
     assert retrieved.status_code == 200
+
+
+def test_c_store_confirmed_by_the_indexer_is_searchable_at_once(stack: Stack) -> None:
+    with own_listener(stack, confirm="indexed") as address:
+        assoc = _associate(*address)
+        assert assoc.is_established
+        try:
+            ds = instances.fresh()
+            assert _c_store(assoc, ds) == statuses.SUCCESS
+        finally:
+            assoc.release()
+    [found] = _qido_instances(stack, ds)  # no waiting: the answer waited for the indexer
+    assert found["00080018"]["Value"] == [ds.SOPInstanceUID]
+
+
+def test_c_store_of_other_bytes_under_a_held_uid_is_a_duplicate_and_the_same_bytes_succeed(
+    stack: Stack, association: Association
+) -> None:
+    after = feed.latest_sequence(stack.dicomweb_url)
+    ds = instances.fresh()
+    assert _c_store(association, ds) == statuses.SUCCESS
+    feed.wait_for(stack.dicomweb_url, after, {ds.SOPInstanceUID})
+    assert _c_store(association, ds) == statuses.SUCCESS  # a modality sending it again
+    ds.PatientName = "Someone^Else"
+    assert _c_store(association, ds) == statuses.DUPLICATE_SOP_INSTANCE  # decided before Success
+    [found] = _qido_instances(stack, ds)
+    assert found["00100010"]["Value"] != [{"Alphabetic": "Someone^Else"}]
 
 
 def test_c_store_without_study_uid_fails_and_stores_nothing(
@@ -231,3 +258,30 @@ def test_c_find_with_an_unknown_level_fails(association: Association) -> None:
 
 def _tag(keyword: str) -> int:
     return int(pydicom.datadict.tag_for_keyword(keyword))
+
+
+def test_c_find_matches_a_sequence_item_and_returns_the_keys_inside_it(
+    stack: Stack, association: Association
+) -> None:
+    code = f"S{uuid.uuid4().hex[:10].upper()}"  # SH: at most 16 characters
+    ds = instances.fresh()
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "LOCAL", "Head CT"
+    ds.ProcedureCodeSequence = [item]
+    assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+
+    def find(value: str) -> list[Dataset]:
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        identifier.StudyInstanceUID = ""
+        asked = Dataset()
+        asked.CodeValue, asked.CodeMeaning = value, ""
+        identifier.ProcedureCodeSequence = [asked]
+        return [a for s, a in association.send_c_find(identifier, STUDY_ROOT) if a is not None]
+
+    [found] = find(f"{code[:-2]}*")
+    assert found.StudyInstanceUID == ds.StudyInstanceUID
+    [returned] = found.ProcedureCodeSequence
+    assert (returned.CodeValue, returned.CodeMeaning) == (code, "Head CT")
+    assert "CodingSchemeDesignator" not in returned  # not asked for
+    assert find(f"{code}X") == []

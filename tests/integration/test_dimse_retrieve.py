@@ -5,9 +5,11 @@ uncompressed ones), with pending responses and sub-operation counts; each retrie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pydicom
@@ -18,6 +20,7 @@ from pynetdicom import build_context, build_role, evt
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     CTImageStorage,
     MRImageStorage,
+    PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )
@@ -33,6 +36,7 @@ from tests.polling import eventually
 pytestmark = DIMSE_MARKS
 
 MOVE, GET = StudyRootQueryRetrieveInformationModelMove, StudyRootQueryRetrieveInformationModelGet
+PATIENT_MOVE = PatientRootQueryRetrieveInformationModelMove
 
 
 @dataclass
@@ -122,6 +126,49 @@ def test_c_move_to_an_uncompressed_only_destination_transcodes(
     assert syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
     assert (arrived.pixel_array == mr.pixel_array).all()  # lossless: the same pixels
     assert arrived.PatientID == mr.PatientID and arrived.Rows == mr.Rows
+
+
+def test_c_move_at_the_patient_level_sends_every_study_of_the_patient(
+    stack: Stack, destinations: Destinations
+) -> None:
+    first = instances.fresh()
+    second = instances.fresh("MR_small.dcm", patient_id=first.PatientID)
+    for ds in (first, second):
+        assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code == 200
+    assoc = associate(stack.dimse_address, "MOVER", [build_context(PATIENT_MOVE)])
+    assert assoc.is_established
+    try:
+        identifier = _identifier("PATIENT", PatientID=first.PatientID)
+        *_, (final, _) = list(assoc.send_c_move(identifier, "ANYSCP", PATIENT_MOVE))
+    finally:
+        assoc.release()
+    assert int(final.Status) == statuses.SUCCESS
+    assert final.NumberOfCompletedSuboperations == 2
+    received = {ds.SOPInstanceUID for ds in destinations.anything.received}
+    assert {first.SOPInstanceUID, second.SOPInstanceUID} <= received
+
+
+def test_remote_aes_may_come_from_a_file(
+    stack: Stack, stored: list[Dataset], tmp_path: Path
+) -> None:
+    [port] = free_ports("127.0.0.1", 1)
+    table = tmp_path / "remote-aes.json"
+    table.write_text(json.dumps({"FILESCP": {"host": "127.0.0.1", "port": port}}))
+    with (
+        storage_scp("FILESCP", port) as destination,
+        dimse_peers.own_listener(stack, remote_aes_file=table) as address,
+    ):
+        assoc = associate(address, "MOVER", [build_context(MOVE)])
+        assert assoc.is_established
+        try:
+            identifier = _identifier("STUDY", StudyInstanceUID=stored[0].StudyInstanceUID)
+            *_, (final, _) = list(assoc.send_c_move(identifier, "FILESCP", MOVE))
+        finally:
+            assoc.release()
+    assert int(final.Status) == statuses.SUCCESS
+    assert {ds.SOPInstanceUID for ds in destination.received} == {
+        ds.SOPInstanceUID for ds in stored
+    }
 
 
 def test_c_move_to_an_unknown_destination_is_refused(

@@ -184,6 +184,11 @@ def _study_identifier() -> Dataset:
     return identifier
 
 
+def _indexed(stack: Stack, study: str) -> bool:
+    response = httpx.get(f"{stack.dicomweb_url}/studies", params={"StudyInstanceUID": study})
+    return response.status_code == 200
+
+
 def test_c_store_and_c_find_are_audited_with_the_uids_they_touched(stack: Stack) -> None:
     ds = instances.fresh()
     contexts = [
@@ -194,6 +199,8 @@ def test_c_store_and_c_find_are_audited_with_the_uids_they_touched(stack: Stack)
     assert assoc.is_established
     try:
         assert int(assoc.send_c_store(ds).Status) == statuses.SUCCESS
+        # Success means durable: the C-FIND waits until the indexer has applied the store.
+        assert eventually(lambda: _indexed(stack, ds.StudyInstanceUID))
         identifier = Dataset()
         identifier.QueryRetrieveLevel = "STUDY"
         identifier.StudyInstanceUID = ds.StudyInstanceUID

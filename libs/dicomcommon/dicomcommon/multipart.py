@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
+from pydicom.dataset import Dataset
+
 from dicomcommon.errors import DicomwebError, PayloadTooLarge, UnsupportedMediaType
 
 SPOOL_IN_MEMORY = 4 << 20  # parts up to 4 MiB stay in memory; larger ones go to disk
@@ -278,3 +280,18 @@ def part_header(
 
 def closing_delimiter(boundary: str) -> bytes:
     return f"\r\n--{boundary}--\r\n".encode("latin-1")
+
+
+def to_part(ds: Dataset) -> Part:
+    """Write ``ds`` as a Part 10 file into a new part (``application/dicom``); on disk when its
+    pixel data alone passes the multipart spool threshold, like a received part."""
+    large = len(ds.get("PixelData") or b"") > SPOOL_IN_MEMORY
+    body = cast(BinaryIO, tempfile.TemporaryFile() if large else io.BytesIO())  # noqa: SIM115
+    try:
+        ds.save_as(body, enforce_file_format=True)
+    except BaseException:
+        body.close()
+        raise
+    size = body.tell()
+    body.seek(0)
+    return Part({"content-type": "application/dicom"}, body, size)

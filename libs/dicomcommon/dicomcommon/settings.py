@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dicomcommon import anonymize as anonymization
 
 
 class PostgresSettings(BaseSettings):
@@ -269,6 +271,30 @@ class StudyGroupsSettings(BaseSettings):
 
     enabled: bool = False
     uploader_groups: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class AnonymizeSettings(BaseSettings):
+    """Anonymize on store: every instance a store path takes (STOW-RS and C-STORE alike) is
+    de-identified by the PS3.15 Annex E Basic Profile before it is validated and written (off,
+    as in DICOMcloud). The names keep their ``DICOMWEB_STOW_`` prefix: one setting for both."""
+
+    model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
+
+    anonymize: bool = False
+    anonymize_options: str = ""  # comma-separated dicomcommon.anonymize.Option names
+    anonymize_uid_secret: SecretStr | None = None  # keys the UID replacement; keep it stable
+
+    @model_validator(mode="after")
+    def _check_anonymize(self) -> AnonymizeSettings:
+        options = anonymization.parse_options(self.anonymize_options)  # unknown: ValueError
+        secret = self.anonymize_uid_secret.get_secret_value() if self.anonymize_uid_secret else ""
+        if self.anonymize and anonymization.Option.RETAIN_UIDS not in options and not secret:
+            raise ValueError("DICOMWEB_STOW_ANONYMIZE_UID_SECRET is required to replace UIDs")
+        return self
+
+
+def anonymize_field() -> AnonymizeSettings:
+    return Field(default_factory=AnonymizeSettings)
 
 
 def postgres_field() -> PostgresSettings:

@@ -72,3 +72,13 @@ def study_condition(study_uid: str, groups_parameter: str) -> str:
         f"EXISTS (SELECT 1 FROM study access_study WHERE access_study.study_instance_uid = "
         f"{study_uid} AND access_study.access_groups && {groups_parameter}::text[])"
     )
+
+
+def refuses(study_groups: Groups | None, may_store_in: Groups | None) -> bool:
+    """Whether an existing study (its groups; ``None``: there is no such study) refuses an
+    uploader limited to ``may_store_in`` (``None``: any): they share no group. The indexer
+    decides it in SQL (``access_groups && groups``) as it applies a store; a store path may
+    decide it from the index before it answers."""
+    if study_groups is None or may_store_in is None:
+        return False
+    return not set(study_groups) & set(may_store_in)

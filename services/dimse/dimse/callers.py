@@ -9,6 +9,11 @@ presentation contexts rejected at negotiation (PS3.8 §9.3.3.2: abstract syntax 
 since a C-MOVE cannot be refused with a status before its destination is named; a store or a
 find without the permission is refused per request with 0x0124 (Not Authorized).
 
+A calling AE is also a ``Principal`` (``principal``): its title the subject, its grants the HTTP
+permissions, its ``groups`` its study access groups, so ``studyaccess`` narrows what it stores,
+finds and retrieves as it does a token's (with no table on loopback it is ``LOCAL``, as an HTTP
+caller with authentication off).
+
 An unknown calling AE is refused at association with A-ASSOCIATE-RJ "calling AE title not
 recognized" (rejected-permanent, service-user, reason 3). With no table, any calling AE may
 associate when the listener is on loopback, and nobody otherwise: the HTTP API's rule (nothing
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from dicomcommon.auth import is_loopback
-from dicomcommon.principal import Permission
+from dicomcommon.principal import LOCAL, Permission, Principal
 from dimse.settings import AeGrant, AeOperation, CallingAe, Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +46,9 @@ _GRANTS: Mapping[AeGrant, frozenset[AeOperation]] = {
     "move": frozenset({"move"}),
     "read": frozenset({"find", "move"}),
     "write": frozenset({"store"}),
+    "admin": EVERYTHING,
 }
+_ADMIN: Mapping[AeGrant, Permission] = {"admin": Permission.ADMIN}
 
 
 def operations(grants: Iterable[AeGrant]) -> frozenset[AeOperation]:
@@ -66,6 +73,23 @@ class CallerPolicy:
         if entry is None or (entry.hosts and address not in entry.hosts):
             return None
         return operations(entry.permissions)
+
+    def principal(self, assoc: Any) -> Principal:
+        """The calling AE of an established association as the HTTP API's caller."""
+        if self.open_on_loopback:
+            return LOCAL
+        title = str(assoc.requestor.ae_title).strip()
+        entry = self.calling_aes.get(title)
+        grants = entry.permissions if entry is not None else frozenset()
+        permissions = {PERMISSION[op] for op in operations(grants)}
+        permissions |= {_ADMIN[g] for g in grants if g in _ADMIN}
+        return Principal(
+            subject=title,
+            name=f"calling AE {title}",
+            permissions=frozenset(permissions),
+            groups=entry.groups if entry is not None else (),
+            authenticated=False,
+        )
 
     def permits(self, assoc: Any, operation: AeOperation) -> bool:
         """Whether the peer of an established association may do ``operation``."""

@@ -27,10 +27,10 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, build_role
 from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr-defined]
 
-from dicomcommon import db
+from dicomcommon import db, studyaccess
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.storage import BlobStore
-from dimse import statuses, tls
+from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
@@ -69,14 +69,22 @@ class CommitmentScp:
         if references is None:
             return statuses.MISSING_ATTRIBUTE, None
         transaction = str(information.TransactionUID)
+        principal = self.policy.principal(event.assoc)
+        groups = studyaccess.visible_groups(principal, self.settings.study_groups)
         answer = threading.Thread(
-            target=self._answer, args=(event.assoc, transaction, references), daemon=True
+            target=self._answer, args=(event.assoc, transaction, references, groups), daemon=True
         )
         answer.start()  # it waits for this handler's response: pynetdicom pauses its reactor
         return statuses.SUCCESS, None
 
-    def _answer(self, assoc: Any, transaction: str, references: list[Reference]) -> None:
-        work = asyncio.run_coroutine_threadsafe(self.failures(references), self.loop)
+    def _answer(
+        self,
+        assoc: Any,
+        transaction: str,
+        references: list[Reference],
+        groups: studyaccess.Groups | None,
+    ) -> None:
+        work = asyncio.run_coroutine_threadsafe(self.failures(references, groups), self.loop)
         try:
             failed = work.result(self.settings.postgres.command_timeout + 30)
         except Exception as exc:  # the index or storage is away: every reference fails
@@ -91,14 +99,20 @@ class CommitmentScp:
         if not (assoc.is_established and _send(assoc, report, event_type)):
             self._send_on_new_association(assoc, report, event_type)
 
-    async def failures(self, references: list[Reference]) -> dict[Reference, int]:
-        """Reference → failure reason, for each reference not durably held."""
-        rows = await db.fetch(
-            self.pool,
+    async def failures(
+        self, references: list[Reference], groups: studyaccess.Groups | None = None
+    ) -> dict[Reference, int]:
+        """Reference → failure reason, for each reference not durably held (or, with study
+        groups, held in a study the calling AE may not see: as if it did not exist)."""
+        query = (
             "SELECT sop_instance_uid, sop_class_uid, blob_key FROM instance"
-            " WHERE sop_instance_uid = ANY($1::text[])",
-            [sop for _, sop in references],
+            " WHERE sop_instance_uid = ANY($1::text[])"
         )
+        args: list[object] = [[sop for _, sop in references]]
+        if groups is not None:
+            query += " AND " + studyaccess.study_condition("instance.study_instance_uid", "$2")
+            args.append(list(groups))
+        rows = await db.fetch(self.pool, query, *args)
         held = {row["sop_instance_uid"]: (row["sop_class_uid"], row["blob_key"]) for row in rows}
         failed: dict[Reference, int] = {}
         for sop_class, sop in references:
@@ -131,6 +145,7 @@ class CommitmentScp:
                 [build_context(StorageCommitmentPushModel)],
                 ae_title=title,
                 ext_neg=[role],
+                evt_handlers=sockets.HANDLERS,
                 tls_args=tls_args,
             )
             if peer.is_established:

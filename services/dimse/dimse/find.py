@@ -4,17 +4,18 @@ C-FIND and a QIDO search with the same keys match the same entities.
 
 Each identifier element becomes a QIDO parameter: one with a value is a matching key (single
 value, ``*`` / ``?`` wildcards, ``\\``-separated UID lists, date / time ranges: the syntax of
-PS3.4 C.2.2.2 that QIDO shares), an empty one a return key (``includefield``). Matches answer
-with the requested keys only. Sequence matching is not offered yet: a sequence key is returned
-when present, never matched. The PATIENT level (Patient Root) searches studies and answers each
-patient once.
+PS3.4 C.2.2.2 that QIDO shares), an empty one a return key (``includefield``). A sequence
+with one item is sequence matching (C.2.2.2.6): each key of the item with a value matches as
+QIDO's ``Sequence.Attribute`` path (any stored item may match), and the item's keys are the
+return keys inside the sequence. Matches answer with the requested keys only, in sequences
+too. The PATIENT level (Patient Root) searches studies and answers each patient once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomcommon import db, searchsql
+from dicomcommon import db, searchsql, studyaccess
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.dicomjson import Level
 from dicomcommon.errors import BackendUnavailable, DicomwebError
@@ -45,6 +46,11 @@ _PATIENT_KEYS = ("00100010", "00100020")  # PatientName, PatientID: one answer p
 _STUDY_UID = "0020000D"
 
 
+# The keys an answer carries: GGGGEEEE → None (the element), or for a sequence with an item in
+# the identifier, the keys of its items.
+Returned = dict[str, "Returned | None"]
+
+
 @dataclass(frozen=True)
 class Identifier:
     """A C-FIND request identifier as QIDO parameters, and the keys its answers carry."""
@@ -52,7 +58,7 @@ class Identifier:
     level_name: str
     level: Level
     parameters: list[tuple[str, str]]
-    returned: frozenset[str]  # GGGGEEEE
+    returned: Returned
 
     @classmethod
     def of(cls, identifier: Dataset) -> Identifier:
@@ -60,21 +66,57 @@ class Identifier:
         if name not in _LEVELS:
             raise ValueError(f"unsupported Query/Retrieve Level {name!r}")
         parameters: list[tuple[str, str]] = []
-        returned: set[str] = set()
-        for element in identifier:
-            if element.keyword in _NOT_KEYS:
-                continue
-            key = element.keyword or f"{element.tag:08X}"
-            returned.add(f"{element.tag:08X}")
-            value = "" if element.VR == "SQ" else _text(element)
-            parameters.append((key, value) if value else ("includefield", key))
-        return cls(name, _LEVELS[name], parameters, frozenset(returned))
+        kept = [e for e in identifier if e.keyword not in _NOT_KEYS]
+        return cls(name, _LEVELS[name], parameters, _keys(kept, "", parameters))
 
     def answer(self, match: dict[str, Any]) -> Dataset:
-        kept = {tag: v for tag, v in match.items() if tag in self.returned or tag == _CHARSET}
+        kept = _kept(match, self.returned)
+        if _CHARSET in match:
+            kept[_CHARSET] = match[_CHARSET]
         answer = Dataset.from_json(kept)
         answer.QueryRetrieveLevel = self.level_name
         return answer
+
+
+def _keys(
+    elements: Iterable[DataElement], path: str, parameters: list[tuple[str, str]]
+) -> Returned:
+    """The return keys of ``elements``, adding their matching keys to ``parameters`` (inside
+    a sequence, as ``Sequence.Attribute`` paths: C.2.2.2.6)."""
+    returned: Returned = {}
+    for element in elements:
+        tag = f"{element.tag:08X}"
+        key = path + (element.keyword or tag)
+        if element.VR == "SQ":
+            items = list(element.value or [])
+            if len(items) > 1:
+                raise ValueError(f"{key}: a sequence key has at most one item (C.2.2.2.6)")
+            returned[tag] = _keys(items[0], f"{key}.", parameters) if items else None
+            if not path:
+                parameters.append(("includefield", key))
+            continue
+        returned[tag] = None
+        value = _text(element)
+        if value:
+            parameters.append((key, value))
+        elif not path:
+            parameters.append(("includefield", key))
+    return returned
+
+
+def _kept(document: dict[str, Any], returned: Returned) -> dict[str, Any]:
+    """The elements of a DICOM JSON ``document`` that ``returned`` asks for, sequences'
+    items narrowed to their requested keys (an item asking for nothing: the whole items)."""
+    kept: dict[str, Any] = {}
+    for tag, inner in returned.items():
+        element = document.get(tag)
+        if element is None:
+            continue
+        if inner and element.get("Value"):
+            items = [_kept(item, inner) for item in element["Value"]]
+            element = {**element, "Value": items}
+        kept[tag] = element
+    return kept
 
 
 def _text(element: DataElement) -> str:
@@ -113,7 +155,9 @@ class FindScp:
             return
         try:
             identifier = Identifier.of(event.identifier)
-            work = asyncio.run_coroutine_threadsafe(self.matches(identifier), self.loop)
+            principal = self.policy.principal(event.assoc)
+            groups = studyaccess.visible_groups(principal, self.settings.study_groups)
+            work = asyncio.run_coroutine_threadsafe(self.matches(identifier, groups), self.loop)
             matches = work.result(self.settings.postgres.command_timeout + 5)
         except BackendUnavailable as exc:
             log.warning("C-FIND: %s", exc.message)
@@ -129,11 +173,15 @@ class FindScp:
         touched.add_count(len(matches))
         yield from responses(identifier, matches, lambda: bool(event.is_cancelled))
 
-    async def matches(self, identifier: Identifier) -> list[dict[str, Any]]:
-        """At most ``max_find_matches`` matches, as DICOM JSON (the index's order)."""
+    async def matches(
+        self, identifier: Identifier, groups: studyaccess.Groups | None = None
+    ) -> list[dict[str, Any]]:
+        """At most ``max_find_matches`` matches, as DICOM JSON (the index's order), of the
+        studies of ``groups`` when given (``studyaccess``, in SQL as QIDO's)."""
         limit = self.settings.max_find_matches
         query = parse_query(identifier.level, identifier.parameters, max_limit=limit)
-        search = searchsql.build_search(query, self.settings.http.public_base_url.rstrip("/"))
+        base_url = self.settings.http.public_base_url.rstrip("/")
+        search = searchsql.build_search(query, base_url, groups)
         rows = await db.fetch(self.pool, search.text, *search.args)
         if len(rows) > limit:
             log.warning("C-FIND: more than %d matches; the first %d are answered", limit, limit)

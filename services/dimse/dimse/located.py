@@ -1,10 +1,12 @@
 """What a C-MOVE or C-GET identifier names (PS3.4 C.4.2.2.1): the instances of the studies,
 series or SOP instances listed by their unique keys, found in the index with their blobs.
 
-Retrieval uses only the unique keys of the level (C.4.2.2.1.2: Study Root and Patient Root,
-STUDY / SERIES / IMAGE), each a UID or a ``\\``-separated list of UIDs; every UID is validated
-before it reaches the query. One row per instance: the SOP class and the stored transfer
-syntax decide the presentation contexts, the blob key where its bytes are.
+Retrieval uses only the unique keys of the level (C.4.2.2.1.2): Patient ID at the PATIENT level
+(Patient Root: every study of those patients), the UIDs at STUDY / SERIES / IMAGE, each a value
+or a ``\\``-separated list; every key is validated before it reaches the query (a parameter,
+never pasted). With study groups on, only the studies the calling AE may see are named. One
+row per instance: the SOP class and the stored transfer syntax decide the presentation
+contexts, the blob key where its bytes are.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import asyncpg
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomcommon import db
+from dicomcommon import db, studyaccess
 from dicomcommon.uids import is_safe_uid
 
 # Level → the unique keys that may narrow it, highest level first (C.4.2.2.1).
 _KEYS = {
+    "PATIENT": ("PatientID",),
     "STUDY": ("StudyInstanceUID",),
     "SERIES": ("StudyInstanceUID", "SeriesInstanceUID"),
     "IMAGE": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"),
@@ -29,6 +32,11 @@ _COLUMNS = {
     "SeriesInstanceUID": "series_instance_uid",
     "SOPInstanceUID": "sop_instance_uid",
 }
+_PATIENT_STUDIES = (
+    "study_instance_uid IN (SELECT study_instance_uid FROM study"
+    " WHERE left(patient_id, 256) = ANY(${n}::text[]) AND patient_id = ANY(${n}::text[]))"
+)
+_MAX_PATIENT_ID = 64  # LO (PS3.5 6.2)
 MAX_INSTANCES = 65535  # the sub-operation counts are US (PS3.4 C.4.2.1.4)
 
 
@@ -57,24 +65,46 @@ def unique_keys(identifier: Dataset) -> dict[str, list[str]]:
         uids = [str(u).strip() for u in (value if isinstance(value, MultiValue) else [value])]
         uids = [u for part in uids for u in part.split("\\") if u]
         if uids:
-            if not all(is_safe_uid(u) for u in uids):
-                raise InvalidIdentifier(f"{keyword} is not a valid UID list: {uids[:3]!r}")
+            if not all(_valid(keyword, u) for u in uids):
+                raise InvalidIdentifier(f"{keyword} is not a valid list of values: {uids[:3]!r}")
             keys[keyword] = uids
     if _KEYS[level][-1] not in keys:
         raise InvalidIdentifier(f"a {level} retrieve needs {_KEYS[level][-1]}")
     return keys
 
 
-async def instances(pool: asyncpg.Pool, keys: dict[str, list[str]]) -> list[LocatedInstance]:
-    """Every indexed instance the keys name, in a stable order; at most ``MAX_INSTANCES + 1``
-    (one more tells the caller there are too many)."""
-    where = " AND ".join(f"{_COLUMNS[k]} = ANY(${i + 1}::text[])" for i, k in enumerate(keys))
+def _valid(keyword: str, value: str) -> bool:
+    """A UID is a safe UID; a Patient ID a single value (no wildcard: C.4.2.2.1.2)."""
+    if keyword != "PatientID":
+        return is_safe_uid(value)
+    return len(value) <= _MAX_PATIENT_ID and value.isprintable() and not set(value) & set("*?")
+
+
+def _condition(keyword: str, n: int) -> str:
+    if keyword == "PatientID":
+        return _PATIENT_STUDIES.replace("{n}", str(n))
+    return f"{_COLUMNS[keyword]} = ANY(${n}::text[])"
+
+
+async def instances(
+    pool: asyncpg.Pool, keys: dict[str, list[str]], groups: studyaccess.Groups | None = None
+) -> list[LocatedInstance]:
+    """Every indexed instance the keys name (of the studies of ``groups`` when given), in a
+    stable order; at most ``MAX_INSTANCES + 1`` (one more tells the caller there are too many)."""
+    conditions = [_condition(k, i + 1) for i, k in enumerate(keys)]
+    args: list[object] = list(keys.values())
+    if groups is not None:
+        args.append(list(groups))
+        conditions.append(
+            studyaccess.study_condition("instance.study_instance_uid", f"${len(args)}")
+        )
+    where = " AND ".join(conditions)
     rows = await db.fetch(
         pool,
         "SELECT study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,"
         f" transfer_syntax_uid, blob_key FROM instance WHERE {where}"
         f" ORDER BY study_instance_uid, series_instance_uid, sop_instance_uid"
         f" LIMIT {MAX_INSTANCES + 1}",
-        *keys.values(),
+        *args,
     )
     return [LocatedInstance(*(row[i] for i in range(6))) for row in rows]

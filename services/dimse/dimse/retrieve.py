@@ -36,11 +36,12 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
+from dicomcommon import studyaccess
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.storage import BlobNotFound, BlobStore
 from dicomcommon.transcode import TranscodeError, can_transcode, transcode
-from dimse import located, statuses, tls
+from dimse import located, sockets, statuses, tls
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
 from dimse.located import InvalidIdentifier, LocatedInstance
@@ -118,7 +119,7 @@ class RetrieveScp:
             self.audit.record(event.assoc, Action.RETRIEVE, "C-MOVE", statuses.UNKNOWN_DESTINATION)
             yield None, None  # pynetdicom answers 0xA801, Move Destination Unknown
             return
-        found, failure = self._locate(event.identifier)
+        found, failure = self._locate(event)
         peer: list[Any] = []  # the destination's association, once established
         yield self._destination(destination, found, peer)
         yield from self._run(event, "C-MOVE", found, failure, lambda: peer[0])
@@ -130,7 +131,7 @@ class RetrieveScp:
             yield 1
             yield statuses.NOT_AUTHORIZED, None
             return
-        found, failure = self._locate(event.identifier)
+        found, failure = self._locate(event)
         yield from self._run(event, "C-GET", found, failure, lambda: event.assoc)
 
     def _run(
@@ -154,11 +155,15 @@ class RetrieveScp:
             status = statuses.CANCEL if event.is_cancelled else statuses.SUCCESS
             self.audit.record(event.assoc, Action.RETRIEVE, method, status, touched, query)
 
-    def _locate(self, identifier: Dataset) -> tuple[list[LocatedInstance], int | None]:
-        """The instances named, or the failure status (PS3.4 C.4.2.1.5)."""
+    def _locate(self, event: Any) -> tuple[list[LocatedInstance], int | None]:
+        """The instances named that the calling AE may see, or the failure status (PS3.4
+        C.4.2.1.5)."""
+        principal = self.policy.principal(event.assoc)
+        groups = studyaccess.visible_groups(principal, self.settings.study_groups)
         try:
-            keys = located.unique_keys(identifier)
-            work = asyncio.run_coroutine_threadsafe(located.instances(self.pool, keys), self.loop)
+            keys = located.unique_keys(event.identifier)
+            found_in = located.instances(self.pool, keys, groups)
+            work = asyncio.run_coroutine_threadsafe(found_in, self.loop)
             found = work.result(self.settings.postgres.command_timeout + 5)
         except InvalidIdentifier as exc:
             log.warning("retrieve: %s", exc)
@@ -179,7 +184,10 @@ class RetrieveScp:
         contexts = proposed_contexts(found) or _FAILURE_CONTEXTS
         kwargs: dict[str, Any] = {
             "contexts": contexts,
-            "evt_handlers": [(evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc))],
+            "evt_handlers": [
+                (evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc)),
+                *sockets.HANDLERS,
+            ],
         }
         if destination.tls:
             kwargs["tls_args"] = (tls.client_context(self.settings), destination.host)

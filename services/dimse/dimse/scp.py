@@ -30,7 +30,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dicomcommon.audit import Action
 from dicomcommon.ingest import Ingest
 from dicomcommon.storage import BlobStore
-from dimse import statuses, tls
+from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.commitment import CommitmentScp
@@ -89,13 +89,26 @@ def application_entity(settings: Settings) -> AE:
     return ae
 
 
+class SharedContexts(list[Any]):
+    """The listener's supported presentation contexts, shared by every association.
+
+    pynetdicom deep-copies them for each association it accepts: every storage SOP class in
+    every transfer syntax is thousands of validated UIDs, hundreds of milliseconds of CPU
+    before the first PDU is answered. Negotiation only reads an acceptor's contexts (it builds
+    new ones for the result, and ``CallerPolicy.admit`` assigns a new list), so the copy can
+    share them."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return list(self)
+
+
 def start(
     settings: Settings, backends: Backends, loop: asyncio.AbstractEventLoop
 ) -> ThreadedAssociationServer:
     """Listen in pynetdicom's threads; the handlers' work runs on ``loop``."""
     policy = CallerPolicy.of(settings)
     audit = backends.audit
-    store = StoreScp(settings, backends.ingest, policy, audit, loop)
+    store = StoreScp(settings, backends.ingest, backends.pool, policy, audit, loop)
     find = FindScp(settings, backends.pool, policy, audit, loop)
     retrieve = RetrieveScp(settings, backends.pool, backends.blobs, policy, audit, loop)
     commitment = CommitmentScp(settings, backends.pool, backends.blobs, policy, audit, loop)
@@ -112,6 +125,7 @@ def start(
         (evt.EVT_C_MOVE, retrieve.on_c_move),
         (evt.EVT_C_GET, retrieve.on_c_get),
         (evt.EVT_N_ACTION, commitment.on_n_action),
+        *sockets.HANDLERS,
     ]
     server = application_entity(settings).start_server(
         (settings.host, settings.port),
@@ -120,4 +134,5 @@ def start(
         ssl_context=tls.server_context(settings),
     )
     assert server is not None  # non-blocking start returns the server
+    server.contexts = SharedContexts(server.contexts)
     return server

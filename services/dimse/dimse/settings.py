@@ -6,12 +6,15 @@ only the probes and metrics.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    AnonymizeSettings,
     AuditSettings,
     AuthSettings,
     HttpSettings,
@@ -20,6 +23,7 @@ from dicomcommon.settings import (
     StorageSettings,
     StudyGroupsSettings,
     TracingSettings,
+    anonymize_field,
     audit_field,
     auth_field,
     http_field,
@@ -31,16 +35,20 @@ from dicomcommon.settings import (
 )
 
 # What a calling AE may do: ``store`` (C-STORE, storage commitment), ``find`` (C-FIND), ``move``
-# (C-MOVE and C-GET). The HTTP API's permission names are accepted too (``callers``).
+# (C-MOVE and C-GET). The HTTP API's permission names are accepted too (``callers``); ``admin``
+# also sees every study when study groups are on.
 AeOperation = Literal["store", "find", "move"]
-AeGrant = Literal["store", "find", "move", "read", "write"]
+AeGrant = Literal["store", "find", "move", "read", "write", "admin"]
 
 
 class CallingAe(BaseModel):
-    """What one calling AE title may do, and from which source addresses (none: any)."""
+    """What one calling AE title may do, from which source addresses (none: any), and its
+    study access groups (``DICOMWEB_AUTH_STUDY_GROUPS_ENABLED``: what a token's groups claim
+    is to an HTTP caller)."""
 
     permissions: frozenset[AeGrant] = frozenset({"store", "find", "move"})
     hosts: frozenset[str] = frozenset()
+    groups: tuple[str, ...] = ()
 
 
 class RemoteAe(BaseModel):
@@ -63,6 +71,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     audit: AuditSettings = audit_field()
+    deidentify: AnonymizeSettings = anonymize_field()  # STOW's anonymize on store, shared
     ae_title: str = Field("DICOMWEB", min_length=1, max_length=16)
     host: str = "127.0.0.1"
     port: int = 11112
@@ -72,6 +81,8 @@ class Settings(BaseSettings):
     # AE title → host and port (JSON): where C-MOVE sends, and where storage commitment answers
     # go when the requesting association has closed. An AE not in the table is refused.
     remote_aes: dict[str, RemoteAe] = {}
+    # The same table from a JSON file (a mounted ConfigMap or Secret); it wins over the above.
+    remote_aes_file: Path | None = None
     # DICOM TLS (PS3.15 Annex B): with a certificate and its key the listener speaks only TLS;
     # peers' certificates are checked against ``tls_ca_file`` (required of every calling AE
     # with ``tls_require_client_cert``). The same files serve associations we open.
@@ -87,10 +98,26 @@ class Settings(BaseSettings):
     acse_timeout_seconds: float = 30.0
     dimse_timeout_seconds: float = 60.0
     idle_timeout_seconds: float = 120.0
-    # How long a C-STORE waits for the indexer before answering Success for a durable command.
+    # When C-STORE answers Success: ``durable``, once JetStream holds the command (STOW's 202
+    # promise; duplicates and study groups are decided from the index before); ``indexed``,
+    # once the indexer confirmed too (STOW's 200: found by C-FIND / QIDO at once), or after
+    # ``index_timeout_seconds`` for a durable command.
+    confirm: Literal["durable", "indexed"] = "durable"
     index_timeout_seconds: float = 30.0
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # The most matches one C-FIND answers (QIDO's limit cap plays the same part).
     max_find_matches: int = 10_000
     # How long a storage commitment waits for its answer to be taken on a new association.
     commitment_timeout_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _read_remote_aes_file(self) -> Settings:
+        """The remote AE table from ``remote_aes_file`` when one is named (read once, here:
+        a change needs a restart, as every setting)."""
+        if self.remote_aes_file is not None:
+            table = json.loads(self.remote_aes_file.read_text())
+            self.remote_aes = _REMOTE_AES.validate_python(table)
+        return self
+
+
+_REMOTE_AES = TypeAdapter(dict[str, RemoteAe])

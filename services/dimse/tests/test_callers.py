@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dicomcommon.principal import LOCAL, Permission
 from dimse.callers import EVERYTHING, CallerPolicy
 from dimse.settings import Settings
 
@@ -39,3 +40,30 @@ def test_http_permission_names_grant_their_dimse_operations() -> None:
     policy = CallerPolicy.of(Settings(host="0.0.0.0", calling_aes=table))
     assert policy.permissions("VIEWER", "10.0.0.5") == {"find", "move"}
     assert policy.permissions("ROUTER", "10.0.0.5") == {"store", "find"}
+
+
+class _Requestor:
+    def __init__(self, ae_title: str) -> None:
+        self.ae_title = ae_title
+
+
+class _Association:
+    def __init__(self, ae_title: str) -> None:
+        self.requestor = _Requestor(ae_title)
+
+
+def test_a_calling_ae_is_a_principal_with_its_permissions_and_groups() -> None:
+    table = {
+        "CARDIO_CT": {"permissions": ["store", "find"], "groups": ["cardio"]},
+        "ROUTER": {"permissions": ["admin"]},
+    }
+    policy = CallerPolicy.of(Settings(host="0.0.0.0", calling_aes=table))
+    ct = policy.principal(_Association("CARDIO_CT"))
+    assert ct.subject == "CARDIO_CT" and ct.groups == ("cardio",)
+    assert ct.permissions == {Permission.WRITE, Permission.READ}
+    assert policy.principal(_Association("ROUTER")).may(Permission.ADMIN)
+
+
+def test_without_a_table_on_loopback_the_caller_is_local() -> None:
+    policy = CallerPolicy.of(Settings(host="127.0.0.1"))
+    assert policy.principal(_Association("ANYONE")) is LOCAL

@@ -27,7 +27,7 @@ def test_values_match_and_empty_keys_are_returned() -> None:
         ("SOPInstanceUID", "1.2.3\\1.2.4"),
         ("includefield", "StudyDate"),
     ]
-    assert identifier.returned == {"00100010", "00080018", "00080020"}
+    assert identifier.returned == dict.fromkeys(("00100010", "00080018", "00080020"))
 
 
 def test_patient_level_searches_studies() -> None:
@@ -64,3 +64,40 @@ def test_without_a_cancel_every_match_then_success() -> None:
     matches = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{n}"]}} for n in range(2)]
     answered = [status for status, _ in responses(identifier, matches, lambda: False)]
     assert answered == [statuses.PENDING, statuses.PENDING, statuses.SUCCESS]
+
+
+def _code(**keys: str) -> Dataset:
+    item = Dataset()
+    for keyword, value in keys.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def test_a_sequence_item_matches_by_paths_and_names_the_keys_returned_inside() -> None:
+    ds = _identifier("STUDY", StudyInstanceUID="")
+    ds.ProcedureCodeSequence = [_code(CodeValue="CT-HEAD*", CodeMeaning="")]
+    identifier = Identifier.of(ds)
+    assert sorted(identifier.parameters) == [
+        ("ProcedureCodeSequence.CodeValue", "CT-HEAD*"),
+        ("includefield", "ProcedureCodeSequence"),
+        ("includefield", "StudyInstanceUID"),
+    ]
+    stored_item = {
+        "00080100": {"vr": "SH", "Value": ["CT-HEAD-1"]},
+        "00080104": {"vr": "LO", "Value": ["Head"]},
+        "00080102": {"vr": "SH", "Value": ["LOCAL"]},  # not asked for: left out
+    }
+    match = {
+        "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
+        "00081032": {"vr": "SQ", "Value": [stored_item]},
+    }
+    [item] = identifier.answer(match).ProcedureCodeSequence
+    assert item.CodeValue == "CT-HEAD-1" and item.CodeMeaning == "Head"
+    assert "CodingSchemeDesignator" not in item
+
+
+def test_a_sequence_key_has_at_most_one_item() -> None:
+    ds = _identifier("STUDY")
+    ds.ProcedureCodeSequence = [_code(CodeValue="A"), _code(CodeValue="B")]
+    with pytest.raises(ValueError, match="one item"):
+        Identifier.of(ds)

@@ -24,6 +24,11 @@ def test_uid_lists_become_lists_of_uids() -> None:
     }
 
 
+def test_the_patient_level_names_patient_ids() -> None:
+    identifier = _identifier("PATIENT", PatientID="P1\\P2", StudyInstanceUID="1.2")
+    assert unique_keys(identifier) == {"PatientID": ["P1", "P2"]}
+
+
 def test_keys_of_lower_levels_are_ignored() -> None:
     identifier = _identifier("STUDY", StudyInstanceUID="1.2", SeriesInstanceUID="1.2.3")
     assert unique_keys(identifier) == {"StudyInstanceUID": ["1.2"]}
@@ -33,10 +38,11 @@ def test_keys_of_lower_levels_are_ignored() -> None:
     "identifier",
     [
         _identifier("SERIES", StudyInstanceUID="1.2"),
-        _identifier("PATIENT", PatientID="P1"),
+        _identifier("PATIENT", PatientName="DOE^J"),
+        _identifier("PATIENT", PatientID="P*"),
         _identifier("FRAME", StudyInstanceUID="1.2"),
     ],
-    ids=["without-its-level-key", "patient-level", "unknown-level"],
+    ids=["without-its-level-key", "patient-without-id", "patient-id-wildcard", "unknown-level"],
 )
 def test_identifiers_that_name_nothing_retrievable_are_refused(identifier: Dataset) -> None:
     with pytest.raises(InvalidIdentifier):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import build_context
 from pynetdicom.presentation import negotiate_as_acceptor
 
-from dimse.scp import application_entity
+from dimse.scp import SharedContexts, application_entity
 from dimse.settings import Settings
 
 ACCEPTANCE = 0x00
@@ -25,3 +27,10 @@ def _negotiated(*proposed: tuple[str, str]) -> list[int]:
 def test_retired_storage_classes_are_accepted_as_stow_stores_them() -> None:
     proposed = [(US_IMAGE_RETIRED, ExplicitVRLittleEndian), (CT_IMAGE, JPEGBaseline8Bit)]
     assert _negotiated(*proposed) == [ACCEPTANCE, ACCEPTANCE]
+
+
+def test_associations_share_the_listeners_contexts_rather_than_copy_them() -> None:
+    contexts = SharedContexts(application_entity(Settings()).supported_contexts)
+    copied = copy.deepcopy(contexts)  # what pynetdicom does for each association it accepts
+    assert len(copied) == len(contexts) > 100
+    assert all(mine is theirs for mine, theirs in zip(copied, contexts, strict=True))

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from dicomcommon import audit, multipart, studyaccess
 from dicomcommon.dataset import Instance
+from dicomcommon.deidentify import Deidentifier
 from dicomcommon.errors import (
     BackendUnavailable,
     DicomwebError,
@@ -24,7 +25,6 @@ from dicomcommon.ingest import Ingest, PreparedStore
 from dicomcommon.principal import principal_of
 from dicomcommon.uids import require_uid
 from stow import metadata_parts
-from stow.deidentify import Deidentifier
 from stow.report import StoreReport
 from stow.settings import Settings
 
@@ -34,11 +34,11 @@ _DICOM = "application/dicom"
 async def store_instances(request: Request) -> Response:
     ingest: Ingest = request.app.state.ingest
     settings: Settings = request.app.state.settings
-    deidentifier = Deidentifier.of(settings)
+    deidentifier = Deidentifier.of(settings.deidentify)
     study = request.path_params.get("study")
     if study is not None:
         require_uid(study, "StudyInstanceUID")
-        study = deidentifier.study_uid(study) if deidentifier else study
+        study = deidentifier.uid(study) if deidentifier else study
     xml = _wants_xml(request.headers.get("accept", ""))
     report = StoreReport(settings.http.public_base_url, study)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []

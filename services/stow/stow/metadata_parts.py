@@ -27,7 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomcommon import multipart, nativexml
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
-from dicomcommon.multipart import MediaType, Part
+from dicomcommon.multipart import MediaType, Part, to_part
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/dicom+json"
@@ -250,18 +250,3 @@ def _transfer_syntax(media: MediaType) -> UID:
 def _read(part: Part) -> bytes:
     part.body.seek(0)
     return part.body.read()
-
-
-def to_part(ds: Dataset) -> Part:
-    """Write ``ds`` as a Part 10 file into a new part (``application/dicom``); on disk when its
-    pixel data alone passes the multipart spool threshold, like a received part."""
-    large = len(ds.get("PixelData") or b"") > multipart.SPOOL_IN_MEMORY
-    body = cast(BinaryIO, tempfile.TemporaryFile() if large else io.BytesIO())  # noqa: SIM115
-    try:
-        ds.save_as(body, enforce_file_format=True)
-    except BaseException:
-        body.close()
-        raise
-    size = body.tell()
-    body.seek(0)
-    return Part({"content-type": "application/dicom"}, body, size)

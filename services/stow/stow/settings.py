@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon import anonymize
 from dicomcommon.settings import (
+    AnonymizeSettings,
     AuditSettings,
     AuthSettings,
     CorsSettings,
@@ -17,6 +16,7 @@ from dicomcommon.settings import (
     StorageSettings,
     StudyGroupsSettings,
     TracingSettings,
+    anonymize_field,
     audit_field,
     auth_field,
     cors_field,
@@ -48,15 +48,5 @@ class Settings(BaseSettings):
     index_timeout_seconds: float = 30.0
     # What to do with a different instance under an existing SOP Instance UID.
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
-    # De-identify every stored instance (PS3.15 Annex E Basic Profile); off, as in DICOMcloud.
-    anonymize: bool = False
-    anonymize_options: str = ""  # comma-separated dicomcommon.anonymize.Option names
-    anonymize_uid_secret: SecretStr | None = None  # keys the UID replacement; keep it stable
-
-    @model_validator(mode="after")
-    def _check_anonymize(self) -> Settings:
-        options = anonymize.parse_options(self.anonymize_options)  # unknown names: ValueError
-        secret = self.anonymize_uid_secret.get_secret_value() if self.anonymize_uid_secret else ""
-        if self.anonymize and anonymize.Option.RETAIN_UIDS not in options and not secret:
-            raise ValueError("DICOMWEB_STOW_ANONYMIZE_UID_SECRET is required to replace UIDs")
-        return self
+    # De-identify every stored instance (``DICOMWEB_STOW_ANONYMIZE*``, shared with C-STORE).
+    deidentify: AnonymizeSettings = anonymize_field()

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from pydicom.data import get_testdata_file
 
 from dicomcommon.anonymize import anonymize_uid
+from dicomcommon.deidentify import Deidentifier
 from dicomcommon.errors import InvalidInstance
 from dicomcommon.multipart import Part
-from stow.deidentify import Deidentifier
-from stow.settings import Settings
+from dicomcommon.settings import AnonymizeSettings as Settings
 
 
 def _part(body: bytes) -> Part:
@@ -49,7 +49,7 @@ async def test_part_is_rewritten_de_identified() -> None:
     ds = pydicom.dcmread(rewritten.body)
     source_ds = pydicom.dcmread(path)
     assert ds.PatientIdentityRemoved == "YES" and not ds.PatientName
-    assert ds.StudyInstanceUID == deidentifier.study_uid(source_ds.StudyInstanceUID)
+    assert ds.StudyInstanceUID == deidentifier.uid(source_ds.StudyInstanceUID)
     assert ds.StudyInstanceUID == anonymize_uid(source_ds.StudyInstanceUID, b"k")
 
 

@@ -1,6 +1,7 @@
-"""Anonymize on store (``DICOMWEB_STOW_ANONYMIZE``): each part is de-identified by the PS3.15
-Annex E Basic Profile before it is validated and written, so the stored blob, the index and the
-answer only ever see the de-identified instance. Off by default, as in DICOMcloud.
+"""Anonymize on store (``settings.AnonymizeSettings``), for every store path (STOW-RS, C-STORE):
+each instance is de-identified by the PS3.15 Annex E Basic Profile before it is validated and
+written, so the stored blob, the index and the answer only ever see the de-identified instance.
+Off by default, as in DICOMcloud.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pydicom.errors import InvalidDicomError
 
 from dicomcommon import anonymize
 from dicomcommon.errors import FailureReason, InvalidInstance
-from dicomcommon.multipart import Part
-from stow.metadata_parts import to_part
-from stow.settings import Settings
+from dicomcommon.multipart import Part, to_part
+from dicomcommon.settings import AnonymizeSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class Deidentifier:
     uid_secret: bytes
 
     @classmethod
-    def of(cls, settings: Settings) -> Deidentifier | None:
+    def of(cls, settings: AnonymizeSettings) -> Deidentifier | None:
         """The store's de-identifier, or None when anonymize on store is off."""
         if not settings.anonymize:
             return None
@@ -37,9 +37,10 @@ class Deidentifier:
             secret.get_secret_value().encode() if secret else b"",
         )
 
-    def study_uid(self, uid: str) -> str:
-        """What a Study Instance UID in the URL becomes, so ``POST /studies/{study}`` still
-        checks the instances against it and answers with the stored study's URL."""
+    def uid(self, uid: str) -> str:
+        """What a UID becomes: a Study Instance UID in the URL, so ``POST /studies/{study}``
+        still checks the instances against it and answers with the stored study's URL; the
+        SOP Instance UID a C-STORE request announces, so the data set is checked against it."""
         if anonymize.Option.RETAIN_UIDS in self.options:
             return uid
         return anonymize.anonymize_uid(uid, self.uid_secret)

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from dicomcommon import headerwalk, inflation, pixeldata, rawjson
+from dicomcommon import headerwalk, inflation, pixeldata, rawjson, resources
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
@@ -55,9 +55,8 @@ class Instance:
 
     @property
     def instance_path(self) -> str:
-        return (
-            f"studies/{self.study_instance_uid}/series/{self.series_instance_uid}"
-            f"/instances/{self.sop_instance_uid}"
+        return resources.instance_path(
+            self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid
         )
 
 
@@ -174,7 +173,7 @@ def _require_complete(ds: Dataset, stop: int, size: int) -> None:
 
 
 def _bulk_base(uids: tuple[str, str, str, str]) -> str:
-    return f"{BULK_URI_PREFIX}studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}/bulkdata/"
+    return f"{BULK_URI_PREFIX}{resources.instance_path(uids[0], uids[1], uids[2])}/bulkdata/"
 
 
 def _first_text(metadata: dict[str, Any], tag: int) -> str:

@@ -18,7 +18,7 @@ import io
 import logging
 import uuid
 
-from dicomcommon import blobkeys, dataset, events, logs, studyaccess
+from dicomcommon import dataset, events, logs, studyaccess
 from dicomcommon.bus import Bus, MessageTooLarge, subject
 from dicomcommon.dataset import Instance
 from dicomcommon.errors import FailureReason, InvalidInstance
@@ -32,7 +32,7 @@ from dicomcommon.events import (
 )
 from dicomcommon.multipart import Part
 from dicomcommon.outcomes import OutcomeWaiter
-from dicomcommon.storage import BlobStore
+from dicomcommon.storage import BlobStore, keys
 
 log = logging.getLogger(__name__)
 PARSE_IN_THREAD_BYTES = 2 << 20  # larger parts are parsed off the event loop
@@ -83,7 +83,7 @@ class Ingest:
     ) -> PreparedStore:
         """Write the blob under a new versioned key and prepare the command that announces it
         (encoded once, here; its metadata goes to a blob of its own when too large)."""
-        key = blobkeys.new_key(instance.instance_path)
+        key = keys.new_key(instance.instance_path)
         part.body.seek(0)
         await self.blobs.put(key, part.body, part.size)
         # Built from values this service computed and typed: validating the metadata again
@@ -167,7 +167,7 @@ class Ingest:
     async def _offload(self, command: InstanceStored) -> tuple[InstanceStored, bytes]:
         """Metadata too large for one NATS message goes beside the blob (a new, immutable
         object); the command carries its key and the indexer reads it from there."""
-        key = blobkeys.metadata_key(command.blob_key)
+        key = keys.metadata_key(command.blob_key)
         body = events.encode(
             OffloadedMetadata.model_construct(
                 metadata=command.metadata, frames=command.frames, bulk_data=command.bulk_data

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import db, studyaccess
+from dicomcommon import db, resources, studyaccess
 from dicomcommon.errors import NotFound
 from dicomcommon.uids import require_uid
 
@@ -83,9 +83,8 @@ class StoredInstance:
 
     @property
     def instance_path(self) -> str:
-        return (
-            f"studies/{self.study_instance_uid}/series/{self.series_instance_uid}"
-            f"/instances/{self.sop_instance_uid}"
+        return resources.instance_path(
+            self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid
         )
 
 

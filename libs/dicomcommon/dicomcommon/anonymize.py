@@ -31,6 +31,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from dicomcommon.elements import BINARY_VRS
+
 PROFILE_TABLE = Path(__file__).with_name("anonymize_profile.csv")
 
 
@@ -68,7 +70,7 @@ _DUMMIES: dict[str, object] = {
     "DS": "0",
     "AT": 0,
     **{vr: 0 for vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV")},
-    **{vr: b"\0\0" for vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN")},
+    **{vr: b"\0\0" for vr in BINARY_VRS},
 }
 # Values C cleans; AE is among them because the Retain Device Identity Option cleans AE titles.
 _TEXT_VRS = frozenset({"AE", "LO", "SH", "ST", "LT", "UT", "UC", "PN"})

@@ -20,14 +20,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from dicomcommon import headerwalk, inflation, pixeldata, rawjson, resources
+from dicomcommon.elements import BINARY_VRS
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
 
-BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 BULK_THRESHOLD = 1024  # binary values above this size become BulkDataURIs
 BULK_URI_PREFIX = "dicomweb-bulk:"  # replaced by the public base URL when served
-PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 
 _REQUIRED_UIDS = (
     ("StudyInstanceUID", 0x0020000D),
@@ -251,7 +250,7 @@ def _to_json(
         vr = raw.VR if raw is not None and raw.VR else _dictionary_vr(int(tag))
         if (
             isinstance(raw, RawDataElement)
-            and vr in BULK_VRS
+            and vr in BINARY_VRS
             and raw.length > BULK_THRESHOLD
             and not path  # pydicom's offsets inside sequence items are not file offsets
         ):

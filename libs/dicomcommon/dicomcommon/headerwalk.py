@@ -23,14 +23,11 @@ from pydicom.datadict import dictionary_VR
 from pydicom.uid import UID
 
 from dicomcommon import rawjson
+from dicomcommon.elements import BINARY_VRS, LONG_LENGTH_VRS, PIXEL_DATA_TAGS
 from dicomcommon.rawjson import Unsupported
 
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
-_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                       b"UR", b"UT", b"UV"})  # fmt: skip
-_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _PIXEL_DESCRIPTION = {
     0x00280002: "SamplesPerPixel",
     0x00280004: "PhotometricInterpretation",
@@ -142,7 +139,7 @@ class _Walker:
 
     def _explicit(self, pos: int) -> tuple[str, int, int]:
         vr = bytes(self.view[pos + 4 : pos + 6])
-        if vr in _LONG_VRS:
+        if vr in LONG_LENGTH_VRS:
             return vr.decode("ascii"), _U32.unpack_from(self.view, pos + 8)[0], pos + 12
         if not vr.isalpha():
             raise Unsupported("not an explicit VR")
@@ -191,7 +188,7 @@ class _Walker:
             tag, vr, length, value = self._header(pos)
             if tag == _ITEM_END:
                 return out, value
-            if top and tag in _PIXEL_TAGS:
+            if top and tag in PIXEL_DATA_TAGS:
                 return out, pos
             key = f"{tag:08X}"
             if vr == "SQ" or (length == _UNDEFINED and vr == "UN"):
@@ -215,7 +212,7 @@ class _Walker:
     def _value(
         self, tag: int, vr: str, value: int, length: int, path: str, encoding: str | None, top: bool
     ) -> dict[str, Any]:
-        if vr in _BULK_VRS and length > self.threshold:
+        if vr in BINARY_VRS and length > self.threshold:
             self.bulk[path] = (value, length)
             element: dict[str, Any] = {"vr": vr, "BulkDataURI": ""}
             self.bulk_elements.append((element, path))

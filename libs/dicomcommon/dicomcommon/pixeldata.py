@@ -15,6 +15,7 @@ from typing import IO, Any
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from dicomcommon.elements import LONG_LENGTH_VRS, PIXEL_DATA_VRS
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.events import Frame
 
@@ -23,8 +24,6 @@ Described = Dataset | Mapping[str, Any]
 header walk read (``ExtendedOffsetTable`` as raw bytes)."""
 _ITEM = 0xFFFEE000
 _SEQUENCE_DELIMITER = 0xFFFEE0DD
-_PIXEL_TAGS = {0x7FE00010: "OW", 0x7FE00008: "OF", 0x7FE00009: "OD"}
-_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
 _FRAME_STARTS = (b"\xff\xd8", b"\xff\x4f")  # JPEG family SOI, JPEG 2000 SOC
 
 
@@ -56,11 +55,11 @@ def locate(body: IO[bytes], start: int, size: int, syntax: UID) -> PixelDataElem
         raise _truncated("element header after the data set")
     group, element = struct.unpack(endian + "HH", head[:4])
     tag = (group << 16) | element
-    if tag not in _PIXEL_TAGS:
+    if tag not in PIXEL_DATA_VRS:
         return None
     if syntax.is_implicit_VR:
-        vr, (length,), header = _PIXEL_TAGS[tag], struct.unpack(endian + "L", head[4:8]), 8
-    elif head[4:6] in _LONG_VRS:
+        vr, (length,), header = PIXEL_DATA_VRS[tag], struct.unpack(endian + "L", head[4:8]), 8
+    elif head[4:6] in LONG_LENGTH_VRS:
         vr, (length,), header = head[4:6].decode(), struct.unpack(endian + "L", head[8:12]), 12
     else:
         vr, (length,), header = head[4:6].decode(), struct.unpack(endian + "H", head[6:8]), 8
@@ -85,7 +84,7 @@ def require_complete_tail(body: IO[bytes], start: int, size: int, syntax: UID) -
             raise _truncated(f"an element header at byte {offset} is cut short")
         if syntax.is_implicit_VR or head[:2] == b"\xfe\xff":
             length, header = struct.unpack(endian + "L", head[4:8])[0], 8
-        elif head[4:6] in _LONG_VRS:
+        elif head[4:6] in LONG_LENGTH_VRS:
             if len(head) < 12:
                 raise _truncated(f"an element header at byte {offset} is cut short")
             length, header = struct.unpack(endian + "L", head[8:12])[0], 12

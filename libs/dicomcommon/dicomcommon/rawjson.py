@@ -15,11 +15,12 @@ from typing import Any
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from dicomcommon.elements import BINARY_VRS
+
 Json = dict[str, Any]
 
 _TEXT_SINGLE = frozenset({"LT", "ST", "UT", "UR"})  # backslash is not a separator here
 _TEXT = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "SH", "TM", "UC", "UI"}) | _TEXT_SINGLE
-_BINARY = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 _CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 _PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
@@ -62,7 +63,7 @@ def value_json(tag: int, vr: str, value: bytes, encoding: str | None, little: bo
         raise Unsupported("UN of a standard attribute: pydicom restores its VR")
     if not value:
         return {"vr": vr}
-    if vr in _BINARY:
+    if vr in BINARY_VRS:
         return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
     decode = _DECODERS.get(vr)
     if decode is None:
@@ -163,4 +164,4 @@ def inline_binary(raw: RawDataElement, vr: str) -> Json:
 
 
 def is_binary(vr: str) -> bool:
-    return vr in _BINARY
+    return vr in BINARY_VRS

@@ -26,6 +26,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomcommon import multipart, nativexml
+from dicomcommon.elements import PIXEL_DATA_KEYS
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
 from dicomcommon.multipart import MediaType, Part
 
@@ -35,7 +36,6 @@ XML_TYPE = "application/dicom+xml"
 METADATA_TYPES = frozenset({JSON_TYPE, XML_TYPE})
 IN_MEMORY_BULK_BYTES = 16 << 20  # parts held in memory together; the rest go to disk
 MAX_METADATA_BYTES = 64 << 20  # one metadata document, parsed whole (a setting's default)
-_PIXEL_TAGS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
 # Media types of pixel data parts and the transfer syntax each means without a
 # ``transfer-syntax`` parameter (PS3.18 Table 8.7.3-5 / 8.7.3-2 defaults).
 PIXEL_MEDIA_TYPES = {
@@ -206,7 +206,7 @@ def _dataset(data_set: dict[str, Any], received: Received) -> Dataset:
 
     def bulk_data(tag: str, vr: str, uri: str) -> bytes:
         found = received.find(uri)
-        if tag.upper() in _PIXEL_TAGS:
+        if tag.upper() in PIXEL_DATA_KEYS:
             return pixels.value(found)
         return b"".join(_read(part) for part in found)
 

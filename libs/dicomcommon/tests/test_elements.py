@@ -14,14 +14,14 @@ from dicomcommon.errors import InvalidInstance
 
 
 def test_pixel_data_tags_are_the_three_pixel_data_elements_with_their_implicit_vrs() -> None:
-    assert elements.PIXEL_DATA_TAGS == {0x7FE00010, 0x7FE00008, 0x7FE00009}
+    assert {0x7FE00010, 0x7FE00008, 0x7FE00009} == elements.PIXEL_DATA_TAGS
     assert elements.PIXEL_DATA_VRS[0x7FE00008] == dictionary_VR(0x7FE00008) == "OF"
     assert elements.PIXEL_DATA_VRS[0x7FE00009] == dictionary_VR(0x7FE00009) == "OD"
-    assert elements.PIXEL_DATA_KEYS == {"7FE00010", "7FE00008", "7FE00009"}
+    assert {"7FE00010", "7FE00008", "7FE00009"} == elements.PIXEL_DATA_KEYS
 
 
 def test_binary_vrs_are_the_ones_dicom_json_carries_as_inline_binary() -> None:
-    assert elements.BINARY_VRS == {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+    assert {"OB", "OD", "OF", "OL", "OV", "OW", "UN"} == elements.BINARY_VRS
 
 
 def test_long_length_vrs_are_those_of_ps3_5_table_7_1_1() -> None:

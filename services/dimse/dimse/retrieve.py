@@ -38,6 +38,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 
 from dicomcommon.audit import Action, AuditRecord
 from dicomcommon.errors import BackendUnavailable
+from dicomcommon.mediatypes import NATIVE_LITTLE_ENDIAN
 from dicomcommon.storage import BlobNotFound, BlobStore
 from dicomcommon.transcode import TranscodeError, can_transcode, transcode
 from dimse import located, statuses, tls
@@ -48,7 +49,7 @@ from dimse.settings import RemoteAe, Settings
 
 log = logging.getLogger(__name__)
 
-_UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
+_UNCOMPRESSED = NATIVE_LITTLE_ENDIAN
 _DEFER_BYTES = 256 << 10  # larger values stay in the spooled file until encoded
 _MAX_CONTEXTS = 128  # PS3.8 §9.3.2.2: presentation context IDs are odd numbers 1-255
 _BLOB_SECONDS = 300.0

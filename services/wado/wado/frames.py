@@ -21,7 +21,7 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 from starlette.responses import Response
 
-from dicomcommon import multipart, parameters
+from dicomcommon import mediatypes, multipart, parameters
 from dicomcommon.errors import NotAcceptable, NotFound
 from wado import pixels, transcode
 from wado.context import WadoContext
@@ -33,7 +33,7 @@ OFFER = Offer(
     wildcard=Choice(True, "*/*", AS_STORED),
     single_part=True,
 )
-_NATIVE_LE = frozenset({uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian})
+_NATIVE_LE = frozenset(mediatypes.NATIVE_LITTLE_ENDIAN)
 _MAX_FRAMES_PER_REQUEST = 10_000
 
 

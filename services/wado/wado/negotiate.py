@@ -8,33 +8,17 @@ transcoded?) is the caller's question, asked per instance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from dicomcommon import multipart
+from dicomcommon import mediatypes, multipart
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from dicomcommon.multipart import MediaType
 from dicomcommon.uids import is_safe_uid
 
 AS_STORED = "*"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 MULTIPART = "multipart/related"
-
-# PS3.18 Table 8.7.3-2..5: the transfer syntax a media type means when none is named.
-DEFAULT_SYNTAX: Mapping[str, str] = {
-    "application/dicom": EXPLICIT_VR_LITTLE_ENDIAN,
-    "application/octet-stream": EXPLICIT_VR_LITTLE_ENDIAN,
-    "image/jpeg": "1.2.840.10008.1.2.4.50",
-    "image/jls": "1.2.840.10008.1.2.4.80",
-    "image/x-jls": "1.2.840.10008.1.2.4.80",
-    "image/jp2": "1.2.840.10008.1.2.4.90",
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": "1.2.840.10008.1.2.4.201",
-    "image/dicom-rle": "1.2.840.10008.1.2.5",
-    "image/x-dicom-rle": "1.2.840.10008.1.2.5",
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +113,7 @@ def _inner(inner: str, syntax: str | None, multipart: bool, offer: Offer) -> Cho
         inner = matching[0]
     if inner not in offer.media_types:
         return None
-    return Choice(multipart, inner, syntax or DEFAULT_SYNTAX.get(inner, AS_STORED))
+    return Choice(multipart, inner, syntax or mediatypes.default_syntax(inner) or AS_STORED)
 
 
 def _quality(value: str) -> float:

@@ -17,10 +17,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import audit, db, dicomjson, extendedtags, studyaccess
+from dicomcommon import audit, db, dicomjson, extendedtags, negotiation, studyaccess
 from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
-from dicomcommon.errors import NotAcceptable, PayloadTooLarge
+from dicomcommon.errors import PayloadTooLarge
+from dicomcommon.multipart import MediaType
 from dicomcommon.principal import principal_of
 from dicomcommon.query import Query, matching_keys, parse_query
 from qido.settings import Settings
@@ -223,36 +224,16 @@ def _multipart_xml(matches: list[DicomJson]) -> Response:
 
 
 def negotiate(request: Request) -> Format:
-    """Pick the representation from the ``accept`` query parameter (PS3.18 §8.3.3.1), which
-    overrides the Accept header; highest quality first, 406 when nothing offered fits."""
-    accept = request.query_params.get("accept") or request.headers.get("accept") or "*/*"
-    ranges = sorted(
-        (_media_range(item) for item in accept.split(",") if item.strip()),
-        key=lambda r: -r[2],
-    )
-    for media_type, kind, quality in ranges:
-        if quality <= 0:
-            continue
-        if media_type in _JSON_TYPES:
-            return "json"
-        if media_type in _XML_TYPES and kind in (None, "application/dicom+xml"):
-            return "xml"
-    raise NotAcceptable(f"QIDO-RS answers application/dicom+json or multipart/related; "
-                        f'type="application/dicom+xml", not {accept[:120]!r}')  # fmt: skip
+    """Pick the representation (PS3.18 §8.7.3, §8.3.3.1): DICOM JSON, or one Native DICOM
+    Model part per match; highest quality first, 406 when nothing offered fits."""
+    found: list[Format] = negotiation.negotiate(request, _format)
+    return found[0]
 
 
-def _media_range(item: str) -> tuple[str, str | None, float]:
-    """``type/subtype; type="..."; q=0.5`` → (media type, its ``type`` parameter, quality)."""
-    media_type, *params = (part.strip() for part in item.split(";"))
-    kind, quality = None, 1.0
-    for param in params:
-        name, _, value = param.partition("=")
-        value = value.strip().strip('"').lower()
-        if name.strip().lower() == "type":
-            kind = value
-        elif name.strip().lower() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                quality = 0.0
-    return media_type.lower(), kind, quality
+def _format(media_type: MediaType) -> Format | None:
+    if media_type.essence in _JSON_TYPES:
+        return "json"
+    kind = media_type.params.get("type", "").strip().lower()
+    if media_type.essence in _XML_TYPES and kind in ("", "application/dicom+xml"):
+        return "xml"
+    return None

@@ -27,10 +27,10 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import mediatypes, parameters
+from dicomcommon import mediatypes, negotiation, parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
-from wado import anonymized, index, negotiate, pixels, rendered, retrieve
+from wado import anonymized, index, pixels, rendered, retrieve
 from wado.context import WadoContext, visible_groups
 from wado.handlers import audit_instances, head_safe
 from wado.index import InstanceDetail, Scope
@@ -268,7 +268,7 @@ def _content_types(query: QueryParams) -> tuple[str, ...]:
     if text is None:
         return ()
     try:
-        ranges = negotiate.parse_accept([text])
+        ranges = negotiation.parse_accept([text])
     except DicomwebError as exc:
         raise DicomwebError(f"contentType: {exc.message}") from None
     if not ranges or not all(_MEDIA_TYPE.match(r.media_type.essence) for r in ranges):

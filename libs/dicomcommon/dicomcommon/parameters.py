@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from dicomcommon.errors import InvalidQuery
 
@@ -19,6 +20,7 @@ MAX_BIGINT = 2**63 - 1  # PostgreSQL bigint, and so every LIMIT / OFFSET / seque
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?", re.ASCII)
 _MAX_NUMBER_LENGTH = 64
+_MAX_INSTANT_LENGTH = 64
 
 
 def integer(name: str, text: str, *, low: int = 0, high: int = MAX_BIGINT) -> int:
@@ -80,6 +82,27 @@ def boolean(name: str, text: str | None, default: bool) -> bool:
     if lowered not in ("true", "false"):
         raise InvalidQuery(f"{name} must be true or false, not {text[:40]!r}")
     return lowered == "true"
+
+
+def instant(name: str, text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time in ASCII; no offset means UTC; absent or empty is None.
+    A ``+`` sent unencoded in a query arrives as a space, so a space is read back as ``+``."""
+    if not text:
+        return None
+    candidate = text.strip().replace(" ", "+")
+    try:
+        if not candidate.isascii() or len(candidate) > _MAX_INSTANT_LENGTH:
+            raise ValueError(candidate)
+        value = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise InvalidQuery(f"{name} must be an ISO 8601 date-time, not {text[:40]!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def by_lowered_name(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Parameters by lower-cased name, values stripped (names bind case-insensitively, as
+    ASP.NET binds Microsoft's); NUL refused as in ``texts``."""
+    return {name.lower(): value.strip() for name, value in texts(params)}
 
 
 def texts(params: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

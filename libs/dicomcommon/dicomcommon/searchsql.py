@@ -276,7 +276,7 @@ def _access_condition(base: Level, groups: studyaccess.Groups, p: _Parameters) -
     "more results" warning count visible matches only. Studies read their own indexed column;
     series and instances probe their study row."""
     if base == Level.STUDY:
-        return f"st.access_groups && {p(list(groups))}::text[]"
+        return studyaccess.shares_group_sql("st.access_groups", p(list(groups)))
     return studyaccess.study_condition(f"{_ALIAS[base]}.study_instance_uid", p(list(groups)))
 
 

@@ -14,6 +14,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# How long a writer (STOW, DELETE, C-STORE) waits for the indexer's outcome before it answers
+# that the command is durable but not yet confirmed (STOW 202, DELETE 202, C-STORE Success).
+INDEX_TIMEOUT_SECONDS = 30.0
+
 
 class PostgresSettings(BaseSettings):
     """Where the index lives. ``DICOMWEB_POSTGRES_URL`` is a libpq-style URL."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    INDEX_TIMEOUT_SECONDS,
     AuditSettings,
     AuthSettings,
     CorsSettings,
@@ -32,4 +33,4 @@ class Settings(BaseSettings):
     tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
     audit: AuditSettings = audit_field()
-    index_timeout_seconds: float = 30.0
+    index_timeout_seconds: float = INDEX_TIMEOUT_SECONDS

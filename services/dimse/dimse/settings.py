@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    INDEX_TIMEOUT_SECONDS,
     AuditSettings,
     AuthSettings,
     HttpSettings,
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     dimse_timeout_seconds: float = 60.0
     idle_timeout_seconds: float = 120.0
     # How long a C-STORE waits for the indexer before answering Success for a durable command.
-    index_timeout_seconds: float = 30.0
+    index_timeout_seconds: float = INDEX_TIMEOUT_SECONDS
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # The most matches one C-FIND answers (QIDO's limit cap plays the same part).
     max_find_matches: int = 10_000

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 
 import asyncpg
 
+from dicomcommon import studyaccess
 from dicomcommon.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
 from indexer import apply
 
@@ -114,4 +115,4 @@ async def _refused_studies(
     if not limited:
         return set()
     rows = await conn.fetch(_GROUPS, sorted(limited))
-    return {r[0] for r in rows if not set(r[1]) & set(limited[r[0]])}
+    return {r[0] for r in rows if not studyaccess.shares_group(r[1], limited[r[0]])}

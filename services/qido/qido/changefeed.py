@@ -93,8 +93,11 @@ def _select(include_metadata: bool) -> str:
 
 
 # The study's groups while it exists, else those its entry recorded; probes the study's key.
-_VISIBLE = """coalesce((SELECT s.access_groups FROM study s
-    WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups) && $1::text[]"""
+_VISIBLE = studyaccess.shares_group_sql(
+    "coalesce((SELECT s.access_groups FROM study s"
+    " WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups)",
+    "$1",
+)
 
 
 async def read_page(pool: asyncpg.Pool, query: FeedQuery) -> list[asyncpg.Record]:

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon import anonymize
 from dicomcommon.settings import (
+    INDEX_TIMEOUT_SECONDS,
     AuditSettings,
     AuthSettings,
     CorsSettings,
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
     # A dicom+json / dicom+xml metadata part is parsed whole: larger ones fail with 0xA700.
     max_metadata_part_bytes: int = 64 << 20
     # How long a request waits for the indexer to confirm; past it the answer is 202 (documented).
-    index_timeout_seconds: float = 30.0
+    index_timeout_seconds: float = INDEX_TIMEOUT_SECONDS
     # What to do with a different instance under an existing SOP Instance UID.
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # De-identify every stored instance (PS3.15 Annex E Basic Profile); off, as in DICOMcloud.

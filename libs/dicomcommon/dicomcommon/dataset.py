@@ -26,7 +26,6 @@ from dicomcommon.events import Frame
 from dicomcommon.uids import is_valid_uid
 
 BULK_THRESHOLD = 1024  # binary values above this size become BulkDataURIs
-BULK_URI_PREFIX = "dicomweb-bulk:"  # replaced by the public base URL when served
 
 _REQUIRED_UIDS = (
     ("StudyInstanceUID", 0x0020000D),
@@ -172,7 +171,7 @@ def _require_complete(ds: Dataset, stop: int, size: int) -> None:
 
 
 def _bulk_base(uids: tuple[str, str, str, str]) -> str:
-    return f"{BULK_URI_PREFIX}{resources.instance_path(uids[0], uids[1], uids[2])}/bulkdata/"
+    return resources.bulk_data_base(uids[0], uids[1], uids[2])
 
 
 def _first_text(metadata: dict[str, Any], tag: int) -> str:

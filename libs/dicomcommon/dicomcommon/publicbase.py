@@ -1,17 +1,17 @@
 """The public DICOMweb root clients see, and BulkDataURIs resolved against it.
 
-Ingest stores BulkDataURIs with a ``dicomweb-bulk:`` placeholder instead of a host, so the index
-never goes stale when the server moves; every reader (WADO metadata, the change feed) swaps the
-placeholder for the base the client reached. Behind a gateway the request's own host is an
-internal one, so that base comes from ``X-Forwarded-Host`` / ``-Proto`` / ``-Prefix`` when
-trusted, else from the public-URL setting.
+Ingest stores BulkDataURIs with a ``dicomweb-bulk:`` placeholder (``resources``) instead of a
+host, so the index never goes stale when the server moves; every reader (WADO metadata, the
+change feed) swaps the placeholder for the base the client reached. Behind a gateway the
+request's own host is an internal one, so that base comes from ``X-Forwarded-Host`` /
+``-Proto`` / ``-Prefix`` when trusted, else from the public-URL setting.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from dicomcommon.dataset import BULK_URI_PREFIX
+from dicomcommon.resources import BULK_URI_PREFIX
 from dicomcommon.routes import DICOMWEB_ROOT
 from dicomcommon.settings import HttpSettings
 
@@ -35,6 +35,7 @@ def bulk_replacement(base_url: str) -> bytes:
 
 
 def resolve_bulk_uris(dicom_json: bytes, replacement: bytes) -> bytes:
-    """Serialized DICOM JSON with every placeholder BulkDataURI made absolute; the text is
-    never parsed, since the placeholder cannot occur inside another JSON value."""
+    """Serialized DICOM JSON with every placeholder BulkDataURI made absolute. The text is
+    never parsed: every occurrence of the placeholder is rewritten, so a text value that
+    itself holds ``dicomweb-bulk:`` is rewritten too (ingest does not escape such values)."""
     return dicom_json.replace(_PREFIX, replacement)

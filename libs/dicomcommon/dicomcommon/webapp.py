@@ -2,7 +2,9 @@
 allow-list, trusted proxies, authentication, the audit hook and the error handler.
 
 ``create_service_app`` wraps a service's own routes; ``DicomwebError`` subclasses become their
-status code with a JSON body (and ``Retry-After`` for 503), and nothing escapes as a bare 500.
+status code with a JSON body (and ``Retry-After`` for 503). Any other exception is a bug: it is
+logged and answered as a JSON 500 (``internal error``). An error raised while a streamed body
+is already on its way cannot change the status sent; it ends the connection instead.
 From the outside in: forwarded headers (``proxies``), the Host check, CORS (so a browser can
 read every answer, errors included), the request id, then the audit hook around the routes.
 """

@@ -44,3 +44,16 @@ def test_a_foreign_key_has_no_age(foreign: str) -> None:
 def test_check_key_rejects_keys_that_could_escape_the_store(bad: str) -> None:
     with pytest.raises(keys.InvalidBlobKey):
         keys.check_key(bad)
+
+
+def test_bulk_data_uris_are_stored_behind_the_placeholder_and_resolved_on_read() -> None:
+    from dicomcommon import publicbase
+
+    base = resources.bulk_data_base("1", "2", "3")
+    assert base == "dicomweb-bulk:studies/1/series/2/instances/3/bulkdata/"
+    stored = f'{{"7FE00010":{{"vr":"OB","BulkDataURI":"{base}7FE00010"}},'
+    stored += '"00081030":{"vr":"LO","Value":["dicomweb-bulk: in a text value"]}}'
+    resolved = publicbase.resolve_bulk_uris(stored.encode(), b"https://h/dicom-web/")
+    assert b'"https://h/dicom-web/studies/1/series/2/instances/3/bulkdata/7FE00010"' in resolved
+    # the text is never parsed: a text value holding the placeholder is rewritten too
+    assert b'"https://h/dicom-web/ in a text value"' in resolved

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from dicomcommon import audit, db, parameters
 from dicomcommon.errors import InvalidQuery
-from qido.handlers import QidoContext
+from qido.context import QidoContext
 
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
 _COLUMNS = (

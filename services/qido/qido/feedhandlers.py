@@ -22,7 +22,7 @@ from dicomcommon.errors import BackendUnavailable
 from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.principal import principal_of
 from qido import changefeed as feed
-from qido.handlers import QidoContext
+from qido.context import QidoContext
 
 _JSON = "application/json"
 _SSE_PAGE = 100

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 import asyncpg
@@ -24,7 +24,7 @@ from dicomcommon.errors import PayloadTooLarge
 from dicomcommon.multipart import MediaType
 from dicomcommon.principal import principal_of
 from dicomcommon.query import Query, matching_keys, parse_query
-from qido.settings import Settings
+from qido.context import QidoContext
 
 Format = Literal["json", "xml"]
 _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "application/*", "*/*"})
@@ -35,14 +35,6 @@ _MORE_RESULTS = "There are additional results that can be requested."
 TOTAL_COUNT_HEADER = "X-Total-Count"
 # Extended query tags the search used whose values were not all indexed (Microsoft's header).
 ERRONEOUS_HEADER = "erroneous-dicom-attributes"
-
-
-@dataclass(frozen=True, slots=True)
-class QidoContext:
-    """What every request needs, built once in the lifespan."""
-
-    pool: asyncpg.Pool
-    settings: Settings
 
 
 async def search_studies(request: Request) -> Response:

@@ -15,7 +15,7 @@ from pydicom.errors import InvalidDicomError
 from dicomcommon import anonymize
 from dicomcommon.errors import FailureReason, InvalidInstance
 from dicomcommon.multipart import Part
-from stow.metadata_parts import to_part
+from stow.part10 import to_part
 from stow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from dicomcommon.elements import PIXEL_DATA_KEYS
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
 from dicomcommon.mediatypes import PIXEL_MEDIA_TYPES
 from dicomcommon.multipart import MediaType, Part
+from stow.part10 import to_part
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/dicom+json"
@@ -239,18 +240,3 @@ def _transfer_syntax(media: MediaType) -> UID:
 def _read(part: Part) -> bytes:
     part.body.seek(0)
     return part.body.read()
-
-
-def to_part(ds: Dataset) -> Part:
-    """Write ``ds`` as a Part 10 file into a new part (``application/dicom``); on disk when its
-    pixel data alone passes the multipart spool threshold, like a received part."""
-    large = len(ds.get("PixelData") or b"") > multipart.SPOOL_IN_MEMORY
-    body = cast(BinaryIO, tempfile.TemporaryFile() if large else io.BytesIO())  # noqa: SIM115
-    try:
-        ds.save_as(body, enforce_file_format=True)
-    except BaseException:
-        body.close()
-        raise
-    size = body.tell()
-    body.seek(0)
-    return Part({"content-type": "application/dicom"}, body, size)

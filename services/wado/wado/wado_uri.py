@@ -31,8 +31,8 @@ from dicomcommon import mediatypes, negotiation, parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.uids import is_safe_uid
 from wado import anonymized, index, pixels, rendered, retrieve
-from wado.context import WadoContext, visible_groups
-from wado.handlers import audit_instances, head_safe
+from wado.context import WadoContext, audit_instances, visible_groups
+from wado.head import head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import Choice
 from wado.rendered import RenderParams

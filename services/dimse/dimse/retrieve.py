@@ -19,7 +19,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from dicomcommon.audit import Action, AuditRecord
+from dicomcommon.conversions import ConversionGate
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.mediatypes import NATIVE_LITTLE_ENDIAN
 from dicomcommon.storage import BlobNotFound, BlobStore
@@ -109,6 +110,10 @@ class RetrieveScp:
     policy: CallerPolicy
     audit: DimseAudit
     loop: asyncio.AbstractEventLoop
+    conversions: ConversionGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conversions = self.settings.conversion_gate()  # WADO's cap, per process
 
     def on_c_move(self, event: Any) -> Iterator[Any]:
         """pynetdicom's ``EVT_C_MOVE``: the destination, the count, then the sub-operations."""
@@ -216,10 +221,21 @@ class RetrieveScp:
             work.result(_BLOB_SECONDS)
             if syntax == item.transfer_syntax_uid:
                 return dcmread(spool, defer_size=_DEFER_BYTES)
-            return dcmread(BytesIO(transcode(spool.read_bytes(), syntax)))
+            size = spool.stat().st_size
+            if size > self.settings.max_transcode_bytes:
+                raise TranscodeError(f"{size} bytes is over max_transcode_bytes")
+            converted = asyncio.run_coroutine_threadsafe(
+                self._transcode(spool, size, syntax), self.loop
+            )
+            return dcmread(BytesIO(converted.result()))
         except (BlobNotFound, BackendUnavailable, TimeoutError, TranscodeError, OSError) as exc:
             log.warning("%s: cannot be sent (%s)", item.sop_instance_uid, exc)
             return _unsendable(item)
+
+    async def _transcode(self, spool: Path, size: int, syntax: str) -> bytes:
+        """The conversion under the process's cap (``ConversionsBusy`` when no room frees)."""
+        async with self.conversions.admit(size):
+            return await asyncio.to_thread(lambda: transcode(spool.read_bytes(), syntax))
 
     async def _spool(self, key: str, spool: Path) -> None:
         """The blob's bytes into ``spool``, chunk by chunk."""

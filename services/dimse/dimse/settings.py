@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dicomcommon.conversions import ConversionLimits
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AuditSettings,
@@ -53,7 +54,7 @@ class RemoteAe(BaseModel):
     tls: bool = False  # associate with DICOM TLS (the ``tls_*`` files: our certificate, CAs)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ConversionLimits):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_DIMSE_")
 
     postgres: PostgresSettings = postgres_field()

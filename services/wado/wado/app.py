@@ -15,7 +15,6 @@ from dicomcommon.storage.factory import open_store
 from dicomcommon.webapp import ReadinessCheck, create_service_app
 from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
-from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
 from wado.render_workers import RenderWorkers
@@ -35,11 +34,7 @@ def create_app(settings: Settings) -> Starlette:
             store = await open_store(settings.storage)
             try:
                 cache = MetadataCache(settings.metadata_cache_bytes)
-                gate = ConversionGate(
-                    settings.max_conversions,
-                    settings.max_conversion_bytes,
-                    settings.conversion_wait_seconds,
-                )
+                gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes)
                 app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)

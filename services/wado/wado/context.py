@@ -9,10 +9,10 @@ import asyncpg
 from starlette.requests import Request
 
 from dicomcommon import audit, studyaccess
+from dicomcommon.conversions import ConversionGate
 from dicomcommon.principal import principal_of
 from dicomcommon.storage import BlobStore
 from wado import index
-from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
 from wado.render_workers import RenderWorkers

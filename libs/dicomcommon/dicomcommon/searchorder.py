@@ -23,7 +23,7 @@ _INTEGER_STRINGS = frozenset({"SeriesNumber", "InstanceNumber"})
 # Sorted by their first 64 characters, as the ``study_newest_first`` index keeps them (a real
 # DA or TM is far shorter; a malformed value of several KB would not fit an index row).
 _PREFIX_SORTED = frozenset({"StudyDate", "StudyTime"})
-_PREFIX = 64
+ORDER_PREFIX_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,8 @@ def _default(base: Level) -> list[SortTerm]:
     a = ALIAS[base]
     if base == Level.STUDY:
         return [
-            SortTerm(base, f"left({a}.study_date, {_PREFIX})", True),
-            SortTerm(base, f"left({a}.study_time, {_PREFIX})", True),
+            SortTerm(base, f"left({a}.study_date, {ORDER_PREFIX_LENGTH})", True),
+            SortTerm(base, f"left({a}.study_time, {ORDER_PREFIX_LENGTH})", True),
             SortTerm(base, f"{a}.created_at", True),
         ]
     number = "series_number" if base == Level.SERIES else "instance_number"
@@ -77,5 +77,5 @@ def _term(key: OrderKey, base: Level) -> SortTerm:
     if attribute.keyword in _INTEGER_STRINGS:
         expression = f"dicom_integer({expression})"
     elif attribute.keyword in _PREFIX_SORTED:
-        expression = f"left({expression}, {_PREFIX})"
+        expression = f"left({expression}, {ORDER_PREFIX_LENGTH})"
     return SortTerm(level, expression, key.descending)

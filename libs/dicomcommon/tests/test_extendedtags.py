@@ -10,7 +10,8 @@ from dicomcommon.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.extendedtags import ExtendedTag, names_unindexed
 from dicomcommon.query import Range, SingleValue, Wildcard, parse_query
-from dicomcommon.searchsql import build_search, unindexed
+from dicomcommon.searchmatch import unindexed
+from dicomcommon.searchsql import build_search
 
 BASE = "http://archive.example/dicom-web"
 PRIVATE = ExtendedTag(7, "00091001", "DA", Level.STUDY, "ACME 1.0", "Ready", "Enabled")

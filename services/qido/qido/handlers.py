@@ -17,7 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import audit, db, dicomjson, extendedtags, negotiation, studyaccess
+from dicomcommon import audit, db, dicomjson, extendedtags, negotiation, searchmatch, studyaccess
 from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import PayloadTooLarge
@@ -100,7 +100,7 @@ async def _bounded_scan(request: Request, query: Query) -> Query:
     document: the indexed keys must narrow the candidates to at most ``max_scan_rows``, and
     the answer warns that the search is not index-backed."""
     ctx: QidoContext = request.app.state.ctx
-    unindexed = sql.unindexed(query)
+    unindexed = searchmatch.unindexed(query)
     if not unindexed:
         return query
     most = ctx.settings.max_scan_rows

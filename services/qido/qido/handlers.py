@@ -7,7 +7,6 @@ an empty result is 204 No Content (PS3.18 §8.3.4.4.1, Table 10.6.3-2).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -17,7 +16,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import audit, db, dicomjson, extendedtags, negotiation, searchmatch, studyaccess
+from dicomcommon import (
+    audit,
+    db,
+    dicomjson,
+    extendedtags,
+    multipart,
+    negotiation,
+    searchmatch,
+    studyaccess,
+)
 from dicomcommon import searchsql as sql
 from dicomcommon.dicomjson import DicomJson, Level
 from dicomcommon.errors import PayloadTooLarge
@@ -204,13 +212,13 @@ def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Re
 
 def _multipart_xml(matches: list[DicomJson]) -> Response:
     """One ``application/dicom+xml`` part per match (PS3.18 §8.7.3.3, PS3.19 A.1)."""
-    boundary = uuid.uuid4().hex
+    boundary = multipart.new_boundary()
     parts = [
-        b"--%s\r\nContent-Type: application/dicom+xml\r\n\r\n%s\r\n"
-        % (boundary.encode(), dicomjson.to_native_xml(match))
-        for match in matches
+        multipart.part_header(boundary, "application/dicom+xml", first=i == 0)
+        + dicomjson.to_native_xml(match)
+        for i, match in enumerate(matches)
     ]
-    body = b"".join(parts) + b"--%s--\r\n" % boundary.encode()
+    body = b"".join(parts) + multipart.closing_delimiter(boundary)
     media_type = f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
     return Response(body, headers={"Content-Type": media_type})
 

@@ -175,7 +175,12 @@ def _bulk_base(uids: tuple[str, str, str, str]) -> str:
 
 
 def _first_text(metadata: dict[str, Any], tag: int) -> str:
-    values = metadata.get(f"{tag:08X}", {}).get("Value") or [""]
+    """A UID element's text. An element of another VR holds no UID: its values are read as
+    text, which no UID check accepts (as the pydicom path reads them)."""
+    element = metadata.get(f"{tag:08X}", {})
+    values = element.get("Value") or [""]
+    if element.get("vr", "UI") != "UI":
+        return str(values)
     return str(values[0] or "")
 
 

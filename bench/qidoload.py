@@ -27,8 +27,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import UID
 
 from bench.population import Series, Study
-from dicomcommon import dataset, resources
-from dicomcommon.events import Frame, InstanceStored
+from dicomcommon.adapters.events import Frame, InstanceStored
+from dicomcommon.dicom import dataset, resources
 from indexer import apply
 
 TEMPLATES = {

@@ -1,5 +1,5 @@
-"""Date-time matching has one authority, ``dicomcommon.moments``; the SQL functions of migration
-0011 that read stored values (``dicom_utc_moment``, ``dicom_offset_minutes``) are checked
+"""Date-time matching has one authority, ``dicomcommon.dicom.moments``; the SQL functions of
+migration 0011 that read stored values (``dicom_utc_moment``, ``dicom_offset_minutes``) are checked
 against it on generated values, in the real PostgreSQL: a DT value and its bounds must name the
 same moment on both sides, or a search would miss or add matches."""
 
@@ -12,7 +12,7 @@ import asyncpg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dicomcommon import moments
+from dicomcommon.dicom import moments
 from dicomstack.stack import Stack
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"))

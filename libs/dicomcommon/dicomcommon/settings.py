@@ -93,7 +93,7 @@ class HttpSettings(BaseSettings):
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8080/dicom-web"
     log_level: str = "info"
-    # Host names a request may carry (DNS rebinding defence); empty: see ``dicomcommon.proxies``
+    # Host names a request may carry (DNS rebinding defence); empty: see ``dicomcommon.web.proxies``
     # (the loopback names plus the public base URL's host while bound to loopback, else any).
     allowed_hosts: CommaList = []
     # Peers (IPs or CIDRs) whose X-Forwarded-For / -Proto / -Host / -Prefix are believed; any
@@ -149,7 +149,7 @@ class CorsSettings(BaseSettings):
 
 
 class AuditSettings(BaseSettings):
-    """The audit trail (``dicomcommon.audit``): one event per request on patient data,
+    """The audit trail (``dicomcommon.web.audit``): one event per request on patient data,
     published to JetStream after the answer; the indexer records it (and forwards it as a
     DICOM audit message to ``syslog_url`` when set: ``udp://host:514``, ``tcp://host:601``,
     ``tls://host:6514``)."""

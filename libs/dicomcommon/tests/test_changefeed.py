@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from dicomcommon import changefeed, publicbase
+from dicomcommon.adapters import changefeed
+from dicomcommon.web import publicbase
 
 ROW: dict[str, Any] = {
     "sequence": 7,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomcommon import dataset
+from dicomcommon.dicom import dataset
 from dicomcommon.errors import FailureReason, InvalidInstance
 
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"

@@ -1,4 +1,4 @@
-"""The element classes every reader shares (``dicomcommon.elements``), pinned to PS3.5."""
+"""The element classes every reader shares (``dicomcommon.dicom.elements``), pinned to PS3.5."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydicom.datadict import dictionary_VR
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicomcommon import elements, pixeldata
+from dicomcommon.dicom import elements, pixeldata
 from dicomcommon.errors import InvalidInstance
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from dicomcommon import resources
-from dicomcommon.storage import keys
+from dicomcommon.adapters.storage import keys
+from dicomcommon.dicom import resources
 
 
 def test_instance_path_is_the_study_series_instance_hierarchy() -> None:
@@ -47,7 +47,7 @@ def test_check_key_rejects_keys_that_could_escape_the_store(bad: str) -> None:
 
 
 def test_bulk_data_uris_are_stored_behind_the_placeholder_and_resolved_on_read() -> None:
-    from dicomcommon import publicbase
+    from dicomcommon.web import publicbase
 
     base = resources.bulk_data_base("1", "2", "3")
     assert base == "dicomweb-bulk:studies/1/series/2/instances/3/bulkdata/"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydicom import uid
 
-from dicomcommon import mediatypes
+from dicomcommon.dicom import mediatypes
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from dicomcommon import negotiation
 from dicomcommon.errors import DicomwebError, NotAcceptable
-from dicomcommon.multipart import MediaType
+from dicomcommon.web import negotiation
+from dicomcommon.web.multipart import MediaType
 
 
 def request_with(*accept: str, query: str = "") -> Request:

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dicomcommon import parameters
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
-from dicomcommon.query import parse_query
+from dicomcommon.search.query import parse_query
+from dicomcommon.web import parameters
 
 
 @given(st.integers(min_value=0, max_value=parameters.MAX_BIGINT))

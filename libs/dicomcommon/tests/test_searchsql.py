@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dicomcommon.dicomjson import Level
-from dicomcommon.query import Query, parse_query
-from dicomcommon.searchsql import build_count, build_search
-from dicomcommon.searchterms import fuzzy_regex, like_pattern
+from dicomcommon.dicom.dicomjson import Level
+from dicomcommon.search.query import Query, parse_query
+from dicomcommon.search.sql import build_count, build_search
+from dicomcommon.search.terms import fuzzy_regex, like_pattern
 
 BASE = "http://archive.example/dicom-web"
 HOSTILE = "x'; DROP TABLE study; --"
@@ -182,7 +182,7 @@ def _migration(name: str) -> str:
 def test_prefix_matching_uses_the_prefix_length_of_the_indexes() -> None:
     """Migration 0014 indexes these columns by ``left(…, 256)``; a match on another length
     would miss the index (a sequential scan) or compare prefixes of the wrong size."""
-    from dicomcommon.searchterms import PREFIX_INDEXED, PREFIX_LENGTH
+    from dicomcommon.search.terms import PREFIX_INDEXED, PREFIX_LENGTH
 
     indexes = _migration("0014_parked_commands.sql")
     for column in PREFIX_INDEXED - {"modalities_in_study"}:
@@ -192,7 +192,7 @@ def test_prefix_matching_uses_the_prefix_length_of_the_indexes() -> None:
 
 
 def test_default_study_order_sorts_by_the_prefix_its_index_keeps() -> None:
-    from dicomcommon.searchorder import ORDER_PREFIX_LENGTH
+    from dicomcommon.search.order import ORDER_PREFIX_LENGTH
 
     index = _migration("0016_search_order_and_feed_class.sql")
     for column in ("study_date", "study_time"):

@@ -7,7 +7,7 @@ yields one data set at a time. Each instance's blob is spooled to a temporary fi
 with its large values deferred (pydicom reads them from the file while encoding), so one
 instance at a time is in flight, never a study. The destination's accepted presentation
 contexts decide the transfer syntax: the stored one when accepted (the bytes as stored),
-otherwise Explicit VR Little Endian decoded with the shared codecs (``dicomcommon.transcode``)
+otherwise Explicit VR Little Endian decoded with the shared codecs (``dicomcommon.dicom.transcode``)
 when the peer accepts only uncompressed syntaxes. An instance that cannot be sent (blob gone,
 no acceptable syntax, codec failure) is a failed sub-operation named in the Failed SOP
 Instance UID List; a C-CANCEL ends the sub-operations with Cancel (C.4.2.3.1).
@@ -36,12 +36,12 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
-from dicomcommon.audit import Action, AuditRecord
-from dicomcommon.conversions import ConversionGate
+from dicomcommon.adapters.storage import BlobNotFound, BlobStore
+from dicomcommon.dicom.conversions import ConversionGate
+from dicomcommon.dicom.mediatypes import NATIVE_LITTLE_ENDIAN
+from dicomcommon.dicom.transcode import TranscodeError, can_transcode, transcode
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.mediatypes import NATIVE_LITTLE_ENDIAN
-from dicomcommon.storage import BlobNotFound, BlobStore
-from dicomcommon.transcode import TranscodeError, can_transcode, transcode
+from dicomcommon.web.audit import Action, AuditRecord
 from dimse import located, statuses, tls
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.conversions import ConversionLimits
+from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AuditSettings,

@@ -1,5 +1,5 @@
 """C-STORE SCP (PS3.4 Annex B) on STOW's path: the same reading and validation, blob write,
-ingest command and wait for the indexer (``dicomcommon.ingest``).
+ingest command and wait for the indexer (``dicomcommon.adapters.ingest``).
 
 pynetdicom writes each received data set to a temporary Part 10 file (file meta of the
 negotiated transfer syntax, then the bytes as received), so memory stays flat whatever the
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from dicomcommon import studyaccess
-from dicomcommon.audit import Action, AuditRecord
+from dicomcommon.adapters.ingest import Ingest, failure_reason
 from dicomcommon.errors import BackendUnavailable, FailureReason, InvalidInstance
-from dicomcommon.ingest import Ingest, failure_reason
-from dicomcommon.multipart import Part
 from dicomcommon.principal import LOCAL
+from dicomcommon.web.audit import Action, AuditRecord
+from dicomcommon.web.multipart import Part
 from dimse import statuses
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy

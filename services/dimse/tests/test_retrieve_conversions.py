@@ -1,4 +1,4 @@
-"""C-MOVE / C-GET transcodes under WADO's caps (``dicomcommon.conversions``): the per-instance
+"""C-MOVE / C-GET transcodes under WADO's caps (``dicomcommon.dicom.conversions``): the per-instance
 size cap and the process's conversion gate. A sub-operation the caps refuse fails alone."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
 
-from dicomcommon.storage.filesystem import FilesystemBlobStore
+from dicomcommon.adapters.storage.filesystem import FilesystemBlobStore
 from dimse.located import LocatedInstance
 from dimse.retrieve import RetrieveScp
 from dimse.settings import Settings

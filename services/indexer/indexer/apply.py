@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from dicomcommon import studyaccess
-from dicomcommon.events import (
+from dicomcommon.adapters.events import (
     DeleteRequested,
     FeedAction,
     InstanceStored,

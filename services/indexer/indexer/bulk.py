@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 import asyncpg
 
 from dicomcommon import studyaccess
-from dicomcommon.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
+from dicomcommon.adapters.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
 from indexer import apply
 
 Store = tuple[int, int, InstanceStored]  # (position in batch, stream sequence, event)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import db, parameters
+from dicomcommon.adapters import db
 from dicomcommon.errors import NotFound
+from dicomcommon.web import parameters
 from indexer import offloaded, parking
 from indexer.batch import apply_batch
 

@@ -15,10 +15,10 @@ import time
 
 import asyncpg
 
-from dicomcommon import db
-from dicomcommon.bus import Bus
-from dicomcommon.storage import BlobStore
-from dicomcommon.storage.keys import written_at
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.adapters.storage.keys import written_at
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import asyncpg
 import orjson
 import pytest
 
-from dicomcommon import changefeed, db
-from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.adapters import changefeed, db
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored, OutcomeStatus
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
 from indexer import parking

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from dicomcommon import db
-from dicomcommon.audit import Action, AuditEvent, AuditRecord, Outcome, clip
+from dicomcommon.adapters import db
 from dicomcommon.settings import PostgresSettings
+from dicomcommon.web.audit import Action, AuditEvent, AuditRecord, Outcome, clip
 from dicomstack.stack import Stack
 from indexer.auditlog import record
 from indexer.migrate import migrate

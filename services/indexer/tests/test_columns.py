@@ -10,8 +10,8 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from dicomcommon.events import InstanceStored
-from dicomcommon.searchschema import COLUMNS
+from dicomcommon.adapters.events import InstanceStored
+from dicomcommon.search.columns import COLUMNS
 from indexer import apply
 
 # Columns the indexer computes from the rows below, not from an attribute of the instance.

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from dicomcommon import db
-from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored, OutcomeStatus
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
 from indexer.batch import apply_batch

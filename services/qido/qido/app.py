@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db, schema
-from dicomcommon.feedwatch import FeedWatch
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters import db, schema
+from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from qido import audittrail, feedhandlers, handlers
 from qido.context import QidoContext
 from qido.settings import Settings

@@ -4,7 +4,7 @@ Filters: ``user`` (subject or name), ``study`` (a Study Instance UID the event t
 ``action`` (``search``, ``retrieve``, ``store``, ``delete``, ``feed-read``, ``audit-read``),
 ``from`` (inclusive) / ``to`` (exclusive) as ISO 8601 (no offset: UTC); ``limit`` (1-1000,
 default 100) and ``offset`` page through the matches, newest first. The answer is a JSON array
-of events with the fields of ``dicomcommon.audit.AuditEvent``. Reading it is itself audited.
+of events with the fields of ``dicomcommon.web.audit.AuditEvent``. Reading it is itself audited.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import audit, db, parameters
+from dicomcommon.adapters import db
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.web import audit, parameters
 from qido.context import QidoContext
 
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100

@@ -22,8 +22,10 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import changefeed, db, parameters, studyaccess
+from dicomcommon import studyaccess
+from dicomcommon.adapters import changefeed, db
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.web import parameters
 
 V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
 V2_MAX_LIMIT, V2_DEFAULT_LIMIT = 200, 100

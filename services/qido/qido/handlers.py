@@ -16,22 +16,17 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import (
-    audit,
-    db,
-    dicomjson,
-    extendedtags,
-    multipart,
-    negotiation,
-    searchmatch,
-    studyaccess,
-)
-from dicomcommon import searchsql as sql
-from dicomcommon.dicomjson import DicomJson, Level
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom import dicomjson
+from dicomcommon.dicom.dicomjson import DicomJson, Level
 from dicomcommon.errors import PayloadTooLarge
-from dicomcommon.multipart import MediaType
 from dicomcommon.principal import principal_of
-from dicomcommon.query import Query, matching_keys, parse_query
+from dicomcommon.search import extendedtags, sql
+from dicomcommon.search import matching as searchmatch
+from dicomcommon.search.query import Query, matching_keys, parse_query
+from dicomcommon.web import audit, multipart, negotiation
+from dicomcommon.web.multipart import MediaType
 from qido.context import QidoContext
 
 Format = Literal["json", "xml"]

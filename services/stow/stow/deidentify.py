@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from dicomcommon import anonymize
+from dicomcommon.dicom import anonymize
 from dicomcommon.errors import FailureReason, InvalidInstance
-from dicomcommon.multipart import Part
+from dicomcommon.web.multipart import Part
 from stow.part10 import to_part
 from stow.settings import Settings
 

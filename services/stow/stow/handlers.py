@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import audit, multipart, negotiation, studyaccess
-from dicomcommon.dataset import Instance
+from dicomcommon import studyaccess
+from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.ingest import Ingest, PreparedStore
+from dicomcommon.dicom.dataset import Instance
+from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import (
     BackendUnavailable,
     DicomwebError,
@@ -18,10 +21,8 @@ from dicomcommon.errors import (
     InvalidInstance,
     UnsupportedMediaType,
 )
-from dicomcommon.events import Outcome
-from dicomcommon.ingest import Ingest, PreparedStore
 from dicomcommon.principal import principal_of
-from dicomcommon.uids import require_uid
+from dicomcommon.web import audit, multipart, negotiation
 from stow import metadata_parts
 from stow.deidentify import Deidentifier
 from stow.report import StoreReport

@@ -25,11 +25,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicomcommon import multipart, nativexml
-from dicomcommon.elements import PIXEL_DATA_KEYS
+from dicomcommon.dicom.elements import PIXEL_DATA_KEYS
+from dicomcommon.dicom.mediatypes import PIXEL_MEDIA_TYPES
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
-from dicomcommon.mediatypes import PIXEL_MEDIA_TYPES
-from dicomcommon.multipart import MediaType, Part
+from dicomcommon.web import multipart
+from dicomcommon.web.multipart import MediaType, Part
+from stow import nativexml
 from stow.part10 import to_part
 
 log = logging.getLogger(__name__)

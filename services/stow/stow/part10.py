@@ -9,8 +9,8 @@ from typing import BinaryIO, cast
 
 from pydicom.dataset import Dataset
 
-from dicomcommon import multipart
-from dicomcommon.multipart import Part
+from dicomcommon.web import multipart
+from dicomcommon.web.multipart import Part
 
 
 def to_part(ds: Dataset) -> Part:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon import anonymize
+from dicomcommon.dicom import anonymize
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AuditSettings,
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # De-identify every stored instance (PS3.15 Annex E Basic Profile); off, as in DICOMcloud.
     anonymize: bool = False
-    anonymize_options: str = ""  # comma-separated dicomcommon.anonymize.Option names
+    anonymize_options: str = ""  # comma-separated dicomcommon.dicom.anonymize.Option names
     anonymize_uid_secret: SecretStr | None = None  # keys the UID replacement; keep it stable
 
     @model_validator(mode="after")

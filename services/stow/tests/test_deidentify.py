@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 from pydicom.data import get_testdata_file
 
-from dicomcommon.anonymize import anonymize_uid
+from dicomcommon.dicom.anonymize import anonymize_uid
 from dicomcommon.errors import InvalidInstance
-from dicomcommon.multipart import Part
+from dicomcommon.web.multipart import Part
 from stow.deidentify import Deidentifier
 from stow.settings import Settings
 

@@ -6,7 +6,7 @@ import pytest
 from starlette.requests import Request
 
 from dicomcommon.errors import DicomwebError, NotAcceptable
-from dicomcommon.negotiation import parse_accept
+from dicomcommon.web.negotiation import parse_accept
 from wado import retrieve
 from wado.negotiate import Choice, choices
 

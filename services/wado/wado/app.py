@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db, schema
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.storage.factory import open_store
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters import db, schema
+from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.metadata_cache import MetadataCache

@@ -15,9 +15,9 @@ from pydicom.uid import UID
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from dicomcommon import multipart
-from dicomcommon.elements import PIXEL_DATA_KEYS
+from dicomcommon.dicom.elements import PIXEL_DATA_KEYS
 from dicomcommon.errors import DicomwebError, NotFound
+from dicomcommon.web import multipart
 from wado.context import WadoContext
 from wado.index import InstanceDetail
 from wado.negotiate import AS_STORED, Choice, Offer

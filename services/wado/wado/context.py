@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.requests import Request
 
-from dicomcommon import audit, studyaccess
-from dicomcommon.conversions import ConversionGate
+from dicomcommon import studyaccess
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.dicom.conversions import ConversionGate
 from dicomcommon.principal import principal_of
-from dicomcommon.storage import BlobStore
+from dicomcommon.web import audit
 from wado import index
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache

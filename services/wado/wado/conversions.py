@@ -1,5 +1,5 @@
 """How much of an instance's stored bytes a frame request stands for, for the conversion cap
-(``dicomcommon.conversions``)."""
+(``dicomcommon.dicom.conversions``)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 from starlette.responses import Response
 
-from dicomcommon import mediatypes, multipart, parameters
+from dicomcommon.dicom import mediatypes
 from dicomcommon.errors import NotAcceptable, NotFound
+from dicomcommon.web import multipart, parameters
 from wado import pixels, transcode
 from wado.context import WadoContext
 from wado.index import InstanceDetail

@@ -1,6 +1,6 @@
 """What WADO-RS resources offer (PS3.18 §8.7.3): single part or ``multipart/related;
 type=…; transfer-syntax=…``, and the transfer syntax each media type means by default. The
-Accept list itself is read by ``dicomcommon.negotiation``.
+Accept list itself is read by ``dicomcommon.web.negotiation``.
 
 A resource describes what it can send as an ``Offer``; ``choices`` turns the request into the
 acceptable ``Choice``s, best first. Whether a choice suits a given stored instance (can it be
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from dicomcommon import mediatypes, negotiation
+from dicomcommon.dicom import mediatypes
 from dicomcommon.errors import NotAcceptable
-from dicomcommon.multipart import MediaType
+from dicomcommon.web import negotiation
+from dicomcommon.web.multipart import MediaType
 
 AS_STORED = negotiation.AS_STORED
 MULTIPART = "multipart/related"

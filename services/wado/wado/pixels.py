@@ -15,7 +15,7 @@ from pydicom import uid
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
 
-from dicomcommon import mediatypes
+from dicomcommon.dicom import mediatypes
 from wado.index import InstanceDetail
 from wado.transcode import TranscodeError
 

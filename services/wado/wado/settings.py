@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.conversions import ConversionLimits
+from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
     AuditSettings,
     AuthSettings,
@@ -57,7 +57,7 @@ class Settings(BaseSettings, ConversionLimits):
     # GIL) never stalls the process's other requests; 0: a worker thread (see render_workers).
     render_processes: int = Field(default=0, ge=0, le=64)
     # max_transcode_bytes, max_conversions, max_conversion_bytes, conversion_wait_seconds:
-    # from ConversionLimits (dicomcommon.conversions); a request that finds no room within the
+    # from ConversionLimits (dicomcommon.dicom.conversions); a request that finds no room within the
     # wait is a 503 with Retry-After.
     # Frames one animated GIF of a multi-frame instance may hold (each is decoded and kept).
     max_animated_frames: int = Field(default=500, ge=1, le=100_000)

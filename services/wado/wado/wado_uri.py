@@ -27,9 +27,10 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import mediatypes, negotiation, parameters
+from dicomcommon.dicom import mediatypes
+from dicomcommon.dicom.uids import is_safe_uid
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
-from dicomcommon.uids import is_safe_uid
+from dicomcommon.web import negotiation, parameters
 from wado import anonymized, index, pixels, rendered, retrieve
 from wado.context import WadoContext, audit_instances, visible_groups
 from wado.head import head_safe

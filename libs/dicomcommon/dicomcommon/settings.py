@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # How long a writer (STOW, DELETE, C-STORE) waits for the indexer's outcome before it answers
@@ -309,3 +309,17 @@ def audit_field() -> AuditSettings:
 
 def tracing_field() -> TracingSettings:
     return Field(default_factory=TracingSettings)
+
+
+class WebServiceSettings(BaseModel):
+    """The shared settings every DICOMweb HTTP service composes (STOW, QIDO, WADO, DELETE),
+    mixed into its ``Settings``: NATS (commands and audit events go to JetStream), HTTP,
+    CORS, authentication, tracing, study groups and the audit trail."""
+
+    nats: NatsSettings = nats_field()
+    http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
+    audit: AuditSettings = audit_field()

@@ -10,36 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dicomcommon.dicom import anonymize
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
-    AuditSettings,
-    AuthSettings,
-    CorsSettings,
-    HttpSettings,
-    NatsSettings,
     StorageSettings,
-    StudyGroupsSettings,
-    TracingSettings,
-    audit_field,
-    auth_field,
-    cors_field,
-    http_field,
-    nats_field,
+    WebServiceSettings,
     storage_field,
-    study_groups_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, WebServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
 
-    nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    audit: AuditSettings = audit_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30

@@ -10,39 +10,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
-    AuditSettings,
-    AuthSettings,
-    CorsSettings,
-    HttpSettings,
-    NatsSettings,
     PostgresSettings,
     StorageSettings,
-    StudyGroupsSettings,
-    TracingSettings,
-    audit_field,
-    auth_field,
-    cors_field,
-    http_field,
-    nats_field,
+    WebServiceSettings,
     postgres_field,
     storage_field,
-    study_groups_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings, ConversionLimits):
+class Settings(BaseSettings, WebServiceSettings, ConversionLimits):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_WADO_")
 
     postgres: PostgresSettings = postgres_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    nats: NatsSettings = nats_field()  # audit events go to JetStream
-    audit: AuditSettings = audit_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

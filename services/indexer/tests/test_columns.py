@@ -1,4 +1,4 @@
-"""The typed columns have one keyword each: the search's map (``searchschema.COLUMNS``, read
+"""The typed columns have one keyword each: the search's map (``search.columns.COLUMNS``, read
 side) and the indexer's rows (``apply.study_row`` / ``series_row`` / ``instance_row`` with their
 statements, write side) must agree, or a search would match a column the indexer fills from
 another attribute."""

@@ -1,7 +1,7 @@
 """Matching (PS3.4 C.2.2.2): each ``query.Filter`` as one SQL condition, by matching type:
 typed, indexed columns for the common keys; the stored DICOM JSON of the level for every other
 key and for sequence matching; ``extended_tag_*`` tables for extended query tags. Dates, times
-and date-times defer to ``searchtime``.
+and date-times defer to ``timezones``.
 """
 
 from __future__ import annotations

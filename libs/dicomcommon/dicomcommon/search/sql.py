@@ -7,10 +7,9 @@ key, and sequence matching, matches the stored DICOM JSON of its level (``study.
 One statement answers one request: joins bring the higher levels' attributes of relational
 queries (PS3.18 §10.6.1.2) and ``limit + 1`` rows tell whether the result was cut.
 
-This module assembles the statement; the conditions come from ``searchmatch`` (with
-``searchtime`` for dates and times, ``searchterms`` for the building blocks), the answer's
-shape from ``searchanswer``, the columns from ``searchschema`` and the order from
-``searchorder``.
+This module assembles the statement; the conditions come from ``matching`` (with
+``timezones`` for dates and times, ``terms`` for the building blocks), the answer's shape
+from ``answer``, the columns from ``columns`` and the order from ``order``.
 """
 
 from __future__ import annotations

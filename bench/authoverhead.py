@@ -28,10 +28,10 @@ from pydicom.uid import generate_uid
 from starlette.types import Message, Receive, Scope, Send
 
 from bench.client import ensure_loopback
-from dicomcommon.auth import Authentication
 from dicomcommon.principal import Permission, Principal
-from dicomcommon.routes import routes_for
 from dicomcommon.settings import AuthSettings
+from dicomcommon.web.auth import Authentication
+from dicomcommon.web.routes import routes_for
 from dicomstack import oidc
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack

@@ -27,8 +27,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import UID
 
 from bench.population import Series, Study
-from dicomcommon import dataset
-from dicomcommon.events import Frame, InstanceStored
+from dicomcommon.adapters.events import Frame, InstanceStored
+from dicomcommon.dicom import dataset, resources
 from indexer import apply
 
 TEMPLATES = {
@@ -105,8 +105,7 @@ def instance_events(
         for index in range(series.size):
             sop = series.sop_instance_uid(index)
             metadata = {**base, "00080018": _e("UI", sop), "00200013": _e("IS", index + 1)}
-            prefix = (f"{dataset.BULK_URI_PREFIX}studies/{study.uid}/series/{series.uid}"
-                      f"/instances/{sop}/bulkdata/")  # fmt: skip
+            prefix = resources.bulk_data_base(study.uid, series.uid, sop)
             for key in template.bulk_keys:
                 metadata[key] = {"vr": base[key]["vr"], "BulkDataURI": prefix + key}
             yield series, InstanceStored.model_construct(

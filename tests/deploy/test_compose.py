@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dicomcommon.routes import SERVICES
 from dicomcommon.settings import TracingSettings
+from dicomcommon.web.routes import SERVICES
 from dicomstack import deploy
 from tests.deploy.manifests import (
     AUTH_REQUIRED,

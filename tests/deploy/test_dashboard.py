@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dicomcommon.webapp import create_service_app
+from dicomcommon.web.webapp import create_service_app
 from indexer import backlog  # noqa: F401  (importing it registers the backlog gauges)
 from tests.deploy.manifests import ROOT
 

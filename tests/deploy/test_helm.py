@@ -11,7 +11,7 @@ import helm_python
 import pytest
 import yaml
 
-from dicomcommon.routes import SERVICES
+from dicomcommon.web.routes import SERVICES
 from dicomstack import deploy
 from dimse.settings import Settings as DimseSettings
 from tests.deploy.manifests import (

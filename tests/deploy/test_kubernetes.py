@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dicomcommon.routes import SERVICES
+from dicomcommon.web.routes import SERVICES
 from dicomstack import deploy
 from tests.deploy.manifests import (
     AUTH_REQUIRED,

@@ -17,7 +17,7 @@ import stow.app
 import wado.app
 from delow.settings import Settings as DelowSettings
 from dicomcommon.principal import Permission
-from dicomcommon.routes import GATEWAY_ROUTES, ROUTES, RouteFinder, routes_for
+from dicomcommon.web.routes import GATEWAY_ROUTES, ROUTES, RouteFinder, routes_for
 from dimse.settings import Settings as DimseSettings
 from indexer.settings import Settings as IndexerSettings
 from qido.settings import Settings as QidoSettings

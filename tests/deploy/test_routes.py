@@ -7,7 +7,7 @@ import re
 import jsonschema
 import pytest
 
-from dicomcommon.routes import GATEWAY_ROUTES, unversioned
+from dicomcommon.web.routes import GATEWAY_ROUTES, unversioned
 from dicomstack import deploy
 from dicomstack.__main__ import main
 from tests.deploy.manifests import ROOT, validate_object
@@ -16,7 +16,7 @@ from tests.deploy.manifests import ROOT, validate_object
 def test_committed_route_files_match_the_routes_table() -> None:
     drifted = deploy.drifted(ROOT)
     assert not drifted, (
-        f"{', '.join(drifted)} differ from dicomcommon/routes.py: "
+        f"{', '.join(drifted)} differ from dicomcommon/web/routes.py: "
         "run `python -m dicomstack routes --write .` and commit the result"
     )
 

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from dicomcommon.adapters.storage.s3 import S3BlobStore
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import StorageSettings
-from dicomcommon.storage.s3 import S3BlobStore
 from dicomstack.ports import free_ports
 from dicomstack.processes import binary
 from tests.deploy.manifests import ROOT

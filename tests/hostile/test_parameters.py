@@ -13,8 +13,9 @@ import httpx
 import pytest
 from pydicom.dataset import Dataset
 
-from dicomcommon import dicomjson, query
-from dicomcommon.routes import GATEWAY_ROUTES
+from dicomcommon.dicom import dicomjson
+from dicomcommon.search import query
+from dicomcommon.web.routes import GATEWAY_ROUTES
 from dicomstack.stack import Stack
 from tests import instances
 from tests.hostile import attacks

@@ -11,7 +11,7 @@ import httpx
 import pydicom
 import pytest
 
-from dicomcommon.anonymize import anonymize_uid
+from dicomcommon.dicom.anonymize import anonymize_uid
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
 from tests import instances

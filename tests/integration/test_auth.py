@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from dicomcommon.principal import Permission
-from dicomcommon.routes import ALL_SERVICES, ROUTES, Route
+from dicomcommon.web.routes import ALL_SERVICES, ROUTES, Route
 from dicomstack.stack import Stack
 from tests.tokens import BAD_TOKENS, token_for
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dicomcommon import blobkeys
+from dicomcommon.adapters.storage import keys as blobkeys
 from dicomstack.stack import Stack
 from tests import instances
 from tests.polling import eventually

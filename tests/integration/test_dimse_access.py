@@ -18,7 +18,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelFind,
 )
 
-from dicomcommon.anonymize import anonymize_uid
+from dicomcommon.dicom.anonymize import anonymize_uid
 from dicomcommon.settings import AnonymizeSettings, StudyGroupsSettings
 from dicomstack.stack import Stack
 from dimse import statuses

@@ -10,14 +10,14 @@ import httpx
 import pytest
 
 from dicomcommon import studyaccess
-from dicomcommon.bus import Bus, subject
-from dicomcommon.events import STORE_SUBJECT
-from dicomcommon.ingest import Ingest
-from dicomcommon.multipart import Part
-from dicomcommon.outcomes import OutcomeWaiter
+from dicomcommon.adapters.bus import Bus, subject
+from dicomcommon.adapters.events import STORE_SUBJECT
+from dicomcommon.adapters.ingest import Ingest
+from dicomcommon.adapters.outcomes import OutcomeWaiter
+from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.principal import LOCAL
 from dicomcommon.settings import NatsSettings, StorageSettings, StudyGroupsSettings
-from dicomcommon.storage.factory import open_store
+from dicomcommon.web.multipart import Part
 from dicomstack.stack import Stack
 from dimse.publishing import GroupPublisher
 from tests import instances

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from dicomcommon import schema
+from dicomcommon.adapters import schema
 from dicomcommon.settings import PostgresSettings, StorageSettings
 from dicomstack.stack import Stack
 from indexer.migrate import migrate

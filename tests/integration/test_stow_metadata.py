@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
-from dicomcommon import dicomjson
+from dicomcommon.dicom import dicomjson
 from dicomcommon.errors import FailureReason
 from dicomstack.stack import Stack
 from tests import instances

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dicomcommon.routes import DICOMWEB_ROOT
+from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
 from tests import instances

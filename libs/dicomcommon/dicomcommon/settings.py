@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dicomcommon import anonymize as anonymization
+from dicomcommon.dicom import anonymize as anonymization
+
+# How long a writer (STOW, DELETE, C-STORE) waits for the indexer's outcome before it answers
+# that the command is durable but not yet confirmed (STOW 202, DELETE 202, C-STORE Success).
+INDEX_TIMEOUT_SECONDS = 30.0
 
 
 class PostgresSettings(BaseSettings):
@@ -91,7 +95,7 @@ class HttpSettings(BaseSettings):
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8080/dicom-web"
     log_level: str = "info"
-    # Host names a request may carry (DNS rebinding defence); empty: see ``dicomcommon.proxies``
+    # Host names a request may carry (DNS rebinding defence); empty: see ``dicomcommon.web.proxies``
     # (the loopback names plus the public base URL's host while bound to loopback, else any).
     allowed_hosts: CommaList = []
     # Peers (IPs or CIDRs) whose X-Forwarded-For / -Proto / -Host / -Prefix are believed; any
@@ -147,7 +151,7 @@ class CorsSettings(BaseSettings):
 
 
 class AuditSettings(BaseSettings):
-    """The audit trail (``dicomcommon.audit``): one event per request on patient data,
+    """The audit trail (``dicomcommon.web.audit``): one event per request on patient data,
     published to JetStream after the answer; the indexer records it (and forwards it as a
     DICOM audit message to ``syslog_url`` when set: ``udp://host:514``, ``tcp://host:601``,
     ``tls://host:6514``)."""
@@ -281,7 +285,7 @@ class AnonymizeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
 
     anonymize: bool = False
-    anonymize_options: str = ""  # comma-separated dicomcommon.anonymize.Option names
+    anonymize_options: str = ""  # comma-separated dicomcommon.dicom.anonymize.Option names
     anonymize_uid_secret: SecretStr | None = None  # keys the UID replacement; keep it stable
 
     @model_validator(mode="after")
@@ -331,3 +335,17 @@ def audit_field() -> AuditSettings:
 
 def tracing_field() -> TracingSettings:
     return Field(default_factory=TracingSettings)
+
+
+class WebServiceSettings(BaseModel):
+    """The shared settings every DICOMweb HTTP service composes (STOW, QIDO, WADO, DELETE),
+    mixed into its ``Settings``: NATS (commands and audit events go to JetStream), HTTP,
+    CORS, authentication, tracing, study groups and the audit trail."""
+
+    nats: NatsSettings = nats_field()
+    http: HttpSettings = http_field()
+    cors: CorsSettings = cors_field()
+    auth: AuthSettings = auth_field()
+    tracing: TracingSettings = tracing_field()
+    study_groups: StudyGroupsSettings = study_groups_field()
+    audit: AuditSettings = audit_field()

@@ -18,6 +18,7 @@ or a parameter: the hot paths cost what they cost without it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from dicomcommon.principal import Permission, Principal
@@ -65,12 +66,24 @@ def upload(principal: Principal, settings: StudyGroupsSettings) -> Upload:
     return Upload(study_groups, tuple(sorted({*own, *study_groups})))
 
 
+def shares_group(study_groups: Collection[str], groups: Collection[str]) -> bool:
+    """The rule itself: a study is within reach when it shares at least one group."""
+    return not set(study_groups).isdisjoint(groups)
+
+
+def shares_group_sql(study_groups: str, groups_parameter: str) -> str:
+    """``shares_group`` in SQL: the ``text[]`` expression ``study_groups`` shares a group with
+    the ``text[]`` parameter (``&&``, which the GIN index on ``study.access_groups`` serves)."""
+    return f"{study_groups} && {groups_parameter}::text[]"
+
+
 def study_condition(study_uid: str, groups_parameter: str) -> str:
     """SQL that holds when the study named by the expression ``study_uid`` exists and shares
     a group with the ``text[]`` parameter (a primary-key probe of ``study``)."""
+    shared = shares_group_sql("access_study.access_groups", groups_parameter)
     return (
         f"EXISTS (SELECT 1 FROM study access_study WHERE access_study.study_instance_uid = "
-        f"{study_uid} AND access_study.access_groups && {groups_parameter}::text[])"
+        f"{study_uid} AND {shared})"
     )
 
 

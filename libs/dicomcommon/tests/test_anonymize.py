@@ -8,8 +8,8 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from dicomcommon import anonymize
-from dicomcommon.anonymize import Option
+from dicomcommon.dicom import anonymize
+from dicomcommon.dicom.anonymize import Option
 
 SECRET = b"test-secret"
 

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dicomcommon import audit
-from dicomcommon.audit import Action, AuditBatch, AuditEvent, Classifier
-from dicomcommon.auditpublisher import AuditPublisher
 from dicomcommon.principal import LOCAL, Permission
-from dicomcommon.routes import ROUTES
 from dicomcommon.settings import AuditSettings, HttpSettings, NatsSettings
-from dicomcommon.webapp import create_service_app
+from dicomcommon.web import audit
+from dicomcommon.web.audit import Action, AuditBatch, AuditEvent, Classifier
+from dicomcommon.web.auditpublisher import AuditPublisher
+from dicomcommon.web.routes import ROUTES
+from dicomcommon.web.webapp import create_service_app
 
 STUDY, SERIES, SOP = "1.2.3", "1.2.3.4", "1.2.3.4.5"
 

@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from dicomcommon.auth import startup_problem
 from dicomcommon.principal import LOCAL, Permission, Principal, principal_of
-from dicomcommon.routes import Route
 from dicomcommon.settings import AuthSettings
-from dicomcommon.tokens import TokenVerifier, claim_at, role_permissions
-from dicomcommon.webapp import create_service_app
+from dicomcommon.web.auth import startup_problem
+from dicomcommon.web.routes import Route
+from dicomcommon.web.tokens import TokenVerifier, claim_at, role_permissions
+from dicomcommon.web.webapp import create_service_app
 
 ENABLED = AuthSettings(enabled=True, issuer="https://issuer.example", audiences=["dicomweb"])
 

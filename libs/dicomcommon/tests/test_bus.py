@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.js.api import RetentionPolicy
 
-from dicomcommon import bus
+from dicomcommon.adapters import bus
 from dicomcommon.settings import NatsSettings
 from dicomstack.ports import free_ports
 from dicomstack.processes import binary

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from dicomcommon import changefeed, publicbase
+from dicomcommon.adapters import changefeed
+from dicomcommon.web import publicbase
 
 ROW: dict[str, Any] = {
     "sequence": 7,
@@ -56,3 +57,11 @@ def test_entry_from_a_row_without_sop_class_leaves_it_out() -> None:
 def test_subjects_name_the_action() -> None:
     assert changefeed.subject("dicom.feed", "Update") == "dicom.feed.update"
     assert changefeed.subject("dicom.feed", "Delete") == "dicom.feed.delete"
+
+
+def test_the_notify_channel_is_the_one_the_feed_trigger_raises() -> None:
+    """Migration 0003 names the channel in PL/pgSQL; ``NOTIFY_CHANNEL`` is what listeners use."""
+    from importlib.resources import files
+
+    trigger = (files("indexer") / "migrations" / "0003_feed_relay.sql").read_text()
+    assert f"pg_notify('{changefeed.NOTIFY_CHANNEL}', '')" in trigger

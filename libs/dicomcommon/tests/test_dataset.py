@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomcommon import dataset
+from dicomcommon.dicom import dataset
 from dicomcommon.errors import FailureReason, InvalidInstance
 
 PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
@@ -58,3 +58,15 @@ def test_a_value_pydicom_cannot_convert_fails_its_file_with_a_reason() -> None:
     with pytest.raises(InvalidInstance, match="1A") as caught:
         _read(_file("badVR.dcm"))
     assert caught.value.reason == FailureReason.CANNOT_UNDERSTAND
+
+
+def test_a_uid_element_with_another_vr_is_refused() -> None:
+    """A StudyInstanceUID written as US read as its first number (a valid-looking UID)."""
+    import struct
+
+    original = Path(get_testdata_file("CT_small.dcm")).read_bytes()  # type: ignore[arg-type]
+    study = struct.pack("<HH", 0x0020, 0x000D) + b"UI"
+    at = original.index(study)
+    damaged = original[: at + 4] + b"US" + original[at + 6 :]
+    with pytest.raises(InvalidInstance, match="StudyInstanceUID is not a valid UID"):
+        dataset.read_instance(io.BytesIO(damaged), len(damaged))

@@ -7,7 +7,7 @@ import socket
 import asyncpg
 import pytest
 
-from dicomcommon import db
+from dicomcommon.adapters import db
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 from pydicom.data import get_testdata_file
 
-from dicomcommon.anonymize import anonymize_uid
-from dicomcommon.deidentify import Deidentifier
+from dicomcommon.dicom.anonymize import anonymize_uid
+from dicomcommon.dicom.deidentify import Deidentifier
 from dicomcommon.errors import InvalidInstance
-from dicomcommon.multipart import Part
 from dicomcommon.settings import AnonymizeSettings as Settings
+from dicomcommon.web.multipart import Part
 
 
 def _part(body: bytes) -> Part:

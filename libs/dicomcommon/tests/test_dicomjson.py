@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from dicomcommon.dicomjson import Attribute, Level, element, lookup, to_native_xml
+from dicomcommon.dicom.dicomjson import Attribute, Level, element, lookup, to_native_xml
 
 
 def test_lookup_by_keyword_and_tag() -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
-from dicomcommon.extendedtags import ExtendedTag, names_unindexed
-from dicomcommon.query import Range, SingleValue, Wildcard, parse_query
-from dicomcommon.searchsql import build_search, unindexed
+from dicomcommon.search.extendedtags import ExtendedTag, names_unindexed
+from dicomcommon.search.matching import unindexed
+from dicomcommon.search.query import Range, SingleValue, Wildcard, parse_query
+from dicomcommon.search.sql import build_search
 
 BASE = "http://archive.example/dicom-web"
 PRIVATE = ExtendedTag(7, "00091001", "DA", Level.STUDY, "ACME 1.0", "Ready", "Enabled")

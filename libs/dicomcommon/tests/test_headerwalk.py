@@ -12,9 +12,9 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomcommon import dataset, headerwalk
+from dicomcommon.dicom import dataset, headerwalk
+from dicomcommon.dicom.rawjson import Unsupported
 from dicomcommon.errors import FailureReason, InvalidInstance
-from dicomcommon.rawjson import Unsupported
 from tests.hostile import crafted
 
 

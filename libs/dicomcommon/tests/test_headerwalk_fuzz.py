@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
-from dicomcommon import dataset
+from dicomcommon.dicom import dataset
 from dicomcommon.errors import InvalidInstance
 
 # Small files of different shapes: explicit and implicit VR, sequences, encapsulated frames.

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from dicomcommon import dataset, headerwalk, inflation
+from dicomcommon.dicom import dataset, headerwalk, inflation
 from dicomcommon.errors import FailureReason, InvalidInstance
 from tests.hostile import crafted
 

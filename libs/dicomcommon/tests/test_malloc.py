@@ -1,4 +1,4 @@
-"""The malloc arena cap each service sets at start (``dicomcommon.malloc``)."""
+"""The malloc arena cap each service sets at start (``dicomcommon.web.malloc``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import platform
 import subprocess
 import sys
 
-PROBE = "from dicomcommon import malloc; print(malloc.limit_arenas())"
+PROBE = "from dicomcommon.web import malloc; print(malloc.limit_arenas())"
 
 
 def _probe(**env: str) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from dicomcommon import moments
+from dicomcommon.dicom import moments
 
 
 @pytest.mark.parametrize(

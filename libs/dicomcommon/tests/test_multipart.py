@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from dicomcommon import multipart
 from dicomcommon.errors import DicomwebError, PayloadTooLarge
+from dicomcommon.web import multipart
 
 
 async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:

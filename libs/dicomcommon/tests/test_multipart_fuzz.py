@@ -10,8 +10,8 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dicomcommon import multipart
 from dicomcommon.errors import DicomwebError
+from dicomcommon.web import multipart
 
 FUZZ = settings(
     max_examples=120,

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dicomcommon import parameters
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
-from dicomcommon.query import parse_query
+from dicomcommon.search.query import parse_query
+from dicomcommon.web import parameters
 
 
 @given(st.integers(min_value=0, max_value=parameters.MAX_BIGINT))
@@ -77,3 +77,29 @@ def test_nul_in_a_parameter_is_refused(pair: tuple[str, str]) -> None:
 def test_query_with_nul_is_refused() -> None:
     with pytest.raises(InvalidQuery, match="NUL"):
         parse_query(Level.STUDY, [("PatientName", "DOE\0")], max_limit=100)
+
+
+def test_instant_reads_iso_dates_and_times_with_utc_by_default() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    assert parameters.instant("t", None) is None
+    assert parameters.instant("t", "") is None
+    assert parameters.instant("t", "2024-05-06") == datetime(2024, 5, 6, tzinfo=UTC)
+    east = timezone(timedelta(hours=2))
+    # a '+' sent unencoded arrives as a space
+    assert parameters.instant("t", "2024-05-06T07:08:09 02:00") == datetime(
+        2024, 5, 6, 7, 8, 9, tzinfo=east
+    )
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2024-05-0\u0666", "2024-05-06T" + "0" * 80, "1e9"])
+def test_instant_refuses_anything_but_a_short_ascii_iso_date_time(bad: str) -> None:
+    with pytest.raises(InvalidQuery, match="startTime"):
+        parameters.instant("startTime", bad)
+
+
+def test_names_bind_case_insensitively_and_values_are_stripped() -> None:
+    found = parameters.by_lowered_name([("StartTime", " 2024 "), ("LIMIT", "5")])
+    assert found == {"starttime": "2024", "limit": "5"}
+    with pytest.raises(InvalidQuery):
+        parameters.by_lowered_name([("limit", "5\0")])

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dicomcommon import proxies
 from dicomcommon.principal import Permission
-from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import HttpSettings
-from dicomcommon.webapp import create_service_app
+from dicomcommon.web import proxies
+from dicomcommon.web.routes import Route as TableRoute
+from dicomcommon.web.webapp import create_service_app
 
 
 async def _echo(request: Request) -> Response:

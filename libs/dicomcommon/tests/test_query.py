@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import InvalidQuery
-from dicomcommon.query import (
+from dicomcommon.search.query import (
     FuzzyName,
     Match,
     Query,

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from dicomcommon import db, schema
+from dicomcommon.adapters import db, schema
 from dicomcommon.principal import Permission
-from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import PostgresSettings
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.routes import Route as TableRoute
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from dicomstack.stack import Stack
 from indexer.migrate import migrate, migration_files
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dicomcommon.dicomjson import Level
-from dicomcommon.query import Query, parse_query
-from dicomcommon.searchsql import build_count, build_search, fuzzy_regex, like_pattern
+from dicomcommon.dicom.dicomjson import Level
+from dicomcommon.search.query import Query, parse_query
+from dicomcommon.search.sql import build_count, build_search
+from dicomcommon.search.terms import fuzzy_regex, like_pattern
 
 BASE = "http://archive.example/dicom-web"
 HOSTILE = "x'; DROP TABLE study; --"
@@ -170,3 +171,29 @@ def test_counts_see_the_study_groups_and_read_at_most_one_past_the_limit(level: 
     assert "access_groups &&" in count.text and ["cardio"] in count.args
     assert count.text.endswith(f"LIMIT ${len(count.args)}) matched") and count.args[-1] == 501
     assert "ORDER BY" not in count.text
+
+
+def _migration(name: str) -> str:
+    from importlib.resources import files
+
+    return (files("indexer") / "migrations" / name).read_text()
+
+
+def test_prefix_matching_uses_the_prefix_length_of_the_indexes() -> None:
+    """Migration 0014 indexes these columns by ``left(…, 256)``; a match on another length
+    would miss the index (a sequential scan) or compare prefixes of the wrong size."""
+    from dicomcommon.search.terms import PREFIX_INDEXED, PREFIX_LENGTH
+
+    indexes = _migration("0014_parked_commands.sql")
+    for column in PREFIX_INDEXED - {"modalities_in_study"}:
+        assert f"left({column}, {PREFIX_LENGTH})" in indexes, column
+    assert f"array_agg(left(v, {PREFIX_LENGTH}))" in indexes  # dicom_prefixes, for the array
+    assert "dicom_prefixes(modalities_in_study)" in indexes
+
+
+def test_default_study_order_sorts_by_the_prefix_its_index_keeps() -> None:
+    from dicomcommon.search.order import ORDER_PREFIX_LENGTH
+
+    index = _migration("0016_search_order_and_feed_class.sql")
+    for column in ("study_date", "study_time"):
+        assert f"left({column}, {ORDER_PREFIX_LENGTH}) DESC NULLS LAST" in index

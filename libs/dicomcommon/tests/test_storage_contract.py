@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from dicomcommon.adapters.storage import BlobNotFound, BlobStore
+from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.adapters.storage.keys import InvalidBlobKey
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import StorageSettings
-from dicomcommon.storage import BlobNotFound, BlobStore
-from dicomcommon.storage.factory import open_store
-from dicomcommon.storage.keys import InvalidBlobKey
 from dicomstack.seaweedfs import SeaweedFs
 
 MULTIPART_THRESHOLD = 5 << 20  # the smallest part S3 allows, so large objects stay small

@@ -13,8 +13,10 @@ import orjson
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomcommon import dataset, events, multipart
-from dicomcommon.events import InstanceStored
+from dicomcommon.adapters import events
+from dicomcommon.adapters.events import InstanceStored
+from dicomcommon.dicom import dataset
+from dicomcommon.web import multipart
 
 FILES = ["CT_small.dcm", "MR_small_RLE.dcm", "emri_small.dcm", "SC_rgb_jpeg_dcmtk.dcm"]
 

@@ -52,3 +52,14 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DICOMWEB_AUTH_STUDY_GROUPS_UPLOADER_GROUPS", '{"ct-1": ["cardio"]}')
     settings = StudyGroupsSettings()
     assert settings.enabled and settings.uploader_groups == {"ct-1": ["cardio"]}
+
+
+@pytest.mark.parametrize(
+    ("study", "caller", "shared"),
+    [(("a", "b"), ("b",), True), (("a",), ("b",), False), ((), ("a",), False), (("a",), (), False)],
+)
+def test_a_study_is_within_reach_when_it_shares_a_group(
+    study: tuple[str, ...], caller: tuple[str, ...], shared: bool
+) -> None:
+    assert studyaccess.shares_group(study, caller) is shared
+    assert studyaccess.shares_group_sql("s.access_groups", "$1") == "s.access_groups && $1::text[]"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-from dicomcommon import tracing
 from dicomcommon.settings import TracingSettings
+from dicomcommon.web import tracing
 
 
 def test_no_endpoint_means_no_tracing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ from starlette.routing import Route
 
 from dicomcommon.errors import NotFound
 from dicomcommon.principal import Permission
-from dicomcommon.routes import Route as TableRoute
 from dicomcommon.settings import CorsSettings
-from dicomcommon.webapp import create_service_app
+from dicomcommon.web.routes import Route as TableRoute
+from dicomcommon.web.webapp import create_service_app
 from dicomstack.services import LOOPBACK_ORIGINS
 
 ORIGIN = "https://viewer.example"

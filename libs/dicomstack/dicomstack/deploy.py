@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
 from dicomcommon.settings import NatsSettings, TracingSettings
+from dicomcommon.web.routes import GATEWAY_ROUTES, SERVICES
 from dicomstack import nats
 from dicomstack.gateway import (
     PING_ENTRYPOINT,
@@ -43,7 +43,7 @@ NAME = "dicomweb"
 # Stands for the Helm release's full name; the chart replaces it when rendering.
 HELM_FULLNAME = "__FULLNAME__"
 HEADER = (
-    "# Generated from libs/dicomcommon/dicomcommon/routes.py by "
+    "# Generated from libs/dicomcommon/dicomcommon/web/routes.py by "
     "`python -m dicomstack routes --write`; do not edit.\n"
 )
 _REGEX_META = frozenset("()[]{}?*+|.\\$^")
@@ -305,7 +305,7 @@ def nats_conf() -> str:
     """``nats_server_config`` in nats-server's format: JSON plus unquoted variable references."""
     text = json.dumps(nats_server_config(), indent=2)
     body = re.sub(r'"\$([A-Z_]+)"', r"$\1", text)
-    return HEADER.replace("dicomcommon/routes.py", "dicomstack/nats.py") + body + "\n"
+    return HEADER.replace("dicomcommon/web/routes.py", "dicomstack/nats.py") + body + "\n"
 
 
 class _Dumper(yaml.SafeDumper):

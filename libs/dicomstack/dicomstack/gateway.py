@@ -1,4 +1,4 @@
-"""The Traefik gateway, its configuration generated from ``dicomcommon.routes.GATEWAY_ROUTES``.
+"""The Traefik gateway, its configuration generated from ``dicomcommon.web.routes.GATEWAY_ROUTES``.
 
 One router per route (its rule and priority verbatim), one load-balanced service per DICOMweb
 service with a server per replica. Nothing here is hand-written per route, so the gateway cannot
@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from dicomcommon.routes import GATEWAY_ROUTES, Route
 from dicomcommon.settings import TracingSettings
+from dicomcommon.web.routes import GATEWAY_ROUTES, Route
 from dicomstack.processes import ChildProcess, binary, http_ok
 
 PUBLIC_ENTRYPOINT = "web"

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.routes import SERVICES
+from dicomcommon.web.routes import SERVICES
 
 
 class StackSettings(BaseSettings):

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from dicomcommon.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE, GATEWAY_ROUTES
 from dicomcommon.settings import StorageSettings
+from dicomcommon.web.routes import ALL_SERVICES, DICOMWEB_ROOT, DIMSE_SERVICE, GATEWAY_ROUTES
 from dicomstack import ownership, ports, services, storage, viewer
 from dicomstack.component import Component
 from dicomstack.errors import StackError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dicomcommon.routes import GATEWAY_ROUTES, SERVICES
 from dicomcommon.settings import TracingSettings
+from dicomcommon.web.routes import GATEWAY_ROUTES, SERVICES
 from dicomstack import gateway
 
 URLS = {

@@ -2,7 +2,7 @@
 
 from delow.app import create_app
 from delow.settings import Settings
-from dicomcommon import serve
+from dicomcommon.web import serve
 
 
 def main() -> None:

@@ -10,10 +10,10 @@ from starlette.routing import Route
 
 from delow import handlers
 from delow.settings import Settings
-from dicomcommon.bus import Bus
-from dicomcommon.outcomes import OutcomeWaiter
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.outcomes import OutcomeWaiter
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from delow.settings import Settings
-from dicomcommon import audit, logs, studyaccess
-from dicomcommon.bus import Bus, subject
+from dicomcommon import studyaccess
+from dicomcommon.adapters.bus import Bus, subject
+from dicomcommon.adapters.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
+from dicomcommon.adapters.outcomes import OutcomeWaiter
+from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import NotFound, ProcessingFailure
-from dicomcommon.events import DELETE_SUBJECT, DeleteRequested, OutcomeStatus
-from dicomcommon.outcomes import OutcomeWaiter
 from dicomcommon.principal import principal_of
-from dicomcommon.uids import require_uid
+from dicomcommon.web import audit, logs
 
 PENDING_WARNING = '299 - "Delete accepted; the index has not confirmed it yet"'
 

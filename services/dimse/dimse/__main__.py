@@ -1,6 +1,6 @@
 """``python -m dimse``: run the DIMSE service with settings from the environment."""
 
-from dicomcommon import serve
+from dicomcommon.web import serve
 from dimse.app import create_app
 from dimse.settings import Settings
 

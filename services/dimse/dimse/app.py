@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 import asyncpg
 from starlette.applications import Starlette
 
-from dicomcommon import db
-from dicomcommon.auditpublisher import AuditPublisher
-from dicomcommon.bus import Bus
-from dicomcommon.ingest import Ingest
-from dicomcommon.outcomes import OutcomeWaiter
-from dicomcommon.storage.factory import open_store
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.ingest import Ingest
+from dicomcommon.adapters.outcomes import OutcomeWaiter
+from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.web.auditpublisher import AuditPublisher
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from dimse import scp
 from dimse.auditing import SERVICE, DimseAudit
 from dimse.settings import Settings

@@ -1,4 +1,4 @@
-"""The DIMSE side of the audit trail (``dicomcommon.audit``): one ``AuditEvent`` per association
+"""The DIMSE side of the audit trail (``dicomcommon.web.audit``): one ``AuditEvent`` per association
 (accepted or refused) and per operation, published as the HTTP services' are.
 
 The subject is the calling AE title, the address the peer's; ``method`` names the DIMSE
@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from dicomcommon.audit import MAX_UIDS, Action, AuditEvent, AuditRecord, Outcome, clip
-from dicomcommon.auditpublisher import AuditPublisher
+from dicomcommon.web.audit import MAX_UIDS, Action, AuditEvent, AuditRecord, Outcome, clip
+from dicomcommon.web.auditpublisher import AuditPublisher
 from dimse import statuses
 
 SERVICE = "dimse"

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from dicomcommon.auth import is_loopback
 from dicomcommon.principal import LOCAL, Permission, Principal
+from dicomcommon.web.auth import is_loopback
 from dimse.settings import AeGrant, AeOperation, CallingAe, Settings
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,10 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, build_role
 from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr-defined]
 
-from dicomcommon import db, studyaccess
-from dicomcommon.audit import Action, AuditRecord
-from dicomcommon.storage import BlobStore
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.web.audit import Action, AuditRecord
 from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy

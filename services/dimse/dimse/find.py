@@ -1,6 +1,6 @@
 """C-FIND SCP (PS3.4 C.4.1): Study Root and Patient Root, answered from the index through the
-same query model (``dicomcommon.query``) and SQL (``dicomcommon.searchsql``) as QIDO-RS, so a
-C-FIND and a QIDO search with the same keys match the same entities.
+same query model (``dicomcommon.search.query``) and SQL (``dicomcommon.search.sql``) as
+QIDO-RS, so a C-FIND and a QIDO search with the same keys match the same entities.
 
 Each identifier element becomes a QIDO parameter: one with a value is a matching key (single
 value, ``*`` / ``?`` wildcards, ``\\``-separated UID lists, date / time ranges: the syntax of
@@ -25,11 +25,13 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomcommon import db, searchsql, studyaccess
-from dicomcommon.audit import Action, AuditRecord
-from dicomcommon.dicomjson import Level
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import BackendUnavailable, DicomwebError
-from dicomcommon.query import parse_query
+from dicomcommon.search import sql as searchsql
+from dicomcommon.search.query import parse_query
+from dicomcommon.web.audit import Action, AuditRecord
 from dimse import statuses
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy

@@ -15,8 +15,9 @@ import enum
 
 import asyncpg
 
-from dicomcommon import db, studyaccess
-from dicomcommon.dataset import Instance
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom.dataset import Instance
 
 # One round trip: the target study's groups, and the instance that holds the UID (if any)
 # with its own study's groups.

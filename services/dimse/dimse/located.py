@@ -17,8 +17,9 @@ import asyncpg
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomcommon import db, studyaccess
-from dicomcommon.uids import is_safe_uid
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom.uids import is_safe_uid
 
 # Level → the unique keys that may narrow it, highest level first (C.4.2.2.1).
 _KEYS = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dicomcommon.events import Outcome
-from dicomcommon.ingest import Ingest, PreparedStore
+from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.ingest import Ingest, PreparedStore
 
 log = logging.getLogger(__name__)
 Published = tuple[str, "asyncio.Future[Outcome]"]  # the command id and its outcome to come

@@ -7,7 +7,7 @@ yields one data set at a time. Each instance's blob is spooled to a temporary fi
 with its large values deferred (pydicom reads them from the file while encoding), so one
 instance at a time is in flight, never a study. The destination's accepted presentation
 contexts decide the transfer syntax: the stored one when accepted (the bytes as stored),
-otherwise Explicit VR Little Endian decoded with the shared codecs (``dicomcommon.transcode``)
+otherwise Explicit VR Little Endian decoded with the shared codecs (``dicomcommon.dicom.transcode``)
 when the peer accepts only uncompressed syntaxes. An instance that cannot be sent (blob gone,
 no acceptable syntax, codec failure) is a failed sub-operation named in the Failed SOP
 Instance UID List; a C-CANCEL ends the sub-operations with Cancel (C.4.2.3.1).
@@ -19,7 +19,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,12 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from dicomcommon import studyaccess
-from dicomcommon.audit import Action, AuditRecord
+from dicomcommon.adapters.storage import BlobNotFound, BlobStore
+from dicomcommon.dicom.conversions import ConversionGate
+from dicomcommon.dicom.mediatypes import NATIVE_LITTLE_ENDIAN
+from dicomcommon.dicom.transcode import TranscodeError, can_transcode, transcode
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.storage import BlobNotFound, BlobStore
-from dicomcommon.transcode import TranscodeError, can_transcode, transcode
+from dicomcommon.web.audit import Action, AuditRecord
 from dimse import located, sockets, statuses, tls
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
@@ -49,7 +51,7 @@ from dimse.settings import RemoteAe, Settings
 
 log = logging.getLogger(__name__)
 
-_UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
+_UNCOMPRESSED = NATIVE_LITTLE_ENDIAN
 _DEFER_BYTES = 256 << 10  # larger values stay in the spooled file until encoded
 _MAX_CONTEXTS = 128  # PS3.8 §9.3.2.2: presentation context IDs are odd numbers 1-255
 _BLOB_SECONDS = 300.0
@@ -109,6 +111,10 @@ class RetrieveScp:
     policy: CallerPolicy
     audit: DimseAudit
     loop: asyncio.AbstractEventLoop
+    conversions: ConversionGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.conversions = self.settings.conversion_gate()  # WADO's cap, per process
 
     def on_c_move(self, event: Any) -> Iterator[Any]:
         """pynetdicom's ``EVT_C_MOVE``: the destination, the count, then the sub-operations."""
@@ -223,10 +229,21 @@ class RetrieveScp:
             work.result(_BLOB_SECONDS)
             if syntax == item.transfer_syntax_uid:
                 return dcmread(spool, defer_size=_DEFER_BYTES)
-            return dcmread(BytesIO(transcode(spool.read_bytes(), syntax)))
+            size = spool.stat().st_size
+            if size > self.settings.max_transcode_bytes:
+                raise TranscodeError(f"{size} bytes is over max_transcode_bytes")
+            converted = asyncio.run_coroutine_threadsafe(
+                self._transcode(spool, size, syntax), self.loop
+            )
+            return dcmread(BytesIO(converted.result()))
         except (BlobNotFound, BackendUnavailable, TimeoutError, TranscodeError, OSError) as exc:
             log.warning("%s: cannot be sent (%s)", item.sop_instance_uid, exc)
             return _unsendable(item)
+
+    async def _transcode(self, spool: Path, size: int, syntax: str) -> bytes:
+        """The conversion under the process's cap (``ConversionsBusy`` when no room frees)."""
+        async with self.conversions.admit(size):
+            return await asyncio.to_thread(lambda: transcode(spool.read_bytes(), syntax))
 
     async def _spool(self, key: str, spool: Path) -> None:
         """The blob's bytes into ``spool``, chunk by chunk."""

@@ -27,9 +27,9 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicomcommon.audit import Action
-from dicomcommon.ingest import Ingest
-from dicomcommon.storage import BlobStore
+from dicomcommon.adapters.ingest import Ingest
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.web.audit import Action
 from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy

@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
+    INDEX_TIMEOUT_SECONDS,
     AnonymizeSettings,
     AuditSettings,
     AuthSettings,
@@ -60,7 +62,7 @@ class RemoteAe(BaseModel):
     tls: bool = False  # associate with DICOM TLS (the ``tls_*`` files: our certificate, CAs)
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ConversionLimits):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_DIMSE_")
 
     postgres: PostgresSettings = postgres_field()
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
     # once the indexer confirmed too (STOW's 200: found by C-FIND / QIDO at once), or after
     # ``index_timeout_seconds`` for a durable command.
     confirm: Literal["durable", "indexed"] = "durable"
-    index_timeout_seconds: float = 30.0
+    index_timeout_seconds: float = INDEX_TIMEOUT_SECONDS
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # The most matches one C-FIND answers (QIDO's limit cap plays the same part).
     max_find_matches: int = 10_000

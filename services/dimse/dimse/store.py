@@ -1,6 +1,6 @@
 """C-STORE SCP (PS3.4 Annex B) on STOW's path: the same de-identification (anonymize on store),
 reading and validation, study access groups, blob write and ingest command
-(``dicomcommon.ingest``).
+(``dicomcommon.adapters.ingest``).
 
 pynetdicom writes each received data set to a temporary Part 10 file (file meta of the
 negotiated transfer syntax, then the bytes as received), so memory stays flat whatever the
@@ -23,14 +23,14 @@ from typing import Any
 import asyncpg
 
 from dicomcommon import studyaccess
-from dicomcommon.audit import Action, AuditRecord
-from dicomcommon.dataset import Instance
-from dicomcommon.deidentify import Deidentifier
+from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.ingest import Ingest, failure_reason
+from dicomcommon.dicom.dataset import Instance
+from dicomcommon.dicom.deidentify import Deidentifier
 from dicomcommon.errors import BackendUnavailable, FailureReason, InvalidInstance
-from dicomcommon.events import Outcome
-from dicomcommon.ingest import Ingest, failure_reason
-from dicomcommon.multipart import Part
 from dicomcommon.principal import Principal
+from dicomcommon.web.audit import Action, AuditRecord
+from dicomcommon.web.multipart import Part
 from dimse import statuses
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy

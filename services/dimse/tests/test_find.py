@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydicom.dataset import Dataset
 
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dimse import statuses
 from dimse.find import Identifier, responses
 

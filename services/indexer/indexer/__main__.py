@@ -3,7 +3,8 @@
 import asyncio
 import sys
 
-from dicomcommon import db, logs, serve
+from dicomcommon.adapters import db
+from dicomcommon.web import logs, serve
 from indexer.app import create_app
 from indexer.migrate import migrate
 from indexer.settings import Settings

@@ -18,11 +18,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import db
+from dicomcommon.adapters import db
+from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import DicomwebError, Forbidden, NotFound
 from dicomcommon.principal import Permission, principal_of
-from dicomcommon.uids import require_uid
-from dicomcommon.webapp import small_body
+from dicomcommon.web.webapp import small_body
 
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_BODY_BYTES = 64 << 10

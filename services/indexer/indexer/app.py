@@ -16,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dicomcommon import db, parameters
-from dicomcommon.bus import Bus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.errors import InvalidQuery
-from dicomcommon.feedwatch import FeedWatch
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.storage.factory import open_store
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web import parameters
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from indexer import (
     access,
     backlog,

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from dicomcommon.events import (
+from dicomcommon import studyaccess
+from dicomcommon.adapters.events import (
     DeleteRequested,
     FeedAction,
     InstanceStored,
@@ -136,8 +137,9 @@ _REFUSED = "the study exists and the uploader is outside its access groups"
 # Whether a study shares a group with the caller's (no row: NULL). It takes no lock, so it
 # keeps the indexer's lock order (instance rows, then their study); the store path checks
 # again once its study upsert holds the study row.
-_SHARES_GROUP = """
-SELECT access_groups && $2::text[] FROM study WHERE study_instance_uid = $1
+_SHARES_GROUP = f"""
+SELECT {studyaccess.shares_group_sql("access_groups", "$2")} FROM study
+WHERE study_instance_uid = $1
 """
 
 
@@ -181,7 +183,7 @@ def record(
     )
 
 
-UPSERT_STUDY = """
+UPSERT_STUDY = f"""
 INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,
     patient_sex, study_date, study_time, accession_number, referring_physician_name, study_id,
     study_description, attributes, access_groups)
@@ -194,7 +196,7 @@ ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     study_id = EXCLUDED.study_id, study_description = EXCLUDED.study_description,
     attributes = EXCLUDED.attributes, updated_at = now()
 WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes
-    AND ($14::text[] IS NULL OR study.access_groups && $14::text[])
+    AND ($14::text[] IS NULL OR {studyaccess.shares_group_sql("study.access_groups", "$14")})
 """
 UPSERT_SERIES = """
 INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,

@@ -19,11 +19,11 @@ import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
-from dicomcommon import db
-from dicomcommon.audit import AuditBatch, AuditEvent
-from dicomcommon.bus import OUTAGE_ERRORS, Bus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import OUTAGE_ERRORS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings
+from dicomcommon.web.audit import AuditBatch, AuditEvent
 from indexer import dicomaudit, parking
 from indexer.loops import resume_forever
 from indexer.settings import Settings

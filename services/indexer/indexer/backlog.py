@@ -16,8 +16,8 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from prometheus_client import Gauge
 
-from dicomcommon import db
-from dicomcommon.bus import Bus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
 from dicomcommon.settings import NatsSettings
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import logging
 import asyncpg
 import orjson
 
-from dicomcommon import db
-from dicomcommon.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
 from indexer import apply, bulk, parking, tagindexing
 
 log = logging.getLogger(__name__)

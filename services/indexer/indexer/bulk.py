@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from dicomcommon.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
+from dicomcommon import studyaccess
+from dicomcommon.adapters.events import FeedAction, InstanceStored, Outcome, OutcomeStatus
 from indexer import apply
 
 Store = tuple[int, int, InstanceStored]  # (position in batch, stream sequence, event)
@@ -137,4 +138,4 @@ async def _refused_studies(
     if not limited:
         return set()
     rows = await conn.fetch(_GROUPS, sorted(limited))
-    return {r[0] for r in rows if not set(r[1]) & set(limited[r[0]])}
+    return {r[0] for r in rows if not studyaccess.shares_group(r[1], limited[r[0]])}

@@ -11,9 +11,9 @@ import logging
 
 import asyncpg
 
-from dicomcommon import db
+from dicomcommon.adapters import db
+from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.storage import BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -26,17 +26,18 @@ import orjson
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dicomcommon import db, logs, tracing
-from dicomcommon.bus import OUTAGE_ERRORS, Bus
-from dicomcommon.errors import BackendUnavailable
-from dicomcommon.events import (
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import OUTAGE_ERRORS, Bus
+from dicomcommon.adapters.events import (
     DeleteRequested,
     InstancesStored,
     InstanceStored,
     Outcome,
     OutcomeStatus,
 )
-from dicomcommon.storage import BlobStore
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.errors import BackendUnavailable
+from dicomcommon.web import logs, tracing
 from indexer import epochs, offloaded, parking
 from indexer.batch import Command, apply_batch
 from indexer.loops import resume_forever

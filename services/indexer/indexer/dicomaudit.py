@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from dicomcommon.audit import Action, AuditEvent
+from dicomcommon.web.audit import Action, AuditEvent
 
 _DCM = "DCM"
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from dicomcommon import db
+from dicomcommon.adapters import db
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from pydicom.datadict import tag_for_keyword
 
-from dicomcommon import dicomjson
+from dicomcommon.dicom import dicomjson
 
 StudyJson = dict[str, Any]
 

@@ -3,8 +3,8 @@ metadata, frames and bulk data are read back before the command is applied."""
 
 from __future__ import annotations
 
-from dicomcommon.events import InstanceStored, OffloadedMetadata
-from dicomcommon.storage import BlobStore
+from dicomcommon.adapters.events import InstanceStored, OffloadedMetadata
+from dicomcommon.adapters.storage import BlobStore
 from indexer.batch import Command
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import db
-from dicomcommon.errors import InvalidQuery, NotFound
+from dicomcommon.adapters import db
+from dicomcommon.errors import NotFound
+from dicomcommon.web import parameters
 from indexer import offloaded, parking
 from indexer.batch import apply_batch
 
@@ -16,10 +17,9 @@ _MAX_LIST = 1000
 
 
 async def list_parked(request: Request) -> Response:
-    raw = request.query_params.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _MAX_LIST:
-        raise InvalidQuery(f"limit must be a whole number from 1 to {_MAX_LIST}")
-    rows = await db.fetch(request.app.state.pool, parking.LIST, int(raw))
+    raw = request.query_params.get("limit")
+    limit = parameters.optional_integer("limit", raw, 100, low=1, high=_MAX_LIST)
+    rows = await db.fetch(request.app.state.pool, parking.LIST, limit)
     return JSONResponse([{**dict(r), "parked_at": r["parked_at"].isoformat()} for r in rows])
 
 

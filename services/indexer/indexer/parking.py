@@ -12,10 +12,10 @@ import asyncpg
 import orjson
 from prometheus_client import Counter
 
-from dicomcommon.bus import OUTAGE_ERRORS as NATS_OUTAGES
-from dicomcommon.db import OUTAGE_ERRORS as POSTGRES_OUTAGES
+from dicomcommon.adapters.bus import OUTAGE_ERRORS as NATS_OUTAGES
+from dicomcommon.adapters.db import OUTAGE_ERRORS as POSTGRES_OUTAGES
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.events import DeleteRequested, InstanceStored
 
 PARKED = Counter("dicomweb_indexer_commands_parked_total", "Ingest commands parked as failed")
 UNPARKED = Counter("dicomweb_indexer_commands_unparked_total", "Parked commands applied on retry")

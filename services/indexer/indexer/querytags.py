@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from dicomcommon.dicomjson import lookup
+from dicomcommon.dicom.dicomjson import lookup
 from dicomcommon.errors import Conflict, DicomwebError, NotFound
-from dicomcommon.extendedtags import LEVELS, SUPPORTED_VRS
-from dicomcommon.searchschema import COLUMNS
+from dicomcommon.search.columns import COLUMNS
+from dicomcommon.search.extendedtags import LEVELS, SUPPORTED_VRS
 
 MAX_TAGS = 128  # Microsoft's limit on extended query tags
 MAX_CREATOR_LENGTH = 64  # a private creator is an LO

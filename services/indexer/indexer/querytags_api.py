@@ -17,10 +17,11 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import db, parameters
+from dicomcommon.adapters import db
 from dicomcommon.errors import Forbidden, NotFound
 from dicomcommon.principal import Permission, principal_of
-from dicomcommon.webapp import small_body
+from dicomcommon.web import parameters
+from dicomcommon.web.webapp import small_body
 from indexer import querytags
 
 MAX_BODY_BYTES = 256 << 10

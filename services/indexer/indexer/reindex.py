@@ -19,7 +19,7 @@ import logging
 
 import asyncpg
 
-from dicomcommon import db
+from dicomcommon.adapters import db
 from indexer import parking, tagindexing
 
 log = logging.getLogger(__name__)

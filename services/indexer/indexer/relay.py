@@ -19,10 +19,11 @@ import asyncpg
 import nats.js.errors
 import orjson
 
-from dicomcommon import changefeed, db, publicbase
-from dicomcommon.bus import Bus
-from dicomcommon.feedwatch import FeedWatch
+from dicomcommon.adapters import changefeed, db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.feedwatch import FeedWatch
 from dicomcommon.settings import NatsSettings
+from dicomcommon.web import publicbase
 
 log = logging.getLogger(__name__)
 

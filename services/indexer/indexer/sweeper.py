@@ -15,9 +15,10 @@ import time
 
 import asyncpg
 
-from dicomcommon import blobkeys, db
-from dicomcommon.bus import Bus
-from dicomcommon.storage import BlobStore
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.adapters.storage.keys import written_at
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ async def sweep_once(pool: asyncpg.Pool, blobs: BlobStore, bus: Bus, older_than:
         try:
             queued, candidates = 0, []
             async for key in blobs.list("studies/"):
-                written = blobkeys.written_at(key)
+                written = written_at(key)
                 if written is not None and written < cutoff:
                     candidates.append(key)
                 if len(candidates) >= _BATCH:

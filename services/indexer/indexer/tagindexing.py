@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from dicomcommon.events import FeedAction
+from dicomcommon.adapters.events import FeedAction
 from indexer.apply import BatchWork
 
 _NUMBERS = "('DS', 'FD', 'FL', 'IS', 'SL', 'SS', 'UL', 'US')"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from dicomcommon import db
+from dicomcommon.adapters import db
 from dicomcommon.settings import PostgresSettings
 from dicomstack.stack import Stack
 from indexer.migrate import migrate

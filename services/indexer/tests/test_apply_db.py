@@ -13,8 +13,8 @@ import asyncpg
 import orjson
 import pytest
 
-from dicomcommon import changefeed, db
-from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.adapters import changefeed, db
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored, OutcomeStatus
 from indexer import parking
 from indexer.batch import apply_batch
 from tests import poison

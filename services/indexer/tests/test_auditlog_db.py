@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from dicomcommon import db
-from dicomcommon.audit import Action, AuditEvent, AuditRecord, Outcome, clip
+from dicomcommon.adapters import db
+from dicomcommon.web.audit import Action, AuditEvent, AuditRecord, Outcome, clip
 from indexer.auditlog import record
 
 pytestmark = pytest.mark.integration

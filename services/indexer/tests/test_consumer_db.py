@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from dicomcommon import db
-from dicomcommon.bus import Bus
-from dicomcommon.events import InstancesStored, InstanceStored, encode
+from dicomcommon.adapters import db
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.events import InstancesStored, InstanceStored, encode
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.settings import NatsSettings, PostgresSettings
-from dicomcommon.storage import BlobStore
-from dicomcommon.storage.factory import open_store
 from dicomstack.stack import Stack
 from indexer.batch import apply_batch
 from indexer.consumer import IngestConsumer

@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from dicomcommon import db
-from dicomcommon.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.adapters import db
+from dicomcommon.adapters.events import DeleteRequested, InstanceStored, OutcomeStatus
 from indexer.batch import apply_batch
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from pydantic import ValidationError
 
-from dicomcommon.audit import Action, AuditEvent, Outcome
 from dicomcommon.settings import AuditSettings
+from dicomcommon.web.audit import Action, AuditEvent, Outcome
 from indexer import dicomaudit
 from indexer.syslog import SyslogSender, syslog_message
 

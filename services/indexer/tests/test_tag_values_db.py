@@ -7,7 +7,7 @@ import asyncpg
 import orjson
 import pytest
 
-from dicomcommon import db
+from dicomcommon.adapters import db
 
 pytestmark = pytest.mark.integration
 

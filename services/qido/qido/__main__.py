@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dicomcommon import serve
+from dicomcommon.web import serve
 from qido.app import create_app
 from qido.settings import Settings
 

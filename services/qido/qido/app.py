@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db, schema
-from dicomcommon.feedwatch import FeedWatch
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters import db, schema
+from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from qido import audittrail, feedhandlers, handlers
+from qido.context import QidoContext
 from qido.settings import Settings
 
 _READ = ["GET", "HEAD"]
@@ -26,7 +27,7 @@ def create_app(settings: Settings) -> Starlette:
         pool = await db.create_pool(
             settings.postgres, session_state=False, statement_timeout=settings.statement_timeout
         )
-        app.state.ctx = handlers.QidoContext(pool=pool, settings=settings)
+        app.state.ctx = QidoContext(pool=pool, settings=settings)
         app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
         app.state.feed_watch = FeedWatch(settings.postgres)
         app.state.feed_watch.start()

@@ -4,7 +4,7 @@ Filters: ``user`` (subject or name), ``study`` (a Study Instance UID the event t
 ``action`` (``search``, ``retrieve``, ``store``, ``delete``, ``feed-read``, ``audit-read``),
 ``from`` (inclusive) / ``to`` (exclusive) as ISO 8601 (no offset: UTC); ``limit`` (1-1000,
 default 100) and ``offset`` page through the matches, newest first. The answer is a JSON array
-of events with the fields of ``dicomcommon.audit.AuditEvent``. Reading it is itself audited.
+of events with the fields of ``dicomcommon.web.audit.AuditEvent``. Reading it is itself audited.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import audit, db
+from dicomcommon.adapters import db
 from dicomcommon.errors import InvalidQuery
-from qido.changefeed import integer_param, lowered_params, time_param
-from qido.handlers import QidoContext
+from dicomcommon.web import audit, parameters
+from qido.context import QidoContext
 
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
 _COLUMNS = (
@@ -39,7 +39,7 @@ async def read_audit(request: Request) -> Response:
 
 def audit_query(params: list[tuple[str, str]]) -> tuple[str, list[Any]]:
     """The parameterized statement for the filters and page in ``params`` (400 when bad)."""
-    p = lowered_params(params)
+    p = parameters.by_lowered_name(params)
     conditions: list[str] = []
     args: list[Any] = []
 
@@ -55,12 +55,14 @@ def audit_query(params: list[tuple[str, str]]) -> tuple[str, list[Any]]:
         if p["action"] not in set(audit.Action):
             raise InvalidQuery(f"action must be one of {', '.join(audit.Action)}")
         where("action = ?", p["action"])
-    if (start := time_param(p, "from")) is not None:
+    if (start := parameters.instant("from", p.get("from"))) is not None:
         where("occurred_at >= ?", start)
-    if (end := time_param(p, "to")) is not None:
+    if (end := parameters.instant("to", p.get("to"))) is not None:
         where("occurred_at < ?", end)
-    limit = integer_param(p, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = integer_param(p, "offset", 0, 0, 2**31 - 1)
+    limit = parameters.optional_integer(
+        "limit", p.get("limit"), DEFAULT_LIMIT, low=1, high=MAX_LIMIT
+    )
+    offset = parameters.optional_integer("offset", p.get("offset"), 0, high=2**31 - 1)
     text = (
         f"SELECT {_COLUMNS} FROM audit_event WHERE {' AND '.join(conditions) or 'true'}"
         f" ORDER BY occurred_at DESC, event_id DESC LIMIT {limit} OFFSET {offset}"

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from dicomcommon import changefeed, db, parameters, studyaccess
+from dicomcommon import studyaccess
+from dicomcommon.adapters import changefeed, db
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.web import parameters
 
 V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
 V2_MAX_LIMIT, V2_DEFAULT_LIMIT = 200, 100
@@ -44,25 +46,26 @@ class FeedQuery:
 
 def parse_v1(params: Iterable[tuple[str, str]]) -> FeedQuery:
     """``?offset=&limit=&includemetadata=`` (names case-insensitive, as ASP.NET binds them)."""
-    p = lowered_params(params)
+    p = parameters.by_lowered_name(params)
     return FeedQuery(
-        limit=integer_param(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
+        limit=_integer(p, "limit", V1_DEFAULT_LIMIT, 1, V1_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        after=integer_param(p, "offset", 0, 0, parameters.MAX_BIGINT),
+        after=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
     )
 
 
 def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
     """``?startTime=&endTime=&offset=&limit=&includeMetadata=``; ``startTime`` inclusive,
     ``endTime`` exclusive, either open when absent."""
-    p = lowered_params(params)
-    start, end = time_param(p, "starttime"), time_param(p, "endtime")
+    p = parameters.by_lowered_name(params)
+    start = parameters.instant("startTime", p.get("starttime"))
+    end = parameters.instant("endTime", p.get("endtime"))
     if start is not None and end is not None and end < start:
         raise InvalidQuery("endTime must not be before startTime")
     return FeedQuery(
-        limit=integer_param(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
+        limit=_integer(p, "limit", V2_DEFAULT_LIMIT, 1, V2_MAX_LIMIT),
         include_metadata=_boolean(p, "includemetadata"),
-        skip=integer_param(p, "offset", 0, 0, parameters.MAX_BIGINT),
+        skip=_integer(p, "offset", 0, 0, parameters.MAX_BIGINT),
         start=start,
         end=end,
     )
@@ -70,32 +73,15 @@ def parse_v2(params: Iterable[tuple[str, str]]) -> FeedQuery:
 
 def parse_latest(params: Iterable[tuple[str, str]]) -> bool:
     """``/changefeed/latest?includemetadata=``: whether to include the metadata."""
-    return _boolean(lowered_params(params), "includemetadata")
-
-
-def lowered_params(params: Iterable[tuple[str, str]]) -> dict[str, str]:
-    return {name.lower(): value.strip() for name, value in parameters.texts(params)}
-
-
-def integer_param(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    return parameters.optional_integer(name, p.get(name), default, low=low, high=high)
+    return _boolean(parameters.by_lowered_name(params), "includemetadata")
 
 
 def _boolean(p: dict[str, str], name: str) -> bool:
     return parameters.boolean(name, p.get(name), True)
 
 
-def time_param(p: dict[str, str], name: str) -> datetime | None:
-    """ISO 8601 date or date-time; no offset means UTC. A ``+`` sent unencoded arrives as a
-    space, so a space is read back as ``+``."""
-    text = p.get(name)
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace(" ", "+"))
-    except ValueError:
-        raise InvalidQuery(f"{name} must be an ISO 8601 date-time, not {text[:40]!r}") from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+def _integer(p: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    return parameters.optional_integer(name, p.get(name), default, low=low, high=high)
 
 
 _STATE = """CASE WHEN i.sop_instance_uid IS NULL THEN 'Deleted'
@@ -109,8 +95,11 @@ def _select(include_metadata: bool) -> str:
 
 
 # The study's groups while it exists, else those its entry recorded; probes the study's key.
-_VISIBLE = """coalesce((SELECT s.access_groups FROM study s
-    WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups) && $1::text[]"""
+_VISIBLE = studyaccess.shares_group_sql(
+    "coalesce((SELECT s.access_groups FROM study s"
+    " WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups)",
+    "$1",
+)
 
 
 async def read_page(pool: asyncpg.Pool, query: FeedQuery) -> list[asyncpg.Record]:

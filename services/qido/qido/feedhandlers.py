@@ -17,12 +17,14 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import audit, changefeed, publicbase, studyaccess
+from dicomcommon import studyaccess
+from dicomcommon.adapters import changefeed
+from dicomcommon.adapters.feedwatch import FeedWatch
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.feedwatch import FeedWatch
 from dicomcommon.principal import principal_of
+from dicomcommon.web import audit, publicbase
 from qido import changefeed as feed
-from qido.handlers import QidoContext
+from qido.context import QidoContext
 
 _JSON = "application/json"
 _SSE_PAGE = 100

@@ -7,9 +7,8 @@ an empty result is 204 No Content (PS3.18 §8.3.4.4.1, Table 10.6.3-2).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 import asyncpg
@@ -17,13 +16,18 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from dicomcommon import audit, db, dicomjson, extendedtags, studyaccess
-from dicomcommon import searchsql as sql
-from dicomcommon.dicomjson import DicomJson, Level
-from dicomcommon.errors import NotAcceptable, PayloadTooLarge
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom import dicomjson
+from dicomcommon.dicom.dicomjson import DicomJson, Level
+from dicomcommon.errors import PayloadTooLarge
 from dicomcommon.principal import principal_of
-from dicomcommon.query import Query, matching_keys, parse_query
-from qido.settings import Settings
+from dicomcommon.search import extendedtags, sql
+from dicomcommon.search import matching as searchmatch
+from dicomcommon.search.query import Query, matching_keys, parse_query
+from dicomcommon.web import audit, multipart, negotiation
+from dicomcommon.web.multipart import MediaType
+from qido.context import QidoContext
 
 Format = Literal["json", "xml"]
 _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "application/*", "*/*"})
@@ -34,14 +38,6 @@ _MORE_RESULTS = "There are additional results that can be requested."
 TOTAL_COUNT_HEADER = "X-Total-Count"
 # Extended query tags the search used whose values were not all indexed (Microsoft's header).
 ERRONEOUS_HEADER = "erroneous-dicom-attributes"
-
-
-@dataclass(frozen=True, slots=True)
-class QidoContext:
-    """What every request needs, built once in the lifespan."""
-
-    pool: asyncpg.Pool
-    settings: Settings
 
 
 async def search_studies(request: Request) -> Response:
@@ -107,7 +103,7 @@ async def _bounded_scan(request: Request, query: Query) -> Query:
     document: the indexed keys must narrow the candidates to at most ``max_scan_rows``, and
     the answer warns that the search is not index-backed."""
     ctx: QidoContext = request.app.state.ctx
-    unindexed = sql.unindexed(query)
+    unindexed = searchmatch.unindexed(query)
     if not unindexed:
         return query
     most = ctx.settings.max_scan_rows
@@ -211,48 +207,28 @@ def _with_warnings(response: Response, base_url: str, warnings: list[str]) -> Re
 
 def _multipart_xml(matches: list[DicomJson]) -> Response:
     """One ``application/dicom+xml`` part per match (PS3.18 §8.7.3.3, PS3.19 A.1)."""
-    boundary = uuid.uuid4().hex
+    boundary = multipart.new_boundary()
     parts = [
-        b"--%s\r\nContent-Type: application/dicom+xml\r\n\r\n%s\r\n"
-        % (boundary.encode(), dicomjson.to_native_xml(match))
-        for match in matches
+        multipart.part_header(boundary, "application/dicom+xml", first=i == 0)
+        + dicomjson.to_native_xml(match)
+        for i, match in enumerate(matches)
     ]
-    body = b"".join(parts) + b"--%s--\r\n" % boundary.encode()
+    body = b"".join(parts) + multipart.closing_delimiter(boundary)
     media_type = f'multipart/related; type="application/dicom+xml"; boundary={boundary}'
     return Response(body, headers={"Content-Type": media_type})
 
 
 def negotiate(request: Request) -> Format:
-    """Pick the representation from the ``accept`` query parameter (PS3.18 §8.3.3.1), which
-    overrides the Accept header; highest quality first, 406 when nothing offered fits."""
-    accept = request.query_params.get("accept") or request.headers.get("accept") or "*/*"
-    ranges = sorted(
-        (_media_range(item) for item in accept.split(",") if item.strip()),
-        key=lambda r: -r[2],
-    )
-    for media_type, kind, quality in ranges:
-        if quality <= 0:
-            continue
-        if media_type in _JSON_TYPES:
-            return "json"
-        if media_type in _XML_TYPES and kind in (None, "application/dicom+xml"):
-            return "xml"
-    raise NotAcceptable(f"QIDO-RS answers application/dicom+json or multipart/related; "
-                        f'type="application/dicom+xml", not {accept[:120]!r}')  # fmt: skip
+    """Pick the representation (PS3.18 §8.7.3, §8.3.3.1): DICOM JSON, or one Native DICOM
+    Model part per match; highest quality first, 406 when nothing offered fits."""
+    found: list[Format] = negotiation.negotiate(request, _format)
+    return found[0]
 
 
-def _media_range(item: str) -> tuple[str, str | None, float]:
-    """``type/subtype; type="..."; q=0.5`` → (media type, its ``type`` parameter, quality)."""
-    media_type, *params = (part.strip() for part in item.split(";"))
-    kind, quality = None, 1.0
-    for param in params:
-        name, _, value = param.partition("=")
-        value = value.strip().strip('"').lower()
-        if name.strip().lower() == "type":
-            kind = value
-        elif name.strip().lower() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                quality = 0.0
-    return media_type.lower(), kind, quality
+def _format(media_type: MediaType) -> Format | None:
+    if media_type.essence in _JSON_TYPES:
+        return "json"
+    kind = media_type.params.get("type", "").strip().lower()
+    if media_type.essence in _XML_TYPES and kind in ("", "application/dicom+xml"):
+        return "xml"
+    return None

@@ -6,38 +6,18 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
-    AuditSettings,
-    AuthSettings,
-    CorsSettings,
-    HttpSettings,
-    NatsSettings,
     PostgresSettings,
-    StudyGroupsSettings,
-    TracingSettings,
-    audit_field,
-    auth_field,
-    cors_field,
-    http_field,
-    nats_field,
+    WebServiceSettings,
     postgres_field,
-    study_groups_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, WebServiceSettings):
     """Built once in ``__main__`` from ``DICOMWEB_QIDO_*`` (and the shared prefixes)."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_QIDO_")
 
     postgres: PostgresSettings = postgres_field()
-    http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    nats: NatsSettings = nats_field()  # audit events go to JetStream
-    audit: AuditSettings = audit_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)

@@ -24,10 +24,10 @@ import httpx
 import orjson
 import pytest
 
-from dicomcommon import searchsql as sql
-from dicomcommon.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import PayloadTooLarge
-from dicomcommon.query import parse_query
+from dicomcommon.search import sql
+from dicomcommon.search.query import parse_query
 from dicomcommon.settings import HttpSettings, PostgresSettings
 from qido import handlers
 from qido.app import create_app

@@ -19,10 +19,10 @@ import httpx
 import orjson
 import pytest
 
-from dicomcommon import db
-from dicomcommon import searchsql as sql
-from dicomcommon.dicomjson import Level
-from dicomcommon.query import parse_query
+from dicomcommon.adapters import db
+from dicomcommon.dicom.dicomjson import Level
+from dicomcommon.search import sql
+from dicomcommon.search.query import parse_query
 from dicomcommon.settings import AuditSettings, HttpSettings, PostgresSettings
 from qido.app import create_app
 from qido.settings import Settings

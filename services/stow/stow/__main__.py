@@ -1,6 +1,6 @@
 """``python -m stow``: run the STOW-RS service with settings from the environment."""
 
-from dicomcommon import serve
+from dicomcommon.web import serve
 from stow.app import create_app
 from stow.settings import Settings
 

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon.bus import Bus
-from dicomcommon.ingest import Ingest
-from dicomcommon.outcomes import OutcomeWaiter
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.storage.factory import open_store
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters.bus import Bus
+from dicomcommon.adapters.ingest import Ingest
+from dicomcommon.adapters.outcomes import OutcomeWaiter
+from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from stow import handlers
 from stow.settings import Settings
 

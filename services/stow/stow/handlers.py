@@ -9,21 +9,21 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import audit, multipart, studyaccess
-from dicomcommon.dataset import Instance
-from dicomcommon.deidentify import Deidentifier
+from dicomcommon import studyaccess
+from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.ingest import Ingest, PreparedStore
+from dicomcommon.dicom.dataset import Instance
+from dicomcommon.dicom.deidentify import Deidentifier
+from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import (
     BackendUnavailable,
     DicomwebError,
     FailureReason,
     InvalidInstance,
-    NotAcceptable,
     UnsupportedMediaType,
 )
-from dicomcommon.events import Outcome
-from dicomcommon.ingest import Ingest, PreparedStore
 from dicomcommon.principal import principal_of
-from dicomcommon.uids import require_uid
+from dicomcommon.web import audit, multipart, negotiation
 from stow import metadata_parts
 from stow.report import StoreReport
 from stow.settings import Settings
@@ -39,7 +39,7 @@ async def store_instances(request: Request) -> Response:
     if study is not None:
         require_uid(study, "StudyInstanceUID")
         study = deidentifier.uid(study) if deidentifier else study
-    xml = _wants_xml(request.headers.get("accept", ""))
+    xml = _wants_xml(request)
     report = StoreReport(settings.http.public_base_url, study)
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]] = []
     try:
@@ -177,17 +177,14 @@ async def _instances(
         yield part
 
 
-def _wants_xml(accept: str) -> bool:
-    """``application/dicom+json`` unless the client accepts only XML (PS3.18 §10.5.2)."""
-    types = [
-        multipart.MediaType.parse(t).essence
-        for t in multipart.split_unquoted(accept, ",")
-        if t.strip()
-    ]
-    if not types or any(
-        t in ("application/dicom+json", "application/json", "*/*", "application/*") for t in types
-    ):
+def _wants_xml(request: Request) -> bool:
+    """``application/dicom+json`` or ``+xml`` as the Accept header prefers (PS3.18 §10.5.2);
+    STOW defines no ``accept`` query parameter."""
+    return negotiation.negotiate(request, _format, query_parameter=False)[0]
+
+
+def _format(media_type: multipart.MediaType) -> bool | None:
+    """True for XML, False for JSON, None for a type STOW does not answer in."""
+    if media_type.essence in ("application/dicom+json", "application/json", "*/*", "application/*"):
         return False
-    if "application/dicom+xml" in types:
-        return True
-    raise NotAcceptable(f"STOW-RS answers application/dicom+json or +xml, not {accept!r}")
+    return True if media_type.essence == "application/dicom+xml" else None

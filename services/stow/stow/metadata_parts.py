@@ -25,9 +25,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicomcommon import multipart, nativexml
+from dicomcommon.dicom.elements import PIXEL_DATA_KEYS
+from dicomcommon.dicom.mediatypes import PIXEL_MEDIA_TYPES
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
-from dicomcommon.multipart import MediaType, Part, to_part
+from dicomcommon.web import multipart
+from dicomcommon.web.multipart import MediaType, Part, to_part
+from stow import nativexml
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/dicom+json"
@@ -35,20 +38,6 @@ XML_TYPE = "application/dicom+xml"
 METADATA_TYPES = frozenset({JSON_TYPE, XML_TYPE})
 IN_MEMORY_BULK_BYTES = 16 << 20  # parts held in memory together; the rest go to disk
 MAX_METADATA_BYTES = 64 << 20  # one metadata document, parsed whole (a setting's default)
-_PIXEL_TAGS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
-# Media types of pixel data parts and the transfer syntax each means without a
-# ``transfer-syntax`` parameter (PS3.18 Table 8.7.3-5 / 8.7.3-2 defaults).
-PIXEL_MEDIA_TYPES = {
-    "application/octet-stream": ExplicitVRLittleEndian,
-    "image/jpeg": UID("1.2.840.10008.1.2.4.50"),
-    "image/jls": UID("1.2.840.10008.1.2.4.80"),
-    "image/jp2": UID("1.2.840.10008.1.2.4.90"),
-    "image/jpx": UID("1.2.840.10008.1.2.4.92"),
-    "image/dicom-rle": UID("1.2.840.10008.1.2.5"),
-    "image/x-dicom-rle": UID("1.2.840.10008.1.2.5"),
-    "video/mpeg": UID("1.2.840.10008.1.2.4.100"),
-    "video/mp4": UID("1.2.840.10008.1.2.4.102"),
-}
 
 
 class _MissingBulkData(Exception):
@@ -206,7 +195,7 @@ def _dataset(data_set: dict[str, Any], received: Received) -> Dataset:
 
     def bulk_data(tag: str, vr: str, uri: str) -> bytes:
         found = received.find(uri)
-        if tag.upper() in _PIXEL_TAGS:
+        if tag.upper() in PIXEL_DATA_KEYS:
             return pixels.value(found)
         return b"".join(_read(part) for part in found)
 
@@ -236,9 +225,10 @@ class _PixelData:
 
 
 def _transfer_syntax(media: MediaType) -> UID:
-    default = PIXEL_MEDIA_TYPES.get(media.essence)
-    if default is None:
+    known = PIXEL_MEDIA_TYPES.get(media.essence)
+    if known is None:
         raise _UnusableBulkData(f"pixel data of media type {media.essence!r} is not supported")
+    default = UID(known.default)
     uid = UID(media.params.get("transfer-syntax", default))
     if not uid.is_transfer_syntax or uid.is_encapsulated != default.is_encapsulated:
         raise _UnusableBulkData(f"transfer syntax {uid!r} does not fit {media.essence}")

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from dicomcommon import dicomjson
-from dicomcommon.dataset import Instance
+from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.ingest import failure_reason
+from dicomcommon.dicom import dicomjson
+from dicomcommon.dicom.dataset import Instance
 from dicomcommon.errors import DicomwebError, FailureReason, PayloadTooLarge, WarningReason
-from dicomcommon.events import Outcome
-from dicomcommon.ingest import failure_reason
 
 UNCONFIRMED_WARNING = (
     '299 - "Stored durably; the index has not confirmed yet, so the instance may take a '

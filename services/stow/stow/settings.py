@@ -7,45 +7,26 @@ from typing import Literal
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
+    INDEX_TIMEOUT_SECONDS,
     AnonymizeSettings,
-    AuditSettings,
-    AuthSettings,
-    CorsSettings,
-    HttpSettings,
-    NatsSettings,
     StorageSettings,
-    StudyGroupsSettings,
-    TracingSettings,
+    WebServiceSettings,
     anonymize_field,
-    audit_field,
-    auth_field,
-    cors_field,
-    http_field,
-    nats_field,
     storage_field,
-    study_groups_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, WebServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
 
-    nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    audit: AuditSettings = audit_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30
     # A dicom+json / dicom+xml metadata part is parsed whole: larger ones fail with 0xA700.
     max_metadata_part_bytes: int = 64 << 20
     # How long a request waits for the indexer to confirm; past it the answer is 202 (documented).
-    index_timeout_seconds: float = 30.0
+    index_timeout_seconds: float = INDEX_TIMEOUT_SECONDS
     # What to do with a different instance under an existing SOP Instance UID.
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # De-identify every stored instance (``DICOMWEB_STOW_ANONYMIZE*``, shared with C-STORE).

@@ -15,9 +15,9 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 
-from dicomcommon import dataset, dicomjson
+from dicomcommon.dicom import dataset, dicomjson
 from dicomcommon.errors import FailureReason, InvalidInstance, PayloadTooLarge
-from dicomcommon.multipart import Part
+from dicomcommon.web.multipart import Part
 from stow import metadata_parts
 
 JSON = metadata_parts.JSON_TYPE

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from wado.conversions import ConversionGate, ConversionsBusy
+from dicomcommon.dicom.conversions import ConversionGate, ConversionsBusy
 
 
 async def test_past_the_running_cap_a_conversion_waits_then_is_refused() -> None:

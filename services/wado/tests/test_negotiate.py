@@ -6,8 +6,9 @@ import pytest
 from starlette.requests import Request
 
 from dicomcommon.errors import DicomwebError, NotAcceptable
+from dicomcommon.web.negotiation import parse_accept
 from wado import retrieve
-from wado.negotiate import Choice, choices, parse_accept
+from wado.negotiate import Choice, choices
 
 EVRLE = "1.2.840.10008.1.2.1"
 

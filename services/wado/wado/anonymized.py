@@ -6,7 +6,7 @@ image whose Burned In Annotation (0028,0301) is ``NO`` and that has no Overlay D
 (60xx,3000), or an object without pixel data or an encapsulated document. Anything else is
 answered ``409 Conflict`` (the request is well formed; the object's own state forbids it),
 which PS3.18 allows ("the server may return an error if it cannot or refuses to anonymize").
-UIDs are replaced by the keyed hash of ``dicomcommon.anonymize`` with the WADO setting
+UIDs are replaced by the keyed hash of ``dicomcommon.dicom.anonymize`` with the WADO setting
 ``DICOMWEB_WADO_ANONYMIZE_UID_SECRET``. The de-identification is recorded in the object
 (Patient Identity Removed, De-identification Method Code Sequence, PS3.15 E.1.1).
 """
@@ -18,7 +18,7 @@ import io
 import pydicom
 from pydicom.multival import MultiValue
 
-from dicomcommon import anonymize
+from dicomcommon.dicom import anonymize
 from dicomcommon.errors import Conflict
 from wado import transcode
 from wado.index import InstanceDetail

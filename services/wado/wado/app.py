@@ -9,13 +9,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon import db, schema
-from dicomcommon.routes import DICOMWEB_ROOT
-from dicomcommon.storage.factory import open_store
-from dicomcommon.webapp import ReadinessCheck, create_service_app
+from dicomcommon.adapters import db, schema
+from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.web.routes import DICOMWEB_ROOT
+from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
-from wado.conversions import ConversionGate
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
 from wado.render_workers import RenderWorkers
@@ -35,11 +34,7 @@ def create_app(settings: Settings) -> Starlette:
             store = await open_store(settings.storage)
             try:
                 cache = MetadataCache(settings.metadata_cache_bytes)
-                gate = ConversionGate(
-                    settings.max_conversions,
-                    settings.max_conversion_bytes,
-                    settings.conversion_wait_seconds,
-                )
+                gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes)
                 app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)

@@ -15,8 +15,9 @@ from pydicom.uid import UID
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from dicomcommon import multipart
+from dicomcommon.dicom.elements import PIXEL_DATA_KEYS
 from dicomcommon.errors import DicomwebError, NotFound
+from dicomcommon.web import multipart
 from wado.context import WadoContext
 from wado.index import InstanceDetail
 from wado.negotiate import AS_STORED, Choice, Offer
@@ -27,7 +28,6 @@ OFFER = Offer(
     wildcard=Choice(True, OCTET_STREAM, AS_STORED),
     single_part=True,
 )
-PIXEL_DATA_PATHS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
 _PATH = re.compile(r"^[0-9A-F]{8}(/[0-9]{1,6}/[0-9A-F]{8})*$")
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$", re.ASCII)
 
@@ -47,7 +47,7 @@ def bulk_path(text: str) -> str:
 
 
 def is_encapsulated_pixel_data(detail: InstanceDetail, path: str) -> bool:
-    return path in PIXEL_DATA_PATHS and bool(detail.frames) and _compressed(detail)
+    return path in PIXEL_DATA_KEYS and bool(detail.frames) and _compressed(detail)
 
 
 def _compressed(detail: InstanceDetail) -> bool:

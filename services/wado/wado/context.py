@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from starlette.requests import Request
 
 from dicomcommon import studyaccess
+from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.dicom.conversions import ConversionGate
 from dicomcommon.principal import principal_of
-from dicomcommon.storage import BlobStore
-from wado.conversions import ConversionGate
+from dicomcommon.web import audit
+from wado import index
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
 from wado.render_workers import RenderWorkers
@@ -32,3 +35,10 @@ def visible_groups(request: Request) -> studyaccess.Groups | None:
     """The study groups the caller of ``request`` is limited to (``None``: every study)."""
     ctx: WadoContext = request.app.state.ctx
     return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
+
+
+def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:
+    """The request's audit record names the instances it sends."""
+    audit.record_of(request.scope).add_instances(
+        [(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) for i in instances]
+    )

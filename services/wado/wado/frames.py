@@ -21,8 +21,9 @@ from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 from starlette.responses import Response
 
-from dicomcommon import multipart, parameters
+from dicomcommon.dicom import mediatypes
 from dicomcommon.errors import NotAcceptable, NotFound
+from dicomcommon.web import multipart, parameters
 from wado import pixels, transcode
 from wado.context import WadoContext
 from wado.index import InstanceDetail
@@ -33,7 +34,7 @@ OFFER = Offer(
     wildcard=Choice(True, "*/*", AS_STORED),
     single_part=True,
 )
-_NATIVE_LE = frozenset({uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian})
+_NATIVE_LE = frozenset(mediatypes.NATIVE_LITTLE_ENDIAN)
 _MAX_FRAMES_PER_REQUEST = 10_000
 
 

@@ -3,13 +3,9 @@ validate the UIDs, negotiate, look up the index, stream from storage."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from functools import wraps
-
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from dicomcommon import audit
 from dicomcommon.errors import NotAcceptable
 from wado import (
     bulkdata,
@@ -22,40 +18,13 @@ from wado import (
     rendered_parts,
     retrieve,
 )
-from wado.context import WadoContext, visible_groups
+from wado.context import WadoContext, audit_instances, visible_groups
 from wado.conversions import frame_share
+from wado.head import head_safe
 from wado.index import Scope
 from wado.negotiate import Choice
 from wado.transcode import TranscodeError
 from wado.urls import public_base
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:
-    """The request's audit record names the instances it sends."""
-    audit.record_of(request.scope).add_instances(
-        [(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) for i in instances]
-    )
-
-
-def head_safe(handler: Handler) -> Handler:
-    """HEAD answers with the GET's status and headers and no body (RFC 9110 §9.3.2); the
-    stream a GET would send is closed unread."""
-
-    @wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        response = await handler(request)
-        if request.method != "HEAD" or not isinstance(response, StreamingResponse):
-            return response
-        close = getattr(response.body_iterator, "aclose", None)
-        if close is not None:
-            await close()
-        head = Response(status_code=response.status_code)
-        head.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
-        return head
-
-    return wrapper
 
 
 @head_safe

@@ -15,9 +15,11 @@ from typing import Any
 
 import asyncpg
 
-from dicomcommon import db, studyaccess
+from dicomcommon import studyaccess
+from dicomcommon.adapters import db
+from dicomcommon.dicom import resources
+from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import NotFound
-from dicomcommon.uids import require_uid
 
 _COLUMNS = """study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,
     transfer_syntax_uid, blob_key, size, number_of_frames, rows, version"""
@@ -83,9 +85,8 @@ class StoredInstance:
 
     @property
     def instance_path(self) -> str:
-        return (
-            f"studies/{self.study_instance_uid}/series/{self.series_instance_uid}"
-            f"/instances/{self.sop_instance_uid}"
+        return resources.instance_path(
+            self.study_instance_uid, self.series_instance_uid, self.sop_instance_uid
         )
 
 

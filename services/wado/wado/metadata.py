@@ -14,7 +14,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import dicomjson, multipart, publicbase
+from dicomcommon.dicom import dicomjson
+from dicomcommon.web import multipart, publicbase
 from wado import conditional, index
 from wado.context import WadoContext
 from wado.index import Scope

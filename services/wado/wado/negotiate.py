@@ -1,5 +1,6 @@
-"""Content negotiation for WADO-RS (PS3.18 §8.7): Accept media ranges with q-values, the
-``accept`` query parameter, ``multipart/related; type=…; transfer-syntax=…`` and defaults.
+"""What WADO-RS resources offer (PS3.18 §8.7.3): single part or ``multipart/related;
+type=…; transfer-syntax=…``, and the transfer syntax each media type means by default. The
+Accept list itself is read by ``dicomcommon.web.negotiation``.
 
 A resource describes what it can send as an ``Offer``; ``choices`` turns the request into the
 acceptable ``Choice``s, best first. Whether a choice suits a given stored instance (can it be
@@ -8,41 +9,17 @@ transcoded?) is the caller's question, asked per instance.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from dicomcommon import multipart
-from dicomcommon.errors import DicomwebError, NotAcceptable
-from dicomcommon.multipart import MediaType
-from dicomcommon.uids import is_safe_uid
+from dicomcommon.dicom import mediatypes
+from dicomcommon.errors import NotAcceptable
+from dicomcommon.web import negotiation
+from dicomcommon.web.multipart import MediaType
 
-AS_STORED = "*"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+AS_STORED = negotiation.AS_STORED
 MULTIPART = "multipart/related"
-
-# PS3.18 Table 8.7.3-2..5: the transfer syntax a media type means when none is named.
-DEFAULT_SYNTAX: Mapping[str, str] = {
-    "application/dicom": EXPLICIT_VR_LITTLE_ENDIAN,
-    "application/octet-stream": EXPLICIT_VR_LITTLE_ENDIAN,
-    "image/jpeg": "1.2.840.10008.1.2.4.50",
-    "image/jls": "1.2.840.10008.1.2.4.80",
-    "image/x-jls": "1.2.840.10008.1.2.4.80",
-    "image/jp2": "1.2.840.10008.1.2.4.90",
-    "image/jpx": "1.2.840.10008.1.2.4.92",
-    "image/jphc": "1.2.840.10008.1.2.4.201",
-    "image/dicom-rle": "1.2.840.10008.1.2.5",
-    "image/x-dicom-rle": "1.2.840.10008.1.2.5",
-}
-
-
-@dataclass(frozen=True)
-class MediaRange:
-    """One element of an Accept header."""
-
-    media_type: MediaType
-    q: float
 
 
 @dataclass(frozen=True)
@@ -70,38 +47,14 @@ class Offer:
     multipart: bool = True
 
 
-def accept_values(request: Request) -> list[str]:
-    """The ``accept`` query parameter takes precedence over the header (PS3.18 §8.3.3.1)."""
-    values = request.query_params.getlist("accept")
-    if values:
-        return values
-    header = request.headers.getlist("accept")
-    return header or ["*/*"]
-
-
-def parse_accept(values: list[str]) -> list[MediaRange]:
-    """Parse media ranges, best q first (stable: equal q keep the client's order)."""
-    ranges: list[MediaRange] = []
-    for value in values:
-        for item in multipart.split_unquoted(value, ","):
-            if not item.strip():
-                continue
-            media_type = MediaType.parse(item)
-            q = _quality(media_type.params.get("q", "1"))
-            ranges.append(MediaRange(media_type, q))
-    return sorted(ranges, key=lambda r: -r.q)
-
-
 def choices(request: Request, offer: Offer) -> list[Choice]:
     """The acceptable representations of a resource, best first; 406 when there is none."""
-    found = [
-        c
-        for r in parse_accept(accept_values(request))
-        if r.q > 0 and (c := _resolve(r.media_type, offer)) is not None
-    ]
-    if not found:
-        raise NotAcceptable(f"none of the acceptable media types is offered: {offer.media_types}")
-    return found
+    try:
+        return negotiation.negotiate(request, lambda media_type: _resolve(media_type, offer))
+    except NotAcceptable:
+        raise NotAcceptable(
+            f"none of the acceptable media types is offered: {offer.media_types}"
+        ) from None
 
 
 def _resolve(media_type: MediaType, offer: Offer) -> Choice | None:
@@ -111,15 +64,13 @@ def _resolve(media_type: MediaType, offer: Offer) -> Choice | None:
         if not offer.multipart:
             return None
         inner = media_type.params.get("type", "").strip().lower() or offer.media_types[0]
-        return _inner(inner, media_type.params.get("transfer-syntax"), True, offer)
+        return _inner(inner, negotiation.transfer_syntax_of(media_type), True, offer)
     if not offer.single_part:
         return None
-    return _inner(media_type.essence, media_type.params.get("transfer-syntax"), False, offer)
+    return _inner(media_type.essence, negotiation.transfer_syntax_of(media_type), False, offer)
 
 
 def _inner(inner: str, syntax: str | None, multipart: bool, offer: Offer) -> Choice | None:
-    if syntax is not None and syntax != AS_STORED and not is_safe_uid(syntax):
-        raise DicomwebError(f"transfer-syntax is not a UID: {syntax[:80]!r}")
     if inner.endswith("/*"):
         if inner == "*/*" and syntax is None:
             return Choice(multipart, offer.wildcard.media_type, offer.wildcard.transfer_syntax)
@@ -129,14 +80,4 @@ def _inner(inner: str, syntax: str | None, multipart: bool, offer: Offer) -> Cho
         inner = matching[0]
     if inner not in offer.media_types:
         return None
-    return Choice(multipart, inner, syntax or DEFAULT_SYNTAX.get(inner, AS_STORED))
-
-
-def _quality(value: str) -> float:
-    try:
-        q = float(value)
-    except ValueError:
-        raise DicomwebError(f"invalid q-value in Accept: {value[:20]!r}") from None
-    if not 0 <= q <= 1:
-        raise DicomwebError(f"q-value out of range in Accept: {value[:20]!r}")
-    return q
+    return Choice(multipart, inner, syntax or mediatypes.default_syntax(inner) or AS_STORED)

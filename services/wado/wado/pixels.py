@@ -15,28 +15,13 @@ from pydicom import uid
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
 
+from dicomcommon.dicom import mediatypes
 from wado.index import InstanceDetail
 from wado.transcode import TranscodeError
 
-OCTET_STREAM = "application/octet-stream"
+OCTET_STREAM = mediatypes.OCTET_STREAM
 
-_FRAME_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
-    "1.2.840.10008.1.2.4.50": ("image/jpeg",),
-    "1.2.840.10008.1.2.4.51": ("image/jpeg",),
-    "1.2.840.10008.1.2.4.57": ("image/jpeg",),
-    "1.2.840.10008.1.2.4.70": ("image/jpeg",),
-    "1.2.840.10008.1.2.4.80": ("image/jls", "image/x-jls"),
-    "1.2.840.10008.1.2.4.81": ("image/jls", "image/x-jls"),
-    "1.2.840.10008.1.2.4.90": ("image/jp2",),
-    "1.2.840.10008.1.2.4.91": ("image/jp2",),
-    "1.2.840.10008.1.2.4.92": ("image/jpx",),
-    "1.2.840.10008.1.2.4.93": ("image/jpx",),
-    "1.2.840.10008.1.2.4.201": ("image/jphc",),
-    "1.2.840.10008.1.2.4.202": ("image/jphc",),
-    "1.2.840.10008.1.2.4.203": ("image/jphc",),
-    "1.2.840.10008.1.2.5": ("image/dicom-rle", "image/x-dicom-rle"),
-}
-FRAME_MEDIA_TYPES = (OCTET_STREAM, *sorted({m for ms in _FRAME_MEDIA_TYPES.values() for m in ms}))
+FRAME_MEDIA_TYPES = (OCTET_STREAM, *mediatypes.IMAGE_MEDIA_TYPES)
 
 # The attributes that describe pixel data (PS3.3 C.7.6.3), enough to decode a frame.
 PIXEL_DESCRIPTION = (
@@ -56,7 +41,7 @@ def media_types_of(transfer_syntax: str) -> tuple[str, ...]:
     """The media types a frame stored in ``transfer_syntax`` is sent as, as stored."""
     if not uid.UID(transfer_syntax).is_compressed:
         return (OCTET_STREAM,)
-    return _FRAME_MEDIA_TYPES.get(transfer_syntax, (OCTET_STREAM,))
+    return mediatypes.image_media_types_of(transfer_syntax) or (OCTET_STREAM,)
 
 
 def decoded_description(detail: InstanceDetail) -> dict[str, Any]:

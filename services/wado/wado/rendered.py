@@ -19,8 +19,8 @@ from pydicom import uid
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import parameters
 from dicomcommon.errors import DicomwebError, NotAcceptable
+from dicomcommon.web import parameters
 from wado import color, conditional, frames, picture, pixels, voi
 from wado.context import WadoContext
 from wado.conversions import frame_share

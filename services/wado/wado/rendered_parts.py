@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Sequence
 
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import multipart
 from dicomcommon.errors import DicomwebError, NotFound
+from dicomcommon.web import multipart
 from wado import index, pixels, rendered
 from wado.context import WadoContext
 from wado.index import InstanceDetail, Scope, StoredInstance

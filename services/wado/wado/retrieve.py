@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import multipart
 from dicomcommon.errors import NotAcceptable
+from dicomcommon.web import multipart
 from wado import transcode
 from wado.context import WadoContext
 from wado.index import StoredInstance

@@ -8,40 +8,21 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
-    AuditSettings,
-    AuthSettings,
-    CorsSettings,
-    HttpSettings,
-    NatsSettings,
     PostgresSettings,
     StorageSettings,
-    StudyGroupsSettings,
-    TracingSettings,
-    audit_field,
-    auth_field,
-    cors_field,
-    http_field,
-    nats_field,
+    WebServiceSettings,
     postgres_field,
     storage_field,
-    study_groups_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, WebServiceSettings, ConversionLimits):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_WADO_")
 
     postgres: PostgresSettings = postgres_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    nats: NatsSettings = nats_field()  # audit events go to JetStream
-    audit: AuditSettings = audit_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True
@@ -55,14 +36,9 @@ class Settings(BaseSettings):
     # Worker processes that decode and encode pictures, so a long decode (the codecs hold the
     # GIL) never stalls the process's other requests; 0: a worker thread (see render_workers).
     render_processes: int = Field(default=0, ge=0, le=64)
-    # Transcoding holds one instance in memory; larger instances are refused with 406.
-    max_transcode_bytes: int = Field(default=1 << 30, ge=1 << 20)
-    # Conversions (transcodes, frame decodes, renderings, anonymizations) running at once in
-    # one process, and the stored bytes they may hold together; a request that finds no room
-    # within the wait is a 503 with Retry-After (see wado.conversions).
-    max_conversions: int = Field(default=4, ge=1, le=1024)
-    max_conversion_bytes: int = Field(default=1 << 30, ge=1 << 20)
-    conversion_wait_seconds: float = Field(default=5.0, ge=0, le=300)
+    # max_transcode_bytes, max_conversions, max_conversion_bytes, conversion_wait_seconds:
+    # from ConversionLimits (dicomcommon.dicom.conversions); a request that finds no room within the
+    # wait is a 503 with Retry-After.
     # Frames one animated GIF of a multi-frame instance may hold (each is decoded and kept).
     max_animated_frames: int = Field(default=500, ge=1, le=100_000)
     # Keys the UID replacement of WADO-URI anonymize=yes (PS3.15 E.1, HMAC-SHA-256): keep it

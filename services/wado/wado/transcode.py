@@ -1,7 +1,7 @@
-"""WADO's transfer syntax conversion is the shared one (``dicomcommon.transcode``), which the
+"""WADO's transfer syntax conversion is the shared one (``dicomcommon.dicom.transcode``), which the
 DIMSE service's C-MOVE and C-GET use too; WADO's modules import it under this name."""
 
-from dicomcommon.transcode import (
+from dicomcommon.dicom.transcode import (
     NATIVE,
     TranscodeError,
     can_decode,

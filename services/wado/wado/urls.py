@@ -1,11 +1,11 @@
 """The public DICOMweb root clients see, for BulkDataURIs and Content-Locations (the rule is
-shared with the change feed in ``dicomcommon.publicbase``)."""
+shared with the change feed in ``dicomcommon.web.publicbase``)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from dicomcommon import publicbase
+from dicomcommon.web import publicbase
 from wado.settings import Settings
 
 

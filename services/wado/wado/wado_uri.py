@@ -27,14 +27,15 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dicomcommon import parameters
+from dicomcommon.dicom import mediatypes
+from dicomcommon.dicom.uids import is_safe_uid
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
-from dicomcommon.uids import is_safe_uid
-from wado import anonymized, index, negotiate, pixels, rendered, retrieve
-from wado.context import WadoContext, visible_groups
-from wado.handlers import audit_instances, head_safe
+from dicomcommon.web import negotiation, parameters
+from wado import anonymized, index, pixels, rendered, retrieve
+from wado.context import WadoContext, audit_instances, visible_groups
+from wado.head import head_safe
 from wado.index import InstanceDetail, Scope
-from wado.negotiate import EXPLICIT_VR_LITTLE_ENDIAN, Choice
+from wado.negotiate import Choice
 from wado.rendered import RenderParams
 from wado.transcode import TranscodeError
 from wado.urls import public_base
@@ -186,7 +187,7 @@ async def _dicom(
 ) -> Response:
     """Through WADO-RS's retrieve: Explicit VR Little Endian unless transferSyntax says
     otherwise (PS3.18 §8.7.3.5); 406 when the object cannot be converted to it."""
-    choice = Choice(False, DICOM, wanted.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN)
+    choice = Choice(False, DICOM, wanted.transfer_syntax or mediatypes.EXPLICIT_VR_LITTLE_ENDIAN)
     planned = retrieve.plan([detail.instance], [choice], ctx.settings.max_transcode_bytes)
     if wanted.anonymize:
         return await _anonymized(ctx, detail, planned[0])
@@ -268,7 +269,7 @@ def _content_types(query: QueryParams) -> tuple[str, ...]:
     if text is None:
         return ()
     try:
-        ranges = negotiate.parse_accept([text])
+        ranges = negotiation.parse_accept([text])
     except DicomwebError as exc:
         raise DicomwebError(f"contentType: {exc.message}") from None
     if not ranges or not all(_MEDIA_TYPE.match(r.media_type.essence) for r in ranges):

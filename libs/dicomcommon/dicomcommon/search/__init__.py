@@ -1,0 +1,7 @@
+"""Search: the QIDO / C-FIND query model (PS3.4 C.2.2.2) and the parameterized SQL it
+compiles to (statement, matching, time zones, terms, the answer, order, columns,
+the extended-tag catalog as searches read it).
+
+Not here: running the statement (each service, through ``adapters.db``), the schema
+itself (the indexer's migrations) and the HTTP parameters' syntax (``web.parameters``).
+"""

@@ -124,3 +124,15 @@ def test_file_ending_inside_an_undefined_length_sequence_is_truncated(closing: b
     with pytest.raises(InvalidInstance) as refused:
         dataset.read_instance(io.BytesIO(data), len(data))
     assert refused.value.reason == FailureReason.CANNOT_UNDERSTAND
+
+
+def test_an_item_running_past_its_sequence_is_not_walked() -> None:
+    """A sequence of defined length whose item claims more bytes than the sequence holds: the
+    walk leaves it to the pydicom reading, which decides (found by the fuzz test)."""
+    _, meta, elements = crafted.header()
+    inner = crafted.element((0x0008, 0x0100), b"SH", b"CODE01")
+    item = crafted.marker(crafted.ITEM, len(inner)) + inner
+    sequence = crafted.element(crafted.SEQUENCE, b"SQ", item, length=1)
+    data = meta + elements + crafted.private_creator() + sequence
+    with pytest.raises(Unsupported):
+        headerwalk.walk(io.BytesIO(data), dataset.BULK_THRESHOLD)

@@ -266,9 +266,11 @@ class _Walker:
             if tag != _ITEM:
                 raise Unsupported("sequence without items")
             undefined = item_length == _UNDEFINED
-            item_end = len(self.view) if undefined else value + item_length
+            item_end = end if undefined else value + item_length
             if item_end > len(self.view):
                 raise Truncated("a sequence item runs past the end of the file")
+            if item_end > end:  # pydicom's reading of such a file is its own: the fallback's
+                raise Unsupported("a sequence item runs past its sequence's length")
             item, pos = self._dataset(
                 value, item_end, f"{path}{len(items)}/", encoding, delimited=undefined
             )

@@ -18,6 +18,7 @@ from dicomstack import deploy
 from dicomstack.gateway import RETRY_AFTER_SECONDS
 from dicomstack.ports import free_ports
 from dicomstack.processes import ChildProcess, binary, http_ok
+from tests.polling import eventually
 
 HOST = "127.0.0.1"
 MIDDLEWARE = f"{deploy.NAME}-{deploy.UNAVAILABLE}"
@@ -96,12 +97,25 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         page_server.start(60)
         cluster.start(60)
+        # Traefik answers its ping before its file provider's routers are in place: wait for
+        # the error page and for the cluster's routes to answer as configured.
+        assert eventually(lambda: _answers(f"http://{HOST}:{page}/", 503, retry_after=True))
+        assert eventually(lambda: _answers(f"http://{HOST}:{web}/down/", 503, retry_after=True))
+        assert eventually(lambda: _answers(f"http://{HOST}:{web}/up/ok", 200))
         yield f"http://{HOST}:{web}"
     finally:
         cluster.stop()
         page_server.stop()
         server.shutdown()
         server.server_close()
+
+
+def _answers(url: str, status: int, retry_after: bool = False) -> bool:
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == status and ("retry-after" in response.headers) == retry_after
 
 
 def test_a_service_without_endpoints_answers_503_with_retry_after(gateway_url: str) -> None:

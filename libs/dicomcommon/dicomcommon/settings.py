@@ -44,6 +44,12 @@ class NatsSettings(BaseSettings):
     feed_stream: str = "DICOM_FEED"
     feed_subject_prefix: str = "dicom.feed"
     feed_max_age_seconds: float = 30 * 24 * 3600.0
+    # Bounds on what JetStream keeps. The feed stream drops its oldest entries past its bound
+    # (push replays that far; PostgreSQL's /changefeed keeps all); the work queues refuse new
+    # commands past theirs (a 503 to the publisher), so nothing acknowledged is dropped.
+    feed_max_bytes: int = Field(default=1 << 30, gt=0)
+    ingest_max_bytes: int = Field(default=4 << 30, gt=0)
+    audit_max_bytes: int = Field(default=1 << 30, gt=0)
     audit_stream: str = "DICOM_AUDIT"
     audit_subject_prefix: str = "dicom.audit"
     stream_replicas: int = 1

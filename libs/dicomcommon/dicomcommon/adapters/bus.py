@@ -26,6 +26,10 @@ from dicomcommon.web import tracing
 log = logging.getLogger(__name__)
 MAX_MESSAGE_SIZE = 8 << 20  # the streams' limit; the server's max_payload is usually lower
 _HEADER_ROOM = 4 << 10  # headers (Nats-Msg-Id) and protocol framing
+# How long JetStream remembers a Nats-Msg-Id, to drop a publisher's retry: a retry comes within
+# seconds. JetStream holds every id of the window in memory, so a longer one only costs memory
+# (at the push relay's rate, 600 s held ~30,000 feed ids: NATS grew for ten minutes).
+DUPLICATE_WINDOW_SECONDS = 120.0
 
 
 class MessageTooLarge(Exception):
@@ -48,44 +52,54 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def ingest_stream(settings: NatsSettings) -> StreamConfig:
-    """Commands for the indexer: a durable work queue, deduplicated by ``Nats-Msg-Id``."""
+    """Commands for the indexer: a durable work queue, deduplicated by ``Nats-Msg-Id``. A
+    command leaves it once the indexer has committed it and acknowledged; past
+    ``ingest_max_bytes`` of waiting commands new ones are refused (STOW answers 503)."""
     return StreamConfig(
         name=settings.ingest_stream,
         subjects=[f"{settings.ingest_subject_prefix}.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
-        duplicate_window=120.0,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
         max_msg_size=MAX_MESSAGE_SIZE,
+        max_bytes=settings.ingest_max_bytes,
         discard=DiscardPolicy.NEW,
     )
 
 
 def feed_stream(settings: NatsSettings) -> StreamConfig:
-    """Change-feed entries for subscribers; kept so they can replay from any sequence."""
+    """Change-feed entries for subscribers to replay from a sequence: the newest, within
+    ``feed_max_age_seconds`` and ``feed_max_bytes`` (oldest out first); ``/changefeed`` reads
+    PostgreSQL and keeps everything."""
     return StreamConfig(
         name=settings.feed_stream,
         subjects=[f"{settings.feed_subject_prefix}.>"],
         retention=RetentionPolicy.LIMITS,
-        max_age=settings.feed_max_age_seconds,  # push replays this far; HTTP keeps all
+        max_age=settings.feed_max_age_seconds,
+        max_bytes=settings.feed_max_bytes,
+        discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
-        duplicate_window=min(600.0, settings.feed_max_age_seconds),  # NATS: at most max age
-        max_msg_size=8 << 20,
+        # NATS wants it at most the max age
+        duplicate_window=min(DUPLICATE_WINDOW_SECONDS, settings.feed_max_age_seconds),
+        max_msg_size=MAX_MESSAGE_SIZE,
     )
 
 
 def audit_stream(settings: NatsSettings) -> StreamConfig:
     """Audit events on their way to the indexer, which keeps them in PostgreSQL: a work queue
-    (gone once recorded), deduplicated by event id, so a publisher's retry is harmless."""
+    (gone once recorded), deduplicated by event id, so a publisher's retry is harmless; past
+    ``audit_max_bytes`` new events are refused and wait in their publisher's buffer."""
     return StreamConfig(
         name=settings.audit_stream,
         subjects=[f"{settings.audit_subject_prefix}.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
-        duplicate_window=120.0,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
         max_msg_size=1 << 20,
+        max_bytes=settings.audit_max_bytes,
         discard=DiscardPolicy.NEW,
     )
 

@@ -13,7 +13,7 @@ import nats.js.errors
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy, StreamConfig
 
-from dicomcommon.bus import DUPLICATE_WINDOW_SECONDS, Bus
+from dicomcommon.adapters.bus import DUPLICATE_WINDOW_SECONDS, Bus
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import NatsSettings
 from dicomstack.stack import Stack

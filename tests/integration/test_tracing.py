@@ -108,8 +108,13 @@ def test_the_indexer_batch_span_links_to_each_command(
     }
     url = f"{traced_stack.dicomweb_url}/studies"
     assert httpx.post(url, content=body, headers=headers, timeout=60).status_code == 200
-    assert eventually(lambda: _consumer(receiver.in_trace(trace_id)) is not None, seconds=60)
-    producer = next(s for s in receiver.in_trace(trace_id) if s.kind == SPAN_KIND_PRODUCER)
+
+    def producer_span() -> ReceivedSpan | None:  # each process exports its spans in batches
+        return next((s for s in receiver.in_trace(trace_id) if s.kind == SPAN_KIND_PRODUCER), None)
+
+    assert eventually(lambda: producer_span() is not None, seconds=60)
+    producer = producer_span()
+    assert producer is not None
 
     def batch() -> ReceivedSpan | None:
         linked = [s for s in receiver.spans if (trace_id, producer.span_id) in s.links]

@@ -51,20 +51,34 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def ingest_stream(settings: NatsSettings) -> StreamConfig:
-    """Commands for the indexer: a durable work queue, deduplicated by ``Nats-Msg-Id``. A
-    command leaves it once the indexer has committed it and acknowledged; past
-    ``ingest_max_bytes`` of waiting commands new ones are refused (STOW answers 503)."""
+def _work_queue(
+    settings: NatsSettings, name: str, subject_prefix: str, max_bytes: int, max_msg_size: int
+) -> StreamConfig:
+    """A durable work queue deduplicated by ``Nats-Msg-Id``: a message leaves once its consumer
+    has acknowledged it; past ``max_bytes`` waiting, new messages are refused (nothing
+    acknowledged is dropped)."""
     return StreamConfig(
-        name=settings.ingest_stream,
-        subjects=[f"{settings.ingest_subject_prefix}.>"],
+        name=name,
+        subjects=[f"{subject_prefix}.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        max_msg_size=MAX_MESSAGE_SIZE,
-        max_bytes=settings.ingest_max_bytes,
+        max_msg_size=max_msg_size,
+        max_bytes=max_bytes,
         discard=DiscardPolicy.NEW,
+    )
+
+
+def ingest_stream(settings: NatsSettings) -> StreamConfig:
+    """Commands for the indexer: a command leaves once the indexer has committed it; past
+    ``ingest_max_bytes`` of waiting commands new ones are refused (STOW answers 503)."""
+    return _work_queue(
+        settings,
+        settings.ingest_stream,
+        settings.ingest_subject_prefix,
+        settings.ingest_max_bytes,
+        MAX_MESSAGE_SIZE,
     )
 
 
@@ -88,19 +102,15 @@ def feed_stream(settings: NatsSettings) -> StreamConfig:
 
 
 def audit_stream(settings: NatsSettings) -> StreamConfig:
-    """Audit events on their way to the indexer, which keeps them in PostgreSQL: a work queue
-    (gone once recorded), deduplicated by event id, so a publisher's retry is harmless; past
+    """Audit events on their way to the indexer, which keeps them in PostgreSQL: gone once
+    recorded, deduplicated by event id, so a publisher's retry is harmless; past
     ``audit_max_bytes`` new events are refused and wait in their publisher's buffer."""
-    return StreamConfig(
-        name=settings.audit_stream,
-        subjects=[f"{settings.audit_subject_prefix}.>"],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        num_replicas=settings.stream_replicas,
-        duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        max_msg_size=1 << 20,
-        max_bytes=settings.audit_max_bytes,
-        discard=DiscardPolicy.NEW,
+    return _work_queue(
+        settings,
+        settings.audit_stream,
+        settings.audit_subject_prefix,
+        settings.audit_max_bytes,
+        1 << 20,
     )
 
 

@@ -23,7 +23,8 @@ from pydantic import SecretStr
 from dicomcommon.adapters.storage.s3 import S3BlobStore
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import StorageSettings
-from dicomstack.ports import free_ports
+from dicomstack.errors import PortInUse
+from dicomstack.ports import ensure_free, ephemeral_low, free_ports
 from dicomstack.processes import binary
 from tests.deploy.manifests import ROOT
 
@@ -71,11 +72,20 @@ def s3_endpoint(compose: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
 
 
 def _ports() -> list[int]:
-    """Four free ports whose gRPC companions (+10000) are free too."""
+    """Four free ports whose gRPC companions (+10000) are free too, and below the kernel's
+    ephemeral range, where an outgoing connection could take one before weed binds it."""
     while True:
         ports = free_ports("127.0.0.1", 4)
-        if all(p + _GRPC_OFFSET < 65536 for p in ports):
+        if all(p + _GRPC_OFFSET < ephemeral_low() and _free(p + _GRPC_OFFSET) for p in ports):
             return ports
+
+
+def _free(port: int) -> bool:
+    try:
+        ensure_free("127.0.0.1", port, "weed gRPC")
+    except PortInUse:
+        return False
+    return True
 
 
 def _wait(url: str, server: subprocess.Popen[bytes]) -> None:

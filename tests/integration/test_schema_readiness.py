@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from dicomcommon.adapters import schema
+from dicomcommon.schema import version
 from dicomcommon.settings import PostgresSettings, StorageSettings
 from dicomstack.stack import Stack
 from indexer.migrate import migrate
@@ -74,7 +74,7 @@ async def test_reader_is_ready_only_once_its_schema_is_in(
     ):
         waiting = await client.get("/readyz/self")
         assert waiting.status_code == 503
-        expected = f"schema version 0; this code needs {schema.shipped_version()}"
+        expected = f"schema version 0; this code needs {version.shipped_version()}"
         assert waiting.json()["failures"]["schema"] == expected
         await _migrate(empty_database)
         assert (await client.get("/readyz/self")).status_code == 200

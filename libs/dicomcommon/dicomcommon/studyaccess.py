@@ -90,8 +90,19 @@ def study_condition(study_uid: str, groups_parameter: str) -> str:
 def refuses(study_groups: Groups | None, may_store_in: Groups | None) -> bool:
     """Whether an existing study (its groups; ``None``: there is no such study) refuses an
     uploader limited to ``may_store_in`` (``None``: any): they share no group. The indexer
-    decides it in SQL (``access_groups && groups``) as it applies a store; a store path may
-    decide it from the index before it answers."""
+    decides it in SQL (``refuses_sql``) as it applies a store or a delete; a store path may
+    decide it from the index before it answers (the DIMSE forecast)."""
     if study_groups is None or may_store_in is None:
         return False
-    return not set(study_groups) & set(may_store_in)
+    return not shares_group(study_groups, may_store_in)
+
+
+def refuses_sql(study_uid: str, groups_parameter: str) -> str:
+    """``refuses`` in SQL: true when the study named by the expression ``study_uid`` exists
+    and the ``text[]`` parameter (NULL: any group) shares none of its groups. It takes no
+    lock (a primary-key probe of ``study``)."""
+    shared = shares_group_sql("refusing_study.access_groups", groups_parameter)
+    return (
+        f"EXISTS (SELECT 1 FROM study refusing_study WHERE refusing_study.study_instance_uid"
+        f" = {study_uid} AND {groups_parameter}::text[] IS NOT NULL AND NOT ({shared}))"
+    )

@@ -61,7 +61,7 @@ def test_subjects_name_the_action() -> None:
 
 def test_the_notify_channel_is_the_one_the_feed_trigger_raises() -> None:
     """Migration 0003 names the channel in PL/pgSQL; ``NOTIFY_CHANNEL`` is what listeners use."""
-    from importlib.resources import files
+    from dicomcommon.schema import MIGRATIONS
 
-    trigger = (files("indexer") / "migrations" / "0003_feed_relay.sql").read_text()
+    trigger = (MIGRATIONS / "0003_feed_relay.sql").read_text()
     assert f"pg_notify('{changefeed.NOTIFY_CHANNEL}', '')" in trigger

@@ -3,57 +3,37 @@ real server, on a fresh database the indexer migrates during the test."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from dicomcommon.adapters import db, schema
+from dicomcommon.adapters import db
 from dicomcommon.principal import Permission
-from dicomcommon.settings import PostgresSettings
+from dicomcommon.schema import version
 from dicomcommon.web.routes import Route as TableRoute
 from dicomcommon.web.webapp import ReadinessCheck, create_service_app
-from dicomstack.stack import Stack
 from indexer.migrate import migrate, migration_files
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def fresh_pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a new, empty database of the stack's PostgreSQL."""
-    name = f"schema_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(stack.postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = stack.postgres_url.rsplit("/", 1)[0] + f"/{name}"
-        pool = await db.create_pool(PostgresSettings(url=url))
-        try:
-            yield pool
-        finally:
-            await pool.close()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def test_the_shipped_version_is_the_newest_migration_file() -> None:
     newest, _ = migration_files()[-1]
-    assert schema.shipped_version() == int(newest[:4])
+    assert version.shipped_version() == int(newest[:4])
 
 
 async def test_gate_waits_for_the_migration_then_holds_through_an_outage(
     fresh_pool: asyncpg.Pool,
 ) -> None:
-    gate = schema.SchemaGate(fresh_pool, schema.shipped_version())
+    gate = version.SchemaGate(fresh_pool, version.shipped_version())
     with pytest.raises(RuntimeError, match="schema version 0"):
         await gate()
     async with db.connection(fresh_pool) as conn:
         await migrate(conn)
-    assert await schema.applied_version(fresh_pool) == schema.shipped_version()
+    assert await version.applied_version(fresh_pool) == version.shipped_version()
     await gate()
     app = _app(gate, fresh_pool)
     async with _client(app) as client:
@@ -67,14 +47,14 @@ async def test_gate_waits_for_the_migration_then_holds_through_an_outage(
 async def test_a_newer_code_than_the_schema_is_not_ready(fresh_pool: asyncpg.Pool) -> None:
     async with db.connection(fresh_pool) as conn:
         await migrate(conn)
-    gate = schema.SchemaGate(fresh_pool, schema.shipped_version() + 1)
+    gate = version.SchemaGate(fresh_pool, version.shipped_version() + 1)
     async with _client(_app(gate, fresh_pool)) as client:
         response = await client.get("/readyz/self")
     assert response.status_code == 503
     assert "needs" in response.json()["failures"]["schema"]
 
 
-def _app(gate: schema.SchemaGate, pool: asyncpg.Pool) -> Starlette:
+def _app(gate: version.SchemaGate, pool: asyncpg.Pool) -> Starlette:
     async def postgres() -> None:
         await db.fetch(pool, "SELECT 1")
 

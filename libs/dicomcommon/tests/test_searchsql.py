@@ -174,9 +174,9 @@ def test_counts_see_the_study_groups_and_read_at_most_one_past_the_limit(level: 
 
 
 def _migration(name: str) -> str:
-    from importlib.resources import files
+    from dicomcommon.schema import MIGRATIONS
 
-    return (files("indexer") / "migrations" / name).read_text()
+    return (MIGRATIONS / name).read_text()
 
 
 def test_prefix_matching_uses_the_prefix_length_of_the_indexes() -> None:

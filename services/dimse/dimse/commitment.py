@@ -30,6 +30,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
 from dicomcommon.adapters.storage import BlobStore
+from dicomcommon.schema import dimse as reads
 from dicomcommon.web.audit import Action, AuditRecord
 from dimse import sockets, statuses, tls
 from dimse.auditing import DimseAudit
@@ -105,15 +106,10 @@ class CommitmentScp:
     ) -> dict[Reference, int]:
         """Reference → failure reason, for each reference not durably held (or, with study
         groups, held in a study the calling AE may not see: as if it did not exist)."""
-        query = (
-            "SELECT sop_instance_uid, sop_class_uid, blob_key FROM instance"
-            " WHERE sop_instance_uid = ANY($1::text[])"
-        )
         args: list[object] = [[sop for _, sop in references]]
         if groups is not None:
-            query += " AND " + studyaccess.study_condition("instance.study_instance_uid", "$2")
             args.append(list(groups))
-        rows = await db.fetch(self.pool, query, *args)
+        rows = await db.fetch(self.pool, reads.committed(groups is not None), *args)
         held = {row["sop_instance_uid"]: (row["sop_class_uid"], row["blob_key"]) for row in rows}
         failed: dict[Reference, int] = {}
         for sop_class, sop in references:

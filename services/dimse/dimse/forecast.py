@@ -18,16 +18,7 @@ import asyncpg
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
 from dicomcommon.dicom.dataset import Instance
-
-# One round trip: the target study's groups, and the instance that holds the UID (if any)
-# with its own study's groups.
-_LOOKUP = """
-SELECT (SELECT access_groups FROM study WHERE study_instance_uid = $2) AS study_groups,
-       i.sha256, i.study_instance_uid, i.series_instance_uid,
-       (SELECT access_groups FROM study s WHERE s.study_instance_uid = i.study_instance_uid)
-           AS held_groups
-FROM (SELECT 1) AS one LEFT JOIN instance i ON i.sop_instance_uid = $1
-"""
+from dicomcommon.schema import dimse as reads
 
 
 class Forecast(enum.Enum):
@@ -40,7 +31,9 @@ class Forecast(enum.Enum):
 async def forecast(
     pool: asyncpg.Pool, instance: Instance, upload: studyaccess.Upload, allow_replace: bool
 ) -> Forecast:
-    row = await db.fetchrow(pool, _LOOKUP, instance.sop_instance_uid, instance.study_instance_uid)
+    row = await db.fetchrow(
+        pool, reads.FORECAST, instance.sop_instance_uid, instance.study_instance_uid
+    )
     assert row is not None  # the outer join always yields one row
     if studyaccess.refuses(_groups(row["study_groups"]), upload.may_store_in):
         return Forecast.REFUSED

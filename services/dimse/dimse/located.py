@@ -20,6 +20,7 @@ from pydicom.multival import MultiValue
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
 from dicomcommon.dicom.uids import is_safe_uid
+from dicomcommon.schema import dimse as reads
 
 # Level → the unique keys that may narrow it, highest level first (C.4.2.2.1).
 _KEYS = {
@@ -28,17 +29,8 @@ _KEYS = {
     "SERIES": ("StudyInstanceUID", "SeriesInstanceUID"),
     "IMAGE": ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"),
 }
-_COLUMNS = {
-    "StudyInstanceUID": "study_instance_uid",
-    "SeriesInstanceUID": "series_instance_uid",
-    "SOPInstanceUID": "sop_instance_uid",
-}
-_PATIENT_STUDIES = (
-    "study_instance_uid IN (SELECT study_instance_uid FROM study"
-    " WHERE left(patient_id, 256) = ANY(${n}::text[]) AND patient_id = ANY(${n}::text[]))"
-)
 _MAX_PATIENT_ID = 64  # LO (PS3.5 6.2)
-MAX_INSTANCES = 65535  # the sub-operation counts are US (PS3.4 C.4.2.1.4)
+MAX_INSTANCES = reads.MAX_LOCATED
 
 
 class InvalidIdentifier(ValueError):
@@ -81,31 +73,15 @@ def _valid(keyword: str, value: str) -> bool:
     return len(value) <= _MAX_PATIENT_ID and value.isprintable() and not set(value) & set("*?")
 
 
-def _condition(keyword: str, n: int) -> str:
-    if keyword == "PatientID":
-        return _PATIENT_STUDIES.replace("{n}", str(n))
-    return f"{_COLUMNS[keyword]} = ANY(${n}::text[])"
-
-
 async def instances(
     pool: asyncpg.Pool, keys: dict[str, list[str]], groups: studyaccess.Groups | None = None
 ) -> list[LocatedInstance]:
     """Every indexed instance the keys name (of the studies of ``groups`` when given), in a
     stable order; at most ``MAX_INSTANCES + 1`` (one more tells the caller there are too many)."""
-    conditions = [_condition(k, i + 1) for i, k in enumerate(keys)]
+    conditions = [reads.key_condition(k, i + 1) for i, k in enumerate(keys)]
     args: list[object] = list(keys.values())
     if groups is not None:
         args.append(list(groups))
-        conditions.append(
-            studyaccess.study_condition("instance.study_instance_uid", f"${len(args)}")
-        )
-    where = " AND ".join(conditions)
-    rows = await db.fetch(
-        pool,
-        "SELECT study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,"
-        f" transfer_syntax_uid, blob_key FROM instance WHERE {where}"
-        f" ORDER BY study_instance_uid, series_instance_uid, sop_instance_uid"
-        f" LIMIT {MAX_INSTANCES + 1}",
-        *args,
-    )
+    text = reads.located(conditions, None if groups is None else f"${len(args)}")
+    rows = await db.fetch(pool, text, *args)
     return [LocatedInstance(*(row[i] for i in range(6))) for row in rows]

@@ -134,20 +134,17 @@ async def _store_over(
 
 
 _REFUSED = "the study exists and the uploader is outside its access groups"
-# Whether a study shares a group with the caller's (no row: NULL). It takes no lock, so it
-# keeps the indexer's lock order (instance rows, then their study); the store path checks
-# again once its study upsert holds the study row.
-_SHARES_GROUP = f"""
-SELECT {studyaccess.shares_group_sql("access_groups", "$2")} FROM study
-WHERE study_instance_uid = $1
-"""
+# ``studyaccess.refuses`` for the study ``$1`` and the caller's groups ``$2``. It takes no
+# lock, so it keeps the indexer's lock order (instance rows, then their study); the store path
+# checks again once its study upsert holds the study row.
+_REFUSES = f"SELECT {studyaccess.refuses_sql('$1', '$2')}"
 
 
 async def refused(conn: asyncpg.Connection, study: str, groups: list[str] | None) -> bool:
     """Whether the study exists and the caller, limited to ``groups``, may not touch it."""
     if groups is None:
         return False
-    return await conn.fetchval(_SHARES_GROUP, study, groups) is False
+    return bool(await conn.fetchval(_REFUSES, study, groups))
 
 
 def refuse(ev: InstanceStored, version: int, work: BatchWork) -> Outcome:

@@ -1,20 +1,16 @@
-"""The indexer owns the schema: numbered SQL files applied once each, in order, under a lock."""
+"""The indexer applies the schema: the numbered SQL files of ``dicomcommon.schema``
+(``migrations/``), applied once each, in order, under a lock."""
 
 from __future__ import annotations
 
 import logging
-from importlib import resources
 
 import asyncpg
 
+from dicomcommon.schema import migration_files
+
 log = logging.getLogger(__name__)
 _LOCK_KEY = 0x44494347  # pg_advisory_lock key shared by every indexer replica
-
-
-def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("indexer") / "migrations"
-    files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
-    return [(name.removesuffix(".sql"), (folder / name).read_text()) for name in files]
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:

@@ -22,6 +22,7 @@ import orjson
 from dicomcommon.adapters import changefeed, db
 from dicomcommon.adapters.bus import Bus
 from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.schema import feed
 from dicomcommon.settings import NatsSettings
 from dicomcommon.web import publicbase
 
@@ -33,11 +34,6 @@ ACK_TIMEOUT_SECONDS = 10.0
 _HEADROOM = 1024  # for the message headers within the server's max_payload
 
 _CLAIM = "SELECT last_sequence FROM feed_relay FOR UPDATE SKIP LOCKED"
-_PAGE = f"""
-SELECT {changefeed.COLUMNS}, {changefeed.METADATA_COLUMN}
-FROM change_feed f {changefeed.INSTANCE_JOIN}
-WHERE f.sequence > $1 ORDER BY f.sequence LIMIT $2
-"""
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
 _ADVANCE = "UPDATE feed_relay SET last_sequence = $1 WHERE last_sequence < $1"
 
@@ -82,7 +78,7 @@ class Relay:
             if self.check_stream:
                 last = max(last, await self._stream_position(conn))
                 self.check_stream = False
-            rows = await conn.fetch(_PAGE, last, BATCH)
+            rows = await conn.fetch(feed.RELAY_PAGE, last, BATCH)
             await self._publish(rows)
             last = rows[-1]["sequence"] if rows else last
             await conn.execute(_ADVANCE, last)

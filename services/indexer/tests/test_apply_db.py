@@ -13,8 +13,9 @@ import asyncpg
 import orjson
 import pytest
 
-from dicomcommon.adapters import changefeed, db
+from dicomcommon.adapters import db
 from dicomcommon.adapters.events import DeleteRequested, InstanceStored, OutcomeStatus
+from dicomcommon.schema import feed as feed_reads
 from indexer import parking
 from indexer.batch import apply_batch
 from tests import poison
@@ -300,8 +301,8 @@ async def _feed_metadata(pool: asyncpg.Pool, sop: str) -> list[tuple[str, bool, 
     """Each feed row of ``sop``: its action, whether it keeps a copy, and what it serves."""
     rows = await db.fetch(
         pool,
-        f"SELECT f.action, f.metadata_text IS NOT NULL AS copied, {changefeed.METADATA_COLUMN}"
-        f" FROM change_feed f {changefeed.INSTANCE_JOIN}"
+        f"SELECT f.action, f.metadata_text IS NOT NULL AS copied, {feed_reads.METADATA_COLUMN}"
+        f" FROM change_feed f {feed_reads.INSTANCE_JOIN}"
         " WHERE f.sop_instance_uid = $1 ORDER BY f.sequence",
         sop,
     )

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon.adapters import db, schema
+from dicomcommon.adapters import db
 from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from qido import audittrail, feedhandlers, handlers
@@ -28,7 +29,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.postgres, session_state=False, statement_timeout=settings.statement_timeout
         )
         app.state.ctx = QidoContext(pool=pool, settings=settings)
-        app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
+        app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())
         app.state.feed_watch = FeedWatch(settings.postgres)
         app.state.feed_watch.start()
         try:

@@ -17,15 +17,11 @@ from starlette.responses import Response
 
 from dicomcommon.adapters import db
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.schema import audit as reads
 from dicomcommon.web import audit, parameters
 from qido.context import QidoContext
 
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
-_COLUMNS = (
-    "event_id, occurred_at, service, action, method, path, query, user_subject, user_name,"
-    " client_address, study_uids, series_uids, instance_uids, instance_count, status, outcome,"
-    " request_id"
-)
 
 
 async def read_audit(request: Request) -> Response:
@@ -48,26 +44,22 @@ def audit_query(params: list[tuple[str, str]]) -> tuple[str, list[Any]]:
         conditions.append(condition.replace("?", f"${len(args)}"))
 
     if p.get("user"):
-        where("(user_subject = ? OR user_name = ?)", p["user"])
+        where(reads.FILTERS["user"], p["user"])
     if p.get("study"):
-        where("study_uids @> ARRAY[?::text]", p["study"])
+        where(reads.FILTERS["study"], p["study"])
     if p.get("action"):
         if p["action"] not in set(audit.Action):
             raise InvalidQuery(f"action must be one of {', '.join(audit.Action)}")
-        where("action = ?", p["action"])
+        where(reads.FILTERS["action"], p["action"])
     if (start := parameters.instant("from", p.get("from"))) is not None:
-        where("occurred_at >= ?", start)
+        where(reads.FILTERS["from"], start)
     if (end := parameters.instant("to", p.get("to"))) is not None:
-        where("occurred_at < ?", end)
+        where(reads.FILTERS["to"], end)
     limit = parameters.optional_integer(
         "limit", p.get("limit"), DEFAULT_LIMIT, low=1, high=MAX_LIMIT
     )
     offset = parameters.optional_integer("offset", p.get("offset"), 0, high=2**31 - 1)
-    text = (
-        f"SELECT {_COLUMNS} FROM audit_event WHERE {' AND '.join(conditions) or 'true'}"
-        f" ORDER BY occurred_at DESC, event_id DESC LIMIT {limit} OFFSET {offset}"
-    )
-    return text, args
+    return reads.page(conditions, limit, offset), args
 
 
 def _event(row: Any) -> dict[str, Any]:

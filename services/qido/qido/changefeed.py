@@ -1,4 +1,5 @@
-"""The change feed's query model and SQL (Microsoft-compatible ``/changefeed``, v1 and v2).
+"""The change feed's query model (Microsoft-compatible ``/changefeed``, v1 and v2); its
+statements are named in ``dicomcommon.schema.feed``.
 
 v1 pages by sequence: ``offset`` is the last sequence the client has seen (exclusive), so with
 our gap-free sequences a page is never empty while later entries exist. v2 selects a time
@@ -25,6 +26,7 @@ import asyncpg
 from dicomcommon import studyaccess
 from dicomcommon.adapters import changefeed, db
 from dicomcommon.errors import InvalidQuery
+from dicomcommon.schema import feed as reads
 from dicomcommon.web import parameters
 
 V1_MAX_LIMIT, V1_DEFAULT_LIMIT = 100, 10
@@ -84,41 +86,14 @@ def _integer(p: dict[str, str], name: str, default: int, low: int, high: int) ->
     return parameters.optional_integer(name, p.get(name), default, low=low, high=high)
 
 
-_STATE = """CASE WHEN i.sop_instance_uid IS NULL THEN 'Deleted'
-    WHEN i.version = f.version THEN 'Current' ELSE 'Replaced' END AS state"""
-_FROM = f"FROM change_feed f {changefeed.INSTANCE_JOIN}"
-
-
-def _select(include_metadata: bool) -> str:
-    metadata = f", {changefeed.METADATA_COLUMN}" if include_metadata else ""
-    return f"SELECT {changefeed.COLUMNS}, {_STATE}{metadata} {_FROM}"
-
-
-# The study's groups while it exists, else those its entry recorded; probes the study's key.
-_VISIBLE = studyaccess.shares_group_sql(
-    "coalesce((SELECT s.access_groups FROM study s"
-    " WHERE s.study_instance_uid = f.study_instance_uid), f.access_groups)",
-    "$1",
-)
-
-
 async def read_page(pool: asyncpg.Pool, query: FeedQuery) -> list[asyncpg.Record]:
     """The rows of one page, in sequence order."""
-    select = _select(query.include_metadata)
     args: list[Any] = [] if query.groups is None else [list(query.groups)]
-    visible = f"{_VISIBLE} AND " if args else ""
-    n = len(args)
+    groups = query.groups is not None
     if query.start is None and query.end is None:
-        text = (
-            f"{select} WHERE {visible}f.sequence > ${n + 1}"
-            f" ORDER BY f.sequence OFFSET ${n + 2} LIMIT ${n + 3}"
-        )
+        text = reads.after_sequence(query.include_metadata, groups)
         return await db.fetch(pool, text, *args, query.after, query.skip, query.limit)
-    text = (
-        f"{select} WHERE {visible}(${n + 1}::timestamptz IS NULL OR f.timestamp >= ${n + 1})"
-        f" AND (${n + 2}::timestamptz IS NULL OR f.timestamp < ${n + 2})"
-        f" ORDER BY f.sequence OFFSET ${n + 3} LIMIT ${n + 4}"
-    )
+    text = reads.within_window(query.include_metadata, groups)
     return await db.fetch(pool, text, *args, query.start, query.end, query.skip, query.limit)
 
 
@@ -126,13 +101,8 @@ async def read_latest(
     pool: asyncpg.Pool, include_metadata: bool, groups: studyaccess.Groups | None = None
 ) -> asyncpg.Record | None:
     """The newest entry (the newest the caller may see, with ``groups``)."""
-    if groups is None:
-        return await db.fetchrow(pool, f"{_select(include_metadata)} {_LATEST}")
-    text = f"{_select(include_metadata)} WHERE {_VISIBLE} {_LATEST}"
-    return await db.fetchrow(pool, text, list(groups))
-
-
-_LATEST = "ORDER BY f.sequence DESC LIMIT 1"
+    text = reads.latest(include_metadata, groups is not None)
+    return await db.fetchrow(pool, text, *([] if groups is None else [list(groups)]))
 
 
 def entries(rows: Iterable[asyncpg.Record], replacement: bytes) -> list[dict[str, Any]]:

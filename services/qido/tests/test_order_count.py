@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +25,7 @@ import pytest
 
 from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.errors import PayloadTooLarge
+from dicomcommon.schema import MIGRATIONS
 from dicomcommon.search import sql
 from dicomcommon.search.query import parse_query
 from dicomcommon.settings import HttpSettings, PostgresSettings
@@ -86,7 +86,7 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
     schema = f"qido_order_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(postgres_url)
     await conn.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}, public")
-    migrations = resources.files("indexer") / "migrations"
+    migrations = MIGRATIONS
     try:
         for script in sorted(p.name for p in migrations.iterdir() if p.name.endswith(".sql")):
             await conn.execute((migrations / script).read_text())

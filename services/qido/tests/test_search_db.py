@@ -2,7 +2,7 @@
 
 PostgreSQL comes from the session's ``stack`` fixture when it applies, else from
 ``DICOMWEB_TEST_POSTGRES_URL``, else the launcher starts its embedded one. Each session works
-in a fresh schema with the indexer's migrations applied. The rows inserted here stand for the
+in a fresh schema with the schema's migrations applied. The rows inserted here stand for the
 indexer's rows (same tables, same DICOM JSON shape) so the search is tested on its own.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ import pytest
 
 from dicomcommon.adapters import db
 from dicomcommon.dicom.dicomjson import Level
+from dicomcommon.schema import MIGRATIONS
 from dicomcommon.search import sql
 from dicomcommon.search.query import parse_query
 from dicomcommon.settings import AuditSettings, HttpSettings, PostgresSettings
@@ -50,11 +50,11 @@ def _e(vr: str, *values: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 async def schema_url(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh schema holding the indexer's migrations; dropped after the session."""
+    """A fresh schema holding the schema's migrations; dropped after the session."""
     schema = f"qido_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(postgres_url)
     await conn.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}, public")
-    migrations = resources.files("indexer") / "migrations"
+    migrations = MIGRATIONS
     scripts = sorted((p for p in migrations.iterdir() if p.name.endswith(".sql")), key=_name)
     # The corpus goes in as indexers wrote rows up to 0009; the later migrations carry it on.
     for script in scripts:

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon.adapters import db, schema
+from dicomcommon.adapters import db
 from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from wado import decoders, handlers, viewer, wado_uri
@@ -38,7 +39,7 @@ def create_app(settings: Settings) -> Starlette:
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes)
                 app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
-                app.state.schema_gate = schema.SchemaGate(pool, schema.shipped_version())
+                app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())
                 try:
                     yield
                 finally:

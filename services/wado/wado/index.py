@@ -1,8 +1,9 @@
 """Reads of the index (the indexer's ``instance`` table): which blobs make up a resource, where
 each frame and bulk data value sits in them, and the metadata computed at ingest.
 
-WADO never writes. Every query names its UIDs as parameters, and each resource level has its
-own statement so PostgreSQL always uses the primary key or the ``instance_study`` index.
+WADO never writes. The statements are named in ``dicomcommon.schema.wado`` with the schema
+they read; every query names its UIDs as parameters, and each resource level has its own
+statement so PostgreSQL always uses the primary key or the ``instance_study`` index.
 A scope limited to study groups (``studyaccess``) finds nothing in a study outside them, so
 the caller gets the same 404 as for a study that does not exist.
 """
@@ -20,10 +21,7 @@ from dicomcommon.adapters import db
 from dicomcommon.dicom import resources
 from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import NotFound
-
-_COLUMNS = """study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,
-    transfer_syntax_uid, blob_key, size, number_of_frames, rows, version"""
-_ORDER = "ORDER BY series_instance_uid, sop_instance_uid"
+from dicomcommon.schema import wado as reads
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,10 @@ class Scope:
     def where(self, first: int = 1) -> tuple[str, list[Any]]:
         """The WHERE clause of this scope with ``$first``-numbered parameters; with groups,
         one probe of the study row (its UID is ``$first``) decides for every row."""
-        clauses = ["study_instance_uid", "series_instance_uid", "sop_instance_uid"]
         values: list[Any] = [v for v in (self.study, self.series, self.instance) if v is not None]
-        sql = " AND ".join(f"{c} = ${first + i}" for i, c in enumerate(clauses[: len(values)]))
+        sql = reads.scope_condition(len(values), first, self.groups is not None)
         if self.groups is not None:
             values.append(list(self.groups))
-            sql += f" AND {studyaccess.study_condition(f'${first}', f'${first + len(values) - 1}')}"
         return sql, values
 
 
@@ -107,7 +103,7 @@ def _stored(row: asyncpg.Record) -> StoredInstance:
 async def instances(pool: asyncpg.Pool, scope: Scope) -> list[StoredInstance]:
     """Every instance in ``scope`` (small rows, no metadata); 404 when there is none."""
     where, values = scope.where()
-    rows = await db.fetch(pool, f"SELECT {_COLUMNS} FROM instance WHERE {where} {_ORDER}", *values)
+    rows = await db.fetch(pool, reads.instances(where), *values)
     if not rows:
         raise NotFound(f"no instances in {scope.level} {_uid(scope)}")
     return [_stored(r) for r in rows]
@@ -123,15 +119,8 @@ async def instance_detail(
     args: list[Any] = list(values)
     if metadata_keys is not None:
         args.append(list(metadata_keys))
-        metadata = (
-            "(SELECT coalesce(jsonb_object_agg(k, metadata->k), '{}'::jsonb)"
-            f" FROM unnest(${len(args)}::text[]) AS k WHERE metadata ? k)"
-        )
-    row = await db.fetchrow(
-        pool,
-        f"SELECT {_COLUMNS}, frames, bulk_data, {metadata} AS metadata FROM instance WHERE {where}",
-        *args,
-    )
+        metadata = reads.metadata_subset(f"${len(args)}")
+    row = await db.fetchrow(pool, reads.instance_detail(where, metadata), *args)
     if row is None:
         raise NotFound(f"no instance {_uid(scope)}")
     return InstanceDetail(
@@ -142,12 +131,7 @@ async def instance_detail(
 async def metadata_etag(pool: asyncpg.Pool, scope: Scope) -> str:
     """A strong validator of the scope's metadata: every instance's UID and version."""
     where, values = scope.where()
-    row = await db.fetchrow(
-        pool,
-        "SELECT count(*) AS n, md5(string_agg(sop_instance_uid || ':' || version::text, ','"
-        f" ORDER BY sop_instance_uid)) AS digest FROM instance WHERE {where}",
-        *values,
-    )
+    row = await db.fetchrow(pool, reads.metadata_etag(where), *values)
     if row is None or not row["n"]:
         raise NotFound(f"no instances in {scope.level} {_uid(scope)}")
     return f'"{row["digest"]}"'
@@ -159,12 +143,7 @@ async def metadata_pages(
     """The instances' DICOM JSON as text, a page at a time by keyset, so a 10,000-instance
     study never sits in memory whole and no connection is held while the client reads."""
     where, values = scope.where(first=3)
-    query = (
-        "SELECT series_instance_uid, sop_instance_uid, coalesce(metadata_text, metadata::text)"
-        " FROM instance"
-        f" WHERE {where} AND (series_instance_uid, sop_instance_uid) > ($1, $2)"
-        f" {_ORDER} LIMIT {int(page_size)}"
-    )
+    query = reads.metadata_page(where, page_size)
     after = ("", "")
     while True:
         rows = await db.fetch(pool, query, *after, *values)

@@ -17,25 +17,8 @@ import orjson
 from dicomcommon.adapters.events import FeedAction
 from dicomcommon.web import publicbase
 
-# PostgreSQL NOTIFY channel raised when feed rows commit (indexer migration 0003).
+# PostgreSQL NOTIFY channel raised when feed rows commit (migration 0003).
 NOTIFY_CHANNEL = "dicom_change_feed"
-
-# The ``change_feed`` columns an entry is built from, for ``SELECT ... FROM change_feed f``.
-COLUMNS = (
-    "f.sequence, f.timestamp, f.action, f.study_instance_uid, f.series_instance_uid, "
-    "f.sop_instance_uid, f.version, f.sop_class_uid"
-)
-# Text, spliced into the answer unparsed. A Create / Update row refers to the metadata of the
-# instance version it wrote (``instance i``, joined on the SOP Instance UID) instead of
-# copying it; the indexer copies the text into the row only when that version leaves the
-# index (deleted or replaced), so an entry always reads the metadata as of its event. Rows
-# from before 0008 hold only the jsonb copy.
-METADATA_COLUMN = (
-    "coalesce(f.metadata_text, CASE WHEN i.version = f.version AND f.action <> 'Delete'"
-    " THEN i.metadata_text END, f.metadata::text) AS metadata"
-)
-# What ``METADATA_COLUMN`` reads the instance through.
-INSTANCE_JOIN = "LEFT JOIN instance i ON i.sop_instance_uid = f.sop_instance_uid"
 
 
 def subject(prefix: str, action: str) -> str:

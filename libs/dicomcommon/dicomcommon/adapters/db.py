@@ -1,7 +1,7 @@
 """PostgreSQL access shared by the services: the pool, and outage errors mapped to 503.
 
-The schema itself belongs to the indexer (``indexer/migrations``); readers use the table and
-column names documented there.
+The schema and the statements that read it are ``dicomcommon.schema``; the indexer applies
+its migrations.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Extended query tags as the index keeps them (indexer migration 0017): which attributes an
+"""Extended query tags as the index keeps them (migration 0017): which attributes an
 administrator declared searchable, at which level, with which VR, and whether QIDO may use
 them. The indexer writes them; QIDO reads the catalog when a query names an attribute that no
 typed column holds.
@@ -16,6 +16,7 @@ import asyncpg
 
 from dicomcommon.adapters import db
 from dicomcommon.dicom.dicomjson import Level, lookup
+from dicomcommon.schema import search as reads
 from dicomcommon.search.columns import COLUMNS
 
 # Microsoft's supported VRs, plus DS, which it also indexes.
@@ -59,13 +60,6 @@ class ExtendedTag:
         return "number_value" if self.vr in NUMBER_VRS else "text_value"
 
 
-_CATALOG = """
-SELECT tag_key, path, vr, level, private_creator, status, query_status,
-    EXISTS (SELECT 1 FROM extended_tag_error e WHERE e.tag_key = t.tag_key) AS has_errors
-FROM extended_query_tag t
-"""
-
-
 def from_row(row: asyncpg.Record) -> ExtendedTag:
     return ExtendedTag(
         key=row["tag_key"],
@@ -81,7 +75,7 @@ def from_row(row: asyncpg.Record) -> ExtendedTag:
 
 async def searchable(pool: asyncpg.Pool) -> dict[str, ExtendedTag]:
     """The tags QIDO matches through their values, by ``ggggeeee``."""
-    rows = await db.fetch(pool, _CATALOG)
+    rows = await db.fetch(pool, reads.EXTENDED_TAG_CATALOG)
     return {t.path: t for t in map(from_row, rows) if t.searchable}
 
 

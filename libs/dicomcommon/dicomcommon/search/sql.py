@@ -1,7 +1,7 @@
 """Turn a ``query.Query`` into one parameterized SQL statement, and its rows into DICOM JSON:
 QIDO-RS and C-FIND search the index through it.
 
-Common keys match typed, indexed columns of the index schema (indexer migrations); every other
+Common keys match typed, indexed columns of the index schema (``dicomcommon.schema``); every other
 key, and sequence matching, matches the stored DICOM JSON of its level (``study.attributes``,
 ``series.attributes``, ``instance.metadata``). Values only ever travel as bind parameters.
 One statement answers one request: joins bring the higher levels' attributes of relational

@@ -38,7 +38,7 @@ class Parameters:
         return f"${len(self.values)}"
 
 
-# Columns indexed by their first characters (indexer migration 0014): a value of any length is
+# Columns indexed by their first characters (migration 0014): a value of any length is
 # stored, the index finds the rows by prefix and the whole value is compared on those rows.
 PREFIX_INDEXED = frozenset(
     {"patient_id", "accession_number", "study_date", "modality", "modalities_in_study"}

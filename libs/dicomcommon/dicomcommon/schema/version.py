@@ -1,21 +1,18 @@
 """The index schema's version as a reader sees it: the newest migration the indexer applied
 (its ``schema_migration`` table) against the newest one shipped beside this code.
 
-The services and the indexer ship together (one image, one workspace), so the indexer's
-newest migration file is the schema this code was written for. A reader replica is not ready
+The migrations ship in this package with every service, so the newest migration file is the
+schema this code was written for. A reader replica is not ready
 until PostgreSQL has it, so a rollout waits for its migration instead of answering with SQL
 the old schema cannot run.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
 import asyncpg
 
 from dicomcommon.adapters import db
-
-MIGRATIONS_PACKAGE = "indexer"  # owns the schema (indexer/migrations/NNNN_name.sql)
+from dicomcommon.schema import MIGRATIONS
 
 
 def migration_number(name: str) -> int:
@@ -25,8 +22,7 @@ def migration_number(name: str) -> int:
 
 def shipped_version() -> int:
     """The number of the newest migration file shipped with this code."""
-    folder = resources.files(MIGRATIONS_PACKAGE) / "migrations"
-    return max(migration_number(f.name) for f in folder.iterdir() if f.name.endswith(".sql"))
+    return max(migration_number(f.name) for f in MIGRATIONS.iterdir() if f.name.endswith(".sql"))
 
 
 async def applied_version(pool: asyncpg.Pool) -> int:

@@ -18,10 +18,11 @@ or a parameter: the hot paths cost what they cost without it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from dicomcommon.principal import Permission, Principal
+from dicomcommon.principal import Permission, Principal, principal_of
 from dicomcommon.settings import StudyGroupsSettings
 
 Groups = tuple[str, ...]
@@ -33,6 +34,11 @@ def visible_groups(principal: Principal, settings: StudyGroupsSettings) -> Group
     if not settings.enabled or principal.may(Permission.ADMIN):
         return None
     return tuple(sorted(set(principal.groups)))
+
+
+def caller_groups(scope: Mapping[str, Any], settings: StudyGroupsSettings) -> Groups | None:
+    """``visible_groups`` of the caller an HTTP request carries (``principal_of(scope)``)."""
+    return visible_groups(principal_of(scope), settings)
 
 
 def new_study_groups(principal: Principal, settings: StudyGroupsSettings) -> Groups:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dicomcommon import studyaccess
-from dicomcommon.principal import LOCAL, Permission, Principal
+from dicomcommon.principal import LOCAL, SCOPE_KEY, Permission, Principal
 from dicomcommon.settings import StudyGroupsSettings
 
 ON = StudyGroupsSettings(enabled=True, uploader_groups={"modality": ["cardio"]})
@@ -63,3 +63,9 @@ def test_a_study_is_within_reach_when_it_shares_a_group(
 ) -> None:
     assert studyaccess.shares_group(study, caller) is shared
     assert studyaccess.shares_group_sql("s.access_groups", "$1") == "s.access_groups && $1::text[]"
+
+
+def test_the_caller_of_a_request_is_the_principal_the_middleware_attached() -> None:
+    assert studyaccess.caller_groups({SCOPE_KEY: READER}, ON) == ("a", "b")
+    assert studyaccess.caller_groups({SCOPE_KEY: READER}, OFF) is None
+    assert studyaccess.caller_groups({}, ON) is None  # no middleware: LOCAL, every study

@@ -21,7 +21,6 @@ from dicomcommon import studyaccess
 from dicomcommon.adapters import changefeed
 from dicomcommon.adapters.feedwatch import FeedWatch
 from dicomcommon.errors import BackendUnavailable
-from dicomcommon.principal import principal_of
 from dicomcommon.web import audit, publicbase
 from qido import changefeed as feed
 from qido.context import QidoContext
@@ -45,7 +44,8 @@ async def latest(request: Request) -> Response:
     """``GET [/v2]/changefeed/latest``: the newest entry; 204 while the feed is empty."""
     ctx: QidoContext = request.app.state.ctx
     include_metadata = feed.parse_latest(request.query_params.multi_items())
-    row = await feed.read_latest(ctx.pool, include_metadata, _groups(request, ctx))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    row = await feed.read_latest(ctx.pool, include_metadata, groups)
     if row is None:
         return Response(status_code=204)
     [entry] = feed.entries([row], _replacement(request, ctx))
@@ -59,7 +59,8 @@ async def stream(request: Request) -> Response:
     params = [*request.query_params.multi_items()]
     resume = request.headers.get("last-event-id") or dict(params).get("after", "")
     query = feed.parse_v1([*params, ("offset", resume), ("limit", str(_SSE_PAGE))])
-    query = dataclasses.replace(query, groups=_groups(request, ctx))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    query = dataclasses.replace(query, groups=groups)
     audit.record_of(request.scope).at_start = True  # the query names where the stream begins
     body = _events(ctx.pool, request.app.state.feed_watch, query, _replacement(request, ctx))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -68,7 +69,8 @@ async def stream(request: Request) -> Response:
 
 async def _page(request: Request, query: feed.FeedQuery) -> Response:
     ctx: QidoContext = request.app.state.ctx
-    rows = await feed.read_page(ctx.pool, dataclasses.replace(query, groups=_groups(request, ctx)))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    rows = await feed.read_page(ctx.pool, dataclasses.replace(query, groups=groups))
     items = feed.entries(rows, _replacement(request, ctx))
     _audit(audit.record_of(request.scope), items)
     return Response(changefeed.encode(items), media_type=_JSON)
@@ -82,10 +84,6 @@ def _audit(record: audit.AuditRecord, items: list[dict[str, Any]]) -> None:
             for item in items
         ]
     )
-
-
-def _groups(request: Request, ctx: QidoContext) -> studyaccess.Groups | None:
-    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
 
 
 def _replacement(request: Request, ctx: QidoContext) -> bytes:

@@ -21,7 +21,6 @@ from dicomcommon.adapters import db
 from dicomcommon.dicom import dicomjson
 from dicomcommon.dicom.dicomjson import DicomJson, Level
 from dicomcommon.errors import PayloadTooLarge
-from dicomcommon.principal import principal_of
 from dicomcommon.search import extendedtags, sql
 from dicomcommon.search import matching as searchmatch
 from dicomcommon.search.query import Query, matching_keys, parse_query
@@ -123,15 +122,11 @@ async def _bounded_scan(request: Request, query: Query) -> Query:
     return replace(query, warnings=(*query.warnings, warning))
 
 
-def _groups(request: Request) -> studyaccess.Groups | None:
-    ctx: QidoContext = request.app.state.ctx
-    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
-
-
 async def _counted(request: Request, query: Query) -> int | None:
     """The number of matches of ``query``, ``None`` when more than the scan allows."""
     ctx: QidoContext = request.app.state.ctx
-    count = sql.build_count(query, ctx.settings.max_scan_rows, _groups(request))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    count = sql.build_count(query, ctx.settings.max_scan_rows, groups)
     [answer] = await fetch_bounded(ctx, count.text, count.args)  # an aggregate: one row
     found: int = answer["found"]
     return found if found <= count.most else None
@@ -163,7 +158,8 @@ async def _search(request: Request, level: Level) -> Response:
             "narrow the query with more matching keys."
         )
     base_url = ctx.settings.http.public_base_url.rstrip("/")
-    search = sql.build_search(query, base_url, _groups(request))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    search = sql.build_search(query, base_url, groups)
     if media == "json":
         [answer] = await fetch_bounded(ctx, search.json_text, search.args)  # an aggregate
         found, body = answer["found"], answer["body"]

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.requests import Request
 
-from dicomcommon import studyaccess
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.dicom.conversions import ConversionGate
-from dicomcommon.principal import principal_of
 from dicomcommon.web import audit
 from wado import index
 from wado.metadata_cache import MetadataCache
@@ -29,12 +27,6 @@ class WadoContext:
     conversions: ConversionGate
     render_cache: RenderCache
     render_workers: RenderWorkers
-
-
-def visible_groups(request: Request) -> studyaccess.Groups | None:
-    """The study groups the caller of ``request`` is limited to (``None``: every study)."""
-    ctx: WadoContext = request.app.state.ctx
-    return studyaccess.visible_groups(principal_of(request.scope), ctx.settings.study_groups)
 
 
 def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:

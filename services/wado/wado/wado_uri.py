@@ -27,12 +27,13 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from dicomcommon import studyaccess
 from dicomcommon.dicom import mediatypes
 from dicomcommon.dicom.uids import is_safe_uid
 from dicomcommon.errors import DicomwebError, NotAcceptable, NotFound
 from dicomcommon.web import negotiation, parameters
 from wado import anonymized, index, pixels, rendered, retrieve
-from wado.context import WadoContext, audit_instances, visible_groups
+from wado.context import WadoContext, audit_instances
 from wado.head import head_safe
 from wado.index import InstanceDetail, Scope
 from wado.negotiate import Choice
@@ -113,7 +114,8 @@ async def retrieve_object(request: Request) -> Response:
     """``GET /wado``: the object as DICOM, a rendered image or its encapsulated document."""
     ctx: WadoContext = request.app.state.ctx
     wanted = UriRequest.of(request.query_params)
-    scope = dataclasses.replace(wanted.scope, groups=visible_groups(request))
+    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
+    scope = dataclasses.replace(wanted.scope, groups=groups)
     detail = await index.instance_detail(ctx.pool, scope, _KEYS)
     audit_instances(request, [detail.instance])
     media_type = content_type(wanted, detail)

@@ -343,15 +343,21 @@ def tracing_field() -> TracingSettings:
     return Field(default_factory=TracingSettings)
 
 
-class WebServiceSettings(BaseModel):
-    """The shared settings every DICOMweb HTTP service composes (STOW, QIDO, WADO, DELETE),
-    mixed into its ``Settings``: NATS (commands and audit events go to JetStream), HTTP,
-    CORS, authentication, tracing, study groups and the audit trail."""
+class ServiceSettings(BaseModel):
+    """The shared settings every service process composes (the HTTP services, the indexer and
+    DIMSE), mixed into its ``Settings``: NATS (commands and audit events go to JetStream), HTTP
+    (at least the probes and metrics), authentication, tracing and the audit trail."""
 
     nats: NatsSettings = nats_field()
     http: HttpSettings = http_field()
-    cors: CorsSettings = cors_field()
     auth: AuthSettings = auth_field()
     tracing: TracingSettings = tracing_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
     audit: AuditSettings = audit_field()
+
+
+class WebServiceSettings(ServiceSettings):
+    """The shared settings every DICOMweb HTTP service composes (STOW, QIDO, WADO, DELETE):
+    ``ServiceSettings``, CORS and study groups."""
+
+    cors: CorsSettings = cors_field()
+    study_groups: StudyGroupsSettings = study_groups_field()

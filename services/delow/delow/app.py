@@ -13,7 +13,7 @@ from delow.settings import Settings
 from dicomcommon.adapters.bus import Bus
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.web.routes import DICOMWEB_ROOT
-from dicomcommon.web.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -40,13 +40,4 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{study}/series/{{series}}/instances/{{instance}}", handlers.delete,
               methods=["DELETE"]),
     ]  # fmt: skip
-    return create_service_app(
-        "delow",
-        routes,
-        lifespan,
-        readiness,
-        cors=settings.cors,
-        auth=settings.auth,
-        http=settings.http,
-        audit=(settings.audit, settings.nats),
-    )
+    return create_web_service("delow", settings, routes, lifespan, readiness)

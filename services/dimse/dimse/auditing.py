@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from dicomcommon.web.audit import MAX_UIDS, Action, AuditEvent, AuditRecord, Outcome, clip
+from dicomcommon.web.audit import MAX_UIDS, Action, AuditEvent, AuditRecord, clip
 from dicomcommon.web.auditpublisher import AuditPublisher
 from dimse import statuses
 
@@ -57,7 +57,6 @@ class DimseAudit:
         if self.publisher is None:
             return
         touched = touched or AuditRecord()
-        code = http_status(status)
         event = AuditEvent(
             event_id=AuditEvent.new_id(),
             occurred_at=datetime.now(UTC),
@@ -69,13 +68,8 @@ class DimseAudit:
             user_subject=clip(_calling(assoc)),
             user_name=clip(f"calling AE {_calling(assoc)}"),
             client_address=clip(str(assoc.requestor.address)),
-            study_uids=list(touched.studies),
-            series_uids=list(touched.series),
-            instance_uids=list(touched.instances),
-            instance_count=touched.count,
-            status=code,
-            outcome=Outcome.SUCCESS if code < 400 else Outcome.FAILURE,
             request_id=f"{assoc.native_id or id(assoc)}",
+            **touched.event_fields(http_status(status)),
         )
         self.loop.call_soon_threadsafe(self.publisher.submit, event)
 

@@ -11,8 +11,6 @@ contexts, the blob key where its bytes are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -21,6 +19,7 @@ from dicomcommon import studyaccess
 from dicomcommon.adapters import db
 from dicomcommon.dicom.uids import is_safe_uid
 from dicomcommon.schema import dimse as reads
+from dicomcommon.schema.rows import InstanceBlob
 
 # Level → the unique keys that may narrow it, highest level first (C.4.2.2.1).
 _KEYS = {
@@ -37,14 +36,7 @@ class InvalidIdentifier(ValueError):
     """The identifier names no retrievable level or carries a malformed key."""
 
 
-@dataclass(frozen=True)
-class LocatedInstance:
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    blob_key: str
+LocatedInstance = InstanceBlob
 
 
 def unique_keys(identifier: Dataset) -> dict[str, list[str]]:

@@ -17,23 +17,14 @@ from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AnonymizeSettings,
-    AuditSettings,
-    AuthSettings,
-    HttpSettings,
-    NatsSettings,
     PostgresSettings,
+    ServiceSettings,
     StorageSettings,
     StudyGroupsSettings,
-    TracingSettings,
     anonymize_field,
-    audit_field,
-    auth_field,
-    http_field,
-    nats_field,
     postgres_field,
     storage_field,
     study_groups_field,
-    tracing_field,
 )
 
 # What a calling AE may do: ``store`` (C-STORE, storage commitment), ``find`` (C-FIND), ``move``
@@ -62,17 +53,12 @@ class RemoteAe(BaseModel):
     tls: bool = False  # associate with DICOM TLS (the ``tls_*`` files: our certificate, CAs)
 
 
-class Settings(BaseSettings, ConversionLimits):
+class Settings(BaseSettings, ServiceSettings, ConversionLimits):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_DIMSE_")
 
     postgres: PostgresSettings = postgres_field()
-    nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
     study_groups: StudyGroupsSettings = study_groups_field()
-    audit: AuditSettings = audit_field()
     deidentify: AnonymizeSettings = anonymize_field()  # STOW's anonymize on store, shared
     ae_title: str = Field("DICOMWEB", min_length=1, max_length=16)
     host: str = "127.0.0.1"

@@ -23,7 +23,7 @@ from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.web import parameters
 from dicomcommon.web.routes import DICOMWEB_ROOT
-from dicomcommon.web.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 from indexer import (
     access,
     backlog,
@@ -179,14 +179,4 @@ def create_app(settings: Settings) -> Starlette:
         ),
         Route("/parked/{command_id}/retry", parked_api.retry_parked, methods=["POST"]),
     ]
-    return create_service_app(
-        "indexer",
-        routes,
-        lifespan,
-        readiness,
-        cors=settings.cors,
-        auth=settings.auth,
-        gates=gates,
-        http=settings.http,
-        audit=(settings.audit, settings.nats),
-    )
+    return create_web_service("indexer", settings, routes, lifespan, readiness, gates)

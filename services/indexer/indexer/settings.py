@@ -6,36 +6,22 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
-    AuditSettings,
-    AuthSettings,
     CorsSettings,
-    HttpSettings,
-    NatsSettings,
     PostgresSettings,
+    ServiceSettings,
     StorageSettings,
-    TracingSettings,
-    audit_field,
-    auth_field,
     cors_field,
-    http_field,
-    nats_field,
     postgres_field,
     storage_field,
-    tracing_field,
 )
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_INDEXER_")
 
     postgres: PostgresSettings = postgres_field()
-    nats: NatsSettings = nats_field()
     storage: StorageSettings = storage_field()
-    http: HttpSettings = http_field()
     cors: CorsSettings = cors_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    audit: AuditSettings = audit_field()
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5

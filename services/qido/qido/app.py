@@ -12,7 +12,7 @@ from dicomcommon.adapters import db
 from dicomcommon.adapters.feedwatch import FeedWatch
 from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
-from dicomcommon.web.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 from qido import audittrail, feedhandlers, handlers
 from qido.context import QidoContext
 from qido.settings import Settings
@@ -63,17 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         *_feed_routes(),
         Route(f"{r}/audit", audittrail.read_audit, methods=_READ),
     ]
-    return create_service_app(
-        "qido",
-        routes,
-        lifespan,
-        readiness,
-        cors=settings.cors,
-        auth=settings.auth,
-        gates=gates,
-        http=settings.http,
-        audit=(settings.audit, settings.nats),
-    )
+    return create_web_service("qido", settings, routes, lifespan, readiness, gates)
 
 
 def _count_routes() -> list[Route]:

@@ -13,7 +13,7 @@ from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.web.routes import DICOMWEB_ROOT
-from dicomcommon.web.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 from stow import handlers
 from stow.settings import Settings
 
@@ -43,13 +43,4 @@ def create_app(settings: Settings) -> Starlette:
         Route(f"{DICOMWEB_ROOT}/studies", handlers.store_instances, methods=["POST"]),
         Route(f"{DICOMWEB_ROOT}/studies/{{study}}", handlers.store_instances, methods=["POST"]),
     ]
-    return create_service_app(
-        "stow",
-        routes,
-        lifespan,
-        readiness,
-        cors=settings.cors,
-        auth=settings.auth,
-        http=settings.http,
-        audit=(settings.audit, settings.nats),
-    )
+    return create_web_service("stow", settings, routes, lifespan, readiness)

@@ -3,6 +3,10 @@ study row; without groups nothing more (no condition, no parameter)."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
+
+from dicomcommon.principal import SCOPE_KEY, Permission, Principal
+from dicomcommon.settings import StudyGroupsSettings
 from wado.index import Scope
 
 STUDY, SERIES = "1.2.3", "1.2.3.4"
@@ -24,3 +28,12 @@ def test_groups_add_one_probe_of_the_study_named_by_the_first_parameter() -> Non
 def test_a_scope_from_the_path_carries_the_callers_groups() -> None:
     assert Scope.of({"study": STUDY}, ("a",)).groups == ("a",)
     assert Scope.of({"study": STUDY}).groups is None
+
+
+def test_a_request_names_its_resource_within_the_groups_of_its_caller() -> None:
+    caller = Principal("reader", permissions=frozenset({Permission.READ}), groups=("b", "a"))
+    scope = {"type": "http", "path_params": {"study": STUDY, "series": SERIES}}
+    request = Request({**scope, SCOPE_KEY: caller})
+    found = Scope.of_request(request, StudyGroupsSettings(enabled=True))
+    assert (found.study, found.series, found.groups) == (STUDY, SERIES, ("a", "b"))
+    assert Scope.of_request(request, StudyGroupsSettings()).groups is None

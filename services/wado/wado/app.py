@@ -13,7 +13,7 @@ from dicomcommon.adapters import db
 from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
-from dicomcommon.web.webapp import ReadinessCheck, create_service_app
+from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 from wado import decoders, handlers, viewer, wado_uri
 from wado.context import WadoContext
 from wado.metadata_cache import MetadataCache
@@ -63,16 +63,8 @@ def create_app(settings: Settings) -> Starlette:
     def gates(app: Starlette) -> Sequence[ReadinessCheck]:
         return [app.state.schema_gate]
 
-    return create_service_app(
-        "wado",
-        [*_routes(), *viewer.routes(settings)],
-        lifespan,
-        readiness,
-        cors=settings.cors,
-        auth=settings.auth,
-        gates=gates,
-        http=settings.http,
-        audit=(settings.audit, settings.nats),
+    return create_web_service(
+        "wado", settings, [*_routes(), *viewer.routes(settings)], lifespan, readiness, gates
     )
 
 

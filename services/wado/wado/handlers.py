@@ -6,7 +6,6 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dicomcommon import studyaccess
 from dicomcommon.errors import NotAcceptable
 from wado import (
     bulkdata,
@@ -32,8 +31,7 @@ from wado.urls import public_base
 async def retrieve_instances(request: Request) -> Response:
     """Retrieve Study, Series or Instance: the DICOM instances of the resource."""
     ctx: WadoContext = request.app.state.ctx
-    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    scope = Scope.of(request.path_params, groups)
+    scope = Scope.of_request(request, ctx.settings.study_groups)
     offer = retrieve.OFFER if scope.instance else retrieve.SERIES_OFFER
     wanted = negotiate.choices(request, offer)
     found = await index.instances(ctx.pool, scope)
@@ -47,8 +45,7 @@ async def retrieve_instances(request: Request) -> Response:
 async def retrieve_metadata(request: Request) -> Response:
     """Retrieve Study, Series or Instance Metadata, from the index only."""
     ctx: WadoContext = request.app.state.ctx
-    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    scope = Scope.of(request.path_params, groups)
+    scope = Scope.of_request(request, ctx.settings.study_groups)
     wanted = negotiate.choices(request, metadata.OFFER)[0]
     base_url = public_base(request, ctx.settings)
     return await metadata.response(ctx, request, scope, wanted, base_url)
@@ -58,8 +55,7 @@ async def retrieve_metadata(request: Request) -> Response:
 async def retrieve_frames(request: Request) -> Response:
     """Retrieve Frames: byte ranges of the blob, decoded only when the client needs it."""
     ctx: WadoContext = request.app.state.ctx
-    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    scope = Scope.of(request.path_params, groups)
+    scope = Scope.of_request(request, ctx.settings.study_groups)
     numbers = frames.frame_numbers(request.path_params["frames"])
     wanted = negotiate.choices(request, frames.OFFER)
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
@@ -71,8 +67,7 @@ async def retrieve_frames(request: Request) -> Response:
 async def retrieve_bulkdata(request: Request) -> Response:
     """Retrieve Bulk Data: a BulkDataURI of the metadata, with Range support."""
     ctx: WadoContext = request.app.state.ctx
-    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    scope = Scope.of(request.path_params, groups)
+    scope = Scope.of_request(request, ctx.settings.study_groups)
     path = bulkdata.bulk_path(request.path_params["path"])
     detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
     audit_instances(request, [detail.instance])
@@ -106,8 +101,7 @@ async def _send_frames(
 async def retrieve_rendered(request: Request) -> Response:
     """Rendered / thumbnail of a study, series, instance or frames, as JPEG, PNG or GIF."""
     ctx: WadoContext = request.app.state.ctx
-    groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    scope = Scope.of(request.path_params, groups)
+    scope = Scope.of_request(request, ctx.settings.study_groups)
     params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
     wanted = negotiate.choices(request, rendered.OFFER)[0]
     listed = request.path_params.get("frames")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from starlette.requests import Request
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
@@ -22,6 +23,8 @@ from dicomcommon.dicom import resources
 from dicomcommon.dicom.uids import require_uid
 from dicomcommon.errors import NotFound
 from dicomcommon.schema import wado as reads
+from dicomcommon.schema.rows import InstanceBlob
+from dicomcommon.settings import StudyGroupsSettings
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ class Scope:
             groups,
         )
 
+    @classmethod
+    def of_request(cls, request: Request, settings: StudyGroupsSettings) -> Scope:
+        """The resource the request's URL names, limited to the study groups of its caller."""
+        return cls.of(request.path_params, studyaccess.caller_groups(request.scope, settings))
+
     @property
     def level(self) -> str:
         return "instance" if self.instance else "series" if self.series else "study"
@@ -61,15 +69,9 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class StoredInstance:
-    """One indexed instance: where its blob is and how it is encoded."""
+class StoredInstance(InstanceBlob):
+    """One indexed instance: where its blob is, how it is encoded, its size and pixels."""
 
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    blob_key: str
     size: int
     number_of_frames: int | None
     rows: int | None

@@ -8,8 +8,9 @@ change shows each reader.
 - The named reads, one module per reader: ``wado`` (WADO-RS / WADO-URI instance lookups),
   ``feed`` (the change feed, read over HTTP by QIDO and pushed by the indexer's relay),
   ``audit`` (the audit trail QIDO serves), ``dimse`` (C-MOVE / C-GET look-ups, storage
-  commitment, the C-STORE forecast). ``catalog`` lists each of them with sample arguments;
-  a test prepares every one against a freshly migrated PostgreSQL.
+  commitment, the C-STORE forecast), ``search`` (the extended-tag catalog); ``rows``: the
+  row shape two readers share. ``catalog`` lists each read with sample arguments; a test
+  prepares every one against a freshly migrated PostgreSQL.
 
 Not here: QIDO-RS and C-FIND's search SQL, compiled from a query rather than named, lives in
 ``dicomcommon.search`` (its columns in ``search/columns.py``, pinned to these migrations by

@@ -7,6 +7,7 @@ With study groups, each adds ``studyaccess.study_condition`` on the instance's s
 from __future__ import annotations
 
 from dicomcommon import studyaccess
+from dicomcommon.schema.rows import INSTANCE_BLOB_COLUMNS
 
 MAX_LOCATED = 65535  # the sub-operation counts are US (PS3.4 C.4.2.1.4)
 
@@ -32,13 +33,12 @@ def key_condition(keyword: str, n: int) -> str:
 
 
 def located(conditions: list[str], groups_parameter: str | None = None) -> str:
-    """The instances every condition holds for, in a stable order, at most one more than
-    ``MAX_LOCATED`` (that one more tells the caller there are too many)."""
+    """The instances (``rows.InstanceBlob``) every condition holds for, in a stable order, at
+    most one more than ``MAX_LOCATED`` (that one more tells the caller there are too many)."""
     if groups_parameter is not None:
         conditions = [*conditions, studyaccess.study_condition(_IN_GROUPS, groups_parameter)]
     return (
-        "SELECT study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,"
-        f" transfer_syntax_uid, blob_key FROM instance WHERE {' AND '.join(conditions)}"
+        f"SELECT {INSTANCE_BLOB_COLUMNS} FROM instance WHERE {' AND '.join(conditions)}"
         " ORDER BY study_instance_uid, series_instance_uid, sop_instance_uid"
         f" LIMIT {MAX_LOCATED + 1}"
     )

@@ -10,10 +10,10 @@ with study groups, one probe of the study row (``studyaccess.study_condition``).
 from __future__ import annotations
 
 from dicomcommon import studyaccess
+from dicomcommon.schema.rows import INSTANCE_BLOB_COLUMNS
 
-# The columns of ``StoredInstance``, in its field order.
-INSTANCE_COLUMNS = """study_instance_uid, series_instance_uid, sop_instance_uid, sop_class_uid,
-    transfer_syntax_uid, blob_key, size, number_of_frames, rows, version"""
+# The columns of ``StoredInstance`` (an ``InstanceBlob`` and more), in its field order.
+INSTANCE_COLUMNS = f"{INSTANCE_BLOB_COLUMNS}, size, number_of_frames, rows, version"
 _ORDER = "ORDER BY series_instance_uid, sop_instance_uid"
 _LEVELS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid")
 

@@ -128,6 +128,18 @@ class AuditRecord:
         self.touch_all(uids)
         self.add_count(len(uids))
 
+    def event_fields(self, status: int) -> dict[str, Any]:
+        """What an ``AuditEvent`` takes from the record and the (HTTP) status it ended with,
+        the same for every service that audits."""
+        return {
+            "study_uids": list(self.studies),
+            "series_uids": list(self.series),
+            "instance_uids": list(self.instances),
+            "instance_count": self.count,
+            "status": status,
+            "outcome": Outcome.SUCCESS if status < 400 else Outcome.FAILURE,
+        }
+
 
 def record_of(scope: Mapping[str, Any]) -> AuditRecord:
     """The request's record, or a throwaway one when the request is not audited."""

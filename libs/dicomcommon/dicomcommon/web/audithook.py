@@ -23,7 +23,6 @@ from dicomcommon.web.audit import (
     AuditEvent,
     AuditRecord,
     Classifier,
-    Outcome,
     clip,
 )
 from dicomcommon.web.auditpublisher import AuditPublisher
@@ -98,13 +97,8 @@ class AuditHook:
             user_subject=clip(principal.subject),
             user_name=clip(principal.name),
             client_address=client[0] if client else "",
-            study_uids=list(record.studies),
-            series_uids=list(record.series),
-            instance_uids=list(record.instances),
-            instance_count=record.count,
-            status=status,
-            outcome=Outcome.SUCCESS if status < 400 else Outcome.FAILURE,
             request_id=logs.request_id.get() or "",
+            **record.event_fields(status),
         )
 
 

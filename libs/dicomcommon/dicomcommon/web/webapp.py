@@ -1,7 +1,8 @@
 """What every HTTP service shares: request ids, metrics, health probes, CORS, the Host
 allow-list, trusted proxies, authentication, the audit hook and the error handler.
 
-``create_service_app`` wraps a service's own routes; ``DicomwebError`` subclasses become their
+``create_service_app`` wraps a service's own routes (``create_web_service`` with the
+settings a DICOMweb service shares); ``DicomwebError`` subclasses become their
 status code with a JSON body (and ``Retry-After`` for 503). Any other exception is a bug: it is
 logged and answered as a JSON 500 (``internal error``). An error raised while a streamed body
 is already on its way cannot change the status sent; it ends the connection instead.
@@ -16,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -255,6 +256,45 @@ def create_service_app(
     app.add_middleware(RequestContext, service=service)
     app.cors, app.http = cors, http
     return app
+
+
+class WebSettings(Protocol):
+    """What ``create_web_service`` reads of a service's settings (``WebServiceSettings`` and
+    the indexer's own have it all)."""
+
+    @property
+    def nats(self) -> NatsSettings: ...
+    @property
+    def http(self) -> HttpSettings: ...
+    @property
+    def cors(self) -> CorsSettings: ...
+    @property
+    def auth(self) -> AuthSettings: ...
+    @property
+    def audit(self) -> AuditSettings: ...
+
+
+def create_web_service(
+    service: str,
+    settings: WebSettings,
+    routes: Sequence[BaseRoute],
+    lifespan: Lifespan,
+    readiness: Callable[[Starlette], Sequence[ReadinessCheck]],
+    gates: Callable[[Starlette], Sequence[ReadinessCheck]] | None = None,
+) -> Starlette:
+    """``create_service_app`` for a DICOMweb service: its CORS, authentication, Host and proxy
+    rules and its audit trail all come from ``settings``."""
+    return create_service_app(
+        service,
+        routes,
+        lifespan,
+        readiness,
+        cors=settings.cors,
+        auth=settings.auth,
+        gates=gates,
+        http=settings.http,
+        audit=(settings.audit, settings.nats),
+    )
 
 
 def _with_publisher(publisher: AuditPublisher, lifespan: Lifespan | None) -> Lifespan:

@@ -1,14 +1,19 @@
-"""Fixtures the QIDO database tests share: one PostgreSQL per session."""
+"""Fixtures the QIDO database tests share: one PostgreSQL per session, and QIDO apps served
+in-process."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import httpx
 import pytest
 
 from dicomstack.ports import free_ports
 from dicomstack.postgres import Postgres
+from qido.app import create_app
+from qido.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,19 @@ def postgres_url(
         yield server.url
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def _in_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://qido.test") as c:
+            yield c
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """``async with serve(settings) as client``: a client of a QIDO app of ``settings``,
+    served in-process with its lifespan around it."""
+    return _in_process

@@ -13,7 +13,8 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,7 @@ from qido.app import create_app
 from qido.settings import Settings
 
 pytestmark = pytest.mark.integration
+Serve = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]  # conftest
 
 ROOT = "1.2.826.0.1.3680043.10.543.16"
 BASE_URL = "http://qido.test/dicom-web"
@@ -98,15 +100,12 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def client(schema_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(schema_url: str, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         postgres=PostgresSettings(url=schema_url), http=HttpSettings(public_base_url=BASE_URL)
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://qido.test") as c:
-            yield c
+    async with serve(settings) as c:
+        yield c
 
 
 async def _insert(conn: asyncpg.Connection) -> None:
@@ -316,18 +315,15 @@ async def test_a_search_without_count_true_carries_no_total(client: httpx.AsyncC
 
 
 @pytest.fixture(scope="module")
-async def narrow_client(schema_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def narrow_client(schema_url: str, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
     """A QIDO that scans at most ten matches."""
     settings = Settings(
         postgres=PostgresSettings(url=schema_url),
         http=HttpSettings(public_base_url=BASE_URL),
         max_scan_rows=10,
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://qido.test") as c:
-            yield c
+    async with serve(settings) as c:
+        yield c
 
 
 async def test_a_count_past_the_scan_limit_is_a_413(narrow_client: httpx.AsyncClient) -> None:

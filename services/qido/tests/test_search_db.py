@@ -9,7 +9,8 @@ indexer's rows (same tables, same DICOM JSON shape) so the search is tested on i
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
 
@@ -24,10 +25,10 @@ from dicomcommon.schema import MIGRATIONS
 from dicomcommon.search import sql
 from dicomcommon.search.query import parse_query
 from dicomcommon.settings import AuditSettings, HttpSettings, PostgresSettings
-from qido.app import create_app
 from qido.settings import Settings
 
 pytestmark = pytest.mark.integration
+Serve = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]  # conftest
 
 ROOT = "1.2.826.0.1.3680043.10.543"
 STUDY_A, STUDY_B = f"{ROOT}.1", f"{ROOT}.2"
@@ -74,18 +75,15 @@ async def schema_url(postgres_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def client(schema_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(schema_url: str, serve: Serve) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         postgres=PostgresSettings(url=schema_url),
         http=HttpSettings(public_base_url=BASE_URL),
         audit=AuditSettings(enabled=False),  # searched in-process: no NATS to publish to
         max_limit=50,
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://qido.test") as c:
-            yield c
+    async with serve(settings) as c:
+        yield c
 
 
 async def _insert_corpus(conn: asyncpg.Connection) -> None:

@@ -4,6 +4,7 @@ real server, on a fresh database the indexer migrates during the test."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,12 +13,24 @@ from starlette.applications import Starlette
 
 from dicomcommon.adapters import db
 from dicomcommon.principal import Permission
-from dicomcommon.schema import version
+from dicomcommon.schema import MIGRATIONS, version
 from dicomcommon.web.routes import Route as TableRoute
 from dicomcommon.web.webapp import ReadinessCheck, create_service_app
 from indexer.migrate import migrate, migration_files
 
 pytestmark = pytest.mark.integration
+
+
+def test_every_migration_lives_in_the_schema_package() -> None:
+    """A migration anywhere else would ship but never be applied, nor count for readiness."""
+    root = Path(__file__).resolve().parents[3]
+    stray = [
+        str(path.relative_to(root))
+        for folder in ("services", "libs")
+        for path in (root / folder).rglob("*.sql")
+        if path.parent != Path(str(MIGRATIONS)) and ".venv" not in path.parts
+    ]
+    assert stray == [], "move them to libs/dicomcommon/dicomcommon/schema/migrations"
 
 
 def test_the_shipped_version_is_the_newest_migration_file() -> None:

@@ -10,7 +10,6 @@ from starlette.routing import Route
 
 from delow import handlers
 from delow.settings import Settings
-from dicomcommon.adapters.bus import Bus
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_web_service
@@ -20,10 +19,8 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.bus = Bus(settings.nats, "delow")
-        app.state.bus.start()
-        app.state.waiter = OutcomeWaiter(app.state.bus)
-        app.state.waiter.start()
+        app.state.waiter = OutcomeWaiter.started(settings.nats, "delow")
+        app.state.bus = app.state.waiter.bus
         try:
             yield
         finally:

@@ -11,7 +11,6 @@ import asyncpg
 from starlette.applications import Starlette
 
 from dicomcommon.adapters import db
-from dicomcommon.adapters.bus import Bus
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
@@ -25,10 +24,8 @@ from dimse.settings import Settings
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        bus = Bus(settings.nats, "dimse")
-        bus.start()
-        waiter = OutcomeWaiter(bus)
-        waiter.start()
+        waiter = OutcomeWaiter.started(settings.nats, "dimse")
+        bus = waiter.bus
         publisher = None
         if settings.audit.enabled:
             publisher = AuditPublisher(settings.nats, settings.audit, SERVICE)

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from dicomcommon.adapters.bus import Bus
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
@@ -21,10 +20,8 @@ from stow.settings import Settings
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        bus = Bus(settings.nats, "stow")
-        bus.start()
-        waiter = OutcomeWaiter(bus)
-        waiter.start()
+        waiter = OutcomeWaiter.started(settings.nats, "stow")
+        bus = waiter.bus
         blobs = await open_store(settings.storage)
         app.state.settings = settings
         app.state.ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")

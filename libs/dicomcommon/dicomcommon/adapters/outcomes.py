@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from dicomcommon.adapters.bus import Bus, subject
 from dicomcommon.adapters.events import Outcome
+from dicomcommon.settings import NatsSettings
 
 log = logging.getLogger(__name__)
 _OUTCOMES = TypeAdapter(list[Outcome])
@@ -30,6 +31,16 @@ class OutcomeWaiter:
         self.subject = subject(bus.settings.outcome_subject_prefix, uuid.uuid4().hex)
         self._pending: dict[str, asyncio.Future[Outcome]] = {}
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def started(cls, nats: NatsSettings, client_name: str) -> OutcomeWaiter:
+        """A listening waiter on a new, started bus (``waiter.bus``), as a writer (STOW, DELETE,
+        DIMSE) opens them at start-up; close the waiter, then its bus."""
+        bus = Bus(nats, client_name)
+        bus.start()
+        waiter = cls(bus)
+        waiter.start()
+        return waiter
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._subscribe(), name="outcome-subscribe")

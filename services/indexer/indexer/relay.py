@@ -38,6 +38,16 @@ SELECT {changefeed.COLUMNS}, {changefeed.METADATA_COLUMN}
 FROM change_feed f {changefeed.INSTANCE_JOIN}
 WHERE f.sequence > $1 ORDER BY f.sequence LIMIT $2
 """
+# The claim and the page in one round trip: no row when another replica holds the relay row,
+# else one row per feed row to publish, or one row of NULLs (``sequence``) when none is due.
+_CLAIM_AND_PAGE = f"""
+WITH claim AS ({_CLAIM})
+SELECT claim.last_sequence AS claimed, page.* FROM claim LEFT JOIN LATERAL (
+    SELECT {changefeed.COLUMNS}, {changefeed.METADATA_COLUMN}
+    FROM change_feed f {changefeed.INSTANCE_JOIN}
+    WHERE f.sequence > claim.last_sequence ORDER BY f.sequence LIMIT $1
+) page ON true
+"""
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
 _ADVANCE = "UPDATE feed_relay SET last_sequence = $1 WHERE last_sequence < $1"
 
@@ -76,17 +86,27 @@ class Relay:
         """Publish the next batch after the last relayed sequence; returns how many. Zero too
         when another replica holds the relay row."""
         async with db.connection(self.pool) as conn, conn.transaction():
-            last = await conn.fetchval(_CLAIM)
-            if last is None:
-                return 0
             if self.check_stream:
-                last = max(last, await self._stream_position(conn))
-                self.check_stream = False
-            rows = await conn.fetch(_PAGE, last, BATCH)
+                rows = await self._checked_page(conn)
+            else:
+                page = await conn.fetch(_CLAIM_AND_PAGE, BATCH)
+                rows = [row for row in page if row["sequence"] is not None]
             await self._publish(rows)
-            last = rows[-1]["sequence"] if rows else last
-            await conn.execute(_ADVANCE, last)
+            if rows:
+                await conn.execute(_ADVANCE, rows[-1]["sequence"])
         return len(rows)
+
+    async def _checked_page(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """The claim, raised to the stream's own last entry, then the page after it."""
+        last = await conn.fetchval(_CLAIM)
+        if last is None:
+            return []
+        last = max(last, await self._stream_position(conn))
+        rows = list(await conn.fetch(_PAGE, last, BATCH))
+        self.check_stream = False
+        if not rows:
+            await conn.execute(_ADVANCE, last)
+        return rows
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Publish in order without waiting for each ack, then wait for all of them: one

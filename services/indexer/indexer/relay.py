@@ -49,7 +49,13 @@ SELECT claim.last_sequence AS claimed, page.* FROM claim LEFT JOIN LATERAL (
 ) page ON true
 """
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
-_ADVANCE = "UPDATE feed_relay SET last_sequence = $1 WHERE last_sequence < $1"
+# The advance commits without waiting for its WAL flush (``synchronous_commit`` off for this
+# transaction only): a position lost in a crash is found again from the stream's own last
+# entry (``check_stream``), and a re-published entry is dropped by its message id.
+_ADVANCE = """
+UPDATE feed_relay SET last_sequence = $1
+WHERE last_sequence < $1 AND set_config('synchronous_commit', 'off', true) = 'off'
+"""
 
 
 class Relay:

@@ -1,6 +1,7 @@
 """One transaction per batch of commands: apply each, then counts, feed rows and clean-ups.
 
-New instances are bulk-inserted first (``bulk``); the rest go command by command. If the bulk
+A batch of new instances only is written in one call (``newinstances``). Otherwise new
+instances are bulk-inserted first (``bulk``); the rest go command by command. If the bulk
 path fails with anything but an outage (data the schema refuses, a limit it exceeds), the batch
 is redone command by command, where a failing command is rolled back to its savepoint, parked
 (``parking``) and answered ``failed`` while the rest commits. Feed rows are numbered in stream
@@ -16,7 +17,7 @@ import orjson
 
 from dicomcommon.adapters import db
 from dicomcommon.adapters.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply, bulk, parking, tagindexing
+from indexer import apply, bulk, newinstances, parking, tagindexing
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,17 @@ async def apply_batch(
 ) -> list[Outcome]:
     """Apply ``commands`` (in stream order) in one transaction; outcomes in the same order.
     ``unpark``: the commands come from ``parked_command``, and those applied leave it."""
+    if not unpark:  # the common case first: only new instances, one round trip
+        outcomes = await newinstances.apply_new(pool, commands)
+        if outcomes is not None:
+            return outcomes
+    return await apply_per_command(pool, commands, unpark)
+
+
+async def apply_per_command(
+    pool: asyncpg.Pool, commands: list[Command], unpark: bool = False
+) -> list[Outcome]:
+    """``apply_batch`` without the one-call path: every case, new instances bulk-inserted."""
     try:
         return await _apply(pool, commands, fast=True, unpark=unpark)
     except Exception as exc:

@@ -48,22 +48,32 @@ async def plain_inserts(conn: asyncpg.Connection, stores: list[Store]) -> list[S
     outside any deleted study or series (those go through the tombstone checks), into
     studies that every store of the batch reaches with the same access groups (stores of
     uploaders with different groups into one study go in stream order, one by one)."""
+    alone = once_and_alike(stores)
+    sops = [ev.sop_instance_uid for _, _, ev in alone]
+    scopes = {ev.study_instance_uid for _, _, ev in alone}
+    scopes |= {ev.series_instance_uid for _, _, ev in alone}
+    known = {r[0] for r in await conn.fetch(_KNOWN, sops, list(scopes))}  # UIDs never collide
+    return [
+        (i, seq, ev)
+        for i, seq, ev in alone
+        if ev.sop_instance_uid not in known
+        and ev.study_instance_uid not in known
+        and ev.series_instance_uid not in known
+    ]
+
+
+def once_and_alike(stores: list[Store]) -> list[Store]:
+    """The stores a batch can insert set-based as far as the batch itself tells: their SOP
+    Instance UID once in the batch, their study reached with the same access groups by every
+    store of the batch (the index decides the rest: see ``plain_inserts``)."""
     counts = Counter(ev.sop_instance_uid for _, _, ev in stores)
     access: defaultdict[str, set[tuple[object, ...]]] = defaultdict(set)
     for _, _, ev in stores:
         access[ev.study_instance_uid].add(_access_key(ev))
-    sops = list(counts)
-    scopes = {ev.study_instance_uid for _, _, ev in stores}
-    scopes |= {ev.series_instance_uid for _, _, ev in stores}
-    known = {r[0] for r in await conn.fetch(_KNOWN, sops, list(scopes))}  # UIDs never collide
     return [
         (i, seq, ev)
         for i, seq, ev in stores
-        if counts[ev.sop_instance_uid] == 1
-        and ev.sop_instance_uid not in known
-        and ev.study_instance_uid not in known
-        and ev.series_instance_uid not in known
-        and len(access[ev.study_instance_uid]) == 1
+        if counts[ev.sop_instance_uid] == 1 and len(access[ev.study_instance_uid]) == 1
     ]
 
 
@@ -100,7 +110,7 @@ async def insert(
     ]
     # One statement for the whole batch; it returns the rows it wrote (another replica's
     # insert of the same UID meanwhile leaves it to the per-command path).
-    inserted = await conn.fetch(_INSERT_INSTANCES, *_columns(rows))
+    inserted = await conn.fetch(_INSERT_INSTANCES, *columns(rows))
     written = {(r["sop_instance_uid"], r["blob_key"]) for r in inserted}
     for (i, seq, ev), text in zip(stores, texts, strict=True):
         if (ev.sop_instance_uid, ev.blob_key) in written:
@@ -113,7 +123,7 @@ async def insert(
 _JSON_COLUMNS = (13, 14)  # frames and bulk_data: JSON text (a list would read as an array)
 
 
-def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+def columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
     """``instance_row`` tuples as the arrays ``_INSERT_INSTANCES`` takes, one per column."""
     columns = [list(column) for column in zip(*rows, strict=True)]
     for index in _JSON_COLUMNS:

@@ -33,9 +33,14 @@ IDLE_RECHECK_SECONDS = 1.0  # fallback poll when no notification arrives
 ACK_TIMEOUT_SECONDS = 10.0
 _HEADROOM = 1024  # for the message headers within the server's max_payload
 
-_CLAIM = "SELECT last_sequence FROM feed_relay FOR UPDATE SKIP LOCKED"
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
-_ADVANCE = "UPDATE feed_relay SET last_sequence = $1 WHERE last_sequence < $1"
+# The advance commits without waiting for its WAL flush (``synchronous_commit`` off for this
+# transaction only): a position lost in a crash is found again from the stream's own last
+# entry (``check_stream``), and a re-published entry is dropped by its message id.
+_ADVANCE = """
+UPDATE feed_relay SET last_sequence = $1
+WHERE last_sequence < $1 AND set_config('synchronous_commit', 'off', true) = 'off'
+"""
 
 
 class Relay:
@@ -72,17 +77,27 @@ class Relay:
         """Publish the next batch after the last relayed sequence; returns how many. Zero too
         when another replica holds the relay row."""
         async with db.connection(self.pool) as conn, conn.transaction():
-            last = await conn.fetchval(_CLAIM)
-            if last is None:
-                return 0
             if self.check_stream:
-                last = max(last, await self._stream_position(conn))
-                self.check_stream = False
-            rows = await conn.fetch(feed.RELAY_PAGE, last, BATCH)
+                rows = await self._checked_page(conn)
+            else:
+                page = await conn.fetch(feed.RELAY_CLAIM_AND_PAGE, BATCH)
+                rows = [row for row in page if row["sequence"] is not None]
             await self._publish(rows)
-            last = rows[-1]["sequence"] if rows else last
-            await conn.execute(_ADVANCE, last)
+            if rows:
+                await conn.execute(_ADVANCE, rows[-1]["sequence"])
         return len(rows)
+
+    async def _checked_page(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        """The claim, raised to the stream's own last entry, then the page after it."""
+        last = await conn.fetchval(feed.RELAY_CLAIM)
+        if last is None:
+            return []
+        last = max(last, await self._stream_position(conn))
+        rows = list(await conn.fetch(feed.RELAY_PAGE, last, BATCH))
+        self.check_stream = False
+        if not rows:
+            await conn.execute(_ADVANCE, last)
+        return rows
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Publish in order without waiting for each ack, then wait for all of them: one

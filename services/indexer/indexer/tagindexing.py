@@ -93,7 +93,7 @@ SELECT (SELECT count(*) FROM errors) AS errors
 """
 
 
-_STORED = _statement("status IN ('Adding', 'Ready')", "i.sop_instance_uid = ANY($1::text[])")
+STORED = _statement("status IN ('Adding', 'Ready')", "i.sop_instance_uid = ANY($1::text[])")
 _RANGE = _statement(
     "tag_key = ANY($1::int[]) AND status = 'Adding'",
     "i.sop_instance_uid > $2 AND i.sop_instance_uid <= $3",
@@ -106,7 +106,7 @@ async def index_stored(conn: asyncpg.Connection, work: BatchWork) -> None:
     their tags as soon as their store is answered."""
     stored = [row.sop for row in work.feed if row.action != FeedAction.DELETE]
     if stored:
-        await conn.fetchval(_STORED, stored)
+        await conn.fetchval(STORED, stored)
 
 
 async def index_range(conn: asyncpg.Connection, tag_keys: list[int], after: str, last: str) -> int:

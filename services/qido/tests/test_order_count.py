@@ -119,8 +119,10 @@ async def _insert(conn: asyncpg.Connection) -> None:
         "INSERT INTO study (study_instance_uid, study_date, study_time, patient_name,"
         " patient_id, accession_number, number_of_instances, created_at, attributes)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '{}')",
-        [(s.uid, s.date, s.time, s.name, s.patient_id, s.accession, s.instances, s.arrived)
-         for s in STUDIES],  # fmt: skip
+        [
+            (s.uid, s.date, s.time, s.name, s.patient_id, s.accession, s.instances, s.arrived)
+            for s in STUDIES
+        ],
     )
     await conn.executemany(
         "INSERT INTO series (series_instance_uid, study_instance_uid, series_number,"
@@ -445,3 +447,23 @@ async def test_a_walk_by_offset_while_studies_arrive_skips_none_that_were_there(
         await conn.close()
     assert [uid for uid in dict.fromkeys(walked) if uid in set(before)] == before
     assert len(walked) > len(before)  # the walk did see arrivals
+
+
+async def test_a_search_reading_stored_documents_may_share_them_among_parallel_workers(
+    schema_url: str,
+) -> None:
+    """An undeclared key is matched in every candidate's stored document: that statement may
+    use parallel workers however small the tables, and its settings end with it."""
+    query = parse_query(Level.INSTANCE, [("BitsAllocated", "16")], max_limit=1000)
+    count = sql.build_count(query, 1000)
+    explain = f"EXPLAIN {count.text}"
+    settings = Settings(postgres=PostgresSettings(url=schema_url), document_read_workers=3)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        ctx = app.state.ctx
+        serial = await handlers.fetch_bounded(ctx, explain, count.args)
+        parallel = await handlers.fetch_bounded(ctx, explain, count.args, documents=True)
+        [after] = await handlers.fetch_bounded(ctx, "SHOW max_parallel_workers_per_gather", ())
+    assert "Gather" not in "\n".join(r[0] for r in serial)
+    assert "Gather" in "\n".join(r[0] for r in parallel)
+    assert after[0] == "2"  # PostgreSQL's default: the next statement on the pool is serial

@@ -27,6 +27,7 @@ from dicomcommon.search.query import Query, matching_keys, parse_query
 from dicomcommon.web import audit, multipart, negotiation
 from dicomcommon.web.multipart import MediaType
 from qido.context import QidoContext
+from qido.documentreads import fetch_in_parallel
 
 Format = Literal["json", "xml"]
 _JSON_TYPES = frozenset({"application/dicom+json", "application/json", "application/*", "*/*"})
@@ -127,15 +128,26 @@ async def _counted(request: Request, query: Query) -> int | None:
     ctx: QidoContext = request.app.state.ctx
     groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
     count = sql.build_count(query, ctx.settings.max_scan_rows, groups)
-    [answer] = await fetch_bounded(ctx, count.text, count.args)  # an aggregate: one row
+    [answer] = await fetch_bounded(ctx, count.text, count.args, _reads_documents(query))
     found: int = answer["found"]
     return found if found <= count.most else None
 
 
-async def fetch_bounded(ctx: QidoContext, text: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-    """Run a search or count; one that PostgreSQL cancels at the statement timeout was too
-    broad to answer (PS3.18 §8.3.4.4: 413)."""
+def _reads_documents(query: Query) -> bool:
+    """Whether the statement matches stored documents, so parallel workers may share them."""
+    return bool(searchmatch.unindexed(query))
+
+
+async def fetch_bounded(
+    ctx: QidoContext, text: str, args: Sequence[Any], documents: bool = False
+) -> list[asyncpg.Record]:
+    """Run a search or count (with parallel workers when it reads ``documents``); one that
+    PostgreSQL cancels at the statement timeout was too broad to answer (PS3.18 §8.3.4.4:
+    413)."""
+    workers = ctx.settings.document_read_workers if documents else 0
     try:
+        if workers:
+            return await fetch_in_parallel(ctx.pool, workers, text, args)
         return await db.fetch(ctx.pool, text, *args)
     except asyncpg.exceptions.QueryCanceledError as exc:
         raise PayloadTooLarge(
@@ -160,13 +172,14 @@ async def _search(request: Request, level: Level) -> Response:
     base_url = ctx.settings.http.public_base_url.rstrip("/")
     groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
     search = sql.build_search(query, base_url, groups)
+    documents = _reads_documents(query)
     if media == "json":
-        [answer] = await fetch_bounded(ctx, search.json_text, search.args)  # an aggregate
+        [answer] = await fetch_bounded(ctx, search.json_text, search.args, documents)
         found, body = answer["found"], answer["body"]
         uids = list(zip(answer["study_uids"] or [], answer["uids"] or [], strict=True))
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
-        rows = await fetch_bounded(ctx, search.text, search.args)
+        rows = await fetch_bounded(ctx, search.text, search.args, documents)
         found = len(rows)
         uids = [(row["study_uid"], row["uid"]) for row in rows[: search.limit]]
         matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]

@@ -42,8 +42,10 @@ BASE_URL = "http://qido.test/dicom-web"
 DATES = ["20240101", "20240101", "20231231", "20250607", None]
 TIMES = ["0930", "093000", "120000", "235959.5", None]
 NAMES = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", None]
+CODES = ["MRN7", "MRN10", "MRN10", "mrn2", None]  # PatientID, AccessionNumber: text order
 NUMBERS = ["1", "2", "10", " 3", "+4", None, "x"]  # IS as stored: padded, signed, missing, bad
 ARRIVAL = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+SOP_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class StudyRow:
     date: str | None
     time: str | None
     name: str | None
+    patient_id: str | None
+    accession: str | None
     instances: int
     arrived: datetime.datetime
 
@@ -69,7 +73,8 @@ def _corpus() -> tuple[list[StudyRow], list[NumberedRow], list[NumberedRow]]:
     for n in range(100, 140):
         arrived = ARRIVAL + datetime.timedelta(seconds=pick.choice([0, 1, 2]))  # ties too
         study = StudyRow(f"{ROOT}.{n}", pick.choice(DATES), pick.choice(TIMES),
-                         pick.choice(NAMES), pick.randint(1, 9), arrived)  # fmt: skip
+                         pick.choice(NAMES), pick.choice(CODES), pick.choice(CODES),
+                         pick.randint(1, 9), arrived)  # fmt: skip
         studies.append(study)
         for s in range(10, 10 + pick.randint(1, 3)):
             series.append(NumberedRow(f"{study.uid}.{s}", study.uid, pick.choice(NUMBERS)))
@@ -111,8 +116,12 @@ async def client(schema_url: str, serve: Serve) -> AsyncIterator[httpx.AsyncClie
 async def _insert(conn: asyncpg.Connection) -> None:
     await conn.executemany(
         "INSERT INTO study (study_instance_uid, study_date, study_time, patient_name,"
-        " number_of_instances, created_at, attributes) VALUES ($1, $2, $3, $4, $5, $6, '{}')",
-        [(s.uid, s.date, s.time, s.name, s.instances, s.arrived) for s in STUDIES],
+        " patient_id, accession_number, number_of_instances, created_at, attributes)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '{}')",
+        [
+            (s.uid, s.date, s.time, s.name, s.patient_id, s.accession, s.instances, s.arrived)
+            for s in STUDIES
+        ],
     )
     await conn.executemany(
         "INSERT INTO series (series_instance_uid, study_instance_uid, series_number,"
@@ -122,9 +131,9 @@ async def _insert(conn: asyncpg.Connection) -> None:
     await conn.executemany(
         "INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid,"
         " sop_class_uid, instance_number, transfer_syntax_uid, blob_key, size, sha256,"
-        " metadata, summary, version) VALUES ($1, $2, $3, '1.2.840.10008.5.1.4.1.1.7', $4,"
+        " metadata, summary, version) VALUES ($1, $2, $3, $4, $5,"
         " '1.2.840.10008.1.2.1', $1, 1, '0', '{}', '', 1)",
-        [(i.uid, i.uid.rsplit(".", 1)[0], i.study, i.number) for i in INSTANCES],
+        [(i.uid, i.uid.rsplit(".", 1)[0], i.study, SOP_CLASS, i.number) for i in INSTANCES],
     )
 
 
@@ -185,6 +194,10 @@ ORDERS = {
     "-00100010": [("name", True)],
     "-NumberOfStudyRelatedInstances,StudyTime": [("instances", True), ("time", False)],
     "StudyInstanceUID": [("uid", False)],
+    "PatientID,-StudyDate": [("patient_id", False), ("date", True)],
+    "-PatientID": [("patient_id", True)],
+    "AccessionNumber": [("accession", False)],
+    "-AccessionNumber,StudyTime": [("accession", True), ("time", False)],
 }
 
 
@@ -257,6 +270,12 @@ async def test_orderby_that_cannot_order_is_a_400(
         (Level.STUDY, [("orderby", "PatientName"), ("limit", "101")], "study_patient_name_order"),
         (Level.STUDY, [("orderby", "-PatientName"), ("limit", "10")], "study_patient_name_order"),
         (Level.SERIES, [("Modality", "CT"), ("limit", "100")], "series_number_order"),
+        (Level.INSTANCE, [("limit", "101")], "instance_number_order"),
+        (Level.INSTANCE, [("SOPClassUID", SOP_CLASS), ("limit", "100")], "instance_number_order"),
+        (Level.STUDY, [("orderby", "PatientID"), ("limit", "101")], "study_patient_id"),
+        (Level.STUDY, [("orderby", "-PatientID"), ("limit", "10")], "study_patient_id"),
+        (Level.STUDY, [("orderby", "AccessionNumber"), ("limit", "101")], "study_accession_number"),
+        (Level.STUDY, [("orderby", "-AccessionNumber")], "study_accession_number"),
     ],
 )
 async def test_common_orders_read_their_index_without_sorting(
@@ -424,3 +443,23 @@ async def test_a_walk_by_offset_while_studies_arrive_skips_none_that_were_there(
         await conn.close()
     assert [uid for uid in dict.fromkeys(walked) if uid in set(before)] == before
     assert len(walked) > len(before)  # the walk did see arrivals
+
+
+async def test_a_search_reading_stored_documents_may_share_them_among_parallel_workers(
+    schema_url: str,
+) -> None:
+    """An undeclared key is matched in every candidate's stored document: that statement may
+    use parallel workers however small the tables, and its settings end with it."""
+    query = parse_query(Level.INSTANCE, [("BitsAllocated", "16")], max_limit=1000)
+    count = sql.build_count(query, 1000)
+    explain = f"EXPLAIN {count.text}"
+    settings = Settings(postgres=PostgresSettings(url=schema_url), document_read_workers=3)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        ctx = app.state.ctx
+        serial = await handlers.fetch_bounded(ctx, explain, count.args)
+        parallel = await handlers.fetch_bounded(ctx, explain, count.args, documents=True)
+        [after] = await handlers.fetch_bounded(ctx, "SHOW max_parallel_workers_per_gather", ())
+    assert "Gather" not in "\n".join(r[0] for r in serial)
+    assert "Gather" in "\n".join(r[0] for r in parallel)
+    assert after[0] == "2"  # PostgreSQL's default: the next statement on the pool is serial

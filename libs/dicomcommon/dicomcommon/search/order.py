@@ -6,7 +6,9 @@ Defaults: studies newest first (StudyDate, StudyTime, then arrival), series by S
 instances by InstanceNumber. Empty values sort lowest: first ascending, last descending. The
 newest-first study order is the order of the ``study_newest_first`` index (0016), so a viewer's
 study list is a top-N index scan; an ``orderby`` that starts with ``-StudyDate,-StudyTime``
-uses the same index and sorts only the rows of equal date and time.
+uses the same index and sorts only the rows of equal date and time. Instances across studies
+(``instance_number_order``, 0020) and studies by PatientName (0018), PatientID or
+AccessionNumber (0020) read indexes of their order too.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ from dicomcommon.dicom.dicomjson import Level, level_of
 from dicomcommon.errors import InvalidQuery
 from dicomcommon.search.columns import ALIAS, COLUMNS, SHARED, UID
 from dicomcommon.search.query import OrderKey, Query
+from dicomcommon.search.terms import PREFIX_LENGTH
 
 # IS values kept as text columns: they sort as the integers they hold (0016's dicom_integer).
 _INTEGER_STRINGS = frozenset({"SeriesNumber", "InstanceNumber"})
 # Sorted by their first 64 characters, as the ``study_newest_first`` and
 # ``study_patient_name_order`` indexes keep them (a real DA or TM is far shorter, a person name
 # rarely longer; a malformed value of several KB would not fit an index row).
-_PREFIX_SORTED = frozenset({"StudyDate", "StudyTime", "PatientName"})
 ORDER_PREFIX_LENGTH = 64
+# Sorted by the prefix their matching indexes keep (0014, with the UID since 0020): an LO or SH
+# value is far shorter.
+_PREFIX_SORTED = {
+    "StudyDate": ORDER_PREFIX_LENGTH,
+    "StudyTime": ORDER_PREFIX_LENGTH,
+    "PatientName": ORDER_PREFIX_LENGTH,
+    "PatientID": PREFIX_LENGTH,
+    "AccessionNumber": PREFIX_LENGTH,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,5 +89,5 @@ def _term(key: OrderKey, base: Level) -> SortTerm:
     if attribute.keyword in _INTEGER_STRINGS:
         expression = f"dicom_integer({expression})"
     elif attribute.keyword in _PREFIX_SORTED:
-        expression = f"left({expression}, {ORDER_PREFIX_LENGTH})"
+        expression = f"left({expression}, {_PREFIX_SORTED[attribute.keyword]})"
     return SortTerm(level, expression, key.descending)

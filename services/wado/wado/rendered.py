@@ -24,7 +24,7 @@ from dicomcommon.web import parameters
 from wado import color, conditional, frames, picture, pixels, voi
 from wado.context import WadoContext
 from wado.conversions import frame_share
-from wado.index import InstanceDetail
+from wado.index import InstanceDetail, StoredInstance
 from wado.negotiate import AS_STORED, Choice, Offer
 from wado.transcode import TranscodeError
 from wado.voi import Window
@@ -88,26 +88,47 @@ def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
     return values
 
 
-def frames_to_render(detail: InstanceDetail, asked: Sequence[int] | None, media: str) -> list[int]:
+def frames_to_render(
+    instance: StoredInstance, asked: Sequence[int] | None, media: str
+) -> list[int]:
     """The frames one picture of ``media`` shows: every asked (or every) frame for an
     animated GIF, else the first asked (or the first) frame."""
-    count = detail.instance.number_of_frames or 1
+    count = instance.number_of_frames or 1
     numbers = list(asked) if asked else list(range(1, count + 1))
     return numbers if media == GIF else numbers[:1]
 
 
 def picture_key(
-    detail: InstanceDetail, numbers: Sequence[int], params: RenderParams, media_type: str
+    instance: StoredInstance, numbers: Sequence[int], params: RenderParams, media_type: str
 ) -> Hashable:
     """What one picture is made of (``wado.render_cache``): the blob and version of the
     instance (a re-stored instance has new ones), its frames, the media type, the parameters."""
-    instance = detail.instance
     return (instance.blob_key, instance.version, tuple(numbers), media_type, params)
 
 
 def etag_of(key: Hashable) -> str:
     """A strong validator of the picture under ``key`` (RFC 9110 §8.8.3)."""
     return f'"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}"'
+
+
+def kept_response(
+    ctx: WadoContext,
+    instance: StoredInstance,
+    numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    if_none_match: str,
+) -> Response | None:
+    """The answer when it needs no rendering — a ``304`` for a matching ``If-None-Match``, or
+    the cached picture — else ``None``. It needs only the instance's index row, not its frame
+    map or metadata, so a repeated request skips reading those."""
+    _check(ctx, instance, numbers)
+    key = picture_key(instance, numbers, params, media_type)
+    headers = _headers(key)
+    if conditional.matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    image = ctx.render_cache.kept(key)
+    return None if image is None else Response(image, media_type=media_type, headers=headers)
 
 
 async def picture_response(
@@ -119,13 +140,16 @@ async def picture_response(
     if_none_match: str,
 ) -> Response:
     """One picture with its ETag; ``304`` without rendering when ``If-None-Match`` names it."""
-    _check(ctx, detail, numbers)
-    etag = etag_of(picture_key(detail, numbers, params, media_type))
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
-    if conditional.matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
+    kept = kept_response(ctx, detail.instance, numbers, params, media_type, if_none_match)
+    if kept is not None:
+        return kept
+    headers = _headers(picture_key(detail.instance, numbers, params, media_type))
     image = await render_frames(ctx, detail, numbers, params, media_type)
     return Response(image, media_type=media_type, headers=headers)
+
+
+def _headers(key: Hashable) -> dict[str, str]:
+    return {"ETag": etag_of(key), "Cache-Control": "no-cache", "Vary": "Accept"}
 
 
 async def render_frames(
@@ -138,18 +162,18 @@ async def render_frames(
     """Frames ``numbers`` of an instance as one ``media_type`` picture (several: animated GIF),
     from the cache of rendered pictures or rendered now; 404 for a missing frame, 406 if
     undecodable."""
-    _check(ctx, detail, numbers)
-    key = picture_key(detail, numbers, params, media_type)
+    _check(ctx, detail.instance, numbers)
+    key = picture_key(detail.instance, numbers, params, media_type)
     return await ctx.render_cache.get(
         key, lambda: _render_frames(ctx, detail, numbers, params, media_type)
     )
 
 
-def _check(ctx: WadoContext, detail: InstanceDetail, numbers: Sequence[int]) -> None:
+def _check(ctx: WadoContext, instance: StoredInstance, numbers: Sequence[int]) -> None:
     limit = ctx.settings.max_animated_frames
     if len(numbers) > limit:
         raise NotAcceptable(f"an animation holds at most {limit} frames; ask for fewer")
-    frames.check_numbers(detail, numbers)
+    frames.check_numbers(instance, numbers)
 
 
 async def _render_frames(

@@ -7,6 +7,7 @@ stack makes them in threads)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 
 from dicomstack.settings import StackSettings
@@ -177,3 +179,13 @@ def test_a_series_thumbnail_is_kept_like_its_instance_picture(stack: Stack) -> N
     assert _get(f"{url}/thumbnail").headers["etag"] == first.headers["etag"]
     unchanged = _get(f"{series}/thumbnail", **{"If-None-Match": first.headers["etag"]})
     assert unchanged.status_code == 304
+
+
+def test_a_jpeg_2000_thumbnail_fits_its_box_and_keeps_the_aspect(stack: Stack) -> None:
+    _, url = _stored(stack, "US1_J2KR.dcm")  # 640 x 480, decoded at 160 x 120 for the box
+    for path, size in (("thumbnail", (128, 96)), ("rendered?viewport=64,64", (64, 48))):
+        image = Image.open(io.BytesIO(_get(f"{url}/{path}").content))
+        assert image.size == size and image.mode == "RGB"
+        assert 10 < np.asarray(image).mean() < 245  # a picture, not a blank
+    whole = Image.open(io.BytesIO(_get(f"{url}/rendered").content))
+    assert whole.size == (640, 480)

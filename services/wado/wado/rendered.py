@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from dicomcommon.web import parameters
-from wado import color, conditional, frames, picture, pixels, voi
+from wado import color, conditional, frames, picture, pixels, reduced, voi
 from wado.context import WadoContext
 from wado.conversions import frame_share
 from wado.index import InstanceDetail, StoredInstance
@@ -35,6 +35,7 @@ OFFER = Offer(
 )
 THUMBNAIL_SIZE = 128
 FRAME_TIME = "00181063"  # ms per frame of a cine (PS3.3 C.7.6.5)
+ROWS, COLUMNS = "00280010", "00280011"
 # Besides the pixel description: what rendering reads from the metadata (PS3.3 C.7.6.3, C.11).
 RENDER_KEYS = (*voi.VOI_KEYS, *color.PALETTE_KEYS, FRAME_TIME)
 # PS3.18 §8.3.5.1.4: window=center,width[,function]
@@ -210,8 +211,26 @@ def _decode_and_encode(
     """Frames as ``read_frames`` gives them without decoding (compressed if the syntax is,
     else native) as one picture; blocking, and picklable for a worker process."""
     if uid.UID(syntax).is_compressed:
-        stored = [pixels.decode_frame([frame], description, syntax) for frame in stored]
+        stored, metadata = _decoded(stored, syntax, description, metadata, params)
     return _encode(stored, metadata, params, media_type)
+
+
+def _decoded(
+    stored: Sequence[bytes],
+    syntax: str,
+    description: dict[str, Any],
+    metadata: dict[str, Any],
+    params: RenderParams,
+) -> tuple[Sequence[bytes], dict[str, Any]]:
+    """Compressed frames as native ones, with the metadata that describes them: one JPEG 2000
+    frame shown smaller than it is comes from a reduced resolution (``wado.reduced``)."""
+    if len(stored) == 1 and params.viewport and params.region is None:
+        smaller = reduced.decode_smaller(stored[0], description, syntax, params.viewport)
+        if smaller is not None:
+            frame, rows, columns = smaller
+            sides = {ROWS: {"vr": "US", "Value": [rows]}, COLUMNS: {"vr": "US", "Value": [columns]}}
+            return [frame], {**metadata, **sides}
+    return [pixels.decode_frame([frame], description, syntax) for frame in stored], metadata
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

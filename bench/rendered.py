@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from bench.client import Done, PoolResult, RequestFailed, run_pool
 from bench.context import Phase, PhaseContext, error_note
-from bench.corpus import Instance
+from bench.corpus import Corpus, Instance
 from bench.report import Figure, Results, rate
 
 FIRST, REPEATED, URI_FIRST = "first request", "repeated (cached)", "WADO-URI first request"
@@ -48,7 +49,7 @@ def rendered_phase() -> Phase:
 
     async def run(ctx: PhaseContext) -> list[Figure]:
         half = ctx.plan.retrieve_count // 2
-        chosen = _same_instances_everywhere(ctx, 2 * half)
+        chosen = same_instances_everywhere(ctx.corpus, ctx.stored, 2 * half)
         stored, others = chosen[:half], chosen[half:]
         if not stored:
             return []
@@ -73,9 +74,13 @@ def rendered_phase() -> Phase:
     return run
 
 
-def _same_instances_everywhere(ctx: PhaseContext, count: int) -> list[Instance]:
-    """Stored instances in corpus order, so every target is asked for the same ones."""
-    return [i for i in ctx.corpus.instances if i.sop_instance_uid in ctx.stored][:count]
+def same_instances_everywhere(corpus: Corpus, stored: Container[str], count: int) -> list[Instance]:
+    """``count`` stored instances picked evenly along the corpus, so every target is asked for
+    the same ones, and they mix its templates as the corpus does (a series holds copies of
+    one template: the first ``count`` would be one or two kinds of picture)."""
+    present = [i for i in corpus.instances if i.sop_instance_uid in stored]
+    step = max(1, len(present) // max(count, 1))
+    return present[::step][:count]
 
 
 def _path(i: Instance) -> str:

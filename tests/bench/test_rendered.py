@@ -3,9 +3,19 @@ picture count, each target keeps its all-requests figures, and status counts are
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bench.rendered import FIRST, REPEATED, SHARED, Answers, shared_figures
+from bench.corpus import Corpus, Instance
+from bench.rendered import (
+    FIRST,
+    REPEATED,
+    SHARED,
+    Answers,
+    same_instances_everywhere,
+    shared_figures,
+)
 from bench.report import Figure, Results, render_table
 
 
@@ -39,3 +49,15 @@ def test_a_phase_one_target_did_not_run_adds_nothing() -> None:
 
 def test_status_counts_read_as_code_and_number() -> None:
     assert _answers({"a": 200, "b": 406, "c": 200}, {}).counts() == "200: 2, 406: 1"
+
+
+def test_the_instances_asked_for_are_spread_along_the_corpus() -> None:
+    corpus = Corpus(Path(), [_instance(n) for n in range(100)], "12345678")
+    stored = {i.sop_instance_uid for i in corpus.instances if i.sop_instance_uid != "1.5"}
+    chosen = [i.sop_instance_uid for i in same_instances_everywhere(corpus, stored, 10)]
+    assert len(chosen) == 10 and "1.5" not in chosen
+    assert chosen[0] == "1.0" and int(chosen[-1].split(".")[1]) >= 80  # from end to end
+
+
+def _instance(n: int) -> Instance:
+    return Instance(f"{n}.dcm", "1", "1", f"1.{n}", "P", "N", "20260101", "CT", 1)

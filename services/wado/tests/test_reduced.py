@@ -105,3 +105,31 @@ def test_a_reduced_decode_is_native_pixels_of_the_reduced_size() -> None:
     data, rows, columns = smaller
     assert (rows, columns) == (220, 220)
     assert len(data) == rows * columns * 2
+
+
+def test_every_frame_of_an_animation_is_decoded_smaller_at_one_size() -> None:
+    ds = pydicom.dcmread(get_testdata_file("emri_small_jpeg_2k_lossless.dcm"))
+    metadata = {
+        k: v for k, v in ds.to_json_dict(bulk_data_threshold=1 << 30).items() if k != "7FE00010"
+    }
+    syntax, count = ds.file_meta.TransferSyntaxUID, int(ds.NumberOfFrames)
+    stored = list(generate_frames(ds.PixelData, number_of_frames=count))
+    description = pixels.describe(metadata)
+    params = RenderParams(window=Window(400, 800), viewport=(16, 16))
+    gif = Image.open(
+        io.BytesIO(
+            rendered._decode_and_encode(stored, syntax, description, metadata, params, rendered.GIF)
+        )
+    )
+    assert gif.n_frames == count and gif.size == (16, 16)
+    whole = [pixels.decode_frame([f], description, syntax) for f in stored]
+    reference = Image.open(io.BytesIO(rendered._encode(whole, metadata, params, rendered.GIF)))
+    for number in (0, count - 1):
+        gif.seek(number)
+        reference.seek(number)
+        small, expected = (
+            np.asarray(gif.convert("L"), np.int16),
+            np.asarray(reference.convert("L"), np.int16),
+        )
+        assert abs(small.mean() - expected.mean()) <= 3.0
+        assert np.abs(small - expected).mean() <= 16.0  # (and GIF palettes dither)

@@ -222,14 +222,17 @@ def _decoded(
     metadata: dict[str, Any],
     params: RenderParams,
 ) -> tuple[Sequence[bytes], dict[str, Any]]:
-    """Compressed frames as native ones, with the metadata that describes them: one JPEG 2000
-    frame shown smaller than it is comes from a reduced resolution (``wado.reduced``)."""
-    if len(stored) == 1 and params.viewport and params.region is None:
-        smaller = reduced.decode_smaller(stored[0], description, syntax, params.viewport)
-        if smaller is not None:
-            frame, rows, columns = smaller
+    """Compressed frames as native ones, with the metadata that describes them: JPEG 2000
+    frames shown smaller than they are come from a reduced resolution (``wado.reduced``), all
+    of them or, if one cannot, none (the frames of an animation share one size)."""
+    if params.viewport and params.region is None:
+        viewport = params.viewport
+        smaller = [reduced.decode_smaller(f, description, syntax, viewport) for f in stored]
+        if smaller and all(s is not None for s in smaller):
+            decoded = [s for s in smaller if s is not None]
+            rows, columns = decoded[0][1], decoded[0][2]
             sides = {ROWS: {"vr": "US", "Value": [rows]}, COLUMNS: {"vr": "US", "Value": [columns]}}
-            return [frame], {**metadata, **sides}
+            return [f[0] for f in decoded], {**metadata, **sides}
     return [pixels.decode_frame([frame], description, syntax) for frame in stored], metadata
 
 

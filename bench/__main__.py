@@ -25,13 +25,14 @@ from bench import (
     dimse,
     orthanc,
     qidoscale,
+    rendered,
     scaleout,
     soak,
     targets,
 )
 from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
 from bench.context import Phase, PhaseContext, Plan, Target
-from bench.phases import PHASES, STOW_PHASES
+from bench.phases import PHASES, RENDERED_PHASES, STOW_PHASES
 from bench.report import Figure, Results, render_table, write_json
 
 TargetOpener = Callable[[], contextlib.AbstractContextManager[Target]]
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except (orthanc.OrthancUnavailable, targets.StackUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
+    rendered.shared_figures(results)
     print(render_table(results))
     if args.json:
         meta: dict[str, object] = {"instances": len(data.instances), "quick": args.quick}
@@ -107,7 +109,9 @@ def _phases_and_corpus(args: argparse.Namespace, token: str) -> tuple[list[Phase
     data = corpus.load_corpus(args.corpus_dir, count, args.seed, token)
     mean_kb = data.total_bytes / max(1, len(data.instances)) / 1e3
     _say(f"corpus ready in {time.monotonic() - started:.1f} s, mean {mean_kb:.0f} KB/instance")
-    return (STOW_PHASES if args.stow_only else PHASES), data
+    if args.stow_only:
+        return STOW_PHASES, data
+    return (RENDERED_PHASES if args.rendered_only else PHASES), data
 
 
 async def _measure(
@@ -154,6 +158,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--stow-only",
         action="store_true",
         help="only the STOW phases: throughput and CPU per instance of each server process",
+    )
+    add(
+        "--rendered-only",
+        action="store_true",
+        help="only the rendered-JPEG phases (after storing the corpus in batches of 20)",
     )
     add(
         "--scale-out",

@@ -3,7 +3,7 @@ in the module of its area and list it here; every target then runs it."""
 
 from __future__ import annotations
 
-from bench import wado_memory, wado_more
+from bench import rendered, wado_memory, wado_more
 from bench.changefeed import delete_phase, feed_read_phase
 from bench.context import Phase
 from bench.large import large_stow_phase
@@ -18,6 +18,12 @@ STOW_PHASES: list[Phase] = [
     stow_phase(share=1.0, per_request=20, concurrency=4),  # 1.0: whatever is left
 ]
 """The store phases alone (``--stow-only``): the CPU per instance of each process."""
+
+RENDERED_PHASES: list[Phase] = [
+    stow_phase(share=1.0, per_request=20, concurrency=4),
+    rendered.rendered_phase(),
+]
+"""``--rendered-only``: store the corpus in batches, then the rendered-JPEG phases alone."""
 
 PHASES: list[Phase] = [
     # STOW first: later phases search and retrieve what these stored.
@@ -34,7 +40,7 @@ PHASES: list[Phase] = [
     wado_more.series_phase(),
     wado_more.metadata_phase(),
     wado_more.frames_phase(),
-    wado_more.rendered_phase(),
+    rendered.rendered_phase(),
     wado_memory.stream_memory_phase(),
     # Last: these delete what the retrieve phases read (the feed holds every phase's entries).
     push_latency_phase(samples=50),

@@ -1,7 +1,7 @@
 """The WADO phases of issue 5 beyond whole-instance multipart retrieval: single-part instances,
 a typical and a 1,000-instance series, study metadata of a typical and a 320-instance study,
-frame 1 of native and compressed multi-frame instances, rendered JPEG, WADO-URI JPEG, and the
-wado processes' memory while a 2 GB study streams (PS3.18 §10.4, §9).
+frame 1 of native and compressed multi-frame instances (rendered JPEG: ``bench.rendered``), and
+the wado processes' memory while a 2 GB study streams (PS3.18 §10.4, §9).
 
 The first phase stores what the others read, through STOW with fresh UIDs, on every target.
 """
@@ -252,43 +252,3 @@ def frames_phase() -> Phase:
         return figures
 
     return run
-
-
-def rendered_phase() -> Phase:
-    """Rendered JPEG of corpus instances: each instance's first request (nothing cached), the
-    same requests repeated (the server's cache of rendered pictures answers), and WADO-URI's
-    first requests of other instances. Orthanc keeps no such cache: its repeat is a re-render."""
-
-    async def run(ctx: PhaseContext) -> list[Figure]:
-        half = ctx.plan.retrieve_count // 2
-        corpus = list(ctx.stored.values())
-        stored, others = corpus[:half], corpus[half : 2 * half]
-        if not stored:
-            return []
-        rs = [
-            _instance_path(i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid)
-            + "/rendered"
-            for i in stored
-        ]
-        figures: list[Figure] = []
-        for label in ("first request", "repeated (cached)"):
-            result = await _timed_gets(ctx, rs, 1, lambda p: _get(ctx, p, "image/jpeg"))
-            figures += _latency_figures(f"WADO-RS rendered JPEG, {label}", result)
-        if ctx.target.wado_uri_url is not None and others:
-            uri = [
-                f"{ctx.target.wado_uri_url}?requestType=WADO&studyUID={i.study_instance_uid}"
-                f"&seriesUID={i.series_instance_uid}&objectUID={i.sop_instance_uid}"
-                "&contentType=image/jpeg"
-                for i in others
-            ]
-            result = await _timed_gets(ctx, uri, 1, lambda u: _get(ctx, u, "image/jpeg"))
-            figures += _latency_figures("WADO-URI rendered JPEG, first request", result)
-        return figures
-
-    return run
-
-
-def _latency_figures(name: str, result: PoolResult) -> list[Figure]:
-    """Images per second with p50 and p95: the rendering targets read both."""
-    figures = [f for f in _pool_figures(name, result, "img/s") if "MB/s" not in f.operation]
-    return [*figures, Figure(f"{name}: p95", result.percentile(0.95) * 1e3, "ms", False)]

@@ -7,6 +7,7 @@ stack makes them in threads)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 
 from dicomstack.settings import StackSettings
@@ -151,3 +153,39 @@ def test_an_undecodable_picture_is_406_every_time(stack: Stack) -> None:
     codes = {httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code}
     codes.add(httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code)
     assert np.array(sorted(codes)).tolist() == [406]
+
+
+def test_a_deleted_instance_is_not_served_from_its_cached_picture(stack: Stack) -> None:
+    _, url = _stored(stack)
+    etag = _get(f"{url}/rendered").headers["etag"]
+    hits = _lookups(stack, "hit")
+    assert _get(f"{url}/rendered").headers["etag"] == etag  # kept, and answered from the cache
+    assert _lookups(stack, "hit") == hits + 1
+    assert httpx.delete(url, timeout=60).status_code == 204
+    for headers in ({}, {"If-None-Match": etag}):
+        gone = httpx.get(f"{url}/rendered", headers={"Accept": "image/jpeg", **headers}, timeout=60)
+        assert gone.status_code == 404, gone.text
+    assert _lookups(stack, "hit") == hits + 1
+
+
+def test_a_series_thumbnail_is_kept_like_its_instance_picture(stack: Stack) -> None:
+    _, url = _stored(stack)
+    series = url.rsplit("/instances/", 1)[0]
+    first = _get(f"{series}/thumbnail")
+    hits = _lookups(stack, "hit")
+    again = _get(f"{series}/thumbnail")
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert _lookups(stack, "hit") == hits + 1
+    assert _get(f"{url}/thumbnail").headers["etag"] == first.headers["etag"]
+    unchanged = _get(f"{series}/thumbnail", **{"If-None-Match": first.headers["etag"]})
+    assert unchanged.status_code == 304
+
+
+def test_a_jpeg_2000_thumbnail_fits_its_box_and_keeps_the_aspect(stack: Stack) -> None:
+    _, url = _stored(stack, "US1_J2KR.dcm")  # 640 x 480, decoded at 160 x 120 for the box
+    for path, size in (("thumbnail", (128, 96)), ("rendered?viewport=64,64", (64, 48))):
+        image = Image.open(io.BytesIO(_get(f"{url}/{path}").content))
+        assert image.size == size and image.mode == "RGB"
+        assert 10 < np.asarray(image).mean() < 245  # a picture, not a blank
+    whole = Image.open(io.BytesIO(_get(f"{url}/rendered").content))
+    assert whole.size == (640, 480)

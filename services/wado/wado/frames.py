@@ -26,7 +26,7 @@ from dicomcommon.errors import NotAcceptable, NotFound
 from dicomcommon.web import multipart, parameters
 from wado import pixels, transcode
 from wado.context import WadoContext
-from wado.index import InstanceDetail
+from wado.index import InstanceDetail, StoredInstance
 from wado.negotiate import AS_STORED, Choice, Offer
 
 OFFER = Offer(
@@ -82,11 +82,11 @@ def _fit(stored: str, choice: Choice) -> FramePlan | None:
     return None
 
 
-def check_numbers(detail: InstanceDetail, numbers: Sequence[int]) -> None:
+def check_numbers(instance: StoredInstance, numbers: Sequence[int]) -> None:
     """404 for a frame the instance does not have."""
-    if not detail.instance.has_pixel_data:
-        raise NotFound(f"instance {detail.instance.sop_instance_uid} has no pixel data")
-    count = detail.instance.number_of_frames or 1
+    if not instance.has_pixel_data:
+        raise NotFound(f"instance {instance.sop_instance_uid} has no pixel data")
+    count = instance.number_of_frames or 1
     beyond = [n for n in numbers if n > count]
     if beyond:
         raise NotFound(f"frame {beyond[0]} does not exist: the instance has {count} frames")

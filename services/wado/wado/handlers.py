@@ -83,7 +83,7 @@ async def _send_frames(
     request: Request, detail: index.InstanceDetail, numbers: list[int], wanted: list[Choice]
 ) -> Response:
     ctx: WadoContext = request.app.state.ctx
-    frames.check_numbers(detail, numbers)
+    frames.check_numbers(detail.instance, numbers)
     plan = frames.plan(detail.instance.transfer_syntax_uid, wanted, len(numbers))
     try:
         if plan.decode:  # decoded frames are a conversion: capped (wado.conversions)

@@ -40,11 +40,18 @@ class RenderCache:
     def __len__(self) -> int:
         return len(self._pictures)
 
-    async def get(self, key: Hashable, render: Callable[[], Awaitable[bytes]]) -> bytes:
-        """The picture under ``key``: kept, being rendered, or rendered now by ``render``."""
+    def kept(self, key: Hashable) -> bytes | None:
+        """The picture under ``key`` if kept (counted as a hit), else ``None`` (not counted:
+        the caller goes on to ``get``, which counts the miss)."""
         found = self._pictures.get(key)
         if found is not None:
             LOOKUPS.labels("hit").inc()
+        return found
+
+    async def get(self, key: Hashable, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The picture under ``key``: kept, being rendered, or rendered now by ``render``."""
+        found = self.kept(key)
+        if found is not None:
             return found
         task = self._running.get(key)
         LOOKUPS.labels("joined" if task is not None else "miss").inc()

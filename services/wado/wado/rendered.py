@@ -21,10 +21,10 @@ from starlette.responses import Response
 
 from dicomcommon.errors import DicomwebError, NotAcceptable
 from dicomcommon.web import parameters
-from wado import color, conditional, frames, picture, pixels, voi
+from wado import color, conditional, frames, picture, pixels, reduced, voi
 from wado.context import WadoContext
 from wado.conversions import frame_share
-from wado.index import InstanceDetail
+from wado.index import InstanceDetail, StoredInstance
 from wado.negotiate import AS_STORED, Choice, Offer
 from wado.transcode import TranscodeError
 from wado.voi import Window
@@ -35,6 +35,7 @@ OFFER = Offer(
 )
 THUMBNAIL_SIZE = 128
 FRAME_TIME = "00181063"  # ms per frame of a cine (PS3.3 C.7.6.5)
+ROWS, COLUMNS = "00280010", "00280011"
 # Besides the pixel description: what rendering reads from the metadata (PS3.3 C.7.6.3, C.11).
 RENDER_KEYS = (*voi.VOI_KEYS, *color.PALETTE_KEYS, FRAME_TIME)
 # PS3.18 §8.3.5.1.4: window=center,width[,function]
@@ -88,26 +89,47 @@ def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
     return values
 
 
-def frames_to_render(detail: InstanceDetail, asked: Sequence[int] | None, media: str) -> list[int]:
+def frames_to_render(
+    instance: StoredInstance, asked: Sequence[int] | None, media: str
+) -> list[int]:
     """The frames one picture of ``media`` shows: every asked (or every) frame for an
     animated GIF, else the first asked (or the first) frame."""
-    count = detail.instance.number_of_frames or 1
+    count = instance.number_of_frames or 1
     numbers = list(asked) if asked else list(range(1, count + 1))
     return numbers if media == GIF else numbers[:1]
 
 
 def picture_key(
-    detail: InstanceDetail, numbers: Sequence[int], params: RenderParams, media_type: str
+    instance: StoredInstance, numbers: Sequence[int], params: RenderParams, media_type: str
 ) -> Hashable:
     """What one picture is made of (``wado.render_cache``): the blob and version of the
     instance (a re-stored instance has new ones), its frames, the media type, the parameters."""
-    instance = detail.instance
     return (instance.blob_key, instance.version, tuple(numbers), media_type, params)
 
 
 def etag_of(key: Hashable) -> str:
     """A strong validator of the picture under ``key`` (RFC 9110 §8.8.3)."""
     return f'"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}"'
+
+
+def kept_response(
+    ctx: WadoContext,
+    instance: StoredInstance,
+    numbers: Sequence[int],
+    params: RenderParams,
+    media_type: str,
+    if_none_match: str,
+) -> Response | None:
+    """The answer when it needs no rendering — a ``304`` for a matching ``If-None-Match``, or
+    the cached picture — else ``None``. It needs only the instance's index row, not its frame
+    map or metadata, so a repeated request skips reading those."""
+    _check(ctx, instance, numbers)
+    key = picture_key(instance, numbers, params, media_type)
+    headers = _headers(key)
+    if conditional.matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    image = ctx.render_cache.kept(key)
+    return None if image is None else Response(image, media_type=media_type, headers=headers)
 
 
 async def picture_response(
@@ -119,13 +141,16 @@ async def picture_response(
     if_none_match: str,
 ) -> Response:
     """One picture with its ETag; ``304`` without rendering when ``If-None-Match`` names it."""
-    _check(ctx, detail, numbers)
-    etag = etag_of(picture_key(detail, numbers, params, media_type))
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
-    if conditional.matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
+    kept = kept_response(ctx, detail.instance, numbers, params, media_type, if_none_match)
+    if kept is not None:
+        return kept
+    headers = _headers(picture_key(detail.instance, numbers, params, media_type))
     image = await render_frames(ctx, detail, numbers, params, media_type)
     return Response(image, media_type=media_type, headers=headers)
+
+
+def _headers(key: Hashable) -> dict[str, str]:
+    return {"ETag": etag_of(key), "Cache-Control": "no-cache", "Vary": "Accept"}
 
 
 async def render_frames(
@@ -138,18 +163,18 @@ async def render_frames(
     """Frames ``numbers`` of an instance as one ``media_type`` picture (several: animated GIF),
     from the cache of rendered pictures or rendered now; 404 for a missing frame, 406 if
     undecodable."""
-    _check(ctx, detail, numbers)
-    key = picture_key(detail, numbers, params, media_type)
+    _check(ctx, detail.instance, numbers)
+    key = picture_key(detail.instance, numbers, params, media_type)
     return await ctx.render_cache.get(
         key, lambda: _render_frames(ctx, detail, numbers, params, media_type)
     )
 
 
-def _check(ctx: WadoContext, detail: InstanceDetail, numbers: Sequence[int]) -> None:
+def _check(ctx: WadoContext, instance: StoredInstance, numbers: Sequence[int]) -> None:
     limit = ctx.settings.max_animated_frames
     if len(numbers) > limit:
         raise NotAcceptable(f"an animation holds at most {limit} frames; ask for fewer")
-    frames.check_numbers(detail, numbers)
+    frames.check_numbers(instance, numbers)
 
 
 async def _render_frames(
@@ -186,8 +211,29 @@ def _decode_and_encode(
     """Frames as ``read_frames`` gives them without decoding (compressed if the syntax is,
     else native) as one picture; blocking, and picklable for a worker process."""
     if uid.UID(syntax).is_compressed:
-        stored = [pixels.decode_frame([frame], description, syntax) for frame in stored]
+        stored, metadata = _decoded(stored, syntax, description, metadata, params)
     return _encode(stored, metadata, params, media_type)
+
+
+def _decoded(
+    stored: Sequence[bytes],
+    syntax: str,
+    description: dict[str, Any],
+    metadata: dict[str, Any],
+    params: RenderParams,
+) -> tuple[Sequence[bytes], dict[str, Any]]:
+    """Compressed frames as native ones, with the metadata that describes them: JPEG 2000
+    frames shown smaller than they are come from a reduced resolution (``wado.reduced``), all
+    of them or, if one cannot, none (the frames of an animation share one size)."""
+    if params.viewport and params.region is None:
+        viewport = params.viewport
+        smaller = [reduced.decode_smaller(f, description, syntax, viewport) for f in stored]
+        if smaller and all(s is not None for s in smaller):
+            decoded = [s for s in smaller if s is not None]
+            rows, columns = decoded[0][1], decoded[0][2]
+            sides = {ROWS: {"vr": "US", "Value": [rows]}, COLUMNS: {"vr": "US", "Value": [columns]}}
+            return [f[0] for f in decoded], {**metadata, **sides}
+    return [pixels.decode_frame([frame], description, syntax) for frame in stored], metadata
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

@@ -42,6 +42,7 @@ async def response(
     """The rendered resource ``scope`` (frames ``asked`` of an instance, if given); a single
     picture carries an ETag and honours ``If-None-Match``."""
     media = choice.media_type
+    representative: StoredInstance | None = None
     if scope.instance is None:
         found = [i for i in await index.instances(ctx.pool, scope) if i.has_pixel_data]
         if not found:
@@ -50,12 +51,33 @@ async def response(
             )
         if choice.multipart:
             return await _multipart(_instance_parts(ctx, found, params, media, base_url), media)
-        scope = _scope_of(found[0])
-    detail = await index.instance_detail(ctx.pool, scope, KEYS)
+        representative, scope = found[0], _scope_of(found[0])
     if not choice.multipart:
-        numbers = rendered.frames_to_render(detail, asked, media)
-        return await rendered.picture_response(ctx, detail, numbers, params, media, if_none_match)
+        return await _picture(ctx, scope, representative, asked, params, media, if_none_match)
+    detail = await index.instance_detail(ctx.pool, scope, KEYS)
     return await _multipart(_frame_parts(ctx, detail, asked, params, media, base_url), media)
+
+
+async def _picture(
+    ctx: WadoContext,
+    scope: Scope,
+    known: StoredInstance | None,
+    asked: Sequence[int] | None,
+    params: RenderParams,
+    media: str,
+    if_none_match: str,
+) -> Response:
+    """One picture: its instance's row first (a small primary-key read, unless the study or
+    series lookup found it), so a cached picture or a 304 is answered without reading the
+    frame map and metadata a rendering needs."""
+    instance = known or (await index.instances(ctx.pool, scope))[0]
+    numbers = rendered.frames_to_render(instance, asked, media)
+    kept = rendered.kept_response(ctx, instance, numbers, params, media, if_none_match)
+    if kept is not None:
+        return kept
+    detail = await index.instance_detail(ctx.pool, scope, KEYS)
+    numbers = rendered.frames_to_render(detail.instance, asked, media)  # (re-stored meanwhile)
+    return await rendered.picture_response(ctx, detail, numbers, params, media, if_none_match)
 
 
 def _scope_of(instance: StoredInstance) -> Scope:
@@ -120,7 +142,7 @@ async def _instance_parts(
     for instance in found:
         try:
             detail = await index.instance_detail(ctx.pool, _scope_of(instance), KEYS)
-            numbers = rendered.frames_to_render(detail, None, media)
+            numbers = rendered.frames_to_render(detail.instance, None, media)
             image = await rendered.render_frames(ctx, detail, numbers, params, media)
         except DicomwebError as exc:
             if not sent and instance is found[-1]:

@@ -10,6 +10,7 @@ from pydicom.uid import UID
 from dicomcommon.errors import DicomwebError
 
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+_SAFE_UID = re.compile(r"[0-9.]{1,64}")  # ASCII only: str.isdigit() also takes "²" and "٣"
 
 
 def is_valid_uid(value: str) -> bool:
@@ -19,7 +20,7 @@ def is_valid_uid(value: str) -> bool:
 
 def is_safe_uid(value: str) -> bool:
     """Lenient form accepted on read paths: digits and dots only (legacy leading zeros allowed)."""
-    return 0 < len(value) <= 64 and all(c.isdigit() or c == "." for c in value)
+    return _SAFE_UID.fullmatch(value) is not None
 
 
 def require_uid(value: str, name: str) -> str:

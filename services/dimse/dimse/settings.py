@@ -100,6 +100,9 @@ class Settings(BaseSettings, ConversionLimits):
     acse_timeout_seconds: float = 30.0
     dimse_timeout_seconds: float = 60.0
     idle_timeout_seconds: float = 120.0
+    # pynetdicom's own log: a line per message at INFO; associations and operations are in
+    # the audit trail, so only its warnings by default.
+    protocol_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # When C-STORE answers Success: ``durable``, once JetStream holds the command (STOW's 202
     # promise; duplicates and study groups are decided from the index before); ``indexed``,
     # once the indexer confirmed too (STOW's 200: found by C-FIND / QIDO at once), or after

@@ -35,6 +35,7 @@ from bench.cpu import CpuByRole, CpuProbe, launched_by, process_tree, spent
 from bench.report import Figure, Results, rate, render_table, write_json
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
+from dimse import responses, sockets
 
 _config.STORE_SEND_CHUNKED_DATASET = True  # send from the file, never the whole data set
 FIND = StudyRootQueryRetrieveInformationModelFind
@@ -174,7 +175,11 @@ def _with_cpu(
 def _associate(target: DicomTarget, contexts: list[PresentationContext]) -> Association:
     ae = AE(ae_title="BENCH")
     ae.requested_contexts = contexts
-    assoc = ae.associate(target.host, target.port, ae_title=target.ae_title)
+    # pynetdicom's reactor may take a response from its sender (``dimse.responses``); the
+    # client writes and acknowledges at once (``dimse.sockets``), so neither server's
+    # figures carry the client's own Nagle / delayed-ACK stalls.
+    handlers = [*responses.HANDLERS, *sockets.HANDLERS]
+    assoc = ae.associate(target.host, target.port, ae_title=target.ae_title, evt_handlers=handlers)
     if not assoc.is_established:
         raise RuntimeError(f"{target.label} refused the association")
     return assoc

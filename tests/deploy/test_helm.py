@@ -407,3 +407,30 @@ def test_dimse_listens_on_tcp_with_its_settings_tls_and_a_tcp_router(
 def test_dimse_schema_refuses_a_long_ae_title() -> None:
     with pytest.raises(helm_python.HelmError, match="/dimse/aeTitle"):
         _render({**MINIMAL, "dimse": {"aeTitle": "A_TITLE_TOO_LONG_"}})
+
+
+def test_dimse_reads_its_ae_tables_from_a_configmap_of_files() -> None:
+    tables = {
+        "configMap": "dimse-ae",
+        "callingAesKey": "calling.json",
+        "remoteAesKey": "remote.json",
+    }
+    objects = _render({**MINIMAL, "dimse": {"aeTables": tables}})
+    for obj in objects:
+        validate_object(obj)
+    pod = _named(objects, "Deployment")[f"{FULLNAME}-dimse"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert env["DICOMWEB_DIMSE_CALLING_AES_FILE"] == "/etc/dicomweb/dimse-ae-tables/calling.json"
+    assert env["DICOMWEB_DIMSE_REMOTE_AES_FILE"] == "/etc/dicomweb/dimse-ae-tables/remote.json"
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["dimse-ae-tables"]
+    assert mount == "/etc/dicomweb/dimse-ae-tables"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["dimse-ae-tables"]["configMap"] == {"name": "dimse-ae"}
+
+
+def test_dimse_without_ae_table_files_mounts_none() -> None:
+    pod = _named(_render(DIMSE), "Deployment")[f"{FULLNAME}-dimse"]["spec"]["template"]["spec"]
+    names = {variable["name"] for variable in pod["containers"][0]["env"]}
+    assert not names & {"DICOMWEB_DIMSE_CALLING_AES_FILE", "DICOMWEB_DIMSE_REMOTE_AES_FILE"}
+    assert "dimse-ae-tables" not in {volume["name"] for volume in pod["volumes"]}

@@ -22,6 +22,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dicomcommon.settings import NatsSettings, PostgresSettings, StorageSettings
 from dicomstack.ports import free_ports
 from dicomstack.stack import Stack
+from dimse import responses
 from dimse.app import create_app
 from dimse.settings import Settings
 
@@ -117,7 +118,8 @@ def associate(
 ) -> Association:
     ae = AE(ae_title=calling)
     ae.requested_contexts = contexts
-    return ae.associate(*address, ae_title=CALLED, **kwargs)
+    handlers = [*responses.HANDLERS, *kwargs.pop("evt_handlers", [])]
+    return ae.associate(*address, ae_title=CALLED, evt_handlers=handlers, **kwargs)
 
 
 DIMSE_MARKS = [

@@ -25,7 +25,7 @@ from pynetdicom.sop_class import (
 )
 
 from dicomstack.stack import Stack
-from dimse import statuses
+from dimse import responses, statuses
 from tests import instances
 from tests.integration import changefeed_client as feed
 from tests.integration.dimse_peers import DIMSE_MARKS, own_listener
@@ -46,7 +46,7 @@ def _associate(
         build_context(PATIENT_ROOT),
         build_context(STUDY_ROOT),
     ]
-    return ae.associate(host, port, ae_title=called)
+    return ae.associate(host, port, ae_title=called, evt_handlers=responses.HANDLERS)
 
 
 @pytest.fixture

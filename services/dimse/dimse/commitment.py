@@ -32,7 +32,7 @@ from dicomcommon.adapters import db
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.schema import dimse as reads
 from dicomcommon.web.audit import Action, AuditRecord
-from dimse import sockets, statuses, tls
+from dimse import responses, sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
@@ -142,7 +142,7 @@ class CommitmentScp:
                 [build_context(StorageCommitmentPushModel)],
                 ae_title=title,
                 ext_neg=[role],
-                evt_handlers=sockets.HANDLERS,
+                evt_handlers=[*sockets.HANDLERS, *responses.HANDLERS],
                 tls_args=tls_args,
             )
             if peer.is_established:

@@ -24,6 +24,7 @@ import orjson
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import ImplicitVRLittleEndian
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
@@ -32,7 +33,7 @@ from dicomcommon.errors import BackendUnavailable, DicomwebError
 from dicomcommon.search import sql as searchsql
 from dicomcommon.search.query import parse_query
 from dicomcommon.web.audit import Action, AuditRecord
-from dimse import statuses
+from dimse import answers, statuses
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
 from dimse.settings import Settings
@@ -46,6 +47,7 @@ _NOT_KEYS = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet"})
 _CHARSET = "00080005"
 _PATIENT_KEYS = ("00100010", "00100020")  # PatientName, PatientID: one answer per patient
 _STUDY_UID = "0020000D"
+_LEVEL = "00080052"  # QueryRetrieveLevel
 
 
 # The keys an answer carries: GGGGEEEE → None (the element), or for a sequence with an item in
@@ -71,13 +73,14 @@ class Identifier:
         kept = [e for e in identifier if e.keyword not in _NOT_KEYS]
         return cls(name, _LEVELS[name], parameters, _keys(kept, "", parameters))
 
-    def answer(self, match: dict[str, Any]) -> Dataset:
+    def answer(self, match: dict[str, Any], implicit: bool = False) -> Dataset:
+        """The requested keys of ``match``, encoded once in the association's little endian
+        syntax (``answers``) when they can be."""
         kept = _kept(match, self.returned)
         if _CHARSET in match:
             kept[_CHARSET] = match[_CHARSET]
-        answer = Dataset.from_json(kept)
-        answer.QueryRetrieveLevel = self.level_name
-        return answer
+        kept[_LEVEL] = {"vr": "CS", "Value": [self.level_name]}
+        return answers.answer(kept, implicit)
 
 
 def _keys(
@@ -173,7 +176,8 @@ class FindScp:
             study = match.get(_STUDY_UID, {}).get("Value", [None])[0]
             touched.touch(study=study)
         touched.add_count(len(matches))
-        yield from responses(identifier, matches, lambda: bool(event.is_cancelled))
+        implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
+        yield from responses(identifier, matches, lambda: bool(event.is_cancelled), implicit)
 
     async def matches(
         self, identifier: Identifier, groups: studyaccess.Groups | None = None
@@ -192,14 +196,17 @@ class FindScp:
 
 
 def responses(
-    identifier: Identifier, matches: list[dict[str, Any]], cancelled: Callable[[], bool]
+    identifier: Identifier,
+    matches: list[dict[str, Any]],
+    cancelled: Callable[[], bool],
+    implicit: bool = False,
 ) -> Iterator[tuple[int, Dataset | None]]:
     """One pending response per match, then success; cancel once a C-CANCEL came."""
     for match in matches:
         if cancelled():
             yield statuses.CANCEL, None
             return
-        yield statuses.PENDING, identifier.answer(match)
+        yield statuses.PENDING, identifier.answer(match, implicit)
     yield statuses.SUCCESS, None
 
 

@@ -43,7 +43,7 @@ from dicomcommon.dicom.mediatypes import NATIVE_LITTLE_ENDIAN
 from dicomcommon.dicom.transcode import TranscodeError, can_transcode, transcode
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.web.audit import Action, AuditRecord
-from dimse import located, sockets, statuses, tls
+from dimse import located, responses, sockets, statuses, tls
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
 from dimse.located import InvalidIdentifier, LocatedInstance
@@ -193,6 +193,7 @@ class RetrieveScp:
             "evt_handlers": [
                 (evt.EVT_ESTABLISHED, lambda e: peer.append(e.assoc)),
                 *sockets.HANDLERS,
+                *responses.HANDLERS,
             ],
         }
         if destination.tls:

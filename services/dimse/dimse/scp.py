@@ -5,6 +5,7 @@ handlers bound to their events."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.web.audit import Action
-from dimse import sockets, statuses, tls
+from dimse import answers, sockets, statuses, tls
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.commitment import CommitmentScp
@@ -42,6 +43,11 @@ from dimse.store import StoreScp
 
 # Received data sets go to a temporary file, not memory (``dimse.store``).
 _config.STORE_RECV_CHUNKED_DATASET = True
+# C-FIND identifiers name patients: never in the logs (pynetdicom decodes a request's identifier
+# a second time, and pretty-prints it, only to log it).
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
+answers.install()  # C-FIND answers encoded once (``dimse.answers``)
 
 
 _FIND_MODELS = (
@@ -74,6 +80,7 @@ class Backends:
 def application_entity(settings: Settings) -> AE:
     """The AE with its limits; every storage SOP class in every transfer syntax we store, in
     either role (a C-GET requestor takes the sub-operations as the storage SCP)."""
+    logging.getLogger("pynetdicom").setLevel(settings.protocol_log_level)
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_bytes

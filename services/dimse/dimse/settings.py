@@ -66,6 +66,8 @@ class Settings(BaseSettings, ServiceSettings, ConversionLimits):
     # Calling AE title → permissions and hosts (JSON). Empty: on a loopback ``host`` any
     # calling AE may do everything; elsewhere nobody may associate (as the HTTP API's rule).
     calling_aes: dict[str, CallingAe] = {}
+    # The same table from a JSON file (a mounted ConfigMap or Secret); it wins over the above.
+    calling_aes_file: Path | None = None
     # AE title → host and port (JSON): where C-MOVE sends, and where storage commitment answers
     # go when the requesting association has closed. An AE not in the table is refused.
     remote_aes: dict[str, RemoteAe] = {}
@@ -86,6 +88,9 @@ class Settings(BaseSettings, ServiceSettings, ConversionLimits):
     acse_timeout_seconds: float = 30.0
     dimse_timeout_seconds: float = 60.0
     idle_timeout_seconds: float = 120.0
+    # pynetdicom's own log: a line per message at INFO; associations and operations are in
+    # the audit trail, so only its warnings by default.
+    protocol_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # When C-STORE answers Success: ``durable``, once JetStream holds the command (STOW's 202
     # promise; duplicates and study groups are decided from the index before); ``indexed``,
     # once the indexer confirmed too (STOW's 200: found by C-FIND / QIDO at once), or after
@@ -99,9 +104,12 @@ class Settings(BaseSettings, ServiceSettings, ConversionLimits):
     commitment_timeout_seconds: float = 30.0
 
     @model_validator(mode="after")
-    def _read_remote_aes_file(self) -> Settings:
-        """The remote AE table from ``remote_aes_file`` when one is named (read once, here:
+    def _read_ae_table_files(self) -> Settings:
+        """The calling and remote AE tables from their files when named (read once, here:
         a change needs a restart, as every setting)."""
+        if self.calling_aes_file is not None:
+            table = json.loads(self.calling_aes_file.read_text())
+            self.calling_aes = _CALLING_AES.validate_python(table)
         if self.remote_aes_file is not None:
             table = json.loads(self.remote_aes_file.read_text())
             self.remote_aes = _REMOTE_AES.validate_python(table)
@@ -109,3 +117,4 @@ class Settings(BaseSettings, ServiceSettings, ConversionLimits):
 
 
 _REMOTE_AES = TypeAdapter(dict[str, RemoteAe])
+_CALLING_AES = TypeAdapter(dict[str, CallingAe])

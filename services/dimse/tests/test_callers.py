@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from dicomcommon.principal import LOCAL, Permission
 from dimse.callers import EVERYTHING, CallerPolicy
 from dimse.settings import Settings
@@ -67,3 +70,12 @@ def test_a_calling_ae_is_a_principal_with_its_permissions_and_groups() -> None:
 def test_without_a_table_on_loopback_the_caller_is_local() -> None:
     policy = CallerPolicy.of(Settings(host="127.0.0.1"))
     assert policy.principal(_Association("ANYONE")) is LOCAL
+
+
+def test_the_table_may_come_from_a_file_which_wins(tmp_path: Path) -> None:
+    table = tmp_path / "calling-aes.json"
+    table.write_text(json.dumps(TABLE))
+    settings = Settings(host="0.0.0.0", calling_aes={"OTHER": {}}, calling_aes_file=table)
+    policy = CallerPolicy.of(settings)
+    assert policy.permissions("MODALITY1", "10.0.0.5") == {"store"}
+    assert policy.permissions("OTHER", "10.0.0.5") is None

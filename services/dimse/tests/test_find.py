@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
 
 from dicomcommon.dicom.dicomjson import Level
 from dimse import statuses
+from dimse.answers import EncodedAnswer
 from dimse.find import Identifier, responses
+
+
+def _read(answer: Dataset) -> Dataset:
+    """An answer as the peer reads it: its bytes decoded (explicit VR little endian)."""
+    if not isinstance(answer, EncodedAnswer):
+        return answer
+    data = answer.__dict__["_encoded"][1]
+    return read_dataset(DicomBytesIO(data), is_implicit_VR=False, is_little_endian=True)
 
 
 def _identifier(level: str, **keys: object) -> Dataset:
@@ -46,7 +57,7 @@ def test_answers_carry_the_requested_keys_only() -> None:
         "0020000D": {"vr": "UI", "Value": ["1.2.3"]},
         "00100010": {"vr": "PN", "Value": [{"Alphabetic": "DOE^J"}]},
     }
-    answer = identifier.answer(match)
+    answer = _read(identifier.answer(match))
     assert answer.PatientID == "X" and answer.StudyInstanceUID == "1.2.3"
     assert "PatientName" not in answer and answer.QueryRetrieveLevel == "STUDY"
 

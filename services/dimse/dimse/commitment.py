@@ -22,20 +22,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, build_role
 from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr-defined]
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
-from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.schema import dimse as reads
 from dicomcommon.web.audit import Action, AuditRecord
 from dimse import responses, sockets, statuses, tls
-from dimse.auditing import DimseAudit
-from dimse.callers import CallerPolicy
-from dimse.settings import Settings
+from dimse.indexscp import IndexScp
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +44,7 @@ Reference = tuple[str, str]  # (SOP Class UID, SOP Instance UID)
 
 
 @dataclass
-class CommitmentScp:
-    settings: Settings
-    pool: asyncpg.Pool
-    blobs: BlobStore
-    policy: CallerPolicy
-    audit: DimseAudit
-    loop: asyncio.AbstractEventLoop
-
+class CommitmentScp(IndexScp):
     def on_n_action(self, event: Any) -> tuple[int, Dataset | None]:
         """pynetdicom's ``EVT_N_ACTION``: accept a well-formed request and answer it later."""
         request = event.request

@@ -24,7 +24,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from pydicom import dcmread, uid
 from pydicom.dataset import Dataset
 from pynetdicom import build_context, evt
@@ -37,17 +36,17 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from dicomcommon import studyaccess
-from dicomcommon.adapters.storage import BlobNotFound, BlobStore
+from dicomcommon.adapters.storage import BlobNotFound
 from dicomcommon.dicom.conversions import ConversionGate
 from dicomcommon.dicom.mediatypes import NATIVE_LITTLE_ENDIAN
 from dicomcommon.dicom.transcode import TranscodeError, can_transcode, transcode
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.web.audit import Action, AuditRecord
 from dimse import located, responses, sockets, statuses, tls
-from dimse.auditing import DimseAudit, identifier_text
-from dimse.callers import CallerPolicy
+from dimse.auditing import identifier_text
+from dimse.indexscp import IndexScp
 from dimse.located import InvalidIdentifier, LocatedInstance
-from dimse.settings import RemoteAe, Settings
+from dimse.settings import RemoteAe
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +103,7 @@ def _unsendable(item: LocatedInstance) -> Dataset:
 
 
 @dataclass
-class RetrieveScp:
-    settings: Settings
-    pool: asyncpg.Pool
-    blobs: BlobStore
-    policy: CallerPolicy
-    audit: DimseAudit
-    loop: asyncio.AbstractEventLoop
+class RetrieveScp(IndexScp):
     conversions: ConversionGate = field(init=False)
 
     def __post_init__(self) -> None:

@@ -226,10 +226,13 @@ def _decoded(
     frames shown smaller than they are come from a reduced resolution (``wado.reduced``), all
     of them or, if one cannot, none (the frames of an animation share one size)."""
     if params.viewport and params.region is None:
-        viewport = params.viewport
-        smaller = [reduced.decode_smaller(f, description, syntax, viewport) for f in stored]
-        if smaller and all(s is not None for s in smaller):
-            decoded = [s for s in smaller if s is not None]
+        decoded = []
+        for frame in stored:  # the first frame that cannot be reduced ends the attempt
+            smaller = reduced.decode_smaller(frame, description, syntax, params.viewport)
+            if smaller is None:
+                break
+            decoded.append(smaller)
+        if decoded and len(decoded) == len(stored):
             rows, columns = decoded[0][1], decoded[0][2]
             sides = {ROWS: {"vr": "US", "Value": [rows]}, COLUMNS: {"vr": "US", "Value": [columns]}}
             return [f[0] for f in decoded], {**metadata, **sides}

@@ -419,6 +419,7 @@ async def test_a_walk_by_offset_while_studies_arrive_skips_none_that_were_there(
     before = await _uids(client, "/studies", "0020000D")
     conn = await asyncpg.connect(schema_url)
     pick = random.Random(1444)
+    first_arrived = asyncio.Event()
 
     async def arrive() -> None:
         for n in range(200):
@@ -427,9 +428,11 @@ async def test_a_walk_by_offset_while_studies_arrive_skips_none_that_were_there(
                 " VALUES ($1, $2, $3, '{}')",
                 f"{ROOT}.9.{n}", pick.choice(DATES), pick.choice(TIMES),
             )  # fmt: skip
+            first_arrived.set()
             await asyncio.sleep(0)
 
     arrivals = asyncio.create_task(arrive())
+    await first_arrived.wait()  # the rest arrive during the walk; a slow start saw none at all
     walked: list[str] = []
     try:
         for offset in itertools.count(0, 5):

@@ -46,6 +46,13 @@ class DicomwebError(Exception):
 
     status = 400
 
+    def __init_subclass__(cls, status: int | None = None, **kwargs: object) -> None:
+        """A subclass names its HTTP status in its header, ``class NotFound(DicomwebError,
+        status=404)``; without one it keeps its parent's."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -67,43 +74,33 @@ class InvalidInstance(DicomwebError):
         self.sop_instance_uid = sop_instance_uid
 
 
-class InvalidQuery(DicomwebError):
-    status = 400
+class InvalidQuery(DicomwebError, status=400): ...
 
 
-class Forbidden(DicomwebError):
-    status = 403
+class Forbidden(DicomwebError, status=403): ...
 
 
-class NotFound(DicomwebError):
-    status = 404
+class NotFound(DicomwebError, status=404): ...
 
 
-class NotAcceptable(DicomwebError):
-    status = 406
+class NotAcceptable(DicomwebError, status=406): ...
 
 
-class Conflict(DicomwebError):
-    status = 409
+class Conflict(DicomwebError, status=409): ...
 
 
-class PayloadTooLarge(DicomwebError):
-    status = 413
+class PayloadTooLarge(DicomwebError, status=413): ...
 
 
-class UnsupportedMediaType(DicomwebError):
-    status = 415
+class UnsupportedMediaType(DicomwebError, status=415): ...
 
 
-class ProcessingFailure(DicomwebError):
+class ProcessingFailure(DicomwebError, status=500):
     """The indexer tried the command and refused it for good (not an outage: a retry would
     fail the same way); the answer says so instead of claiming success."""
 
-    status = 500
 
-
-class BackendUnavailable(DicomwebError):
+class BackendUnavailable(DicomwebError, status=503):
     """A backing service (PostgreSQL, NATS, storage) does not answer; clients should retry."""
 
-    status = 503
     retry_after_seconds = 5

@@ -8,13 +8,15 @@ runs embedded, in Compose and on Kubernetes. Services compose these into their o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dicomcommon.dicom import anonymize as anonymization
+
+_Group = TypeVar("_Group", bound=BaseSettings)
 
 # How long a writer (STOW, DELETE, C-STORE) waits for the indexer's outcome before it answers
 # that the command is durable but not yet confirmed (STOW 202, DELETE 202, C-STORE Success).
@@ -55,18 +57,24 @@ class NatsSettings(BaseSettings):
     stream_replicas: int = 1
 
 
-class StorageSettings(BaseSettings):
+class S3Bucket(BaseModel):
+    """An S3-compatible bucket and the keys to it: where the services keep their blobs, and
+    the launcher's external storage (each under its own prefix)."""
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "dicomweb"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+
+class StorageSettings(BaseSettings, S3Bucket):
     """Blob storage: a filesystem folder (default) or an S3-compatible bucket."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STORAGE_")
 
     backend: Literal["filesystem", "s3"] = "filesystem"
     root: Path = Path(".data/blobs")
-    s3_endpoint_url: str | None = None
-    s3_bucket: str = "dicomweb"
-    s3_region: str = "us-east-1"
-    s3_access_key_id: SecretStr | None = None
-    s3_secret_access_key: SecretStr | None = None
     s3_create_bucket: bool = True
     # Bodies up to the threshold go in one PUT (held in memory); larger ones stream in parts,
     # so one upload never holds more than a part. S3 requires parts of at least 5 MiB.
@@ -132,6 +140,8 @@ class CorsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_CORS_")
 
+    # Each field but ``enabled`` and ``max_age_seconds`` is one of Starlette's CORSMiddleware
+    # keywords, by its name (``webapp.cors_middleware`` passes them as they are).
     enabled: bool = True
     allow_origins: CommaList = []
     allow_origin_regex: str | None = None
@@ -303,44 +313,22 @@ class AnonymizeSettings(BaseSettings):
         return self
 
 
-def anonymize_field() -> AnonymizeSettings:
-    return Field(default_factory=AnonymizeSettings)
+def settings_group(group: type[_Group]) -> _Group:
+    """The field of a composed settings group: built from its own ``DICOMWEB_…`` variables
+    when the composing ``Settings`` is built (never once, at import)."""
+    return Field(default_factory=group)
 
 
-def postgres_field() -> PostgresSettings:
-    return Field(default_factory=PostgresSettings)
+class UsesPostgres(BaseModel):
+    """Mixed into the ``Settings`` of a service that reads or writes the index."""
+
+    postgres: PostgresSettings = settings_group(PostgresSettings)
 
 
-def nats_field() -> NatsSettings:
-    return Field(default_factory=NatsSettings)
+class UsesStorage(BaseModel):
+    """Mixed into the ``Settings`` of a service that reads or writes blobs."""
 
-
-def storage_field() -> StorageSettings:
-    return Field(default_factory=StorageSettings)
-
-
-def http_field() -> HttpSettings:
-    return Field(default_factory=HttpSettings)
-
-
-def cors_field() -> CorsSettings:
-    return Field(default_factory=CorsSettings)
-
-
-def auth_field() -> AuthSettings:
-    return Field(default_factory=AuthSettings)
-
-
-def study_groups_field() -> StudyGroupsSettings:
-    return Field(default_factory=StudyGroupsSettings)
-
-
-def audit_field() -> AuditSettings:
-    return Field(default_factory=AuditSettings)
-
-
-def tracing_field() -> TracingSettings:
-    return Field(default_factory=TracingSettings)
+    storage: StorageSettings = settings_group(StorageSettings)
 
 
 class ServiceSettings(BaseModel):
@@ -348,16 +336,16 @@ class ServiceSettings(BaseModel):
     DIMSE), mixed into its ``Settings``: NATS (commands and audit events go to JetStream), HTTP
     (at least the probes and metrics), authentication, tracing and the audit trail."""
 
-    nats: NatsSettings = nats_field()
-    http: HttpSettings = http_field()
-    auth: AuthSettings = auth_field()
-    tracing: TracingSettings = tracing_field()
-    audit: AuditSettings = audit_field()
+    nats: NatsSettings = settings_group(NatsSettings)
+    http: HttpSettings = settings_group(HttpSettings)
+    auth: AuthSettings = settings_group(AuthSettings)
+    tracing: TracingSettings = settings_group(TracingSettings)
+    audit: AuditSettings = settings_group(AuditSettings)
 
 
 class WebServiceSettings(ServiceSettings):
     """The shared settings every DICOMweb HTTP service composes (STOW, QIDO, WADO, DELETE):
     ``ServiceSettings``, CORS and study groups."""
 
-    cors: CorsSettings = cors_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
+    cors: CorsSettings = settings_group(CorsSettings)
+    study_groups: StudyGroupsSettings = settings_group(StudyGroupsSettings)

@@ -9,10 +9,11 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dicomcommon.settings import S3Bucket
 from dicomcommon.web.routes import SERVICES
 
 
-class StackSettings(BaseSettings):
+class StackSettings(BaseSettings, S3Bucket):
     """A port of 0 means "pick a free one" (tests); a set URL means "use that, start nothing"."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STACK_")
@@ -34,11 +35,6 @@ class StackSettings(BaseSettings):
     postgres_url: SecretStr | None = None
     nats_url: str | None = None
     storage: Literal["filesystem", "seaweedfs", "external"] = "filesystem"
-    s3_endpoint_url: str | None = None
-    s3_bucket: str = "dicomweb"
-    s3_region: str = "us-east-1"
-    s3_access_key_id: SecretStr | None = None
-    s3_secret_access_key: SecretStr | None = None
 
     # Start a local OIDC provider and make every service require its bearer tokens.
     auth: bool = False

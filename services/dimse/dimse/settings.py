@@ -17,14 +17,11 @@ from dicomcommon.dicom.conversions import ConversionLimits
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AnonymizeSettings,
-    PostgresSettings,
     ServiceSettings,
-    StorageSettings,
     StudyGroupsSettings,
-    anonymize_field,
-    postgres_field,
-    storage_field,
-    study_groups_field,
+    UsesPostgres,
+    UsesStorage,
+    settings_group,
 )
 
 # What a calling AE may do: ``store`` (C-STORE, storage commitment), ``find`` (C-FIND), ``move``
@@ -53,13 +50,12 @@ class RemoteAe(BaseModel):
     tls: bool = False  # associate with DICOM TLS (the ``tls_*`` files: our certificate, CAs)
 
 
-class Settings(BaseSettings, ServiceSettings, ConversionLimits):
+class Settings(BaseSettings, ServiceSettings, ConversionLimits, UsesPostgres, UsesStorage):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_DIMSE_")
 
-    postgres: PostgresSettings = postgres_field()
-    storage: StorageSettings = storage_field()
-    study_groups: StudyGroupsSettings = study_groups_field()
-    deidentify: AnonymizeSettings = anonymize_field()  # STOW's anonymize on store, shared
+    study_groups: StudyGroupsSettings = settings_group(StudyGroupsSettings)
+    # STOW's anonymize on store, shared
+    deidentify: AnonymizeSettings = settings_group(AnonymizeSettings)
     ae_title: str = Field("DICOMWEB", min_length=1, max_length=16)
     host: str = "127.0.0.1"
     port: int = 11112

@@ -7,21 +7,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.settings import (
     CorsSettings,
-    PostgresSettings,
     ServiceSettings,
-    StorageSettings,
-    cors_field,
-    postgres_field,
-    storage_field,
+    UsesPostgres,
+    UsesStorage,
+    settings_group,
 )
 
 
-class Settings(BaseSettings, ServiceSettings):
+class Settings(BaseSettings, ServiceSettings, UsesPostgres, UsesStorage):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_INDEXER_")
 
-    postgres: PostgresSettings = postgres_field()
-    storage: StorageSettings = storage_field()
-    cors: CorsSettings = cors_field()
+    cors: CorsSettings = settings_group(CorsSettings)
     consumer_name: str = "indexer"
     batch_size: int = 256
     fetch_wait_seconds: float = 0.5

@@ -26,6 +26,21 @@ _UPDATE = (
 )
 
 
+def _newest_upsert(table: str, uid: str, level: str) -> str:
+    """The upsert of a study's or a series' values: its newest instance's (highest version)
+    win, in the batch and against the row already there."""
+    return f"""INSERT INTO {table} (tag_key, {uid}, {_VALUES})
+    SELECT DISTINCT ON (tag_key, {uid}) tag_key, {uid}, {_VALUES}
+    FROM valued WHERE level = '{level}' ORDER BY tag_key, {uid}, version DESC
+    ON CONFLICT (tag_key, {uid}) DO UPDATE SET {_UPDATE}
+    WHERE {table}.version <= EXCLUDED.version
+    RETURNING 1"""
+
+
+_SERIES_UPSERT = _newest_upsert("extended_tag_series", "series_instance_uid", "Series")
+_STUDY_UPSERT = _newest_upsert("extended_tag_study", "study_instance_uid", "Study")
+
+
 def _statement(tags: str, instances: str) -> str:
     """The indexing statement for the tags matching ``tags`` and the instances matching
     ``instances`` (conditions over ``extended_query_tag`` and ``instance i``). Each document
@@ -67,19 +82,9 @@ WITH tags AS (
     ON CONFLICT (tag_key, sop_instance_uid) DO UPDATE SET {_UPDATE}
     RETURNING 1
 ), series AS (
-    INSERT INTO extended_tag_series (tag_key, series_instance_uid, {_VALUES})
-    SELECT DISTINCT ON (tag_key, series_instance_uid) tag_key, series_instance_uid, {_VALUES}
-    FROM valued WHERE level = 'Series' ORDER BY tag_key, series_instance_uid, version DESC
-    ON CONFLICT (tag_key, series_instance_uid) DO UPDATE SET {_UPDATE}
-    WHERE extended_tag_series.version <= EXCLUDED.version
-    RETURNING 1
+    {_SERIES_UPSERT}
 ), studies AS (
-    INSERT INTO extended_tag_study (tag_key, study_instance_uid, {_VALUES})
-    SELECT DISTINCT ON (tag_key, study_instance_uid) tag_key, study_instance_uid, {_VALUES}
-    FROM valued WHERE level = 'Study' ORDER BY tag_key, study_instance_uid, version DESC
-    ON CONFLICT (tag_key, study_instance_uid) DO UPDATE SET {_UPDATE}
-    WHERE extended_tag_study.version <= EXCLUDED.version
-    RETURNING 1
+    {_STUDY_UPSERT}
 ), errors AS (
     INSERT INTO extended_tag_error (tag_key, sop_instance_uid, study_instance_uid,
         series_instance_uid, error_message)

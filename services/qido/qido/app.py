@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from dicomcommon.adapters import db
 from dicomcommon.adapters.feedwatch import FeedWatch
+from dicomcommon.dicom.dicomjson import Level
 from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_web_service
@@ -18,6 +19,16 @@ from qido.context import QidoContext
 from qido.settings import Settings
 
 _READ = ["GET", "HEAD"]
+# The resources a level is searched at: all of it, or within its parents (PS3.18 §10.6.1).
+_LEVEL_PATHS = {
+    Level.STUDY: ("/studies",),
+    Level.SERIES: ("/series", "/studies/{study}/series"),
+    Level.INSTANCE: (
+        "/instances",
+        "/studies/{study}/instances",
+        "/studies/{study}/series/{series}/instances",
+    ),
+}
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -49,38 +60,28 @@ def create_app(settings: Settings) -> Starlette:
 
     r = DICOMWEB_ROOT
     routes = [
-        *_count_routes(),
-        Route(f"{r}/studies", handlers.search_studies, methods=_READ),
-        Route(f"{r}/series", handlers.search_series, methods=_READ),
-        Route(f"{r}/instances", handlers.search_instances, methods=_READ),
-        Route(f"{r}/studies/{{study}}/series", handlers.search_series, methods=_READ),
-        Route(f"{r}/studies/{{study}}/instances", handlers.search_instances, methods=_READ),
-        Route(
-            f"{r}/studies/{{study}}/series/{{series}}/instances",
-            handlers.search_instances,
-            methods=_READ,
-        ),
+        *_search_routes(),
         *_feed_routes(),
         Route(f"{r}/audit", audittrail.read_audit, methods=_READ),
     ]
     return create_web_service("qido", settings, routes, lifespan, readiness, gates)
 
 
-def _count_routes() -> list[Route]:
-    """How many entities a search matches (dcm4chee-arc's ``…/count`` resources)."""
-    r = DICOMWEB_ROOT
-    return [
-        Route(f"{r}/studies/count", handlers.count_studies, methods=_READ),
-        Route(f"{r}/series/count", handlers.count_series, methods=_READ),
-        Route(f"{r}/instances/count", handlers.count_instances, methods=_READ),
-        Route(f"{r}/studies/{{study}}/series/count", handlers.count_series, methods=_READ),
-        Route(f"{r}/studies/{{study}}/instances/count", handlers.count_instances, methods=_READ),
-        Route(
-            f"{r}/studies/{{study}}/series/{{series}}/instances/count",
-            handlers.count_instances,
-            methods=_READ,
-        ),
+def _search_routes() -> list[Route]:
+    """Each level's search, and how many it matches (dcm4chee-arc's ``…/count`` resources),
+    at every resource that holds the level; the counts first so no search path shadows them."""
+    places = [
+        (f"{DICOMWEB_ROOT}{path}", level) for level, paths in _LEVEL_PATHS.items() for path in paths
     ]
+    counts = [
+        Route(f"{path}/count", handlers.at_level(handlers.count, level), methods=_READ)
+        for path, level in places
+    ]
+    searches = [
+        Route(path, handlers.at_level(handlers.search, level), methods=_READ)
+        for path, level in places
+    ]
+    return counts + searches
 
 
 def _feed_routes() -> list[Route]:

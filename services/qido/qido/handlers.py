@@ -7,7 +7,7 @@ an empty result is 204 No Content (PS3.18 §8.3.4.4.1, Table 10.6.3-2).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -38,39 +38,22 @@ _MORE_RESULTS = "There are additional results that can be requested."
 TOTAL_COUNT_HEADER = "X-Total-Count"
 # Extended query tags the search used whose values were not all indexed (Microsoft's header).
 ERRONEOUS_HEADER = "erroneous-dicom-attributes"
+Endpoint = Callable[[Request], Awaitable[Response]]
+LevelAnswer = Callable[[Request, Level], Awaitable[Response]]
 
 
-async def search_studies(request: Request) -> Response:
-    """Search for studies, ``GET /studies`` (PS3.18 §10.6.1)."""
-    return await _search(request, Level.STUDY)
+def at_level(answer: LevelAnswer, level: Level) -> Endpoint:
+    """The route endpoint that answers for one level: all of it, or within a study or a
+    series, as the path's parameters say (PS3.18 §10.6.1)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await answer(request, level)
+
+    return endpoint
 
 
-async def search_series(request: Request) -> Response:
-    """Search for series: all, or of one study (PS3.18 §10.6.1)."""
-    return await _search(request, Level.SERIES)
-
-
-async def search_instances(request: Request) -> Response:
-    """Search for instances: all, of a study, or of a series (PS3.18 §10.6.1)."""
-    return await _search(request, Level.INSTANCE)
-
-
-async def count_studies(request: Request) -> Response:
-    """How many studies match, ``GET /studies/count`` (as dcm4chee-arc answers it)."""
-    return await _count(request, Level.STUDY)
-
-
-async def count_series(request: Request) -> Response:
-    """How many series match: all, or of one study."""
-    return await _count(request, Level.SERIES)
-
-
-async def count_instances(request: Request) -> Response:
-    """How many instances match: all, of a study, or of a series."""
-    return await _count(request, Level.INSTANCE)
-
-
-async def _count(request: Request, level: Level) -> Response:
+async def count(request: Request, level: Level) -> Response:
+    """How many entities of ``level`` match (as dcm4chee-arc's ``…/count`` resources answer)."""
     ctx: QidoContext = request.app.state.ctx
     query = await _query(request, level)
     count = await _counted(request, query)
@@ -160,7 +143,8 @@ def _too_many(most: int) -> str:
     return f"More than {most:,} entities match; narrow the query with more matching keys."
 
 
-async def _search(request: Request, level: Level) -> Response:
+async def search(request: Request, level: Level) -> Response:
+    """The entities of ``level`` that match, as JSON or as Native DICOM Model parts."""
     ctx: QidoContext = request.app.state.ctx
     media = negotiate(request)
     query = await _query(request, level)
@@ -171,21 +155,21 @@ async def _search(request: Request, level: Level) -> Response:
         )
     base_url = ctx.settings.http.public_base_url.rstrip("/")
     groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
-    search = sql.build_search(query, base_url, groups)
+    statement = sql.build_search(query, base_url, groups)
     documents = _reads_documents(query)
     if media == "json":
-        [answer] = await fetch_bounded(ctx, search.json_text, search.args, documents)
+        [answer] = await fetch_bounded(ctx, statement.json_text, statement.args, documents)
         found, body = answer["found"], answer["body"]
         uids = list(zip(answer["study_uids"] or [], answer["uids"] or [], strict=True))
         response = Response(body, media_type="application/dicom+json") if found else None
     else:
-        rows = await fetch_bounded(ctx, search.text, search.args, documents)
+        rows = await fetch_bounded(ctx, statement.text, statement.args, documents)
         found = len(rows)
-        uids = [(row["study_uid"], row["uid"]) for row in rows[: search.limit]]
-        matches = [orjson.loads(row["match"]) for row in rows[: search.limit]]
+        uids = [(row["study_uid"], row["uid"]) for row in rows[: statement.limit]]
+        matches = [orjson.loads(row["match"]) for row in rows[: statement.limit]]
         response = _multipart_xml(matches) if matches else None
     _audit(request, level, uids)
-    warnings = [*query.warnings, *([_MORE_RESULTS] if found > search.limit else [])]
+    warnings = [*query.warnings, *([_MORE_RESULTS] if found > statement.limit else [])]
     response = response or Response(status_code=204)
     if query.count_total:
         total = await _counted(request, query)

@@ -5,19 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dicomcommon.settings import (
-    PostgresSettings,
-    WebServiceSettings,
-    postgres_field,
-)
+from dicomcommon.settings import UsesPostgres, WebServiceSettings
 
 
-class Settings(BaseSettings, WebServiceSettings):
+class Settings(BaseSettings, WebServiceSettings, UsesPostgres):
     """Built once in ``__main__`` from ``DICOMWEB_QIDO_*`` (and the shared prefixes)."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_QIDO_")
 
-    postgres: PostgresSettings = postgres_field()
     # The most matches one response carries; also the page size when ``limit`` is absent.
     # A cut result says so in a Warning header (PS3.18 §8.3.4.4).
     max_limit: int = Field(default=1000, ge=1)

@@ -9,17 +9,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dicomcommon.settings import (
     INDEX_TIMEOUT_SECONDS,
     AnonymizeSettings,
-    StorageSettings,
+    UsesStorage,
     WebServiceSettings,
-    anonymize_field,
-    storage_field,
+    settings_group,
 )
 
 
-class Settings(BaseSettings, WebServiceSettings):
+class Settings(BaseSettings, WebServiceSettings, UsesStorage):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_STOW_")
 
-    storage: StorageSettings = storage_field()
     max_request_bytes: int = 64 << 30
     max_parts: int = 10_000
     max_part_bytes: int = 4 << 30
@@ -30,4 +28,4 @@ class Settings(BaseSettings, WebServiceSettings):
     # What to do with a different instance under an existing SOP Instance UID.
     duplicate_policy: Literal["reject", "overwrite"] = "reject"
     # De-identify every stored instance (``DICOMWEB_STOW_ANONYMIZE*``, shared with C-STORE).
-    deidentify: AnonymizeSettings = anonymize_field()
+    deidentify: AnonymizeSettings = settings_group(AnonymizeSettings)

@@ -32,10 +32,8 @@ _PATH = re.compile(r"^[0-9A-F]{8}(/[0-9]{1,6}/[0-9A-F]{8})*$")
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$", re.ASCII)
 
 
-class RangeNotSatisfiable(DicomwebError):
-    """416: the Range lies outside the value (RFC 9110 §15.5.17)."""
-
-    status = 416
+class RangeNotSatisfiable(DicomwebError, status=416):
+    """The Range lies outside the value (RFC 9110 §15.5.17)."""
 
 
 def bulk_path(text: str) -> str:

@@ -9,20 +9,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomcommon.dicom.conversions import ConversionLimits
-from dicomcommon.settings import (
-    PostgresSettings,
-    StorageSettings,
-    WebServiceSettings,
-    postgres_field,
-    storage_field,
-)
+from dicomcommon.settings import UsesPostgres, UsesStorage, WebServiceSettings
 
 
-class Settings(BaseSettings, WebServiceSettings, ConversionLimits):
+class Settings(BaseSettings, WebServiceSettings, ConversionLimits, UsesPostgres, UsesStorage):
     model_config = SettingsConfigDict(env_prefix="DICOMWEB_WADO_")
 
-    postgres: PostgresSettings = postgres_field()
-    storage: StorageSettings = storage_field()
     # BulkDataURIs follow X-Forwarded-Host / -Proto / -Prefix when a gateway sends them, so
     # a client reaching us through any name gets URLs it can resolve (issue 5, OHIF).
     trust_forwarded_headers: bool = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import nats
 import nats.errors
@@ -51,18 +52,29 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _stream(settings: NatsSettings, name: str, subject_prefix: str, **policy: Any) -> StreamConfig:
+    """A file-backed stream of every subject under ``subject_prefix``, replicated as the
+    settings say; ``policy``: how messages leave it and how large it grows."""
+    return StreamConfig(
+        name=name,
+        subjects=[f"{subject_prefix}.>"],
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        **policy,
+    )
+
+
 def _work_queue(
     settings: NatsSettings, name: str, subject_prefix: str, max_bytes: int, max_msg_size: int
 ) -> StreamConfig:
     """A durable work queue deduplicated by ``Nats-Msg-Id``: a message leaves once its consumer
     has acknowledged it; past ``max_bytes`` waiting, new messages are refused (nothing
     acknowledged is dropped)."""
-    return StreamConfig(
-        name=name,
-        subjects=[f"{subject_prefix}.>"],
+    return _stream(
+        settings,
+        name,
+        subject_prefix,
         retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        num_replicas=settings.stream_replicas,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         max_msg_size=max_msg_size,
         max_bytes=max_bytes,
@@ -86,17 +98,16 @@ def feed_stream(settings: NatsSettings) -> StreamConfig:
     """Change-feed entries for subscribers to replay from a sequence: the newest, within
     ``feed_max_age_seconds`` and ``feed_max_bytes`` (oldest out first); ``/changefeed`` reads
     PostgreSQL and keeps everything."""
-    return StreamConfig(
-        name=settings.feed_stream,
-        subjects=[f"{settings.feed_subject_prefix}.>"],
+    max_age = settings.feed_max_age_seconds
+    return _stream(
+        settings,
+        settings.feed_stream,
+        settings.feed_subject_prefix,
         retention=RetentionPolicy.LIMITS,
-        max_age=settings.feed_max_age_seconds,
+        max_age=max_age,
         max_bytes=settings.feed_max_bytes,
         discard=DiscardPolicy.OLD,
-        storage=StorageType.FILE,
-        num_replicas=settings.stream_replicas,
-        # NATS wants it at most the max age
-        duplicate_window=min(DUPLICATE_WINDOW_SECONDS, settings.feed_max_age_seconds),
+        duplicate_window=min(DUPLICATE_WINDOW_SECONDS, max_age),  # NATS: at most the max age
         max_msg_size=MAX_MESSAGE_SIZE,
     )
 

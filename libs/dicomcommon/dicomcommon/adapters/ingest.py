@@ -45,6 +45,10 @@ GROUP_MAX_INSTANCES = 50  # instances of one request that travel in one ingest c
 SUCCESS = frozenset(
     {OutcomeStatus.STORED, OutcomeStatus.DUPLICATE, OutcomeStatus.REPLACED, OutcomeStatus.STALE}
 )
+# What a store command carries of the parsed instance: every field the two share, by name.
+_FROM_INSTANCE = tuple(
+    f.name for f in dataclasses.fields(Instance) if f.name in InstanceStored.model_fields
+)
 
 
 def failure_reason(outcome: Outcome | None) -> FailureReason | None:
@@ -95,21 +99,12 @@ class Ingest:
             command_id=uuid.uuid4().hex,
             request_id=logs.request_id.get(),
             reply_subject=self.waiter.subject,
-            study_instance_uid=instance.study_instance_uid,
-            series_instance_uid=instance.series_instance_uid,
-            sop_instance_uid=instance.sop_instance_uid,
-            sop_class_uid=instance.sop_class_uid,
-            transfer_syntax_uid=instance.transfer_syntax_uid,
             blob_key=key,
-            size=instance.size,
-            sha256=instance.sha256,
-            metadata=instance.metadata,
-            frames=instance.frames,
-            bulk_data=instance.bulk_data,
             allow_replace=self.allow_replace,
             access_groups=list(upload.study_groups),
             uploader_groups=None if upload.may_store_in is None else list(upload.may_store_in),
             metadata_key=None,
+            **{name: getattr(instance, name) for name in _FROM_INSTANCE},
         )
         payload = events.encode(command)
         if len(payload) > self.bus.max_message_bytes():

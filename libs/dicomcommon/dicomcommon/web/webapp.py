@@ -162,17 +162,9 @@ def cors_middleware(app: ASGIApp, cors: CorsSettings) -> ASGIApp:
     With no origin configured there is no middleware: no cross-origin page may read anything."""
     if not cors.allows_any:
         return app
-    return CORSMiddleware(
-        app,
-        allow_origins=cors.allow_origins,
-        allow_origin_regex=cors.allow_origin_regex,
-        allow_methods=cors.allow_methods,
-        allow_headers=cors.allow_headers,
-        allow_credentials=cors.allow_credentials,
-        allow_private_network=cors.allow_private_network,
-        expose_headers=cors.expose_headers,
-        max_age=cors.max_age_seconds,
-    )
+    # The settings are named as the middleware's keywords, but for the two below.
+    options = cors.model_dump(exclude={"enabled", "max_age_seconds"})
+    return CORSMiddleware(app, max_age=cors.max_age_seconds, **options)
 
 
 async def _probe(service: str, checks: Sequence[ReadinessCheck]) -> Response:

@@ -30,8 +30,7 @@ from bench import (
     soak,
     targets,
 )
-from bench.client import HttpClient, RequestFailed, ensure_loopback, make_client
-from bench.context import Phase, PhaseContext, Plan, Target
+from bench.context import Phase, Plan, Target, add_run_arguments, run_phases
 from bench.phases import PHASES, RENDERED_PHASES, STOW_PHASES
 from bench.report import Figure, Results, render_table, write_json
 
@@ -62,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, opener in _openers(args):
             _say(f"starting {label}")
             with opener() as target:
-                results[target.label] = asyncio.run(_measure(target, data, plan, phases))
+                _say(f"measuring {target.label} at {target.dicomweb_url}")
+                figures = run_phases(target, data, plan, phases, _report)
+                results[target.label] = asyncio.run(figures)
     except (orthanc.OrthancUnavailable, targets.StackUnavailable, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -114,30 +115,8 @@ def _phases_and_corpus(args: argparse.Namespace, token: str) -> tuple[list[Phase
     return (RENDERED_PHASES if args.rendered_only else PHASES), data
 
 
-async def _measure(
-    target: Target, data: corpus.Corpus, plan: Plan, phases: list[Phase]
-) -> list[Figure]:
-    ensure_loopback(target.dicomweb_url)
-    if target.wado_uri_url:
-        ensure_loopback(target.wado_uri_url)
-    _say(f"measuring {target.label} at {target.dicomweb_url}")
-    figures: list[Figure] = []
-    async with make_client(concurrency=16) as client:
-        await _ensure_answers(client, target.dicomweb_url)
-        ctx = PhaseContext(target, client, data, plan)
-        for phase in phases:
-            for figure in await phase(ctx):
-                _say(f"  {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}")
-                figures.append(figure)
-    return figures
-
-
-async def _ensure_answers(client: HttpClient, dicomweb_url: str) -> None:
-    """Fail fast with one clear line when nothing listens, rather than a table of errors."""
-    try:
-        await client.get(f"{dicomweb_url}/studies", params={"limit": "1"})
-    except RequestFailed as exc:
-        raise ValueError(f"nothing answers at {dicomweb_url}: {exc}") from exc
+def _report(figure: Figure) -> None:
+    _say(f"  {figure.operation}: {figure.value:.2f} {figure.unit} {figure.note}")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -148,12 +127,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     add("--orthanc", action="store_true", help="also start and measure Orthanc (Debian)")
     add("--orthanc-only", action="store_true", help="measure Orthanc alone")
     add("--orthanc-port", type=int, default=8042)
-    add("--instances", type=int, help="corpus size (default 1000, 100 with --quick)")
-    add("--quick", action="store_true", help="a small, short run for smoke testing")
-    add("--json", type=Path, help="also write the figures to this JSON file")
-    add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
-    add("--stack-data", type=Path, default=Path(".data/bench-stack"))
-    add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+    add_run_arguments(parser, "1000, 100 with --quick", Path(".data/bench-stack"))
     add(
         "--stow-only",
         action="store_true",

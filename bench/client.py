@@ -157,8 +157,8 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> Answer:
-        return await self._fetch(
-            "GET", url, params=params, headers=headers, read_timeout=read_timeout
+        return await _whole(
+            self.stream("GET", url, params=params, headers=headers, read_timeout=read_timeout)
         )
 
     async def post(
@@ -168,12 +168,12 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> Answer:
-        return await self._fetch(
-            "POST", url, data=content, headers=headers, read_timeout=read_timeout
+        return await _whole(
+            self.stream("POST", url, data=content, headers=headers, read_timeout=read_timeout)
         )
 
     async def delete(self, url: str, read_timeout: float | None = None) -> Answer:
-        return await self._fetch("DELETE", url, read_timeout=read_timeout)
+        return await _whole(self.stream("DELETE", url, read_timeout=read_timeout))
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -200,24 +200,15 @@ class HttpClient:
         except _TRANSPORT as exc:
             raise _failed(exc) from exc
 
-    async def _fetch(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        data: Body | None = None,
-        read_timeout: float | None,
-    ) -> Answer:
-        async with self.stream(
-            method, url, params=params, headers=headers, read_timeout=read_timeout, data=data
-        ) as answer:
-            content = await answer.body.read()
-            return Answer(answer.status_code, answer.headers, content, time.perf_counter())
-
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         return self._default if seconds is None else _waits(seconds)
+
+
+async def _whole(streamed: contextlib.AbstractAsyncContextManager[Streamed]) -> Answer:
+    """The answer with its whole body read, timed when its last byte arrived."""
+    async with streamed as answer:
+        content = await answer.body.read()
+        return Answer(answer.status_code, answer.headers, content, time.perf_counter())
 
 
 def _waits(seconds: float) -> aiohttp.ClientTimeout:

@@ -3,11 +3,13 @@ earlier phases stored (so search and retrieve only ask for what the server ackno
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.client import HttpClient, PoolResult
+from bench.client import HttpClient, PoolResult, RequestFailed, ensure_loopback, make_client
 from bench.corpus import Corpus, Instance
 from bench.cpu import CpuByRole, CpuProbe, spent
 from bench.report import Figure
@@ -84,6 +86,47 @@ class PhaseContext:
 
 Phase = Callable[[PhaseContext], Awaitable[list[Figure]]]
 """A phase measures one area and returns its figures; register it in ``bench.phases``."""
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, default_instances: str, stack_data: Path
+) -> None:
+    """The options every run of phases on a corpus takes: its size and layout, where the
+    corpus and the started stack keep their files, a quick pass, and a JSON copy."""
+    add = parser.add_argument
+    add("--instances", type=int, help=f"corpus size (default {default_instances})")
+    add("--quick", action="store_true", help="a small, short run for smoke testing")
+    add("--json", type=Path, help="also write the figures to this JSON file")
+    add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
+    add("--stack-data", type=Path, default=stack_data)
+    add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+
+
+async def run_phases(
+    target: Target,
+    data: Corpus,
+    plan: Plan,
+    phases: list[Phase],
+    report: Callable[[Figure], None],
+) -> list[Figure]:
+    """Run ``phases`` in order against a loopback ``target`` with one shared client, handing
+    each figure to ``report`` as it comes; fails fast with one clear line when nothing answers,
+    rather than with a table of errors."""
+    ensure_loopback(target.dicomweb_url)
+    if target.wado_uri_url:
+        ensure_loopback(target.wado_uri_url)
+    figures: list[Figure] = []
+    async with make_client(concurrency=16) as client:
+        try:
+            await client.get(f"{target.dicomweb_url}/studies", params={"limit": "1"})
+        except RequestFailed as exc:
+            raise ValueError(f"nothing answers at {target.dicomweb_url}: {exc}") from exc
+        ctx = PhaseContext(target, client, data, plan)
+        for phase in phases:
+            for figure in await phase(ctx):
+                report(figure)
+                figures.append(figure)
+    return figures
 
 
 def error_note(result: PoolResult) -> str:

@@ -33,46 +33,50 @@ _STOW_BATCH, _STOW_CONCURRENCY = 20, 4  # Orthanc's best shape (see PEERS.md)
 QueryMaker = Callable[[Study, random.Random], str]
 
 
+_PAGE = "limit=100"  # a study list's page, for queries that can match thousands of studies
+
+
 def _page(study: Study, rng: random.Random) -> str:
-    return f"limit=100&offset={rng.randrange(max(1, study.number))}"
+    return f"{_PAGE}&offset={rng.randrange(max(1, study.number))}"
 
 
 def _date_range(study: Study, rng: random.Random) -> str:
     start = dt.datetime.strptime(study.date, "%Y%m%d").date()
-    return f"StudyDate={start:%Y%m%d}-{start + dt.timedelta(days=30):%Y%m%d}&limit=100"
+    return f"StudyDate={start:%Y%m%d}-{start + dt.timedelta(days=30):%Y%m%d}&{_PAGE}"
 
 
 def _a_series(study: Study, rng: random.Random) -> Series:
     return rng.choice([s for s in study.series if s.size < LARGE_SERIES] or study.series)
 
 
+def _name_wildcard(study: Study) -> str:
+    """``PatientName`` matching the first four letters of the family name."""
+    return f"PatientName={study.patient.family_name[:4]}*"
+
+
+def _fuzzy_name(study: Study) -> str:
+    return f"PatientName={study.patient.family_name.lower()}&fuzzymatching=true"
+
+
 QUERIES: dict[str, QueryMaker] = {
     "studies by PatientID": lambda s, r: f"/studies?PatientID={s.patient.patient_id}",
-    "studies by PatientName wildcard": (
-        lambda s, r: f"/studies?PatientName={s.patient.family_name[:4]}*&limit=100"
-    ),
+    "studies by PatientName wildcard": lambda s, r: f"/studies?{_name_wildcard(s)}&{_PAGE}",
     "studies by StudyDate range (30 days)": lambda s, r: f"/studies?{_date_range(s, r)}",
-    "studies by ModalitiesInStudy": (
-        lambda s, r: f"/studies?ModalitiesInStudy={r.choice(s.modalities)}&limit=100"
+    "studies by ModalitiesInStudy": lambda s, r: (
+        f"/studies?ModalitiesInStudy={r.choice(s.modalities)}&{_PAGE}"
     ),
     "studies, limit=100&offset=K": lambda s, r: f"/studies?{_page(s, r)}",
-    "studies by PatientID, includefield=all": (
-        lambda s, r: f"/studies?PatientID={s.patient.patient_id}&includefield=all"
+    "studies by PatientID, includefield=all": lambda s, r: (
+        f"/studies?PatientID={s.patient.patient_id}&includefield=all"
     ),
-    "studies by fuzzy PatientName": (
-        lambda s, r: (
-            f"/studies?PatientName={s.patient.family_name.lower()}&fuzzymatching=true&limit=100"
-        )
-    ),
+    "studies by fuzzy PatientName": lambda s, r: f"/studies?{_fuzzy_name(s)}&{_PAGE}",
     "study list, newest first (OHIF: limit=101)": lambda s, r: "/studies?limit=101",
-    "studies/count by PatientName wildcard": (
-        lambda s, r: f"/studies/count?PatientName={s.patient.family_name[:4]}*"
-    ),
+    "studies/count by PatientName wildcard": lambda s, r: f"/studies/count?{_name_wildcard(s)}",
     "series of a study": lambda s, r: f"/studies/{s.uid}/series",
-    "instances of a series": (
-        lambda s, r: f"/studies/{s.uid}/series/{_a_series(s, r).uid}/instances"
+    "instances of a series": lambda s, r: (
+        f"/studies/{s.uid}/series/{_a_series(s, r).uid}/instances"
     ),
-    "series by Modality": lambda s, r: f"/series?Modality={_a_series(s, r).modality}&limit=100",
+    "series by Modality": lambda s, r: f"/series?Modality={_a_series(s, r).modality}&{_PAGE}",
 }
 """The issue's mix; the 1,000-instance series is added by ``scale_phases``."""
 

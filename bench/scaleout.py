@@ -13,13 +13,12 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bench import corpus
-from bench.client import ensure_loopback, make_client
-from bench.context import Phase, PhaseContext, Plan, Target
+from bench.context import Phase, Plan, Target, add_run_arguments, run_phases
 from bench.cpu import CpuProbe, launched_by
 from bench.report import Figure, Results, render_table, write_json
 from bench.stow import stow_phase
@@ -50,16 +49,11 @@ def scaled_stack(data_dir: Path, label: str, replicas: dict[str, int]) -> Iterat
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def measure(target: Target, data: corpus.Corpus, plan: Plan) -> list[Figure]:
-    ensure_loopback(target.dicomweb_url)
-    figures: list[Figure] = []
-    async with make_client(concurrency=16) as client:
-        ctx = PhaseContext(target, client, data, plan)
-        for phase in PHASES:
-            for figure in await phase(ctx):
-                print(f"  {target.label}: {figure.operation}: {figure.value:.2f} {figure.unit}")
-                figures.append(figure)
-    return figures
+def _report(label: str) -> Callable[[Figure], None]:
+    def report(figure: Figure) -> None:
+        print(f"  {label}: {figure.operation}: {figure.value:.2f} {figure.unit}")
+
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, replicas in CONFIGURATIONS.items():
         print(f"starting the stack with {label}", flush=True)
         with scaled_stack(args.stack_data, label, replicas) as target:
-            results[label] = asyncio.run(measure(target, data, plan))
+            results[label] = asyncio.run(run_phases(target, data, plan, PHASES, _report(label)))
     print(render_table(results))
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     print(f"load average {load:.1f} on {cores} cores (figures are noisy when it exceeds cores/2)")
@@ -82,13 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scaleout", description=__doc__)
-    add = parser.add_argument
-    add("--instances", type=int, help="corpus size (default 600, 100 with --quick)")
-    add("--quick", action="store_true", help="a small, short run for smoke testing")
-    add("--json", type=Path, help="also write the figures to this JSON file")
-    add("--corpus-dir", type=Path, default=Path(".data/bench-corpus"))
-    add("--stack-data", type=Path, default=Path(".data/bench-scaleout"))
-    add("--seed", type=int, default=0, help="corpus layout seed (part of the cache key)")
+    add_run_arguments(parser, "600, 100 with --quick", Path(".data/bench-scaleout"))
     return parser.parse_args(argv)
 
 

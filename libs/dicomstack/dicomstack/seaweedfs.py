@@ -18,7 +18,6 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 _GRPC_OFFSET = 10000  # SeaweedFS's default distance from an HTTP port to its gRPC port
@@ -142,12 +141,7 @@ class SeaweedFs:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def _options(self) -> list[str]:

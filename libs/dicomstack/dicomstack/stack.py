@@ -55,9 +55,7 @@ class Stack:
         self.service_urls = self._service_urls()
         environ = os.environ if environ is None else environ
         self.gateway = Gateway(
-            self.data_dir / "gateway",
-            self.log_dir / "gateway.log",
-            self.host,
+            *self._home("gateway"),
             (
                 self._ports["gateway_port"],
                 self._ports["gateway_ping_port"],
@@ -282,31 +280,22 @@ class Stack:
         count = self.settings.replica_count
         return [f"{s}-{i}" for s in ALL_SERVICES for i in range(count(s))]
 
+    def _home(self, name: str) -> tuple[Path, Path, str]:
+        """Where the component ``name`` keeps its data and its log, and the host it serves."""
+        return self.data_dir / name, self.log_dir / f"{name}.log", self.host
+
     def _backing_components(self) -> dict[str, Component]:
         found: dict[str, Component] = {}
         if self.settings.postgres_url is None:
-            found["postgres"] = Postgres(
-                self.data_dir / "postgres",
-                self.log_dir / "postgres.log",
-                self.host,
-                self._ports["postgres_port"],
-            )
+            found["postgres"] = Postgres(*self._home("postgres"), self._ports["postgres_port"])
         if self.settings.nats_url is None:
-            found["nats"] = Nats(
-                self.data_dir / "nats",
-                self.log_dir / "nats.log",
-                self.host,
-                self._ports["nats_port"],
-                self._ports["nats_monitor_port"],
-            )
+            monitor_port = self._ports["nats_monitor_port"]
+            found["nats"] = Nats(*self._home("nats"), self._ports["nats_port"], monitor_port)
         if self.settings.storage == "seaweedfs":
             s3_port = self._ports["seaweedfs_s3_port"]
             found["seaweedfs"] = storage.EmbeddedS3(self.data_dir / "seaweedfs", self.host, s3_port)
         if self.settings.auth:
-            oidc_port = self._ports["oidc_port"]
-            found["oidc"] = OidcProvider(
-                self.data_dir / "oidc", self.log_dir / "oidc.log", self.host, oidc_port
-            )
+            found["oidc"] = OidcProvider(*self._home("oidc"), self._ports["oidc_port"])
         return found
 
     def _service_urls(self) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 import asyncpg
-import nats.errors
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
@@ -25,7 +25,7 @@ from dicomcommon.errors import BackendUnavailable
 from dicomcommon.settings import AuditSettings
 from dicomcommon.web.audit import AuditBatch, AuditEvent
 from indexer import dicomaudit, parking
-from indexer.loops import resume_forever
+from indexer.loops import StreamWorker
 from indexer.settings import Settings
 from indexer.syslog import SyslogSender, syslog_message
 
@@ -59,24 +59,20 @@ async def record(pool: asyncpg.Pool, events: list[AuditEvent]) -> set[str]:
     return {row["event_id"] for row in rows}
 
 
-class AuditRecorder:
+class AuditRecorder(StreamWorker):
+    """Records the audit events of the audit stream, and forwards them to syslog when set."""
+
+    name = "audit recorder"
+
     def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.bus = bus
+        super().__init__(settings, pool, bus)
         audit: AuditSettings = settings.audit
         self.syslog = SyslogSender(audit.syslog_url) if audit.syslog_url else None
         self.recorded = 0
 
-    async def run(self) -> None:
-        """Forever: subscribe (again after an outage), then fetch, record and acknowledge."""
-        await resume_forever("audit recorder", self._consume)
-
-    async def _consume(self) -> None:
-        await self.bus.connected.wait()
-        _, js = self.bus.require()
+    async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         s = self.settings
-        sub = await js.pull_subscribe(
+        return await js.pull_subscribe(
             f"{s.nats.audit_subject_prefix}.>",
             durable=f"{s.consumer_name}-audit",
             stream=s.nats.audit_stream,
@@ -84,16 +80,6 @@ class AuditRecorder:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_seconds, max_ack_pending=-1
             ),
         )
-        task = asyncio.current_task()
-        while True:
-            try:
-                msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
-            except (TimeoutError, nats.errors.TimeoutError):
-                msgs = []
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError  # nats-py's fetch can swallow a cancellation
-            if msgs:
-                await self._handle(msgs)
 
     async def _handle(self, msgs: list[Any]) -> None:
         events: list[AuditEvent] = []

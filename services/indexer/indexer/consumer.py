@@ -23,6 +23,7 @@ import asyncpg
 import nats.errors
 import nats.js.errors
 import orjson
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -40,7 +41,7 @@ from dicomcommon.errors import BackendUnavailable
 from dicomcommon.web import logs, tracing
 from indexer import epochs, offloaded, parking
 from indexer.batch import Command, apply_batch
-from indexer.loops import resume_forever
+from indexer.loops import StreamWorker
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,22 +53,18 @@ _OUTCOMES: TypeAdapter[list[Outcome]] = TypeAdapter(list[Outcome])
 _HOLD_SECONDS = 5.0  # the longest wait between two tries of a batch held by an outage
 
 
-class IngestConsumer:
+class IngestConsumer(StreamWorker):
+    """Applies the ingest commands in batches, each acknowledged once committed."""
+
+    name = "ingest loop"
+
     def __init__(self, settings: Settings, pool: asyncpg.Pool, bus: Bus, blobs: BlobStore) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.bus = bus
+        super().__init__(settings, pool, bus)
         self.blobs = blobs
         self.applied = 0
         self.version_offset = 0
 
-    async def run(self) -> None:
-        """Forever: subscribe (again after an outage), then fetch and apply batches."""
-        await resume_forever("ingest loop", self._consume)
-
-    async def _consume(self) -> None:
-        await self.bus.connected.wait()
-        _, js = self.bus.require()
+    async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         s = self.settings
         try:  # creates the durable consumer, or updates one made before (its delivery limit)
             await js.add_consumer(s.nats.ingest_stream, self._consumer_config())
@@ -85,17 +82,7 @@ class IngestConsumer:
         self.version_offset = await epochs.version_offset(
             self.pool, info.created, info.state.last_seq
         )
-        task = asyncio.current_task()
-        while True:
-            try:
-                msgs = await sub.fetch(s.batch_size, timeout=s.fetch_wait_seconds)
-            except (TimeoutError, nats.errors.TimeoutError):
-                msgs = []  # nothing to do right now
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError  # nats-py's fetch can swallow a cancellation
-            if msgs:
-                with tracing.consuming("apply ingest batch", msgs):
-                    await self._handle(msgs)
+        return sub
 
     def _consumer_config(self) -> ConsumerConfig:
         s = self.settings
@@ -109,6 +96,10 @@ class IngestConsumer:
         )
 
     async def _handle(self, msgs: list[Any]) -> None:
+        with tracing.consuming("apply ingest batch", msgs):
+            await self._apply(msgs)
+
+    async def _apply(self, msgs: list[Any]) -> None:
         """Apply the fetched messages in transactions of about ``batch_size`` commands (a
         message may hold a request's group of stores), each acknowledged once committed."""
         commands: list[Command] = []

@@ -6,28 +6,14 @@ and date-times defer to ``timezones``.
 
 from __future__ import annotations
 
-from dicomcommon.dicom.dicomjson import (
-    Attribute,
-    Level,
-)
+from dicomcommon.dicom.dicomjson import Attribute, Level
 from dicomcommon.search import extendedtags
 from dicomcommon.search.columns import ALIAS as _ALIAS
 from dicomcommon.search.columns import COLUMNS as _COLUMNS
 from dicomcommon.search.columns import DOC as _DOC
 from dicomcommon.search.columns import SHARED as _SHARED
 from dicomcommon.search.columns import Kind
-from dicomcommon.search.query import (
-    Filter,
-    Match,
-    Query,
-    Range,
-    SingleValue,
-    Universal,
-    ValueList,
-)
-
-# Instance attributes an instance match can return without the full metadata: those kept in
-# ``instance.summary`` and the SOP Instance UID (computed from its column).
+from dicomcommon.search.query import Filter, Match, Query, Range, SingleValue, Universal, ValueList
 from dicomcommon.search.terms import (
     PREFIX_INDEXED,
     PREFIX_LENGTH,

@@ -40,64 +40,41 @@ CREATE INDEX operation_pending ON operation (created_at) WHERE status IN ('NotSt
 -- One value per tag and entity: strings, dates and times as text (DA and TM compare as text,
 -- like the study columns), person names apart (matched case-insensitively, fuzzy through
 -- trigrams), numbers as double precision. ``version`` is the stream sequence of the instance
--- the value came from: study and series values are the newest instance's.
-CREATE TABLE extended_tag_instance (
-    tag_key                 integer NOT NULL REFERENCES extended_query_tag ON DELETE CASCADE,
-    sop_instance_uid        text NOT NULL REFERENCES instance ON DELETE CASCADE,
-    text_value              text,
-    name_value              text,
-    number_value            double precision,
-    version                 bigint NOT NULL,
-    PRIMARY KEY (tag_key, sop_instance_uid)
-);
-CREATE TABLE extended_tag_series (
-    tag_key                 integer NOT NULL REFERENCES extended_query_tag ON DELETE CASCADE,
-    series_instance_uid     text NOT NULL REFERENCES series ON DELETE CASCADE,
-    text_value              text,
-    name_value              text,
-    number_value            double precision,
-    version                 bigint NOT NULL,
-    PRIMARY KEY (tag_key, series_instance_uid)
-);
-CREATE TABLE extended_tag_study (
-    tag_key                 integer NOT NULL REFERENCES extended_query_tag ON DELETE CASCADE,
-    study_instance_uid      text NOT NULL REFERENCES study ON DELETE CASCADE,
-    text_value              text,
-    name_value              text,
-    number_value            double precision,
-    version                 bigint NOT NULL,
-    PRIMARY KEY (tag_key, study_instance_uid)
-);
-
-CREATE INDEX extended_tag_instance_uid ON extended_tag_instance (sop_instance_uid);
-CREATE INDEX extended_tag_instance_text ON extended_tag_instance (tag_key, text_value)
-    WHERE text_value IS NOT NULL;
-CREATE INDEX extended_tag_instance_name ON extended_tag_instance (tag_key, lower(name_value))
-    WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_instance_name_trgm ON extended_tag_instance
-    USING gin (lower(name_value) gin_trgm_ops) WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_instance_number ON extended_tag_instance (tag_key, number_value)
-    WHERE number_value IS NOT NULL;
-
-CREATE INDEX extended_tag_series_uid ON extended_tag_series (series_instance_uid);
-CREATE INDEX extended_tag_series_text ON extended_tag_series (tag_key, text_value)
-    WHERE text_value IS NOT NULL;
-CREATE INDEX extended_tag_series_name ON extended_tag_series (tag_key, lower(name_value))
-    WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_series_name_trgm ON extended_tag_series
-    USING gin (lower(name_value) gin_trgm_ops) WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_series_number ON extended_tag_series (tag_key, number_value)
-    WHERE number_value IS NOT NULL;
-
-CREATE INDEX extended_tag_study_uid ON extended_tag_study (study_instance_uid);
-CREATE INDEX extended_tag_study_text ON extended_tag_study (tag_key, text_value)
-    WHERE text_value IS NOT NULL;
-CREATE INDEX extended_tag_study_name ON extended_tag_study (tag_key, lower(name_value))
-    WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_study_name_trgm ON extended_tag_study
-    USING gin (lower(name_value) gin_trgm_ops) WHERE name_value IS NOT NULL;
-CREATE INDEX extended_tag_study_number ON extended_tag_study (tag_key, number_value)
-    WHERE number_value IS NOT NULL;
+-- the value came from: study and series values are the newest instance's. One table per
+-- level (``extended_tag_instance``, ``_series``, ``_study``), keyed by the level's UID, each
+-- with the same indexes.
+DO $$
+DECLARE
+    level record;
+BEGIN
+    FOR level IN SELECT * FROM (VALUES
+        ('instance', 'sop_instance_uid'),
+        ('series', 'series_instance_uid'),
+        ('study', 'study_instance_uid')
+    ) AS levels (entity, uid) LOOP
+        EXECUTE format($sql$
+            CREATE TABLE extended_tag_%1$s (
+                tag_key         integer NOT NULL REFERENCES extended_query_tag ON DELETE CASCADE,
+                %2$I            text NOT NULL REFERENCES %1$I ON DELETE CASCADE,
+                text_value      text,
+                name_value      text,
+                number_value    double precision,
+                version         bigint NOT NULL,
+                PRIMARY KEY (tag_key, %2$I)
+            );
+            CREATE INDEX extended_tag_%1$s_uid ON extended_tag_%1$s (%2$I);
+            CREATE INDEX extended_tag_%1$s_text ON extended_tag_%1$s (tag_key, text_value)
+                WHERE text_value IS NOT NULL;
+            CREATE INDEX extended_tag_%1$s_name ON extended_tag_%1$s (tag_key, lower(name_value))
+                WHERE name_value IS NOT NULL;
+            CREATE INDEX extended_tag_%1$s_name_trgm ON extended_tag_%1$s
+                USING gin (lower(name_value) gin_trgm_ops) WHERE name_value IS NOT NULL;
+            CREATE INDEX extended_tag_%1$s_number ON extended_tag_%1$s (tag_key, number_value)
+                WHERE number_value IS NOT NULL;
+        $sql$, level.entity, level.uid);
+    END LOOP;
+END
+$$;
 
 -- Instances whose value of a tag could not be indexed, and why (``GET …/errors``).
 CREATE TABLE extended_tag_error (
@@ -110,36 +87,6 @@ CREATE TABLE extended_tag_error (
     PRIMARY KEY (tag_key, sop_instance_uid)
 );
 CREATE INDEX extended_tag_error_instance ON extended_tag_error (sop_instance_uid);
-
--- Why a stored DICOM JSON element cannot be indexed as a value of ``vr``; NULL when it can
--- (or when it is absent or empty: nothing to index). Values longer than 256 characters are
--- refused so that every value fits a btree row.
-CREATE FUNCTION dicom_tag_value_error(element jsonb, vr text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN element IS NULL OR coalesce(jsonb_array_length(element -> 'Value'), 0) = 0 THEN NULL
-        WHEN element ->> 'vr' IN ('SQ', 'UN', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW')
-            OR ((element ->> 'vr' = 'PN') IS DISTINCT FROM (vr = 'PN'))
-            THEN format('The value has VR %s, not %s.', coalesce(element ->> 'vr', 'none'), vr)
-        WHEN jsonb_array_length(element -> 'Value') > 1
-            THEN 'The attribute has more than one value.'
-        WHEN vr = 'PN' THEN CASE
-            WHEN length(element -> 'Value' -> 0 ->> 'Alphabetic') > 256
-                THEN 'The value is longer than 256 characters.' END
-        -- At most 40 characters and a two-digit exponent: always a double precision.
-        WHEN vr IN ('FD', 'FL', 'IS', 'DS', 'SL', 'SS', 'UL', 'US') THEN CASE
-            WHEN length(element -> 'Value' ->> 0) <= 40 AND (element -> 'Value' ->> 0)
-                ~ '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,2})? *$' THEN NULL
-            ELSE 'The value is not a number.' END
-        WHEN jsonb_typeof(element -> 'Value' -> 0) <> 'string'
-            THEN 'The value is not a string.'
-        WHEN length(element -> 'Value' ->> 0) > 256 THEN 'The value is longer than 256 characters.'
-        WHEN vr = 'DA' AND (element -> 'Value' ->> 0) !~ '^[0-9]{8}$'
-            THEN 'The value is not a date (YYYYMMDD).'
-        WHEN vr = 'TM' AND (element -> 'Value' ->> 0) !~ '^[0-9]{2}([0-9]{2}([0-9]{2}([.][0-9]{1,6})?)?)?$'
-            THEN 'The value is not a time (HHMMSS.FFFFFF).'
-    END
-$$;
 
 -- The default orders of series (SeriesNumber) and instance (InstanceNumber) searches within
 -- their study or series, as ``dicomcommon.searchorder`` sorts them: a page of a large study

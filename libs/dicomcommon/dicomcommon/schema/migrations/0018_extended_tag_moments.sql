@@ -5,24 +5,27 @@
 -- UTC and a query that states its own timezone moves it into that one (the query side lives in
 -- ``dicomcommon.searchsql``). A DT value that names no moment is an indexing error.
 
-ALTER TABLE extended_tag_instance
-    ADD COLUMN moment_value timestamp,
-    ADD COLUMN moment_floating boolean;
-CREATE INDEX extended_tag_instance_moment ON extended_tag_instance (tag_key, moment_value)
-    WHERE moment_value IS NOT NULL;
-ALTER TABLE extended_tag_series
-    ADD COLUMN moment_value timestamp,
-    ADD COLUMN moment_floating boolean;
-CREATE INDEX extended_tag_series_moment ON extended_tag_series (tag_key, moment_value)
-    WHERE moment_value IS NOT NULL;
-ALTER TABLE extended_tag_study
-    ADD COLUMN moment_value timestamp,
-    ADD COLUMN moment_floating boolean;
-CREATE INDEX extended_tag_study_moment ON extended_tag_study (tag_key, moment_value)
-    WHERE moment_value IS NOT NULL;
+DO $$
+DECLARE
+    entity text;
+BEGIN
+    FOREACH entity IN ARRAY ARRAY['instance', 'series', 'study'] LOOP
+        EXECUTE format($sql$
+            ALTER TABLE extended_tag_%1$s
+                ADD COLUMN moment_value timestamp,
+                ADD COLUMN moment_floating boolean;
+            CREATE INDEX extended_tag_%1$s_moment ON extended_tag_%1$s (tag_key, moment_value)
+                WHERE moment_value IS NOT NULL;
+        $sql$, entity);
+    END LOOP;
+END
+$$;
 
--- Why a stored DICOM JSON element cannot be indexed as a value of ``vr`` (migration 0017),
--- now also refusing DT values that name no moment.
+-- Why a stored DICOM JSON element cannot be indexed as a value of ``vr``; NULL when it can
+-- (or when it is absent or empty: nothing to index). Values longer than 256 characters are
+-- refused so that every value fits a btree row; DT values must name a moment. (A database
+-- that applied migration 0017 before it left this function here has 0017's first version,
+-- which this replaces.)
 CREATE OR REPLACE FUNCTION dicom_tag_value_error(element jsonb, vr text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
@@ -52,25 +55,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END
 $$;
 
--- DT values indexed before this migration: their moments, read in their entity's offset.
-UPDATE extended_tag_instance v SET
-    moment_value = dicom_utc_moment(v.text_value, dicom_offset_minutes(e.metadata -> '00080201' -> 'Value' ->> 0)),
-    moment_floating = v.text_value !~ '[+-][0-9]{4}$'
-        AND dicom_offset_minutes(e.metadata -> '00080201' -> 'Value' ->> 0) IS NULL
-FROM extended_query_tag t, instance e
-WHERE t.tag_key = v.tag_key AND t.vr = 'DT' AND e.sop_instance_uid = v.sop_instance_uid;
-UPDATE extended_tag_series v SET
-    moment_value = dicom_utc_moment(v.text_value, dicom_offset_minutes(e.attributes -> '00080201' -> 'Value' ->> 0)),
-    moment_floating = v.text_value !~ '[+-][0-9]{4}$'
-        AND dicom_offset_minutes(e.attributes -> '00080201' -> 'Value' ->> 0) IS NULL
-FROM extended_query_tag t, series e
-WHERE t.tag_key = v.tag_key AND t.vr = 'DT' AND e.series_instance_uid = v.series_instance_uid;
-UPDATE extended_tag_study v SET
-    moment_value = dicom_utc_moment(v.text_value, dicom_offset_minutes(e.attributes -> '00080201' -> 'Value' ->> 0)),
-    moment_floating = v.text_value !~ '[+-][0-9]{4}$'
-        AND dicom_offset_minutes(e.attributes -> '00080201' -> 'Value' ->> 0) IS NULL
-FROM extended_query_tag t, study e
-WHERE t.tag_key = v.tag_key AND t.vr = 'DT' AND e.study_instance_uid = v.study_instance_uid;
+-- DT values indexed before this migration: their moments, read in their entity's offset
+-- (TimezoneOffsetFromUTC of the instance's metadata, of the series' or study's attributes).
+DO $$
+DECLARE
+    level record;
+BEGIN
+    FOR level IN SELECT * FROM (VALUES
+        ('instance', 'sop_instance_uid', 'metadata'),
+        ('series', 'series_instance_uid', 'attributes'),
+        ('study', 'study_instance_uid', 'attributes')
+    ) AS levels (entity, uid, doc) LOOP
+        EXECUTE format($sql$
+            UPDATE extended_tag_%1$s v SET
+                moment_value = dicom_utc_moment(v.text_value,
+                    dicom_offset_minutes(e.%3$I -> '00080201' -> 'Value' ->> 0)),
+                moment_floating = v.text_value !~ '[+-][0-9]{4}$'
+                    AND dicom_offset_minutes(e.%3$I -> '00080201' -> 'Value' ->> 0) IS NULL
+            FROM extended_query_tag t, %1$I e
+            WHERE t.tag_key = v.tag_key AND t.vr = 'DT' AND e.%2$I = v.%2$I
+        $sql$, level.entity, level.uid, level.doc);
+    END LOOP;
+END
+$$;
 
 -- The default order of a series search across studies (SeriesNumber, then UID, as
 -- ``dicomcommon.searchorder`` sorts it): ``/series?Modality=CT&limit=100`` reads the first

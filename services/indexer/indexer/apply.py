@@ -180,11 +180,12 @@ def record(
     )
 
 
-UPSERT_STUDY = f"""
-INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date,
-    patient_sex, study_date, study_time, accession_number, referring_physician_name, study_id,
-    study_description, attributes, access_groups)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text[])
+_STUDY_COLUMNS = (
+    "study_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date,"
+    " study_time, accession_number, referring_physician_name, study_id, study_description,"
+    " attributes, access_groups"
+)
+_STUDY_CONFLICT = """
 ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     patient_name = EXCLUDED.patient_name, patient_birth_date = EXCLUDED.patient_birth_date,
     patient_sex = EXCLUDED.patient_sex, study_date = EXCLUDED.study_date,
@@ -192,20 +193,49 @@ ON CONFLICT (study_instance_uid) DO UPDATE SET patient_id = EXCLUDED.patient_id,
     referring_physician_name = EXCLUDED.referring_physician_name,
     study_id = EXCLUDED.study_id, study_description = EXCLUDED.study_description,
     attributes = EXCLUDED.attributes, updated_at = now()
-WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes
+WHERE study.attributes IS DISTINCT FROM EXCLUDED.attributes"""
+UPSERT_STUDY = f"""
+INSERT INTO study ({_STUDY_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text[]){_STUDY_CONFLICT}
     AND ($14::text[] IS NULL OR {studyaccess.shares_group_sql("study.access_groups", "$14")})
 """
-UPSERT_SERIES = """
-INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number,
-    series_description, performed_procedure_step_start_date,
-    performed_procedure_step_start_time, attributes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+# The same upsert of many studies, one array per column of ``study_row`` (attributes and
+# groups as JSON text), in UID order (the lock order); ``ingest_new_instances`` runs it.
+UPSERT_STUDIES = f"""
+INSERT INTO study ({_STUDY_COLUMNS})
+SELECT r.uid, r.patient_id, r.patient_name, r.birth_date, r.sex, r.date, r.time, r.accession,
+    r.referring, r.study_id, r.description, r.attributes::jsonb,
+    ARRAY(SELECT jsonb_array_elements_text(r.groups::jsonb))
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+    AS r(uid, patient_id, patient_name, birth_date, sex, date, time, accession, referring,
+    study_id, description, attributes, groups)
+ORDER BY r.uid COLLATE "C"{_STUDY_CONFLICT}
+"""
+_SERIES_COLUMNS = (
+    "series_instance_uid, study_instance_uid, modality, series_number, series_description,"
+    " performed_procedure_step_start_date, performed_procedure_step_start_time, attributes"
+)
+_SERIES_CONFLICT = """
 ON CONFLICT (series_instance_uid) DO UPDATE SET modality = EXCLUDED.modality,
     series_number = EXCLUDED.series_number, series_description = EXCLUDED.series_description,
     performed_procedure_step_start_date = EXCLUDED.performed_procedure_step_start_date,
     performed_procedure_step_start_time = EXCLUDED.performed_procedure_step_start_time,
     attributes = EXCLUDED.attributes, updated_at = now()
-WHERE series.attributes IS DISTINCT FROM EXCLUDED.attributes
+WHERE series.attributes IS DISTINCT FROM EXCLUDED.attributes"""
+UPSERT_SERIES = f"""
+INSERT INTO series ({_SERIES_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8){_SERIES_CONFLICT}
+"""
+# The same upsert of many series, as ``UPSERT_STUDIES`` (attributes as JSON text).
+UPSERT_SERIES_MANY = f"""
+INSERT INTO series ({_SERIES_COLUMNS})
+SELECT r.uid, r.study, r.modality, r.number, r.description, r.pps_date, r.pps_time,
+    r.attributes::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[])
+    AS r(uid, study, modality, number, description, pps_date, pps_time, attributes)
+ORDER BY r.uid COLLATE "C"{_SERIES_CONFLICT}
 """
 
 

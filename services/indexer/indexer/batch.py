@@ -17,44 +17,15 @@ import orjson
 
 from dicomcommon.adapters import db
 from dicomcommon.adapters.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply, bulk, newinstances, parking, tagindexing
+from indexer import apply, bulk, newinstances, parking, recounts, tagindexing
 
 log = logging.getLogger(__name__)
 
 Command = tuple[int, InstanceStored | DeleteRequested]  # (stream sequence, event)
 
-_RECOUNT_SERIES = """
-UPDATE series s SET number_of_instances =
-    (SELECT count(*) FROM instance i WHERE i.series_instance_uid = s.series_instance_uid)
-WHERE s.series_instance_uid = ANY($1::text[])
-"""
 _DROP_EMPTY_SERIES = """
 DELETE FROM series WHERE series_instance_uid = ANY($1::text[]) AND number_of_instances = 0
 """
-_RECOUNT_STUDIES = """
-UPDATE study st SET
-    number_of_series = c.series, number_of_instances = c.instances,
-    modalities_in_study = c.modalities, sop_classes_in_study = c.sop_classes
-FROM (
-    SELECT u.uid,
-        (SELECT count(*) FROM series s WHERE s.study_instance_uid = u.uid) AS series,
-        (SELECT count(*) FROM instance i WHERE i.study_instance_uid = u.uid) AS instances,
-        coalesce((SELECT array_agg(DISTINCT s.modality ORDER BY s.modality) FROM series s
-                  WHERE s.study_instance_uid = u.uid AND s.modality IS NOT NULL), '{}')
-            AS modalities,
-        coalesce((SELECT array_agg(DISTINCT i.sop_class_uid ORDER BY i.sop_class_uid)
-                  FROM instance i WHERE i.study_instance_uid = u.uid), '{}') AS sop_classes
-    FROM unnest($1::text[]) AS u(uid)
-) c
-WHERE st.study_instance_uid = c.uid
-RETURNING st.study_instance_uid, st.access_groups
-"""
-# Series, then studies (the lock order), in one statement: the study counts read no series
-# count, so the snapshot both updates share is the same one two statements would see.
-_RECOUNT_BOTH = (
-    f"WITH series_recounted AS ({_RECOUNT_SERIES.strip()} RETURNING 1)\n"
-    + _RECOUNT_STUDIES.replace("$1", "$2")
-)
 _DROP_EMPTY_STUDIES = """
 DELETE FROM study WHERE study_instance_uid = ANY($1::text[]) AND number_of_instances = 0
 """
@@ -159,14 +130,14 @@ async def _recount(conn: asyncpg.Connection, work: apply.BatchWork) -> list[asyn
     """Recount the touched series and studies, dropping those left empty; returns each
     recounted study's access groups (read before an emptied study goes)."""
     if work.series and work.studies and not work.removed:  # nothing left: both in one go
-        return list(await conn.fetch(_RECOUNT_BOTH, sorted(work.series), sorted(work.studies)))
+        return list(await conn.fetch(recounts.BOTH, sorted(work.series), sorted(work.studies)))
     recounted: list[asyncpg.Record] = []
     if work.series:
-        await conn.execute(_RECOUNT_SERIES, sorted(work.series))
+        await conn.execute(recounts.SERIES, sorted(work.series))
         if work.removed:
             await conn.execute(_DROP_EMPTY_SERIES, sorted(work.series))
     if work.studies:
-        recounted = list(await conn.fetch(_RECOUNT_STUDIES, sorted(work.studies)))
+        recounted = list(await conn.fetch(recounts.STUDIES, sorted(work.studies)))
         if work.removed:
             await conn.execute(_DROP_EMPTY_STUDIES, sorted(work.studies))
     return recounted

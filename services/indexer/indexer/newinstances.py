@@ -1,10 +1,11 @@
 """The common case in one round trip: a batch of stores of instances the index has never seen.
 
-``ingest_new_instances`` (migration 0019) writes such a batch in one call, in the implicit
+``ingest_new_instances`` (migration 0023) writes such a batch in one call, in the implicit
 transaction of that one statement: no ``BEGIN`` and ``COMMIT`` round trips, no statement per
 level. Every value it writes is computed here, by the functions the per-command path uses
-(``apply.study_row``, ``series_row``, ``instance_row``, ``tagindexing.STORED``), so the
-rules keep their one home; the function only writes them.
+(``apply.study_row``, ``series_row``, ``instance_row``), and the statements both paths share
+are handed to it (``apply.UPSERT_STUDIES``, ``UPSERT_SERIES_MANY``, ``recounts.BOTH``,
+``tagindexing.STORED``), so the rules keep their one home; the function only writes them.
 
 Anything else (a delete, a store the index knows, two stores of one instance, stores into one
 study with different access groups, a study that refuses its uploader, an instance another
@@ -22,13 +23,13 @@ import orjson
 
 from dicomcommon.adapters import db
 from dicomcommon.adapters.events import DeleteRequested, InstanceStored, Outcome, OutcomeStatus
-from indexer import apply, bulk, parking, tagindexing
+from indexer import apply, bulk, parking, recounts, tagindexing
 
 log = logging.getLogger(__name__)
 
 Command = tuple[int, InstanceStored | DeleteRequested]  # as ``batch.Command``
 
-_CALL = f"SELECT ingest_new_instances({', '.join(f'${n}' for n in range(1, 41))})"
+_CALL = f"SELECT ingest_new_instances({', '.join(f'${n}' for n in range(1, 44))})"
 _STUDY_JSON = (11, 12, 13)  # attributes, access and uploader groups (no arrays of arrays)
 _SERIES_JSON = (7,)  # attributes
 
@@ -60,7 +61,7 @@ async def apply_new(pool: asyncpg.Pool, commands: list[Command]) -> list[Outcome
 
 
 def arguments(stores: list[bulk.Store]) -> list[Any]:
-    """The call's 40 arguments: study, series and instance columns, then the tag statement.
+    """The call's 43 arguments: study, series and instance columns, then the statements.
     One row per study and per series (the batch's newest instance's, as the per-command
     path leaves them), sorted by UID."""
     studies = {ev.study_instance_uid: ev for _, _, ev in stores}
@@ -73,6 +74,9 @@ def arguments(stores: list[bulk.Store]) -> list[Any]:
         *_as_json(_transpose(series_rows), _SERIES_JSON),
         *bulk.columns(instance_rows),
         tagindexing.STORED,
+        apply.UPSERT_STUDIES,
+        apply.UPSERT_SERIES_MANY,
+        recounts.BOTH,
     ]
 
 

@@ -37,16 +37,14 @@ def _newest_upsert(table: str, uid: str, level: str) -> str:
     RETURNING 1"""
 
 
-_SERIES_UPSERT = _newest_upsert("extended_tag_series", "series_instance_uid", "Series")
-_STUDY_UPSERT = _newest_upsert("extended_tag_study", "study_instance_uid", "Study")
-
-
 def _statement(tags: str, instances: str) -> str:
     """The indexing statement for the tags matching ``tags`` and the instances matching
     ``instances`` (conditions over ``extended_query_tag`` and ``instance i``). Each document
     is read (detoasted) once, however many tags pick from it, and none at all while no tag
     matches (``EXISTS`` is checked once, before any instance is read: the common case of an
     ingest batch in an archive without extended query tags)."""
+    series = _newest_upsert("extended_tag_series", "series_instance_uid", "Series")
+    studies = _newest_upsert("extended_tag_study", "study_instance_uid", "Study")
     return f"""
 WITH tags AS (
     SELECT tag_key, path, vr, level, private_creator,
@@ -82,9 +80,9 @@ WITH tags AS (
     ON CONFLICT (tag_key, sop_instance_uid) DO UPDATE SET {_UPDATE}
     RETURNING 1
 ), series AS (
-    {_SERIES_UPSERT}
+    {series}
 ), studies AS (
-    {_STUDY_UPSERT}
+    {studies}
 ), errors AS (
     INSERT INTO extended_tag_error (tag_key, sop_instance_uid, study_instance_uid,
         series_instance_uid, error_message)

@@ -1,4 +1,4 @@
-"""The one-call path for new instances (``newinstances``, migration 0019) against real
+"""The one-call path for new instances (``newinstances``, migration 0023) against real
 PostgreSQL: it writes exactly what the per-command path writes for the same batch, and it
 leaves every other case to that path without writing anything."""
 

@@ -28,15 +28,22 @@ class Frame(BaseModel):
     fragments: list[tuple[int, int]]
 
 
-class InstanceStored(BaseModel):
-    """A new version of an instance was written to blob storage; the indexer makes it visible."""
+class IngestCommand(BaseModel):
+    """What every ingest command carries: its id (the JetStream message id, so a retried
+    publish is dropped), the request it serves, and where its outcome goes (``None``: nobody
+    waits for it)."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["store"] = "store"
     command_id: str
     request_id: str
     reply_subject: str | None = None
+
+
+class InstanceStored(IngestCommand):
+    """A new version of an instance was written to blob storage; the indexer makes it visible."""
+
+    kind: Literal["store"] = "store"
     study_instance_uid: str
     series_instance_uid: str
     sop_instance_uid: str
@@ -82,15 +89,10 @@ class OffloadedMetadata(BaseModel):
     bulk_data: dict[str, tuple[int, int]] = Field(default_factory=dict)
 
 
-class DeleteRequested(BaseModel):
+class DeleteRequested(IngestCommand):
     """Delete a study, a series of it, or one instance (the narrowest UID given)."""
 
-    model_config = ConfigDict(frozen=True)
-
     kind: Literal["delete"] = "delete"
-    command_id: str
-    request_id: str
-    reply_subject: str | None = None
     study_instance_uid: str
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None

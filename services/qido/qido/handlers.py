@@ -56,10 +56,10 @@ async def count(request: Request, level: Level) -> Response:
     """How many entities of ``level`` match (as dcm4chee-arc's ``…/count`` resources answer)."""
     ctx: QidoContext = request.app.state.ctx
     query = await _query(request, level)
-    count = await _counted(request, query)
-    if count is None:
+    found = await _counted(request, query)
+    if found is None:
         raise PayloadTooLarge(_too_many(ctx.settings.max_scan_rows))
-    return JSONResponse({"count": count})
+    return JSONResponse({"count": found})
 
 
 async def _query(request: Request, level: Level) -> Query:

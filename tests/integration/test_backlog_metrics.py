@@ -78,7 +78,8 @@ async def test_feed_rows_the_relay_has_not_published_are_the_relay_lag(stack: St
     pool = await asyncpg.create_pool(stack.postgres_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as holder, holder.transaction():
-            # the relay's own election lock: while held here, no replica relays
+            # the relay records its position in this row: while it is locked here, the
+            # recorded position stays behind what the relay published
             await holder.fetchval("SELECT last_sequence FROM feed_relay FOR UPDATE")
             body = instances.to_bytes(instances.fresh())
             assert instances.store(stack.dicomweb_url, body).status_code == 200

@@ -237,6 +237,25 @@ async def test_filesystem_put_leaves_no_temp_file_behind(tmp_path: Path) -> None
     assert sorted(path.name for path in (tmp_path / "a").iterdir()) == ["ok.dcm"]
 
 
+async def test_filesystem_put_of_a_new_key_writes_in_place_without_a_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh key needs no temp file and rename (no reader knows it yet); only replacing an
+    existing key goes through them, so that one stays whole if the rename fails."""
+
+    def refuse_rename(self: Path, target: Path) -> Path:
+        raise OSError("rename refused")
+
+    store = await open_store(StorageSettings(root=tmp_path))
+    monkeypatch.setattr(Path, "replace", refuse_rename)
+    await put_bytes(store, "a/b/new.dcm", PAYLOAD)
+    assert await store.read("a/b/new.dcm") == PAYLOAD
+    with pytest.raises(BackendUnavailable):
+        await put_bytes(store, "a/b/new.dcm", PAYLOAD[::-1])
+    assert await store.read("a/b/new.dcm") == PAYLOAD
+    assert sorted(path.name for path in (tmp_path / "a" / "b").iterdir()) == ["new.dcm"]
+
+
 async def test_s3_store_on_a_dead_port_is_unavailable_quickly(seaweedfs: SeaweedFs) -> None:
     dead = s3_settings(seaweedfs, s3_endpoint_url=f"http://127.0.0.1:{_dead_port()}")
     began = time.monotonic()

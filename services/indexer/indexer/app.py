@@ -62,9 +62,7 @@ async def _work(settings: Settings, app: Starlette) -> None:
     app.state.migrated.set()
     watch = FeedWatch(settings.postgres)
     watch.start()
-    feed_relay = Relay(
-        app.state.lean_pool, app.state.bus, settings.nats, settings.http.public_base_url
-    )
+    feed_relay = Relay(app.state.pool, app.state.bus, settings.nats, settings.http.public_base_url)
     try:
         await asyncio.gather(
             app.state.consumer.run(),

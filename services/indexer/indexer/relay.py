@@ -4,10 +4,12 @@ JetStream stream, so subscribers replay from any point and never miss an entry.
 It reads only committed rows (after the indexer's transaction), so a crash between commit and
 publish loses nothing. ``Nats-Msg-Id`` = sequence makes a re-publish after a crash between
 publish and bookkeeping a no-op for the stream; where it stopped is the ``feed_relay`` row
-in PostgreSQL, raised to the stream's own last entry at start and after errors when that entry
-is still held (the stream's max age may have expired it: then the row alone counts). That
-row's lock elects one relaying replica at a time. Subjects: ``dicom.feed.create`` /
-``.update`` / ``.delete``.
+in PostgreSQL, raised to the stream's own last entry on election (the stream's max age may have
+expired it: then the row alone counts). One relaying replica at a time: the one holding a
+session advisory lock on its own connection, so a wake-up is one round trip, recording the
+last batch's position and reading the next page in one statement (no claim, no transaction
+block); a lost connection loses the lock and its holder stops with it.
+Subjects: ``dicom.feed.create`` / ``.update`` / ``.delete``.
 """
 
 from __future__ import annotations
@@ -28,81 +30,90 @@ from dicomcommon.web import publicbase
 
 log = logging.getLogger(__name__)
 
-BATCH = 256  # rows published per transaction
+BATCH = 256  # rows published per wake-up
 IDLE_RECHECK_SECONDS = 1.0  # fallback poll when no notification arrives
 ACK_TIMEOUT_SECONDS = 10.0
 _HEADROOM = 1024  # for the message headers within the server's max_payload
 
 _SAME_ROW = "SELECT true FROM change_feed WHERE sequence = $1 AND sop_instance_uid = $2"
-# The advance commits without waiting for its WAL flush (``synchronous_commit`` off for this
-# transaction only): a position lost in a crash is found again from the stream's own last
-# entry (``check_stream``), and a re-published entry is dropped by its message id.
-_ADVANCE = """
-UPDATE feed_relay SET last_sequence = $1
-WHERE last_sequence < $1 AND set_config('synchronous_commit', 'off', true) = 'off'
+_LOCK_KEY = 0x44494652  # one relaying replica at a time
+_ELECT = "SELECT pg_try_advisory_lock($1)"
+_POSITION = "SELECT last_sequence FROM feed_relay"
+# The previous batch's position is recorded by the statement that reads the next page; it
+# commits without waiting for its WAL flush (``synchronous_commit`` off for this statement's
+# transaction only): a position lost in a crash is found again from the stream's own last entry
+# (``_elected``), and a re-published entry is dropped by its message id.
+_ADVANCE_AND_PAGE = f"""
+WITH advance AS (
+    UPDATE feed_relay SET last_sequence = $1
+    WHERE last_sequence < $1 AND set_config('synchronous_commit', 'off', true) = 'off'
+)
+{feed.RELAY_PAGE}
 """
 
 
 class Relay:
-    """Publishes feed rows until cancelled; ``check_stream`` is set when the bookkeeping may lag
-    the stream (a fresh process, or after an error)."""
+    """Publishes feed rows until cancelled, while elected."""
 
     def __init__(
         self, pool: asyncpg.Pool, bus: Bus, nats: NatsSettings, public_base_url: str
     ) -> None:
-        self.pool = pool
+        self.pool = pool  # its connections may hold session state: the lock is released
         self.bus = bus
         self.nats = nats
         self.replacement = publicbase.bulk_replacement(public_base_url)
-        self.check_stream = True
 
     async def run(self, watch: FeedWatch) -> None:
-        """Relay for ever; sleep until the feed grows (or the fallback poll) when caught up."""
+        """Relay for ever: hold a connection, get elected on it, relay; after an error start
+        again (on a fresh connection: the lock goes with the old one)."""
         await self.bus.connected.wait()
         while True:
-            mark = watch.mark()
             try:
-                published = await self.relay_once()
+                async with db.connection(self.pool) as conn:
+                    await self._lead(conn, watch)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("change-feed relay interrupted: %s", exc)
-                self.check_stream = True
                 await asyncio.sleep(1)
-                continue
+
+    async def _lead(self, conn: asyncpg.Connection, watch: FeedWatch) -> None:
+        """Wait to be elected, then relay on this connection; sleep until the feed grows (or
+        the fallback poll) when caught up."""
+        await self._elect(conn)
+        # From here the lock is this connection's until it goes back to the pool (whose reset
+        # releases every advisory lock) or is lost.
+        position = await self._elected(conn)
+        while True:
+            mark = watch.mark()
+            position, published = await self.relay_once(conn, position)
             if published < BATCH:
                 await watch.wait(mark, IDLE_RECHECK_SECONDS)
 
-    async def relay_once(self) -> int:
-        """Publish the next batch after the last relayed sequence; returns how many. Zero too
-        when another replica holds the relay row."""
-        async with db.connection(self.pool) as conn, conn.transaction():
-            if self.check_stream:
-                rows = await self._checked_page(conn)
-            else:
-                page = await conn.fetch(feed.RELAY_CLAIM_AND_PAGE, BATCH)
-                rows = [row for row in page if row["sequence"] is not None]
-            await self._publish(rows)
-            if rows:
-                await conn.execute(_ADVANCE, rows[-1]["sequence"])
-        return len(rows)
+    async def _elect(self, conn: asyncpg.Connection) -> None:
+        """Return once this connection holds the relay's lock (another replica may hold it:
+        then try again every ``IDLE_RECHECK_SECONDS``)."""
+        while True:
+            if await conn.fetchval(_ELECT, _LOCK_KEY):
+                return
+            await asyncio.sleep(IDLE_RECHECK_SECONDS)
 
-    async def _checked_page(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        """The claim, raised to the stream's own last entry, then the page after it."""
-        last = await conn.fetchval(feed.RELAY_CLAIM)
-        if last is None:
-            return []
-        last = max(last, await self._stream_position(conn))
-        rows = list(await conn.fetch(feed.RELAY_PAGE, last, BATCH))
-        self.check_stream = False
-        if not rows:
-            await conn.execute(_ADVANCE, last)
-        return rows
+    async def relay_once(self, conn: asyncpg.Connection, position: int) -> tuple[int, int]:
+        """Record ``position``, publish the next batch after it; returns the new position and
+        how many were published."""
+        rows = await conn.fetch(_ADVANCE_AND_PAGE, position, BATCH)
+        await self._publish(rows)
+        return (rows[-1]["sequence"] if rows else position), len(rows)
+
+    async def _elected(self, conn: asyncpg.Connection) -> int:
+        """Where to go on from: the recorded position, raised to the stream's own last entry."""
+        recorded = await conn.fetchval(_POSITION)
+        return int(max(recorded, await self._stream_position(conn)))
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         """Publish in order without waiting for each ack, then wait for all of them: one
-        connection keeps the order, and a failed ack rolls the whole batch back to retry
-        (the retry's duplicates are dropped by their message ids)."""
+        connection keeps the order, and a failed ack keeps the position, so the whole batch
+        goes again (the retry's duplicates are dropped by their message ids)."""
         if not rows:
             return
         nc, js = self.bus.require()

@@ -39,8 +39,6 @@ def _wado() -> Iterator[tuple[str, str]]:
 
 def _feed() -> Iterator[tuple[str, str]]:
     yield "feed.RELAY_PAGE", feed.RELAY_PAGE
-    yield "feed.RELAY_CLAIM", feed.RELAY_CLAIM
-    yield "feed.RELAY_CLAIM_AND_PAGE", feed.RELAY_CLAIM_AND_PAGE
     for metadata in (False, True):
         for groups in (False, True):
             shape = f"[metadata={metadata}, groups={groups}]"

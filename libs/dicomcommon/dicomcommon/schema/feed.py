@@ -32,21 +32,6 @@ FROM change_feed f {INSTANCE_JOIN}
 WHERE f.sequence > $1 ORDER BY f.sequence LIMIT $2
 """
 
-# The relay row, claimed by one replica at a time (none while another holds it).
-RELAY_CLAIM = "SELECT last_sequence FROM feed_relay FOR UPDATE SKIP LOCKED"
-
-# The claim and the page in one round trip, at most ``$1`` rows: no row when another replica
-# holds the relay row, else one row per feed row to publish, or one row of NULLs (``sequence``)
-# when none is due.
-RELAY_CLAIM_AND_PAGE = f"""
-WITH claim AS ({RELAY_CLAIM})
-SELECT claim.last_sequence AS claimed, page.* FROM claim LEFT JOIN LATERAL (
-    SELECT {COLUMNS}, {METADATA_COLUMN}
-    FROM change_feed f {INSTANCE_JOIN}
-    WHERE f.sequence > claim.last_sequence ORDER BY f.sequence LIMIT $1
-) page ON true
-"""
-
 # ``state`` at read time: ``Current`` while the instance holds this entry's version.
 _STATE = """CASE WHEN i.sop_instance_uid IS NULL THEN 'Deleted'
     WHEN i.version = f.version THEN 'Current' ELSE 'Replaced' END AS state"""

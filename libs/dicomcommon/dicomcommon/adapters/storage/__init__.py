@@ -27,9 +27,10 @@ class BlobStore(Protocol):
 
     async def put(self, key: str, source: BinaryIO | Path, size: int) -> None:
         """Store ``size`` bytes read from ``source`` (a file object positioned at 0, or a path)
-        under ``key`` atomically: readers see the whole blob or nothing. A source shorter than
-        ``size`` raises ``ValueError`` and stores nothing; putting a key again replaces it
-        whole (callers use fresh versioned keys, so this only happens on retries)."""
+        under ``key``, durably once it returns; a key handed out after that (by the index)
+        holds the whole blob. A source shorter than ``size`` raises ``ValueError`` and stores
+        nothing; putting a key again replaces it whole, readers seeing the old or the new blob
+        (callers use fresh versioned keys, so this only happens on retries)."""
 
     def get(
         self, key: str, start: int = 0, length: int | None = None, chunk_size: int = 1 << 20

@@ -1,8 +1,10 @@
 """Blobs as files under one root folder: the embedded default and single-node deployments.
 
-Writes are atomic and durable (temp file in the target folder, fsync, rename, fsync the
-folder), so a crash leaves either the whole blob or none of it. File I/O runs in worker threads
-so a slow disk never stalls the event loop that serves other requests.
+Writes are durable before ``put`` returns (fsync the file, then its folder). A new key is
+written in place: keys are fresh versions no reader knows before the index has them, so a crash
+mid-write leaves only an orphan the sweeper removes by age, and the temp file and rename would
+be work for nothing. Putting an existing key again (a retry) replaces it whole: temp file,
+fsync, rename. File I/O runs in worker threads so a slow disk never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class FilesystemBlobStore:
         )
         with opened as reader:
             try:
-                await asyncio.to_thread(_write_atomically, path, reader, size)
+                await asyncio.to_thread(_write_durably, path, reader, size)
             except OSError as exc:
                 raise BackendUnavailable(f"cannot write blob {key}: {exc}") from exc
 
@@ -163,6 +165,39 @@ class _OpenBlob:
     def close(self) -> None:
         with self._lock:
             os.close(self._fd)
+
+
+def _write_durably(path: Path, reader: BinaryIO, size: int) -> None:
+    """A new key in place (create-exclusive, write, fsync, fsync the folder); an existing one
+    is replaced whole. A failed write removes what it began."""
+    fd = _create_exclusive(path)
+    if fd is None:
+        _write_atomically(path, reader, size)
+        return
+    try:
+        with os.fdopen(fd, "wb") as blob:
+            _copy_exactly(reader, blob, size)
+            blob.flush()
+            os.fsync(blob.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _create_exclusive(path: Path) -> int | None:
+    """The new file's descriptor, or None when the key exists. Its folders are made on demand
+    (a concurrent ``delete`` may remove an emptied folder in between: retry)."""
+    for attempt in range(_MKDIR_ATTEMPTS):
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            return None
+        except FileNotFoundError:
+            if attempt == _MKDIR_ATTEMPTS - 1:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+    raise AssertionError("unreachable")
 
 
 def _write_atomically(path: Path, reader: BinaryIO, size: int) -> None:

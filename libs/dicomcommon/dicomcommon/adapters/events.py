@@ -15,6 +15,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from dicomcommon.schema.rows import InstanceBlob
+
 STORE_SUBJECT = "store"
 DELETE_SUBJECT = "delete"
 
@@ -40,16 +42,12 @@ class IngestCommand(BaseModel):
     reply_subject: str | None = None
 
 
-class InstanceStored(IngestCommand):
-    """A new version of an instance was written to blob storage; the indexer makes it visible."""
+class InstanceStored(IngestCommand, InstanceBlob):
+    """A new version of an instance was written to blob storage; the indexer makes it visible.
+    Its UIDs, SOP class, transfer syntax and blob key are the fields of ``InstanceBlob`` (the
+    row a retrieve reads back), declared once there."""
 
     kind: Literal["store"] = "store"
-    study_instance_uid: str
-    series_instance_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    blob_key: str
     size: int
     sha256: str
     metadata: dict[str, Any]

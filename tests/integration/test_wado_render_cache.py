@@ -144,15 +144,18 @@ def test_identical_concurrent_requests_render_once(stack: Stack) -> None:
     assert _lookups(stack, "miss") == misses + 1
 
 
-def test_an_undecodable_picture_is_406_every_time(stack: Stack) -> None:
+def test_an_undecodable_picture_is_406_every_time_and_decoded_once(stack: Stack) -> None:
     ds = instances.fresh()
     ds.PixelData = bytes(len(ds.PixelData) // 2)  # half the pixels the description promises
     assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code in (200, 202)
     path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
     url = f"{stack.dicomweb_url}/{path}/instances/{ds.SOPInstanceUID}/rendered"
     codes = {httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code}
-    codes.add(httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code)
+    refused, misses = _lookups(stack, "refused"), _lookups(stack, "miss")
+    again = httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60)
+    codes.add(again.status_code)
     assert np.array(sorted(codes)).tolist() == [406]
+    assert _lookups(stack, "refused") == refused + 1 and _lookups(stack, "miss") == misses
 
 
 def test_a_deleted_instance_is_not_served_from_its_cached_picture(stack: Stack) -> None:

@@ -192,3 +192,11 @@ def test_a_jpeg_2000_thumbnail_fits_its_box_and_keeps_the_aspect(stack: Stack) -
         assert 10 < np.asarray(image).mean() < 245  # a picture, not a blank
     whole = Image.open(io.BytesIO(_get(f"{url}/rendered").content))
     assert whole.size == (640, 480)
+
+
+def test_nothing_is_rendered_ahead_when_the_setting_is_off(stack: Stack) -> None:
+    _, url = _stored(stack)
+    misses, hits = _lookups(stack, "miss"), _lookups(stack, "hit")
+    _get(f"{url}/thumbnail")
+    assert _lookups(stack, "miss") == misses + 1 and _lookups(stack, "hit") == hits
+    assert _metric(stack, "dicomweb_prerendered_total", "made") == 0

@@ -3,11 +3,12 @@ stored (created or replaced) gets its thumbnail and / or its default rendering m
 background and put in the cache of rendered pictures (``wado.render_cache``), so a study list
 or a viewer's first look does not wait on a decode.
 
-It follows the feed from its newest entry at start (``LISTEN`` wake-ups, ``wado.schema``'s
-``FEED_SINCE`` pages), renders one picture at a time and only while no request's conversion is
-running (the lowest priority), and, when more than ``prerender_max_lag`` entries behind (a bulk
-import), skips ahead to the newest. Ingest never waits for it; a picture it misses (skipped,
-evicted, or rendered in another replica) is rendered at its first request as before. It reads
+Each process follows the whole feed for its own cache, from its newest entry at start
+(``LISTEN`` wake-ups, ``dicomcommon.schema.wado``'s ``FEED_SINCE`` pages), renders one picture
+at a time and only while no request's conversion is running (the lowest priority), and, when
+more than ``prerender_max_lag`` entries behind (a bulk import), skips ahead to the newest.
+Ingest never waits for it; a picture it misses (skipped or evicted) is rendered at its first
+request as before. It reads
 the index as a request would and serves nothing: a request still finds the instance's row
 (a deleted instance is a 404), passes authorization and is audited before any cache hit.
 """
@@ -82,7 +83,8 @@ class Prerenderer:
 
     async def _follow(self, last: int | None) -> int:
         """Render the pictures of the feed's entries after ``last``, page by page, forever."""
-        newest = (await db.fetchrow(self.ctx.pool, reads.FEED_LAST))["last"]  # type: ignore[index]
+        row = await db.fetchrow(self.ctx.pool, reads.FEED_LAST)
+        newest = int(row["last"]) if row is not None else 0
         if last is None or newest - last > self.max_lag:
             if last is not None:
                 PRERENDERED.labels("behind").inc(newest - last)

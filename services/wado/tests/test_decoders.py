@@ -1,15 +1,10 @@
-"""The decoder order ``decoders.prefer_fastest`` sets, that every plugin stays usable, and that
-JPEG 2000 decodes the same on several threads."""
+"""The decoder order ``decoders.prefer_fastest`` sets, and that every plugin stays usable."""
 
 from __future__ import annotations
 
-import os
-
-import openjpeg
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.encaps import generate_frames
 from pydicom.pixels.decoders.base import get_decoder
 
 from wado import decoders
@@ -45,13 +40,3 @@ def test_pixels_decode_the_same_with_the_preferred_plugin(name: str) -> None:
         assert abs(preferred.astype(int) - by_gdcm.astype(int)).max() <= 2
     else:
         assert (preferred == by_gdcm).all()
-
-
-def test_jpeg_2000_decodes_the_same_on_several_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    ds = pydicom.dcmread(get_testdata_file("MR2_J2KI.dcm"))
-    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    monkeypatch.setenv(decoders.OPENJPEG_THREADS, "1")
-    alone = openjpeg.decode(frame)
-    decoders.use_threads(3)
-    assert os.environ[decoders.OPENJPEG_THREADS] == "3"  # (inherited by worker processes)
-    assert (openjpeg.decode(frame) == alone).all()

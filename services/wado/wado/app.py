@@ -28,7 +28,6 @@ _READ = ["GET", "HEAD"]
 def create_app(settings: Settings) -> Starlette:
     """The WADO app; routes keep the public ``/dicom-web`` prefix (PS3.18 §10.4.1)."""
     decoders.prefer_fastest()
-    decoders.use_threads(settings.decode_threads)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

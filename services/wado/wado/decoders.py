@@ -6,16 +6,9 @@ times faster for some syntaxes: CharLS (``pyjpegls``) for JPEG-LS, 4 to 10 times
 (``pylibjpeg``) for JPEG 2000, 1.1 to 4 times; libjpeg (``pylibjpeg``) for JPEG Baseline, about
 3 times. GDCM stays first for JPEG Lossless, where it is about twice as fast. The others stay
 behind as fall-backs, still tried in turn when the first one fails on a file.
-
-OpenJPEG (behind both ``pylibjpeg`` and Pillow's reduced decoding) decodes a JPEG 2000 frame's
-code-blocks on ``OPJ_NUM_THREADS`` threads, read at each decode: ``use_threads`` sets it from
-the settings, so a first rendering of a large image waits for about one core's share of its
-decode instead of all of it, at about the same CPU.
 """
 
 from __future__ import annotations
-
-import os
 
 from pydicom import uid
 from pydicom.pixels.decoders.base import get_decoder
@@ -29,13 +22,6 @@ FIRST: dict[str, str] = {
     uid.JPEG2000: "pylibjpeg",
 }
 _PLUGIN_MODULES = ("gdcm", "pylibjpeg", "pillow", "pyjpegls")  # pydicom.pixels.decoders.*
-OPENJPEG_THREADS = "OPJ_NUM_THREADS"
-
-
-def use_threads(count: int) -> None:
-    """Let OpenJPEG decode on ``count`` threads, in this process and the worker processes it
-    spawns later (they inherit its environment)."""
-    os.environ[OPENJPEG_THREADS] = str(count)
 
 
 def prefer_fastest() -> None:

@@ -36,9 +36,6 @@ class Settings(BaseSettings, WebServiceSettings, ConversionLimits):
     # Worker processes that decode and encode pictures, so a long decode (the codecs hold the
     # GIL) never stalls the process's other requests; 0: a worker thread (see render_workers).
     render_processes: int = Field(default=0, ge=0, le=64)
-    # Threads one JPEG 2000 decode may use (OpenJPEG; wado.decoders): a large first rendering
-    # then waits for part of its decode; set it to the CPUs a wado process may use (1: one).
-    decode_threads: int = Field(default=2, ge=1, le=64)
     # Render each stored instance's thumbnail / default rendering (JPEG) in the background as
     # the change feed announces it, so its first request is a cache hit (wado.prerender); off
     # by default: it costs a rendering per stored instance whether anyone looks or not.

@@ -6,7 +6,8 @@ Servers refuse different instances (Orthanc decodes no JPEG 2000, for one), and 
 quick while a decode is not, so the all-requests figures compare different work. Every phase
 therefore also reports its answers by status, and once every target ran,
 ``shared_figures`` adds the same figures over only the requests that every target answered
-with a picture: the like-for-like comparison.
+with a picture: the like-for-like comparison. Each phase also reports the server CPU per
+request of each process (wado, traefik, postgres, …) where the processes are ours to read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench.client import Done, PoolResult, RequestFailed, run_pool
 from bench.context import Phase, PhaseContext, error_note
 from bench.corpus import Corpus, Instance
 from bench.report import Figure, Results, rate
+from bench.stow import cpu_figures
 
 FIRST, REPEATED, URI_FIRST = "first request", "repeated (cached)", "WADO-URI first request"
 SHARED = "only instances every server renders"
@@ -106,11 +108,17 @@ async def _measured(
         answers.seconds[key] = time.perf_counter() - began
         return Done(units=1, nbytes=len(response.content))
 
-    result = await run_pool(jobs, 1, ctx.plan.deadline_seconds, get)
-    return [
+    result, cpu = await ctx.measure_cpu_by_role(
+        lambda: run_pool(jobs, 1, ctx.plan.deadline_seconds, get)
+    )
+    figures = [
         *_latency_figures(f"{name} (all requests)", result),
         Figure(f"{name}: refused (not 200)", result.errors, "req", False, answers.counts()),
     ]
+    requests = result.units + result.errors
+    if cpu is not None and requests:
+        figures += cpu_figures(name, cpu, requests, "ms/req")
+    return figures
 
 
 def _latency_figures(name: str, result: PoolResult, note: str | None = None) -> list[Figure]:

@@ -46,13 +46,13 @@ def stow_phase(share: float, per_request: int, concurrency: int) -> Phase:
     return run
 
 
-def cpu_figures(name: str, cpu: CpuByRole, units: int) -> list[Figure]:
-    """Server CPU milliseconds per instance: all processes, then each role that spent any
-    (stow, indexer, postgres, nats-server, traefik, …), largest first."""
-    figures = [Figure(f"{name}: server CPU", sum(cpu.values()) / units * 1e3, "ms/inst", False)]
+def cpu_figures(name: str, cpu: CpuByRole, units: int, unit: str = "ms/inst") -> list[Figure]:
+    """Server CPU milliseconds per instance (or per ``unit``): all processes, then each role
+    that spent any (stow, indexer, postgres, nats-server, traefik, …), largest first."""
+    figures = [Figure(f"{name}: server CPU", sum(cpu.values()) / units * 1e3, unit, False)]
     for role, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
         if seconds > 0:
-            figures.append(Figure(f"{name}: CPU {role}", seconds / units * 1e3, "ms/inst", False))
+            figures.append(Figure(f"{name}: CPU {role}", seconds / units * 1e3, unit, False))
     return figures
 
 

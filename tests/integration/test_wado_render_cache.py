@@ -144,15 +144,18 @@ def test_identical_concurrent_requests_render_once(stack: Stack) -> None:
     assert _lookups(stack, "miss") == misses + 1
 
 
-def test_an_undecodable_picture_is_406_every_time(stack: Stack) -> None:
+def test_an_undecodable_picture_is_406_every_time_and_decoded_once(stack: Stack) -> None:
     ds = instances.fresh()
     ds.PixelData = bytes(len(ds.PixelData) // 2)  # half the pixels the description promises
     assert instances.store(stack.dicomweb_url, instances.to_bytes(ds)).status_code in (200, 202)
     path = f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
     url = f"{stack.dicomweb_url}/{path}/instances/{ds.SOPInstanceUID}/rendered"
     codes = {httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code}
-    codes.add(httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60).status_code)
+    refused, misses = _lookups(stack, "refused"), _lookups(stack, "miss")
+    again = httpx.get(url, headers={"Accept": "image/jpeg"}, timeout=60)
+    codes.add(again.status_code)
     assert np.array(sorted(codes)).tolist() == [406]
+    assert _lookups(stack, "refused") == refused + 1 and _lookups(stack, "miss") == misses
 
 
 def test_a_deleted_instance_is_not_served_from_its_cached_picture(stack: Stack) -> None:
@@ -189,3 +192,11 @@ def test_a_jpeg_2000_thumbnail_fits_its_box_and_keeps_the_aspect(stack: Stack) -
         assert 10 < np.asarray(image).mean() < 245  # a picture, not a blank
     whole = Image.open(io.BytesIO(_get(f"{url}/rendered").content))
     assert whole.size == (640, 480)
+
+
+def test_nothing_is_rendered_ahead_when_the_setting_is_off(stack: Stack) -> None:
+    _, url = _stored(stack)
+    misses, hits = _lookups(stack, "miss"), _lookups(stack, "hit")
+    _get(f"{url}/thumbnail")
+    assert _lookups(stack, "miss") == misses + 1 and _lookups(stack, "hit") == hits
+    assert _metric(stack, "dicomweb_prerendered_total", "made") == 0

@@ -52,3 +52,22 @@ async def test_without_a_wait_a_free_slot_is_taken_at_once() -> None:
     gate = ConversionGate(max_running=1, max_bytes=1 << 30, wait_seconds=0)
     async with gate.admit(1):
         assert gate.running == 1
+
+
+async def test_background_work_waits_until_no_conversion_runs() -> None:
+    gate = ConversionGate(max_running=4, max_bytes=1 << 30, wait_seconds=5)
+    order: list[str] = []
+
+    async def request() -> None:
+        async with gate.admit(1):
+            await asyncio.sleep(0.05)
+            order.append("request")
+
+    async def background() -> None:
+        await asyncio.sleep(0.01)
+        await gate.wait_idle()
+        order.append("background")
+
+    await asyncio.gather(request(), background())
+    assert order == ["request", "background"]
+    await asyncio.wait_for(gate.wait_idle(), 1)  # idle: returns at once

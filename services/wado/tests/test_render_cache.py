@@ -1,5 +1,5 @@
 """The cache of rendered pictures: hits under the same key only, a byte budget, one
-rendering for identical concurrent requests, failures never kept."""
+rendering for identical concurrent requests, refusals (406) kept, other failures never."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from wado.render_cache import RenderCache
+from dicomcommon.errors import NotAcceptable
+from wado.render_cache import REFUSALS_SHARE, RenderCache
 
 
 class Renderer:
@@ -95,3 +96,34 @@ async def test_a_zero_budget_keeps_nothing() -> None:
     await cache.get("key", render)
     await cache.get("key", render)
     assert render.calls == 2 and cache.size == 0
+
+
+async def test_a_refusal_is_kept_and_answered_without_rendering_again() -> None:
+    cache = RenderCache(1000 * REFUSALS_SHARE)
+    calls = 0
+
+    async def refusing() -> bytes:
+        nonlocal calls
+        calls += 1
+        raise NotAcceptable("the frame cannot be rendered: undecodable")
+
+    for _ in range(3):
+        with pytest.raises(NotAcceptable, match="undecodable"):
+            await cache.get("key", refusing)
+    with pytest.raises(NotAcceptable, match="undecodable"):
+        cache.kept("key")
+    assert calls == 1 and cache.size == 0  # (refusals take no room from pictures)
+
+
+async def test_refusals_keep_to_their_share_of_the_budget() -> None:
+    cache = RenderCache(400 * REFUSALS_SHARE)
+
+    async def refusing() -> bytes:
+        raise NotAcceptable("x" * 100)
+
+    for n in range(10):
+        with pytest.raises(NotAcceptable):
+            await cache.get(n, refusing)
+    assert cache.kept(0) is None  # the oldest refusals left: asked again, rendered again
+    with pytest.raises(NotAcceptable):
+        cache.kept(9)

@@ -10,11 +10,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from dicomcommon.adapters import db
+from dicomcommon.adapters.feedwatch import FeedWatch
 from dicomcommon.adapters.storage.factory import open_store
 from dicomcommon.schema import version
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_web_service
-from wado import decoders, handlers, viewer, wado_uri
+from wado import decoders, handlers, prerender, viewer, wado_uri
 from wado.context import WadoContext
 from wado.metadata_cache import MetadataCache
 from wado.render_cache import RenderCache
@@ -38,10 +39,12 @@ def create_app(settings: Settings) -> Starlette:
                 gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes)
-                app.state.ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
+                ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
+                app.state.ctx = ctx
                 app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())
                 try:
-                    yield
+                    async with _rendering_ahead(ctx):
+                        yield
                 finally:
                     workers.close()
             finally:
@@ -66,6 +69,25 @@ def create_app(settings: Settings) -> Starlette:
     return create_web_service(
         "wado", settings, [*_routes(), *viewer.routes(settings)], lifespan, readiness, gates
     )
+
+
+@asynccontextmanager
+async def _rendering_ahead(ctx: WadoContext) -> AsyncIterator[None]:
+    """Pictures rendered as instances are stored (``wado.prerender``), when settings ask."""
+    settings = ctx.settings
+    kinds = prerender.default_pictures(settings.prerender_thumbnails, settings.prerender_rendered)
+    if not kinds:
+        yield
+        return
+    watch = FeedWatch(settings.postgres)
+    ahead = prerender.Prerenderer(ctx, watch, kinds, settings.prerender_max_lag)
+    watch.start()
+    ahead.start()
+    try:
+        yield
+    finally:
+        await ahead.close()
+        await watch.close()
 
 
 def _routes() -> list[Route]:

@@ -5,8 +5,12 @@ is never stale), the frames, the media type and every rendering parameter (windo
 region, quality). Entries are bounded in bytes (``render_cache_bytes``), least recently used
 first out. Identical requests that arrive while one is being rendered wait for that rendering
 instead of starting their own (single flight); it runs to its end even when the request that
-started it goes away, and a failure is not kept. The cache sits behind the handlers' index
-lookup, so every hit has passed the same authorization, study-group and audit steps as a miss.
+started it goes away. A picture that cannot be rendered (406: its stored frame is undecodable
+or contradicts its description) is kept too, as that refusal, in a small share of the budget:
+the same stored bytes fail the same way, so a repeat answers 406 at once instead of decoding
+again; any other failure (an outage, a full conversion cap) is not kept. The cache sits behind
+the handlers' index lookup, so every hit has passed the same authorization, study-group and
+audit steps as a miss, and a deleted instance is a 404 whatever it holds.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from collections.abc import Awaitable, Callable, Hashable
 
 from prometheus_client import Counter, Gauge
 
+from dicomcommon.errors import NotAcceptable
 from wado.lru import BytesLru
 
 LOOKUPS = Counter(
     "dicomweb_render_cache_lookups_total",
-    "Rendered pictures asked of the cache: hit, joined (a rendering under way) or miss",
+    "Rendered pictures asked of the cache: hit, refused (kept 406), joined (a rendering under"
+    " way) or miss",
     ["outcome"],
 )
 HELD = Gauge("dicomweb_render_cache_bytes", "Bytes of rendered pictures the cache holds")
+REFUSALS_SHARE = 16  # refusals (a reason each, under 1 KiB) may take 1/16 of the budget
 
 
 class RenderCache:
@@ -31,6 +38,7 @@ class RenderCache:
 
     def __init__(self, max_bytes: int) -> None:
         self._pictures: BytesLru[Hashable] = BytesLru(max_bytes)
+        self._refusals: BytesLru[Hashable] = BytesLru(max_bytes // REFUSALS_SHARE)
         self._running: dict[Hashable, asyncio.Task[bytes]] = {}
 
     @property
@@ -41,12 +49,18 @@ class RenderCache:
         return len(self._pictures)
 
     def kept(self, key: Hashable) -> bytes | None:
-        """The picture under ``key`` if kept (counted as a hit), else ``None`` (not counted:
-        the caller goes on to ``get``, which counts the miss)."""
+        """The picture under ``key`` if kept (counted as a hit), ``NotAcceptable`` if its
+        refusal is kept, else ``None`` (not counted: the caller goes on to ``get``, which
+        counts the miss)."""
         found = self._pictures.get(key)
         if found is not None:
             LOOKUPS.labels("hit").inc()
-        return found
+            return found
+        reason = self._refusals.get(key)
+        if reason is not None:
+            LOOKUPS.labels("refused").inc()
+            raise NotAcceptable(reason.decode())
+        return None
 
     async def get(self, key: Hashable, render: Callable[[], Awaitable[bytes]]) -> bytes:
         """The picture under ``key``: kept, being rendered, or rendered now by ``render``."""
@@ -63,6 +77,11 @@ class RenderCache:
 
     def _finished(self, key: Hashable, task: asyncio.Task[bytes]) -> None:
         del self._running[key]
-        if not task.cancelled() and task.exception() is None:  # (marks a failure as seen)
+        if task.cancelled():
+            return
+        failure = task.exception()  # (marks a failure as seen)
+        if failure is None:
             self._pictures.put(key, task.result())
             HELD.set(self._pictures.size)
+        elif isinstance(failure, NotAcceptable):
+            self._refusals.put(key, failure.message.encode())

@@ -89,22 +89,40 @@ def _numbers(text: str, count: int, name: str) -> tuple[float, ...]:
     return values
 
 
-def frames_to_render(
-    instance: StoredInstance, asked: Sequence[int] | None, media: str
-) -> list[int]:
-    """The frames one picture of ``media`` shows: every asked (or every) frame for an
-    animated GIF, else the first asked (or the first) frame."""
-    count = instance.number_of_frames or 1
-    numbers = list(asked) if asked else list(range(1, count + 1))
-    return numbers if media == GIF else numbers[:1]
+@dataclass(frozen=True)
+class Picture:
+    """One picture a request asks for: its frames (several: an animated GIF), the rendering
+    parameters, the media type."""
+
+    numbers: tuple[int, ...]
+    params: RenderParams
+    media_type: str
+
+    @classmethod
+    def of(
+        cls,
+        instance: StoredInstance,
+        asked: Sequence[int] | None,
+        params: RenderParams,
+        media_type: str,
+    ) -> Picture:
+        """Every asked (or every) frame for an animated GIF, else the first asked (or the
+        first) frame."""
+        count = instance.number_of_frames or 1
+        numbers = tuple(asked) if asked else tuple(range(1, count + 1))
+        return cls(numbers if media_type == GIF else numbers[:1], params, media_type)
 
 
-def picture_key(
-    instance: StoredInstance, numbers: Sequence[int], params: RenderParams, media_type: str
-) -> Hashable:
+def picture_key(instance: StoredInstance, picture: Picture) -> Hashable:
     """What one picture is made of (``wado.render_cache``): the blob and version of the
     instance (a re-stored instance has new ones), its frames, the media type, the parameters."""
-    return (instance.blob_key, instance.version, tuple(numbers), media_type, params)
+    return (
+        instance.blob_key,
+        instance.version,
+        picture.numbers,
+        picture.media_type,
+        picture.params,
+    )
 
 
 def etag_of(key: Hashable) -> str:
@@ -113,61 +131,44 @@ def etag_of(key: Hashable) -> str:
 
 
 def kept_response(
-    ctx: WadoContext,
-    instance: StoredInstance,
-    numbers: Sequence[int],
-    params: RenderParams,
-    media_type: str,
-    if_none_match: str,
+    ctx: WadoContext, instance: StoredInstance, picture: Picture, if_none_match: str
 ) -> Response | None:
     """The answer when it needs no rendering — a ``304`` for a matching ``If-None-Match``, or
-    the cached picture — else ``None``. It needs only the instance's index row, not its frame
-    map or metadata, so a repeated request skips reading those."""
-    _check(ctx, instance, numbers)
-    key = picture_key(instance, numbers, params, media_type)
+    the cached picture (or its kept 406) — else ``None``. It needs only the instance's index
+    row, not its frame map or metadata, so a repeated request skips reading those."""
+    _check(ctx, instance, picture.numbers)
+    key = picture_key(instance, picture)
     headers = _headers(key)
     if conditional.matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     image = ctx.render_cache.kept(key)
-    return None if image is None else Response(image, media_type=media_type, headers=headers)
+    return (
+        None if image is None else Response(image, media_type=picture.media_type, headers=headers)
+    )
 
 
 async def picture_response(
-    ctx: WadoContext,
-    detail: InstanceDetail,
-    numbers: Sequence[int],
-    params: RenderParams,
-    media_type: str,
-    if_none_match: str,
+    ctx: WadoContext, detail: InstanceDetail, picture: Picture, if_none_match: str
 ) -> Response:
     """One picture with its ETag; ``304`` without rendering when ``If-None-Match`` names it."""
-    kept = kept_response(ctx, detail.instance, numbers, params, media_type, if_none_match)
+    kept = kept_response(ctx, detail.instance, picture, if_none_match)
     if kept is not None:
         return kept
-    headers = _headers(picture_key(detail.instance, numbers, params, media_type))
-    image = await render_frames(ctx, detail, numbers, params, media_type)
-    return Response(image, media_type=media_type, headers=headers)
+    headers = _headers(picture_key(detail.instance, picture))
+    image = await render_frames(ctx, detail, picture)
+    return Response(image, media_type=picture.media_type, headers=headers)
 
 
 def _headers(key: Hashable) -> dict[str, str]:
     return {"ETag": etag_of(key), "Cache-Control": "no-cache", "Vary": "Accept"}
 
 
-async def render_frames(
-    ctx: WadoContext,
-    detail: InstanceDetail,
-    numbers: Sequence[int],
-    params: RenderParams,
-    media_type: str,
-) -> bytes:
-    """Frames ``numbers`` of an instance as one ``media_type`` picture (several: animated GIF),
-    from the cache of rendered pictures or rendered now; 404 for a missing frame, 406 if
-    undecodable."""
-    _check(ctx, detail.instance, numbers)
-    key = picture_key(detail.instance, numbers, params, media_type)
-    return await ctx.render_cache.get(
-        key, lambda: _render_frames(ctx, detail, numbers, params, media_type)
-    )
+async def render_frames(ctx: WadoContext, detail: InstanceDetail, picture: Picture) -> bytes:
+    """The frames of ``picture`` as one picture, from the cache of rendered pictures or
+    rendered now; 404 for a missing frame, 406 if undecodable."""
+    _check(ctx, detail.instance, picture.numbers)
+    key = picture_key(detail.instance, picture)
+    return await ctx.render_cache.get(key, lambda: _render_frames(ctx, detail, picture))
 
 
 def _check(ctx: WadoContext, instance: StoredInstance, numbers: Sequence[int]) -> None:
@@ -177,24 +178,25 @@ def _check(ctx: WadoContext, instance: StoredInstance, numbers: Sequence[int]) -
     frames.check_numbers(instance, numbers)
 
 
-async def _render_frames(
-    ctx: WadoContext,
-    detail: InstanceDetail,
-    numbers: Sequence[int],
-    params: RenderParams,
-    media_type: str,
-) -> bytes:
+async def _render_frames(ctx: WadoContext, detail: InstanceDetail, picture: Picture) -> bytes:
     """Read as stored by byte ranges, then decoded and encoded in one hop to a worker
     (``wado.render_workers``), within the cap on conversions."""
     described = await _with_bulk_values(ctx, detail, pixels.decoded_description(detail))
     syntax = detail.instance.transfer_syntax_uid
     as_stored = frames.FramePlan(False, pixels.OCTET_STREAM, syntax, decode=False)
     description = pixels.describe(detail.metadata)
+    numbers = picture.numbers
     async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
         try:
             stored = await frames.read_frames(ctx, detail, numbers, as_stored)
             return await ctx.render_workers.run(
-                _decode_and_encode, stored, syntax, description, described, params, media_type
+                _decode_and_encode,
+                stored,
+                syntax,
+                description,
+                described,
+                picture.params,
+                picture.media_type,
             )
         except TranscodeError as exc:
             raise NotAcceptable(str(exc)) from exc

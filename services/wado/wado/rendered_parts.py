@@ -24,7 +24,7 @@ from wado import index, pixels, rendered
 from wado.context import WadoContext
 from wado.index import InstanceDetail, Scope, StoredInstance
 from wado.negotiate import Choice
-from wado.rendered import RenderParams
+from wado.rendered import Picture, RenderParams
 
 log = logging.getLogger(__name__)
 KEYS = (*pixels.PIXEL_DESCRIPTION, *rendered.RENDER_KEYS)
@@ -71,13 +71,13 @@ async def _picture(
     series lookup found it), so a cached picture or a 304 is answered without reading the
     frame map and metadata a rendering needs."""
     instance = known or (await index.instances(ctx.pool, scope))[0]
-    numbers = rendered.frames_to_render(instance, asked, media)
-    kept = rendered.kept_response(ctx, instance, numbers, params, media, if_none_match)
+    picture = Picture.of(instance, asked, params, media)
+    kept = rendered.kept_response(ctx, instance, picture, if_none_match)
     if kept is not None:
         return kept
     detail = await index.instance_detail(ctx.pool, scope, KEYS)
-    numbers = rendered.frames_to_render(detail.instance, asked, media)  # (re-stored meanwhile)
-    return await rendered.picture_response(ctx, detail, numbers, params, media, if_none_match)
+    picture = Picture.of(detail.instance, asked, params, media)  # (re-stored meanwhile)
+    return await rendered.picture_response(ctx, detail, picture, if_none_match)
 
 
 def _scope_of(instance: StoredInstance) -> Scope:
@@ -125,7 +125,7 @@ async def _frame_parts(
     numbers = list(asked) if asked else list(range(1, (detail.instance.number_of_frames or 1) + 1))
     groups = [numbers] if media == rendered.GIF else [[n] for n in numbers]
     for group in groups:
-        image = await rendered.render_frames(ctx, detail, group, params, media)
+        image = await rendered.render_frames(ctx, detail, Picture(tuple(group), params, media))
         suffix = f"/frames/{group[0]}/rendered" if len(group) == 1 and asked else "/rendered"
         yield image, location + suffix
 
@@ -142,8 +142,8 @@ async def _instance_parts(
     for instance in found:
         try:
             detail = await index.instance_detail(ctx.pool, _scope_of(instance), KEYS)
-            numbers = rendered.frames_to_render(detail.instance, None, media)
-            image = await rendered.render_frames(ctx, detail, numbers, params, media)
+            picture = Picture.of(detail.instance, None, params, media)
+            image = await rendered.render_frames(ctx, detail, picture)
         except DicomwebError as exc:
             if not sent and instance is found[-1]:
                 raise

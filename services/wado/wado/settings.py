@@ -28,6 +28,13 @@ class Settings(BaseSettings, WebServiceSettings, ConversionLimits, UsesPostgres,
     # Worker processes that decode and encode pictures, so a long decode (the codecs hold the
     # GIL) never stalls the process's other requests; 0: a worker thread (see render_workers).
     render_processes: int = Field(default=0, ge=0, le=64)
+    # Render each stored instance's thumbnail / default rendering (JPEG) in the background as
+    # the change feed announces it, so its first request is a cache hit (wado.prerender); off
+    # by default: it costs a rendering per stored instance whether anyone looks or not.
+    prerender_thumbnails: bool = False
+    prerender_rendered: bool = False
+    # Feed entries the background rendering may fall behind before it skips to the newest.
+    prerender_max_lag: int = Field(default=10_000, ge=0)
     # max_transcode_bytes, max_conversions, max_conversion_bytes, conversion_wait_seconds:
     # from ConversionLimits (dicomcommon.dicom.conversions); a request that finds no room within the
     # wait is a 503 with Retry-After.

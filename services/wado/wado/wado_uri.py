@@ -124,11 +124,9 @@ async def retrieve_object(request: Request) -> Response:
         return await _dicom(ctx, request, detail, wanted)
     if media_type in RENDERED:
         numbers = [wanted.frame_number] if wanted.frame_number else None
-        chosen = rendered.frames_to_render(detail.instance, numbers, media_type)
+        picture = rendered.Picture.of(detail.instance, numbers, wanted.render, media_type)
         if_none_match = request.headers.get("if-none-match", "")
-        return await rendered.picture_response(
-            ctx, detail, chosen, wanted.render, media_type, if_none_match
-        )
+        return await rendered.picture_response(ctx, detail, picture, if_none_match)
     return _document(ctx, detail, media_type)
 
 

@@ -58,6 +58,11 @@ class ConversionGate:
             return True
         return self.running < self.max_running and self.held_bytes + nbytes <= self.max_bytes
 
+    async def wait_idle(self) -> None:
+        """Return once no conversion runs: background work goes only between requests'."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.running == 0)
+
     @asynccontextmanager
     async def admit(self, nbytes: int) -> AsyncIterator[None]:
         """Hold a slot and ``nbytes`` of the budget for the block; 503 if none frees in time."""

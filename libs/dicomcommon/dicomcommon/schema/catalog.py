@@ -35,6 +35,8 @@ def _wado() -> Iterator[tuple[str, str]]:
             yield f"wado.metadata_etag{shape}", wado.metadata_etag(where)
             paged = wado.scope_condition(levels, first=3, groups=groups)
             yield f"wado.metadata_page{shape}", wado.metadata_page(paged, 100)
+    yield "wado.FEED_SINCE", wado.FEED_SINCE
+    yield "wado.FEED_LAST", wado.FEED_LAST
 
 
 def _feed() -> Iterator[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """WADO's reads of the ``instance`` table: which blobs make up a resource, the byte maps of
 one instance, the metadata validator and the metadata pages (``services/wado/wado/index.py``
-runs them).
+runs them); and of ``change_feed``: the instances stored lately, whose pictures are rendered
+ahead of their first request (``services/wado/wado/prerender.py``).
 
 Each statement takes the WHERE clause of a resource (``scope_condition``): its UIDs as
 parameters, so PostgreSQL always uses the primary key or the ``instance_study`` index, and,
@@ -68,3 +69,12 @@ def metadata_page(where: str, page_size: int) -> str:
         f" WHERE {where} AND (series_instance_uid, sop_instance_uid) > ($1, $2)"
         f" {_ORDER} LIMIT {int(page_size)}"
     )
+
+
+# Feed rows after sequence ``$1``, at most ``$2``, in sequence order: the pre-renderer's page.
+FEED_SINCE = (
+    "SELECT sequence, action, study_instance_uid, series_instance_uid, sop_instance_uid"
+    " FROM change_feed WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+)
+# The newest feed sequence (0 for an empty feed): where the pre-renderer starts.
+FEED_LAST = "SELECT coalesce(max(sequence), 0) AS last FROM change_feed"

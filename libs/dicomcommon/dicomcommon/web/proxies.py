@@ -17,6 +17,7 @@ loopback authentication guards it.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -57,8 +58,10 @@ class ForwardedHeaders:
     def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
         self.app = app
         self.trusted: list[Network] = [ipaddress.ip_network(t, strict=False) for t in trusted]
+        # Every request asks this of its peer (a few proxy addresses): the answer is kept.
+        self._trusts = functools.lru_cache(maxsize=1024)(self._judge)
 
-    def _trusts(self, address: str) -> bool:
+    def _judge(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.strip("[]"))
         except ValueError:

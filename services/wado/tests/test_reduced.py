@@ -59,7 +59,7 @@ def test_a_thumbnail_from_a_reduced_decode_matches_the_whole_frames(
     assert reduced.decode_smaller(frame, description, syntax, (128, 128)) is not None
     params = RenderParams(window=window, viewport=(128, 128))
     reduced_png = rendered._decode_and_encode(
-        [frame], syntax, description, described, params, rendered.PNG
+        rendered.StoredFrames([frame], syntax, description, described), params, rendered.PNG
     )
     whole = pixels.decode_frame([frame], description, syntax)
     whole_png = rendered.render(whole, described, params, rendered.PNG)
@@ -118,7 +118,9 @@ def test_every_frame_of_an_animation_is_decoded_smaller_at_one_size() -> None:
     params = RenderParams(window=Window(400, 800), viewport=(16, 16))
     gif = Image.open(
         io.BytesIO(
-            rendered._decode_and_encode(stored, syntax, description, metadata, params, rendered.GIF)
+            rendered._decode_and_encode(
+                rendered.StoredFrames(stored, syntax, description, metadata), params, rendered.GIF
+            )
         )
     )
     assert gif.n_frames == count and gif.size == (16, 16)

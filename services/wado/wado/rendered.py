@@ -189,56 +189,51 @@ async def _render_frames(ctx: WadoContext, detail: InstanceDetail, picture: Pict
     async with ctx.conversions.admit(frame_share(detail.instance, len(numbers))):
         try:
             stored = await frames.read_frames(ctx, detail, numbers, as_stored)
+            as_read = StoredFrames(stored, syntax, description, described)
             return await ctx.render_workers.run(
-                _decode_and_encode,
-                stored,
-                syntax,
-                description,
-                described,
-                picture.params,
-                picture.media_type,
+                _decode_and_encode, as_read, picture.params, picture.media_type
             )
         except TranscodeError as exc:
             raise NotAcceptable(str(exc)) from exc
 
 
-def _decode_and_encode(
-    stored: Sequence[bytes],
-    syntax: str,
-    description: dict[str, Any],
-    metadata: dict[str, Any],
-    params: RenderParams,
-    media_type: str,
-) -> bytes:
+@dataclass(frozen=True)
+class StoredFrames:
     """Frames as ``read_frames`` gives them without decoding (compressed if the syntax is,
-    else native) as one picture; blocking, and picklable for a worker process."""
-    if uid.UID(syntax).is_compressed:
-        stored, metadata = _decoded(stored, syntax, description, metadata, params)
-    return _encode(stored, metadata, params, media_type)
+    else native), with what decoding them needs; picklable for a worker process."""
+
+    frames: Sequence[bytes]
+    syntax: str
+    description: dict[str, Any]
+    metadata: dict[str, Any]
 
 
-def _decoded(
-    stored: Sequence[bytes],
-    syntax: str,
-    description: dict[str, Any],
-    metadata: dict[str, Any],
-    params: RenderParams,
-) -> tuple[Sequence[bytes], dict[str, Any]]:
+def _decode_and_encode(stored: StoredFrames, params: RenderParams, media_type: str) -> bytes:
+    """The stored frames as one picture; blocking."""
+    native, metadata = stored.frames, stored.metadata
+    if uid.UID(stored.syntax).is_compressed:
+        native, metadata = _decoded(stored, params)
+    return _encode(native, metadata, params, media_type)
+
+
+def _decoded(stored: StoredFrames, params: RenderParams) -> tuple[Sequence[bytes], dict[str, Any]]:
     """Compressed frames as native ones, with the metadata that describes them: JPEG 2000
     frames shown smaller than they are come from a reduced resolution (``wado.reduced``), all
     of them or, if one cannot, none (the frames of an animation share one size)."""
+    syntax, description = stored.syntax, stored.description
     if params.viewport and params.region is None:
         decoded = []
-        for frame in stored:  # the first frame that cannot be reduced ends the attempt
+        for frame in stored.frames:  # the first frame that cannot be reduced ends the attempt
             smaller = reduced.decode_smaller(frame, description, syntax, params.viewport)
             if smaller is None:
                 break
             decoded.append(smaller)
-        if decoded and len(decoded) == len(stored):
+        if decoded and len(decoded) == len(stored.frames):
             rows, columns = decoded[0][1], decoded[0][2]
             sides = {ROWS: {"vr": "US", "Value": [rows]}, COLUMNS: {"vr": "US", "Value": [columns]}}
-            return [f[0] for f in decoded], {**metadata, **sides}
-    return [pixels.decode_frame([frame], description, syntax) for frame in stored], metadata
+            return [f[0] for f in decoded], {**stored.metadata, **sides}
+    native = [pixels.decode_frame([frame], description, syntax) for frame in stored.frames]
+    return native, stored.metadata
 
 
 def render(frame: bytes, metadata: dict[str, Any], params: RenderParams, media_type: str) -> bytes:

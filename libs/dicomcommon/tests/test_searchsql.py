@@ -81,7 +81,21 @@ def test_other_keys_use_jsonb_containment() -> None:
 
 def test_numeric_containment_uses_json_numbers() -> None:
     search = build_search(_query(Level.INSTANCE, SliceThickness="1.25"), BASE)
-    assert {"00180050": {"Value": [1.25]}} in search.args
+    assert [1.25] in search.args  # tested in the element's Value array (0021)
+    nested = build_search(_query(Level.INSTANCE, **{"00081115.00200013": "7"}), BASE)
+    assert {"00081115": {"Value": [{"00200013": {"Value": [7]}}]}} in nested.args
+
+
+def test_instance_keys_read_the_elements_kept_in_the_row_before_the_metadata() -> None:
+    """A top-level instance key reads ``search_elements`` (0021) and the metadata only where
+    that holds JSON null for the element; a sequence path reads the metadata."""
+    empty = {"00111010": "NEEDLE", "emptyvaluematching": "true"}
+    for params in ({"SliceThickness": "1.25"}, {"00111010": "NEE*"}, empty):
+        text = build_search(_query(Level.INSTANCE, **params), BASE).text
+        assert "CASE WHEN (i.search_elements -> $" in text, params
+        assert "= 'null'::jsonb THEN (i.metadata -> $" in text, params
+    nested = build_search(_query(Level.INSTANCE, **{"00081115.0020000E": "1.2"}), BASE).text
+    assert "dicom_metadata_contains(i.metadata, $" in nested
 
 
 def test_relational_series_search_joins_the_study() -> None:

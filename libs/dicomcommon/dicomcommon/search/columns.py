@@ -12,6 +12,9 @@ Kind = Literal["text", "date", "name", "array", "integer"]
 ALIAS = {Level.STUDY: "st", Level.SERIES: "se", Level.INSTANCE: "i"}
 TABLE = {Level.STUDY: "study", Level.SERIES: "series", Level.INSTANCE: "instance"}
 DOC = {Level.STUDY: "st.attributes", Level.SERIES: "se.attributes", Level.INSTANCE: "i.metadata"}
+# The small top-level elements of an instance's metadata, tag -> Value, kept in its row
+# (migration 0021): what an undeclared instance-level key reads before the whole document.
+INSTANCE_ELEMENTS = "i.search_elements"
 UID = {
     Level.STUDY: "study_instance_uid",
     Level.SERIES: "series_instance_uid",

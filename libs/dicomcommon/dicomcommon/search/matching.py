@@ -6,6 +6,8 @@ and date-times defer to ``timezones``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dicomcommon.dicom.dicomjson import Attribute, Level
 from dicomcommon.search import extendedtags
 from dicomcommon.search.columns import ALIAS as _ALIAS
@@ -24,6 +26,7 @@ from dicomcommon.search.terms import (
     json_value,
     prefix_condition,
     text_condition,
+    top_values,
 )
 from dicomcommon.search.timezones import (
     LOCAL_DATE_TIME,
@@ -96,7 +99,7 @@ def empty_condition(attribute: Attribute, level: Level, p: Parameters) -> str:
     (PS3.4 C.2.2.2.7). A typed column holds NULL (or an empty text) for it."""
     column = _COLUMNS.get(attribute.keyword)
     if column is None:
-        values = f"({_DOC[level]} -> {p(attribute.tag)}::text -> 'Value')"
+        values = top_values(_DOC[level], p(attribute.tag))
         return f"coalesce(jsonb_array_length({values}), 0) = 0"
     name, kind = column
     expression = f"{_ALIAS[level]}.{name}"
@@ -154,12 +157,23 @@ def _document_condition(doc: str, f: Filter, p: Parameters) -> str:
     # A UN value may be stored as a string or a number: compared as text, not by containment.
     if isinstance(match, SingleValue | ValueList) and vr not in ("PN", "UN"):
         values = match.values if isinstance(match, ValueList) else (match.value,)
+        if doc == _DOC[Level.INSTANCE]:
+            return _instance_containment(doc, f, [json_value(vr, v) for v in values], p)
         wanted = [p(containment(f.path, json_value(vr, v))) for v in values]
-        if doc == _DOC[Level.INSTANCE]:  # no GIN index: costed as the read it is (0018)
-            tests = [f"dicom_metadata_contains({doc}, {w}::jsonb)" for w in wanted]
-        else:
-            tests = [f"{doc} @> {w}::jsonb" for w in wanted]
-        return f"({' OR '.join(tests)})"
+        return f"({' OR '.join(f'{doc} @> {w}::jsonb' for w in wanted)})"
     source, last = elements(doc, f.path, p)
     value = f"({last} ->> 'Alphabetic')" if vr == "PN" else f"({last} #>> '{{}}')"
     return f"EXISTS (SELECT 1 FROM {source} WHERE {text_condition(value, vr == 'PN', match, p)})"
+
+
+def _instance_containment(doc: str, f: Filter, values: list[Any], p: Parameters) -> str:
+    """Exact values of an instance attribute, tested in its ``Value`` array (from the elements
+    kept in the row when they hold it, ``top_values``) or, for a sequence path, in the whole
+    metadata. No GIN index serves either: the test is costed as the read it is (0018)."""
+    if len(f.path) == 1:
+        source = f"coalesce({top_values(doc, p(f.path[0].tag))}, '[]'::jsonb)"
+        wanted = [p([v]) for v in values]
+    else:
+        source, wanted = doc, [p(containment(f.path, v)) for v in values]
+    tests = [f"dicom_metadata_contains({source}, {w}::jsonb)" for w in wanted]
+    return f"({' OR '.join(tests)})"

@@ -12,7 +12,9 @@ from typing import Any
 from dicomcommon.dicom.dicomjson import (
     Attribute,
     DicomJson,
+    Level,
 )
+from dicomcommon.search.columns import DOC, INSTANCE_ELEMENTS
 from dicomcommon.search.query import (
     FuzzyName,
     Match,
@@ -100,13 +102,26 @@ def _range_condition(expr: str, match: Range, p: Parameters) -> str:
 def elements(doc: str, path: tuple[Attribute, ...], p: Parameters) -> tuple[str, str]:
     """The values a key reaches in a stored document, through its sequence items (C.2.2.2.6:
     any item may match): a FROM clause and the alias of its values."""
-    source = f"jsonb_array_elements({doc} -> {p(path[0].tag)}::text -> 'Value') e0"
+    source = f"jsonb_array_elements({top_values(doc, p(path[0].tag))}) e0"
     for depth, step in enumerate(path[1:], start=1):
         source += (
             f" CROSS JOIN LATERAL jsonb_array_elements(e{depth - 1} -> {p(step.tag)}::text "
             f"-> 'Value') e{depth}"
         )
     return source, f"e{len(path) - 1}"
+
+
+def top_values(doc: str, tag: str) -> str:
+    """The ``Value`` array of the top-level element ``tag`` (a placeholder) of a stored
+    document; NULL when absent. An instance's comes from the elements kept in its row (0021:
+    each element's values exactly, or JSON null for one too large to keep, whose values are
+    read from the metadata), which is what makes a key matched in thousands of instances'
+    documents cheap."""
+    values = f"({doc} -> {tag}::text -> 'Value')"
+    if doc != DOC[Level.INSTANCE]:
+        return values
+    kept = f"({INSTANCE_ELEMENTS} -> {tag}::text)"
+    return f"(CASE WHEN {kept} = 'null'::jsonb THEN {values} ELSE {kept} END)"
 
 
 def containment(path: tuple[Attribute, ...], value: Any) -> DicomJson:

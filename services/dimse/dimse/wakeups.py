@@ -10,7 +10,7 @@ second, each wake taking the interpreter lock from the threads doing the work.
 ``install`` replaces those two sleeps (nothing else pynetdicom does) by waits that end as
 soon as there is something to do:
 
-- the DUL reactor waits on its socket and on a wake-up pipe written whenever a primitive is
+- the DUL reactor polls its socket and on a wake-up pipe written whenever a primitive is
   queued for it to send;
 - the association reactor waits on an event set whenever a DIMSE message or an association
   primitive (release, abort) is queued for it, and whenever a ``send_*`` call asks it to
@@ -44,7 +44,7 @@ _real_sleep = time.sleep
 
 
 class _Pipe:
-    """A wake-up for a thread waiting in ``select``: a byte written makes the read end ready."""
+    """A wake-up for a thread waiting in ``poll``: a byte written makes the read end ready."""
 
     def __init__(self, owner: object) -> None:
         self.reader, self.writer = socket.socketpair()
@@ -103,15 +103,18 @@ def _dul_sleep(delay: float) -> None:
         _real_sleep(delay)
         return
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return  # decrypted bytes buffered: select would not see them
+        return  # decrypted bytes buffered: poll would not see them
     if not dul.to_provider_queue.empty() or dul._kill_thread:
         return
+    poller = select.poll()  # not select(): no limit on descriptor numbers
     try:
-        ready, _, _ = select.select([sock, pipe.reader], [], [], _TIMER_SECONDS)
+        poller.register(sock, select.POLLIN)
+        poller.register(pipe.reader, select.POLLIN)
+        ready = poller.poll(_TIMER_SECONDS * 1000)
     except (OSError, ValueError):  # the socket was closed meanwhile
         _real_sleep(delay)
         return
-    if pipe.reader in ready:
+    if any(fd == pipe.reader.fileno() for fd, _ in ready):
         pipe.drain()
 
 

@@ -87,7 +87,7 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         async with asyncio.timeout(_ACQUIRE_TIMEOUT_SECONDS):
             held = await pool.acquire()
         try:
-            yield held
+            yield held  # type: ignore[misc]  # the pool's proxy behaves as a Connection
         finally:
             await pool.release(held, timeout=_ACQUIRE_TIMEOUT_SECONDS)
     except asyncpg.exceptions.DataError:

@@ -3,6 +3,7 @@ Kubernetes schemas (Traefik's for its CRD kinds), and the objects are wired as d
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from dicomcommon.web.routes import SERVICES
 from dicomstack import deploy
+from dimse.settings import Settings as DimseSettings
 from tests.deploy.manifests import (
     AUTH_REQUIRED,
     ROOT,
@@ -193,35 +195,70 @@ def test_production_routes_with_the_generated_ingressroute() -> None:
     assert not {"postgres", "nats", "seaweedfs"} & set(_named(objects, "StatefulSet"))
 
 
-def test_tracing_components_trace_the_services_and_the_gateway(tmp_path: Path) -> None:
-    overlay = tmp_path / "traced"
-    overlay.mkdir()
+def _render_with_components(
+    tmp_path: Path, overlay: str, components: list[str], **fields: str
+) -> list[dict[str, Any]]:
+    """An overlay of our own (in ``tmp_path``) on ``overlay`` listing ``components``, as a
+    user would write it, rendered."""
+    own = tmp_path / "own"
+    own.mkdir()
 
     def relative(path: str) -> str:  # kustomize takes no absolute paths
-        return os.path.relpath(ROOT / path, overlay)
+        return os.path.relpath(ROOT / path, own)
 
-    (overlay / "kustomization.yaml").write_text(
-        json.dumps(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [relative("deploy/k8s/overlays/dev")],
-                "components": [
-                    relative("deploy/k8s/components/tracing"),
-                    relative("deploy/k8s/components/gateway-tracing"),
-                ],
-            }
-        )
-    )
-    result = tool("kubectl", "kustomize", str(overlay))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [relative(f"deploy/k8s/overlays/{overlay}")],
+        "components": [relative(f"deploy/k8s/components/{c}") for c in components],
+        **fields,
+    }
+    (own / "kustomization.yaml").write_text(json.dumps(kustomization))
+    result = tool("kubectl", "kustomize", str(own))
     assert result.returncode == 0, result.stderr
-    objects = load_all(result.stdout)
+    return load_all(result.stdout)
+
+
+def test_tracing_components_trace_the_services_and_the_gateway(tmp_path: Path) -> None:
+    objects = _render_with_components(tmp_path, "dev", ["tracing", "gateway-tracing"])
     config = next(o for o in objects if o["metadata"]["name"].startswith("dicomweb-config"))
     assert config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == deploy.CLUSTER_COLLECTOR
     gateway = next(o for o in objects if o["metadata"]["name"].startswith("gateway-config"))
     static = yaml.safe_load(gateway["data"]["traefik.yml"])
     assert static["tracing"]["otlp"]["http"]["endpoint"] == deploy.CLUSTER_COLLECTOR + "/v1/traces"
     assert "experimental" not in static
+
+
+def test_dimse_ae_tables_component_mounts_both_tables_from_a_secret(tmp_path: Path) -> None:
+    """The component's two example tables are valid tables for the dimse settings, land in a
+    Secret (hash-named, so a change rolls the pod) mounted into the dimse pod, and the two
+    ``*_FILE`` settings name the mounted files."""
+    objects = _render_with_components(
+        tmp_path, "production", ["dimse-ae-tables"], namespace="dicomweb"
+    )
+    for obj in objects:
+        validate_object(obj)
+    [secret] = [o for o in objects if o["metadata"]["name"].startswith("dimse-ae-tables-")]
+    assert secret["kind"] == "Secret"
+    assert set(secret["data"]) == {"calling-aes.json", "remote-aes.json"}
+    pod = _named(objects, "Deployment")["dimse"]["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "dimse-ae-tables"]
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    [container] = pod["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "dimse-ae-tables"]
+    assert mount["readOnly"] is True
+    env = {e["name"]: e["value"] for e in container["env"]}
+    files = {"DICOMWEB_DIMSE_CALLING_AES_FILE", "DICOMWEB_DIMSE_REMOTE_AES_FILE"}
+    assert files <= settings_variables()
+    tables = tmp_path / "mounted"
+    tables.mkdir()
+    for key, encoded in secret["data"].items():
+        (tables / key).write_bytes(base64.b64decode(encoded))
+        assert f"{mount['mountPath']}/{key}" in {env[name] for name in files}
+    settings = DimseSettings(
+        calling_aes_file=tables / "calling-aes.json", remote_aes_file=tables / "remote-aes.json"
+    )
+    assert settings.calling_aes and settings.remote_aes
 
 
 def test_every_route_answers_an_outage_with_503_and_retry_after() -> None:

@@ -54,3 +54,20 @@ async def test_a_reader_pool_still_rolls_back_what_a_request_left_open(stack: St
             assert await conn.fetchval("SELECT to_regclass('pg_temp.left_open')") is None
     finally:
         await pool.close()
+
+
+async def test_an_exhausted_pool_is_an_outage_and_heals(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that finds no free connection within the acquire deadline is answered as an
+    outage; the abandoned wait takes no connection with it, so the pool serves again once the
+    holder lets go."""
+    monkeypatch.setattr(db, "_ACQUIRE_TIMEOUT_SECONDS", 0.2)
+    pool = await db.create_pool(PostgresSettings(url=stack.postgres_url, pool_max=1))
+    try:
+        async with db.connection(pool):
+            with pytest.raises(BackendUnavailable, match="TimeoutError"):
+                await db.fetch(pool, "SELECT 1")
+        assert [tuple(r) for r in await db.fetch(pool, "SELECT 2")] == [(2,)]
+    finally:
+        await pool.close()

@@ -7,17 +7,24 @@ goes to and of the study that holds its SOP Instance UID, and the duplicate poli
 bytes in the same place: nothing to do; other bytes: a conflict unless the policy
 overwrites). Two stores racing for one new SOP Instance UID can both pass; the indexer then
 keeps the first in stream order, and the other's outcome is logged (``store``).
+
+Concurrent stores (several associations) read their forecasts together: while one statement
+is on its way to PostgreSQL, the stores that ask meanwhile wait and go as the next one (one
+round trip, one pool connection for all of them), as their commands are published in groups.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from typing import Any
 
 import asyncpg
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
 from dicomcommon.dicom.dataset import Instance
+from dicomcommon.errors import BackendUnavailable
 from dicomcommon.schema import dimse as reads
 
 
@@ -28,13 +35,69 @@ class Forecast(enum.Enum):
     REFUSED = "refused"  # a study involved is outside the uploader's groups
 
 
+_MOST_PER_READ = 256  # stores per statement: a bounded array, a bounded wait for the last
+
+
+class ForecastReads:
+    """The forecast rows of concurrent stores, read in one statement per group."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._queue: list[tuple[tuple[str, str], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def row(self, sop_instance_uid: str, study_instance_uid: str) -> Any:
+        """The forecast row of one store (``BackendUnavailable`` in an outage)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(((sop_instance_uid, study_instance_uid), done))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="dimse-forecast")
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group = self._queue[:_MOST_PER_READ]
+                del self._queue[:_MOST_PER_READ]
+                await self._read(group)
+        except asyncio.CancelledError:  # the service stops: nothing left may wait forever
+            _fail(self._queue, BackendUnavailable("the service stops"))
+            self._queue.clear()
+            raise
+        finally:
+            self._task = None
+
+    async def _read(self, group: list[tuple[tuple[str, str], asyncio.Future[Any]]]) -> None:
+        keys = [key for key, _ in group]
+        try:
+            rows = await db.fetch(
+                self.pool, reads.FORECAST, [k[0] for k in keys], [k[1] for k in keys]
+            )
+        except asyncio.CancelledError:
+            _fail(group, BackendUnavailable("the service stops"))
+            raise
+        except Exception as exc:  # every store of the group fails alike
+            _fail(group, exc)
+            return
+        by_number = {row["ord"]: row for row in rows}  # one row each: the outer join
+        for number, (_, done) in enumerate(group, start=1):
+            if not done.done():  # its C-STORE gave up waiting
+                done.set_result(by_number[number])
+
+
+def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: Exception) -> None:
+    for _, done in group:
+        if not done.done():  # its C-STORE gave up waiting
+            done.set_exception(exc)
+
+
 async def forecast(
-    pool: asyncpg.Pool, instance: Instance, upload: studyaccess.Upload, allow_replace: bool
+    forecasts: ForecastReads,
+    instance: Instance,
+    upload: studyaccess.Upload,
+    allow_replace: bool,
 ) -> Forecast:
-    row = await db.fetchrow(
-        pool, reads.FORECAST, instance.sop_instance_uid, instance.study_instance_uid
-    )
-    assert row is not None  # the outer join always yields one row
+    row = await forecasts.row(instance.sop_instance_uid, instance.study_instance_uid)
     if studyaccess.refuses(_groups(row["study_groups"]), upload.may_store_in):
         return Forecast.REFUSED
     if row["sha256"] is None:

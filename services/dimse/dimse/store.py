@@ -34,7 +34,7 @@ from dicomcommon.web.multipart import Part
 from dimse import statuses
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
-from dimse.forecast import Forecast, forecast
+from dimse.forecast import Forecast, ForecastReads, forecast
 from dimse.publishing import GroupPublisher
 from dimse.settings import Settings
 
@@ -55,10 +55,12 @@ class StoreScp:
     audit: DimseAudit
     loop: asyncio.AbstractEventLoop
     publisher: GroupPublisher = field(init=False)
+    forecasts: ForecastReads = field(init=False)
     deidentifier: Deidentifier | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.publisher = GroupPublisher(self.ingest)
+        self.forecasts = ForecastReads(self.pool)
         self.deidentifier = Deidentifier.of(self.settings.deidentify)
 
     def on_c_store(self, event: Any) -> int:
@@ -116,7 +118,7 @@ class StoreScp:
         if upload.refused:  # nothing written: no study could take it
             return statuses.NOT_AUTHORIZED
         allow_replace = self.ingest.allow_replace
-        foreseen = await forecast(self.pool, instance, upload, allow_replace)
+        foreseen = await forecast(self.forecasts, instance, upload, allow_replace)
         if foreseen is Forecast.DUPLICATE:
             return success  # held already, byte for byte: nothing to store or announce
         if foreseen in _FORECAST_STATUS:

@@ -6,6 +6,7 @@ its migrations.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,8 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     TimeoutError,
 )
+
+_ACQUIRE_TIMEOUT_SECONDS = 10  # a pool exhausted this long is an outage (503)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -79,8 +82,14 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     ``BackendUnavailable`` (503). A ``DataError`` is an ``InterfaceError`` too, but an argument
     the query cannot take, which no retry cures: it stays what it is."""
     try:
-        async with pool.acquire(timeout=10) as conn:
-            yield conn  # type: ignore[misc]  # the pool's proxy behaves as a Connection
+        # ``asyncio.timeout`` rather than ``acquire(timeout=...)``: asyncpg wraps a timed acquire
+        # in ``wait_for``, a new task per request; the deadline reschedules a timer instead.
+        async with asyncio.timeout(_ACQUIRE_TIMEOUT_SECONDS):
+            held = await pool.acquire()
+        try:
+            yield held  # type: ignore[misc]  # the pool's proxy behaves as a Connection
+        finally:
+            await pool.release(held, timeout=_ACQUIRE_TIMEOUT_SECONDS)
     except asyncpg.exceptions.DataError:
         raise
     except OUTAGE_ERRORS as exc:

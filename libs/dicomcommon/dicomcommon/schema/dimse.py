@@ -56,12 +56,15 @@ def committed(groups: bool) -> str:
     return query
 
 
-# One round trip for a C-STORE forecast: the target study's (``$2``) groups, and the instance
-# that holds the UID ``$1`` (if any) with its own study's groups.
+# One round trip for the forecasts of concurrent C-STOREs: for each (SOP Instance UID ``$1[n]``,
+# target study ``$2[n]``) a row numbered ``n`` (``ord``) with the target study's groups, and
+# the instance that holds the UID (if any) with its own study's groups.
 FORECAST = """
-SELECT (SELECT access_groups FROM study WHERE study_instance_uid = $2) AS study_groups,
+SELECT k.ord,
+       (SELECT access_groups FROM study WHERE study_instance_uid = k.study) AS study_groups,
        i.sha256, i.study_instance_uid, i.series_instance_uid,
        (SELECT access_groups FROM study s WHERE s.study_instance_uid = i.study_instance_uid)
            AS held_groups
-FROM (SELECT 1) AS one LEFT JOIN instance i ON i.sop_instance_uid = $1
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(sop, study, ord)
+LEFT JOIN instance i ON i.sop_instance_uid = k.sop
 """

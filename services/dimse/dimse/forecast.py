@@ -26,6 +26,7 @@ from dicomcommon.adapters import db
 from dicomcommon.dicom.dataset import Instance
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.schema import dimse as reads
+from dimse.gathering import Gathering, fail
 
 
 class Forecast(enum.Enum):
@@ -38,21 +39,16 @@ class Forecast(enum.Enum):
 _MOST_PER_READ = 256  # stores per statement: a bounded array, a bounded wait for the last
 
 
-class ForecastReads:
+class ForecastReads(Gathering[tuple[str, str], Any]):
     """The forecast rows of concurrent stores, read in one statement per group."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__("dimse-forecast")
         self.pool = pool
-        self._queue: list[tuple[tuple[str, str], asyncio.Future[Any]]] = []
-        self._task: asyncio.Task[None] | None = None
 
     async def row(self, sop_instance_uid: str, study_instance_uid: str) -> Any:
         """The forecast row of one store (``BackendUnavailable`` in an outage)."""
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(((sop_instance_uid, study_instance_uid), done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="dimse-forecast")
-        return await done
+        return await self._submit((sop_instance_uid, study_instance_uid))
 
     async def _drain(self) -> None:
         try:
@@ -61,11 +57,9 @@ class ForecastReads:
                 del self._queue[:_MOST_PER_READ]
                 await self._read(group)
         except asyncio.CancelledError:  # the service stops: nothing left may wait forever
-            _fail(self._queue, BackendUnavailable("the service stops"))
+            fail(self._queue, BackendUnavailable("the service stops"))
             self._queue.clear()
             raise
-        finally:
-            self._task = None
 
     async def _read(self, group: list[tuple[tuple[str, str], asyncio.Future[Any]]]) -> None:
         keys = [key for key, _ in group]
@@ -74,21 +68,15 @@ class ForecastReads:
                 self.pool, reads.FORECAST, [k[0] for k in keys], [k[1] for k in keys]
             )
         except asyncio.CancelledError:
-            _fail(group, BackendUnavailable("the service stops"))
+            fail(group, BackendUnavailable("the service stops"))
             raise
         except Exception as exc:  # every store of the group fails alike
-            _fail(group, exc)
+            fail(group, exc)
             return
         by_number = {row["ord"]: row for row in rows}  # one row each: the outer join
         for number, (_, done) in enumerate(group, start=1):
             if not done.done():  # its C-STORE gave up waiting
                 done.set_result(by_number[number])
-
-
-def _fail(group: list[tuple[Any, asyncio.Future[Any]]], exc: Exception) -> None:
-    for _, done in group:
-        if not done.done():  # its C-STORE gave up waiting
-            done.set_exception(exc)
 
 
 async def forecast(

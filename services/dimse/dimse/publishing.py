@@ -22,46 +22,39 @@ import logging
 from dicomcommon.adapters.events import Outcome
 from dicomcommon.adapters.ingest import Ingest, PreparedStore
 from dicomcommon.errors import BackendUnavailable
+from dimse.gathering import Gathering, fail
 
 log = logging.getLogger(__name__)
 Published = tuple[str, "asyncio.Future[Outcome]"]  # the command id and its outcome to come
 Queued = tuple[PreparedStore, "asyncio.Future[Published]"]
 
 
-class GroupPublisher:
+class GroupPublisher(Gathering[PreparedStore, Published]):
     """Publishes queued stores in groups, one group at a time (on the service's loop)."""
 
     def __init__(self, ingest: Ingest) -> None:
+        super().__init__("dimse-publish")
         self.ingest = ingest
-        self._queue: list[Queued] = []
-        self._task: asyncio.Task[None] | None = None
 
     async def publish(self, store: PreparedStore) -> Published:
         """Queue ``store``; once its group is durable in the stream, its command id and the
         future of its outcome (``Ingest.publish``'s errors are raised here)."""
-        done: asyncio.Future[Published] = asyncio.get_running_loop().create_future()
-        self._queue.append((store, done))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name="dimse-publish")
-        return await done
+        return await self._submit(store)
 
     async def _drain(self) -> None:
-        try:
-            while self._queue:
-                group = [self._queue.pop(0)]  # held from here: answered whatever follows
-                try:
-                    self._fill(group)
-                    await self._publish(group)
-                except asyncio.CancelledError:
-                    if _cancelling():  # the service stops: nothing left may wait forever
-                        _fail([*group, *self._queue], BackendUnavailable("the service stops"))
-                        self._queue.clear()
-                        raise
-                    _stopped(group, "a cancellation from below")  # not ours: go on
-                except Exception as exc:
-                    _stopped(group, repr(exc))
-        finally:
-            self._task = None
+        while self._queue:
+            group = [self._queue.pop(0)]  # held from here: answered whatever follows
+            try:
+                self._fill(group)
+                await self._publish(group)
+            except asyncio.CancelledError:
+                if _cancelling():  # the service stops: nothing left may wait forever
+                    fail([*group, *self._queue], BackendUnavailable("the service stops"))
+                    self._queue.clear()
+                    raise
+                _stopped(group, "a cancellation from below")  # not ours: go on
+            except Exception as exc:
+                _stopped(group, repr(exc))
 
     def _fill(self, group: list[Queued]) -> None:
         """Move queued stores into ``group`` while they fit in one message."""
@@ -72,10 +65,10 @@ class GroupPublisher:
         try:
             published = await self.ingest.publish([store for store, _ in group])
         except Exception as exc:  # every store of the group fails alike
-            _fail(group, exc)
+            fail(group, exc)
             return
         if len(published) != len(group):  # never expected: fail the group rather than guess
-            _fail(group, BackendUnavailable("the ingest publish answered another group"))
+            fail(group, BackendUnavailable("the ingest publish answered another group"))
             return
         for (_, done), result in zip(group, published, strict=True):
             if not done.done():  # its C-STORE gave up waiting: the instance is stored anyway
@@ -91,10 +84,4 @@ def _stopped(group: list[Queued], why: str) -> None:
     """A group the drain could not publish for a reason of its own (not the publish's
     failure, which ``_publish`` answers): its stores fail, and the drain goes on."""
     log.error("the DIMSE store publisher lost a group of %d (%s); they fail", len(group), why)
-    _fail(group, BackendUnavailable(f"the store publisher failed: {why}"))
-
-
-def _fail(stores: list[Queued], exc: BaseException) -> None:
-    for _, done in stores:
-        if not done.done():
-            done.set_exception(exc)
+    fail(group, BackendUnavailable(f"the store publisher failed: {why}"))

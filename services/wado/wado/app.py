@@ -27,7 +27,7 @@ _READ = ["GET", "HEAD"]
 
 def create_app(settings: Settings) -> Starlette:
     """The WADO app; routes keep the public ``/dicom-web`` prefix (PS3.18 §10.4.1)."""
-    decoders.prefer_fastest()
+    decoders.prefer_fastest(settings.decode_threads)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> Starlette:
                 cache = MetadataCache(settings.metadata_cache_bytes)
                 gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
-                workers = RenderWorkers(settings.render_processes)
+                workers = RenderWorkers(settings.render_processes, settings.decode_threads)
                 ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
                 app.state.ctx = ctx
                 app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())

@@ -1,12 +1,13 @@
 """Where pictures are decoded and encoded: a worker thread, or a pool of worker processes.
 
-The codecs (OpenJPEG, GDCM, libjpeg) hold Python's GIL while they decode, so in a thread a
-large first rendering (about 100 ms for a 1760 x 1760 JPEG 2000 frame) stalls every other
-request of the process, cached pictures included. With ``render_processes`` above 0 the work
-runs in that many worker processes instead (spawned, not forked, at the first rendering): the
-stored frames go in, the picture comes out. A worker that dies (a codec crashing on a corrupt
-frame) makes that picture a 406, and the next rendering starts a fresh pool. The cap on
-conversions (``wado.conversions``) still bounds how many renderings run and what they hold.
+Most codecs (GDCM, libjpeg, CharLS) hold Python's GIL while they decode, so in a thread a large
+first rendering stalls every other request of the process, cached pictures included (JPEG 2000,
+decoded through imagecodecs by ``wado.jpeg2k``, releases it). With ``render_processes`` above 0
+the work runs in that many worker processes instead (spawned, not forked, at the first
+rendering): the stored frames go in, the picture comes out. A worker that dies (a codec
+crashing on a corrupt frame) makes that picture a 406, and the next rendering starts a fresh
+pool. The cap on conversions (``wado.conversions``) still bounds how many renderings run and
+what they hold.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ T = TypeVar("T")
 class RenderWorkers:
     """Runs blocking rendering work off the event loop: threads (0 processes) or processes."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, decode_threads: int = 1) -> None:
         self.processes = processes
+        self.decode_threads = decode_threads  # each worker's, for ``decoders.prefer_fastest``
         self._pool: ProcessPoolExecutor | None = None
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
@@ -49,6 +51,7 @@ class RenderWorkers:
             self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=decoders.prefer_fastest,
+            initargs=(self.decode_threads,),
         )
         return self._pool
 

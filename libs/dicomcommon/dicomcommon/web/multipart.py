@@ -99,6 +99,8 @@ class MediaType:
 
 def split_unquoted(value: str, sep: str) -> list[str]:
     """Split a header value at ``sep`` outside quoted strings (Accept lists, parameters)."""
+    if '"' not in value:  # the usual header: nothing quoted, so a plain split says the same
+        return value.split(sep)
     parts: list[str] = []
     current: list[str] = []
     quoted = False

@@ -128,3 +128,17 @@ def test_part_headers_are_searched_once_however_they_are_chunked() -> None:
     assert reader.part.headers["x-long"] == "v" * 30_000
     parts += reader.feed(b"body\r\n--XyZ--")
     assert [p.body.read() for p in parts] == [b"body"]
+
+
+@pytest.mark.parametrize(
+    ("value", "pieces"),
+    [
+        ("a;b;c", ["a", "b", "c"]),
+        ('a; t="x;y"; b', ["a", ' t="x;y"', " b"]),
+        ('"";;"', ['""', "", '"']),  # an unclosed quote keeps the rest together
+        ('a="1;2";b="3";', ['a="1;2"', 'b="3"', ""]),
+        ("", [""]),
+    ],
+)
+def test_split_unquoted_splits_only_outside_quotes(value: str, pieces: list[str]) -> None:
+    assert multipart.split_unquoted(value, ";") == pieces

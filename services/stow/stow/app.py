@@ -11,6 +11,7 @@ from starlette.routing import Route
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
+from dicomcommon.dicom.deidentify import Deidentifier
 from dicomcommon.web.routes import DICOMWEB_ROOT
 from dicomcommon.web.webapp import ReadinessCheck, create_web_service
 from stow import handlers
@@ -24,6 +25,7 @@ def create_app(settings: Settings) -> Starlette:
         bus = waiter.bus
         blobs = await open_store(settings.storage)
         app.state.settings = settings
+        app.state.deidentifier = Deidentifier.of(settings.deidentify)  # one for every request
         app.state.ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
         try:
             yield

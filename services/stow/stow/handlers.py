@@ -34,7 +34,7 @@ _DICOM = "application/dicom"
 async def store_instances(request: Request) -> Response:
     ingest: Ingest = request.app.state.ingest
     settings: Settings = request.app.state.settings
-    deidentifier = Deidentifier.of(settings.deidentify)
+    deidentifier: Deidentifier | None = request.app.state.deidentifier
     study = request.path_params.get("study")
     if study is not None:
         require_uid(study, "StudyInstanceUID")

@@ -19,11 +19,21 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, record: logging.LogRecord) -> str:
+        """ISO 8601 UTC with milliseconds; the part up to the second is formatted once per
+        second (a busy service logs many lines in each)."""
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": self._time(record),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -40,6 +50,13 @@ class JsonFormatter(logging.Formatter):
 
 def configure(service: str, level: str = "info") -> None:
     """Send every logger (ours, uvicorn's, libraries') to stderr as JSON lines."""
+    # No line says where in the source, which thread or which process it came from: without
+    # these, a record is made without walking the stack or asking the threading and
+    # multiprocessing modules (the logging HOWTO's "Optimization" section).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -98,19 +98,21 @@ class MediaType:
 
 
 def split_unquoted(value: str, sep: str) -> list[str]:
-    """Split a header value at ``sep`` outside quoted strings (Accept lists, parameters)."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        if ch == sep and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
+    """Split a header value at ``sep`` outside quoted strings (Accept lists, parameters).
+    Quote marks stay in the pieces; every other one opens a quoted stretch and the next closes
+    it, so the text between odd and even marks is never split."""
+    if '"' not in value:  # the usual header: nothing quoted, so a plain split says the same
+        return value.split(sep)
+    parts = [""]
+    for index, stretch in enumerate(value.split('"')):
+        if index:
+            parts[-1] += '"'
+        if index % 2:  # inside quotes
+            parts[-1] += stretch
+            continue
+        first, *rest = stretch.split(sep)
+        parts[-1] += first
+        parts.extend(rest)
     return parts
 
 

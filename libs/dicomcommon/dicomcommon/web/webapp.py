@@ -55,6 +55,7 @@ LATENCY = Histogram(
 ReadinessCheck = Callable[[], Awaitable[None]]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
 
 
 class RequestContext:
@@ -64,6 +65,23 @@ class RequestContext:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # ``labels()`` validates and locks on every call; the few (method, status) pairs a
+        # service answers are looked up once each and kept (bounded: the HTTP parser knows a
+        # fixed set of methods, and statuses are ours).
+        self._counters: dict[tuple[str, int], Counter] = {}
+        self._latencies: dict[str, Histogram] = {}
+
+    def _observe(self, method: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, status))
+        if counter is None:
+            counter = self._counters[method, status] = REQUESTS.labels(
+                self.service, method, str(status)
+            )
+        latency = self._latencies.get(method)
+        if latency is None:
+            latency = self._latencies[method] = LATENCY.labels(self.service, method)
+        counter.inc()
+        latency.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,18 +96,13 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (REQUEST_ID_HEADER.encode(), rid.encode()),
-                ]
+                message["headers"] = [*message.get("headers", []), (_REQUEST_ID, rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            method = scope["method"]
-            REQUESTS.labels(self.service, method, str(status)).inc()
-            LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
+            self._observe(scope["method"], status, time.perf_counter() - started)
             logs.request_id.reset(token)
 
 

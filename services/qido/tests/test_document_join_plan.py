@@ -1,7 +1,8 @@
 """A search that matches instances' stored documents joins their studies whole (a hash join,
 or the matching studies' instances through an index), never by looking up the study of each
-instance it reads: those lookups were a third of an undeclared count's cost over 20,000
-instances, because the documents' cost hid the join's from the planner."""
+instance it reads: the documents' cost hid the join's from the planner, which then took one
+index lookup into ``study`` per instance. And each document test is PostgreSQL's own
+containment function (migration 0024), no PL/pgSQL call per instance."""
 
 from __future__ import annotations
 
@@ -128,3 +129,20 @@ async def test_a_narrow_study_key_still_reads_only_its_studies_instances(
         found = await conn.fetchval(count.text, *count.args)
     assert "Seq Scan" not in orjson.dumps(plan).decode()
     assert found == PER_STUDY * 9 // 10
+
+
+async def test_the_document_test_is_postgresqls_own_containment_at_its_cost(
+    conn: asyncpg.Connection,
+) -> None:
+    """Migrated by a superuser (as here), each instance's test is a call of ``jsonb_contains``
+    itself, no PL/pgSQL (0024); its cost still tells the planner to narrow first (0018)."""
+    language, cost = await conn.fetchrow(
+        "SELECT l.lanname, p.procost FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE p.oid = 'dicom_metadata_contains'::regproc"
+    )
+    assert (language, cost) == ("internal", 5000)
+    found = await conn.fetchval(
+        "SELECT count(*) FROM instance i WHERE dicom_metadata_contains(i.metadata, $1)",
+        {"00280100": {"Value": [8]}},
+    )
+    assert found == STUDIES * PER_STUDY // 10

@@ -129,7 +129,7 @@ def _matching(
     """``FROM … WHERE …`` of the entities ``query`` matches, joined to the higher levels its
     keys, and the ``ordered`` levels, read.
 
-    A query that matches the stored documents of its own level reads every candidate's
+    An instance query that matches the instances' stored documents reads every candidate's
     document whatever the plan, so the higher levels' conditions stay with their tables, in a
     subquery the planner cannot flatten (``OFFSET 0``): it joins them whole (a hash join, or
     an index scan of the candidates from the matching studies), never by probing the higher
@@ -159,8 +159,9 @@ def _matching(
 
 
 def _reads_own_documents(query: Query) -> bool:
-    """Whether a series or instance query matches stored documents of its own level."""
-    return query.level != Level.STUDY and any(
+    """Whether an instance query matches its instances' stored documents, which no index
+    holds (a series' or a study's are found through GIN indexes, planned as before)."""
+    return query.level == Level.INSTANCE and any(
         filter_level(f, query.level) == query.level for f in unindexed(query)
     )
 

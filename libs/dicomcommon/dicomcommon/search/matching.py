@@ -42,7 +42,7 @@ def filter_condition(
 ) -> tuple[Level, str | None]:
     """Which level a filter reads, and its SQL condition (``None`` for universal matching)."""
     top = f.path[0]
-    level = base if top.keyword in _SHARED else top.level
+    level = filter_level(f, base)
     if isinstance(f.match, Universal):
         return level, None
     if f.extended is not None:
@@ -57,6 +57,13 @@ def filter_condition(
     if f.attribute.vr == "DT" and isinstance(f.match, SingleValue | Range):
         return level, moment_condition(_DOC[level], f, f.match, timezone_offset, p)
     return level, _document_condition(_DOC[level], f, p)
+
+
+def filter_level(f: Filter, base: Level) -> Level:
+    """The level whose table (or document) a filter reads in a search of ``base``: its
+    attribute's, except the UIDs that lower tables repeat."""
+    top = f.path[0]
+    return base if top.keyword in _SHARED else top.level
 
 
 def unindexed(query: Query) -> list[Filter]:

@@ -1,4 +1,4 @@
-"""The stores of concurrent associations leave as one ingest command (``dimse.publishing``),
+"""The stores of concurrent callers leave as one ingest command (``dicomcommon.adapters.grouping``),
 on the session stack's NATS, storage and indexer: what is published is seen on the ingest
 subject by a plain subscriber, and every store of the group is indexed; a group that cannot
 leave answers each of its stores with the failure; concurrent associations ending at
@@ -16,6 +16,7 @@ from pynetdicom import StoragePresentationContexts
 from dicomcommon import studyaccess
 from dicomcommon.adapters.bus import Bus, subject
 from dicomcommon.adapters.events import STORE_SUBJECT
+from dicomcommon.adapters.grouping import GroupPublisher
 from dicomcommon.adapters.ingest import Ingest, PreparedStore
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
@@ -24,7 +25,6 @@ from dicomcommon.principal import LOCAL
 from dicomcommon.settings import NatsSettings, StorageSettings, StudyGroupsSettings
 from dicomcommon.web.multipart import Part
 from dicomstack.stack import Stack
-from dimse.publishing import GroupPublisher
 from tests import instances
 from tests.integration.dimse_peers import associate
 from tests.polling import eventually
@@ -61,8 +61,8 @@ async def _publish_together(stack: Stack, bodies: list[bytes]) -> list[bytes]:
         watched = await nc.subscribe(subject(nats.ingest_subject_prefix, STORE_SUBJECT))
         watched_task = asyncio.ensure_future(_collect(watched, seen))
         prepared = await _prepared(ingest, bodies)
-        publisher = GroupPublisher(ingest)
-        await asyncio.gather(*(publisher.publish(store) for store in prepared))
+        publisher = GroupPublisher(ingest, "test")
+        await asyncio.gather(*(publisher.publish([store]) for store in prepared))
         await asyncio.sleep(1)  # the subscriber's copies arrive
         watched_task.cancel()
     finally:
@@ -105,9 +105,9 @@ async def _publish_after_the_bus_closed(stack: Stack, bodies: list[bytes]) -> li
         prepared = await _prepared(ingest, bodies)
         await waiter.close()
         await bus.close()  # NATS gone: a group cannot even be formed (its size needs the bus)
-        publisher = GroupPublisher(ingest)
+        publisher = GroupPublisher(ingest, "test")
         answers = asyncio.gather(
-            *(publisher.publish(store) for store in prepared), return_exceptions=True
+            *(publisher.publish([store]) for store in prepared), return_exceptions=True
         )
         try:
             return list(await asyncio.wait_for(answers, 10))

@@ -1,4 +1,4 @@
-"""The stores of concurrent associations leave as one ingest command (``dimse.publishing``),
+"""The stores of concurrent callers leave as one ingest command (``dicomcommon.adapters.grouping``),
 on the session stack's NATS, storage and indexer: what is published is seen on the ingest
 subject by a plain subscriber, and every store of the group is indexed; a group that cannot
 leave answers each of its stores with the failure; concurrent associations ending at
@@ -16,6 +16,7 @@ from pynetdicom import StoragePresentationContexts
 from dicomcommon import studyaccess
 from dicomcommon.adapters.bus import Bus, subject
 from dicomcommon.adapters.events import STORE_SUBJECT
+from dicomcommon.adapters.grouping import GroupPublisher
 from dicomcommon.adapters.ingest import Ingest, PreparedStore
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
@@ -24,7 +25,6 @@ from dicomcommon.principal import LOCAL
 from dicomcommon.settings import NatsSettings, StorageSettings, StudyGroupsSettings
 from dicomcommon.web.multipart import Part
 from dicomstack.stack import Stack
-from dimse.publishing import GroupPublisher
 from tests import instances
 from tests.integration.dimse_peers import associate
 from tests.polling import eventually
@@ -45,8 +45,11 @@ async def _prepared(ingest: Ingest, bodies: list[bytes]) -> list[PreparedStore]:
     return prepared
 
 
-async def _publish_together(stack: Stack, bodies: list[bytes]) -> list[bytes]:
-    """Publish ``bodies`` at once through one publisher; the messages seen on the subject."""
+async def _publish_together(
+    stack: Stack, batches: list[list[bytes]]
+) -> tuple[list[bytes], list[tuple[list[str], list[str]]]]:
+    """Publish ``batches`` at once through one publisher, a caller each: the messages seen on
+    the subject, and each caller's command ids as prepared and as answered."""
     nats = NatsSettings(url=stack.nats_url)
     bus = Bus(nats, "publishing-test")
     bus.start()
@@ -60,16 +63,20 @@ async def _publish_together(stack: Stack, bodies: list[bytes]) -> list[bytes]:
         nc, _ = bus.require()
         watched = await nc.subscribe(subject(nats.ingest_subject_prefix, STORE_SUBJECT))
         watched_task = asyncio.ensure_future(_collect(watched, seen))
-        prepared = await _prepared(ingest, bodies)
-        publisher = GroupPublisher(ingest)
-        await asyncio.gather(*(publisher.publish(store) for store in prepared))
+        prepared = [await _prepared(ingest, bodies) for bodies in batches]
+        publisher = GroupPublisher(ingest, "test")
+        answered = await asyncio.gather(*(publisher.publish(batch) for batch in prepared))
         await asyncio.sleep(1)  # the subscriber's copies arrive
         watched_task.cancel()
     finally:
         await waiter.close()
         await bus.close()
         await blobs.close()
-    return seen
+    ids = [
+        ([s.command.command_id for s in batch], [cid for cid, _ in answer])
+        for batch, answer in zip(prepared, answered, strict=True)
+    ]
+    return seen, ids
 
 
 async def _collect(subscription: object, seen: list[bytes]) -> None:
@@ -80,7 +87,7 @@ async def _collect(subscription: object, seen: list[bytes]) -> None:
 def test_concurrent_stores_leave_as_one_command_and_are_all_indexed(stack: Stack) -> None:
     study = instances.fresh().StudyInstanceUID
     datasets = [instances.fresh(study=study) for _ in range(STORES)]
-    seen = asyncio.run(_publish_together(stack, [instances.to_bytes(ds) for ds in datasets]))
+    seen, _ = asyncio.run(_publish_together(stack, [[instances.to_bytes(ds)] for ds in datasets]))
     mine = [m for m in seen if study.encode() in m]
     assert len(mine) == 1  # one message for the six stores
 
@@ -89,6 +96,17 @@ def test_concurrent_stores_leave_as_one_command_and_are_all_indexed(stack: Stack
         return len(response.json()) if response.status_code == 200 else 0
 
     assert eventually(lambda: indexed() == STORES)
+
+
+def test_batches_of_concurrent_callers_leave_whole_in_one_command(stack: Stack) -> None:
+    """Two callers with three stores each (a STOW request's batch): one message for both, and
+    each caller is answered with its own commands, in its own order."""
+    study = instances.fresh().StudyInstanceUID
+    batches = [[instances.to_bytes(instances.fresh(study=study)) for _ in range(3)] for _ in "ab"]
+    seen, ids = asyncio.run(_publish_together(stack, batches))
+    assert len([m for m in seen if study.encode() in m]) == 1
+    for prepared, answered in ids:
+        assert answered == prepared
 
 
 async def _publish_after_the_bus_closed(stack: Stack, bodies: list[bytes]) -> list[object]:
@@ -105,9 +123,9 @@ async def _publish_after_the_bus_closed(stack: Stack, bodies: list[bytes]) -> li
         prepared = await _prepared(ingest, bodies)
         await waiter.close()
         await bus.close()  # NATS gone: a group cannot even be formed (its size needs the bus)
-        publisher = GroupPublisher(ingest)
+        publisher = GroupPublisher(ingest, "test")
         answers = asyncio.gather(
-            *(publisher.publish(store) for store in prepared), return_exceptions=True
+            *(publisher.publish([store]) for store in prepared), return_exceptions=True
         )
         try:
             return list(await asyncio.wait_for(answers, 10))

@@ -23,10 +23,10 @@ import asyncpg
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
+from dicomcommon.adapters.grouping import Gathering, fail
 from dicomcommon.dicom.dataset import Instance
 from dicomcommon.errors import BackendUnavailable
 from dicomcommon.schema import dimse as reads
-from dimse.gathering import Gathering, fail
 
 
 class Forecast(enum.Enum):

@@ -6,10 +6,10 @@ pynetdicom writes each received data set to a temporary Part 10 file (file meta 
 negotiated transfer syntax, then the bytes as received), so memory stays flat whatever the
 instance size. Its handler runs in the association's thread; the store itself runs on the
 service's event loop, where the NATS and storage clients live. The commands of all
-associations leave in groups (``publishing``). Success is answered once the command is
-durable in JetStream (``confirm=durable``, STOW's 202 promise), the failures the indexer would
-report having been decided from the index first (``forecast``); or once the indexer confirmed
-(``confirm=indexed``, STOW's 200).
+associations leave in groups (``dicomcommon.adapters.grouping``). Success is answered once the
+command is durable in JetStream (``confirm=durable``, STOW's 202 promise), the failures the
+indexer would report having been decided from the index first (``forecast``); or once the
+indexer confirmed (``confirm=indexed``, STOW's 200).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import asyncpg
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.grouping import GroupPublisher
 from dicomcommon.adapters.ingest import Ingest, failure_reason
 from dicomcommon.dicom.dataset import Instance
 from dicomcommon.dicom.deidentify import Deidentifier
@@ -35,7 +36,6 @@ from dimse import statuses
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.forecast import Forecast, ForecastReads, forecast
-from dimse.publishing import GroupPublisher
 from dimse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class StoreScp:
     deidentifier: Deidentifier | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.publisher = GroupPublisher(self.ingest)
+        self.publisher = GroupPublisher(self.ingest, "dimse")
         self.forecasts = ForecastReads(self.pool)
         self.deidentifier = Deidentifier.of(self.settings.deidentify)
 
@@ -123,8 +123,8 @@ class StoreScp:
             return success  # held already, byte for byte: nothing to store or announce
         if foreseen in _FORECAST_STATUS:
             return _FORECAST_STATUS[foreseen]
-        command_id, outcome = await self.publisher.publish(
-            await self.ingest.write(part, instance, upload)
+        [(command_id, outcome)] = await self.publisher.publish(
+            [await self.ingest.write(part, instance, upload)]
         )
         if self.settings.confirm == "durable":
             self._watch(instance, command_id, outcome)

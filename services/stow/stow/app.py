@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from dicomcommon.adapters.grouping import GroupPublisher
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.outcomes import OutcomeWaiter
 from dicomcommon.adapters.storage.factory import open_store
@@ -27,6 +28,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.deidentifier = Deidentifier.of(settings.deidentify)  # one for every request
         app.state.ingest = Ingest(blobs, bus, waiter, settings.duplicate_policy == "overwrite")
+        # One for every request: the batches of concurrent requests leave together.
+        app.state.publisher = GroupPublisher(app.state.ingest, "stow")
         try:
             yield
         finally:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters.events import Outcome
+from dicomcommon.adapters.grouping import GroupPublisher
 from dicomcommon.adapters.ingest import Ingest, PreparedStore
 from dicomcommon.dicom.dataset import Instance
 from dicomcommon.dicom.deidentify import Deidentifier
@@ -67,7 +68,9 @@ async def _store_parts(
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
 ) -> None:
     """Store each part of the request in turn, publishing them in groups (one ingest command
-    per group, ``Ingest.fits``) and adding what awaits the indexer to ``pending``."""
+    per group, ``Ingest.fits``, shared with the batches of concurrent requests written
+    meanwhile: ``GroupPublisher``) and adding what awaits the indexer to ``pending``."""
+    publisher: GroupPublisher = request.app.state.publisher
     upload = studyaccess.upload(principal_of(request.scope), settings.study_groups)
     group: list[PreparedStore] = []
     try:
@@ -83,12 +86,12 @@ async def _store_parts(
                 continue
             if group and not ingest.fits(group, store):
                 full, group = group, []
-                await _publish(ingest, full, report, pending)
+                await _publish(publisher, full, report, pending)
             group.append(store)
     finally:  # what was written is announced, also when a later part ends the request
         if group:
             full, group = group, []
-            await _publish(ingest, full, report, pending)
+            await _publish(publisher, full, report, pending)
 
 
 async def _write_part(
@@ -111,7 +114,7 @@ async def _write_part(
 
 
 async def _publish(
-    ingest: Ingest,
+    publisher: GroupPublisher,
     group: list[PreparedStore],
     report: StoreReport,
     pending: list[tuple[Instance, str, asyncio.Future[Outcome]]],
@@ -119,7 +122,7 @@ async def _publish(
     """One ingest command for ``group``; if it cannot go, its instances fail (the whole
     request is a 503 when nothing of it was accepted before)."""
     try:
-        published = await ingest.publish(group)
+        published = await publisher.publish(group)
     except InvalidInstance as exc:  # the command is larger than the message bus takes
         for store in group:
             i = store.instance

@@ -137,7 +137,11 @@ class Ingest:
             log.info(
                 "published %s",
                 store.instance.sop_instance_uid,
-                extra={"dicom_blob_key": store.command.blob_key},
+                # its own request's id: a group may hold the stores of several requests
+                extra={
+                    "dicom_blob_key": store.command.blob_key,
+                    "request_id": store.command.request_id,
+                },
             )
         return futures
 

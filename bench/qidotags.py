@@ -66,13 +66,20 @@ def _scoped_paths(studies: list[Study], repeats: int) -> tuple[list[str], int]:
 
 
 async def _latency(ctx: PhaseContext, title: str, paths: list[str], note: str = "") -> list[Figure]:
+    """p50 / p95, then the server CPU per query by process role: on a busy machine the
+    latency of a statement with parallel workers follows the load, its CPU does not."""
     await run_pool(paths[:3], 1, 120.0, lambda p: _search(ctx, p))  # warm-up
-    result = await run_pool(paths, 1, ctx.plan.deadline_seconds, lambda p: _search(ctx, p))
+    result, cpu = await ctx.measure_cpu_by_role(
+        lambda: run_pool(paths, 1, ctx.plan.deadline_seconds, lambda p: _search(ctx, p))
+    )
     note = error_note(result) or f"{len(result.latencies)} queries{note}"
-    return [
+    figures = [
         Figure(f"{title}: p50", result.percentile(0.50) * 1e3, "ms", False, note),
         Figure(f"{title}: p95", result.percentile(0.95) * 1e3, "ms", False),
     ]
+    if cpu is not None and result.latencies:
+        figures += cpu_figures(title, cpu, len(result.latencies), "ms/query")
+    return figures
 
 
 def tag_phases(population: Callable[[], list[Study]], instances: int, repeats: int) -> list[Phase]:

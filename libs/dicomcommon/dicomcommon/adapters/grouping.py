@@ -109,12 +109,9 @@ class GroupPublisher(Gathering[list[PreparedStore], list[Published]]):
             stores.extend(batch)
 
     def _fits(self, stores: list[PreparedStore], batch: list[PreparedStore]) -> bool:
-        grown = list(stores)
-        for store in batch:
-            if not self.ingest.fits(grown, store):
-                return False
-            grown.append(store)
-        return True
+        """Whether the whole ``batch`` can join ``stores``: ``Ingest.fits`` of its last store
+        after the others (a group's size and count only grow as stores join)."""
+        return not batch or self.ingest.fits([*stores, *batch[:-1]], batch[-1])
 
     async def _publish(self, group: list[Queued]) -> None:
         stores = [s for batch, _ in group for s in batch]

@@ -12,7 +12,7 @@ Tag list, say) is left to pydicom, as is every other data set.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pynetdicom.dimse_messages
@@ -34,6 +34,19 @@ def encoded(command_set: Dataset) -> bytes | None:
             return None
         out += _TAG_AND_LENGTH.pack(0, tag & 0xFFFF, len(value)) + value
     return bytes(out)
+
+
+def command(elements: Iterable[tuple[int, str, Any]]) -> bytes:
+    """A command set of ``elements`` (element number in group 0000, VR, value; in tag order),
+    its Command Group Length first: byte for byte what ``encoded`` makes of the same data set.
+    Raises ``ValueError`` for a value ``encoded`` would leave to pydicom."""
+    body = bytearray()
+    for element, vr, value in elements:
+        data = _value(vr, value)
+        if data is None:
+            raise ValueError(f"(0000,{element:04X}): {value!r} is no {vr} written here")
+        body += _TAG_AND_LENGTH.pack(0, element, len(data)) + data
+    return _TAG_AND_LENGTH.pack(0, 0, 4) + struct.pack("<I", len(body)) + body
 
 
 def _value(vr: str, value: Any) -> bytes | None:

@@ -36,6 +36,7 @@ from dicomcommon.web.audit import Action, AuditRecord
 from dimse import answers, statuses
 from dimse.auditing import DimseAudit, identifier_text
 from dimse.callers import CallerPolicy
+from dimse.pdus import PendingAnswers
 from dimse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,19 @@ class Identifier:
     def answer(self, match: dict[str, Any], implicit: bool = False) -> Dataset:
         """The requested keys of ``match``, encoded once in the association's little endian
         syntax (``answers``) when they can be."""
+        return answers.answer(self._document(match), implicit)
+
+    def encoded(self, match: dict[str, Any], implicit: bool = False) -> bytes | None:
+        """The requested keys of ``match`` in the association's little endian syntax, or
+        None where ``answers`` leaves them to pydicom (``answer``)."""
+        return answers.encoded(self._document(match), implicit)
+
+    def _document(self, match: dict[str, Any]) -> dict[str, Any]:
         kept = _kept(match, self.returned)
         if _CHARSET in match:
             kept[_CHARSET] = match[_CHARSET]
         kept[_LEVEL] = {"vr": "CS", "Value": [self.level_name]}
-        return answers.answer(kept, implicit)
+        return kept
 
 
 def _keys(
@@ -177,7 +186,13 @@ class FindScp:
             touched.touch(study=study)
         touched.add_count(len(matches))
         implicit = event.context.transfer_syntax == ImplicitVRLittleEndian
-        yield from responses(identifier, matches, lambda: bool(event.is_cancelled), implicit)
+        yield from responses(
+            identifier,
+            matches,
+            lambda: bool(event.is_cancelled),
+            implicit,
+            PendingAnswers.of(event),
+        )
 
     async def matches(
         self, identifier: Identifier, groups: studyaccess.Groups | None = None
@@ -200,13 +215,28 @@ def responses(
     matches: list[dict[str, Any]],
     cancelled: Callable[[], bool],
     implicit: bool = False,
+    pending: PendingAnswers | None = None,
 ) -> Iterator[tuple[int, Dataset | None]]:
-    """One pending response per match, then success; cancel once a C-CANCEL came."""
+    """One pending response per match, then success; cancel once a C-CANCEL came.
+
+    With ``pending``, each answer ``answers`` can encode is written there (``pdus``) rather
+    than yielded; what waits there is handed on before anything is yielded, so the order of
+    the responses is the order of the matches."""
     for match in matches:
         if cancelled():
+            if pending is not None:
+                pending.drop()
             yield statuses.CANCEL, None
             return
+        data = None if pending is None else identifier.encoded(match, implicit)
+        if pending is not None and data is not None:
+            pending.add(data)
+            continue
+        if pending is not None:
+            pending.flush()
         yield statuses.PENDING, identifier.answer(match, implicit)
+    if pending is not None:
+        pending.flush()
     yield statuses.SUCCESS, None
 
 

@@ -1,0 +1,149 @@
+"""C-FIND pending responses written as ready P-DATA-TF PDUs, many to one socket write.
+
+pynetdicom sends every DIMSE message through a chain built for any message: a primitive, a
+message object holding two pydicom data sets, its command set encoded, then for each fragment
+a P-DATA primitive put on the DUL's queue, the DUL thread woken, its state machine stepped,
+a PDU object built, encoded and written. A C-FIND answers each match with a pending response
+of two fragments (command set, identifier), so a study-level query spent most of its CPU and
+its time in that chain, and each match cost two thread hand-offs and two writes.
+
+``PendingAnswers`` writes the PDUs of each pending response itself (the command set once per
+request by ``commandsets.command``, the identifier as ``answers`` encoded it) and hands many
+to the DUL as one ``EncodedPData``: one queue put, one wake-up, one write. ``install`` has the
+state machine's two P-DATA actions (DT-1, and AR-7 in a release collision) write such a
+primitive's bytes as they are; any other P-DATA goes as before, so what pynetdicom sends
+itself (the final response, an answer ``answers`` leaves to pydicom) keeps its place in the
+same queue, after the pending responses queued before it.
+
+Messages written this way trigger no ``EVT_DIMSE_SENT`` / ``EVT_PDU_SENT`` (nothing here
+binds them; pynetdicom's debug logging of each message would).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pynetdicom import fsm
+from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
+
+from dimse import commandsets, statuses
+
+_C_FIND_RSP = 0x8020  # PS3.7 E.1: Command Field of a C-FIND-RSP
+_DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
+_PDU_HEADER = struct.Struct(">BBI")  # PS3.8 9.3.5: type 04H, reserved, length
+_PDV_HEADER = struct.Struct(">IBB")  # PS3.8 9.3.5.1 / E.2: length, context ID, control header
+_P_DATA_TF = 0x04
+_COMMAND, _LAST = 0x01, 0x02  # message control header bits (PS3.8 E.2)
+FLUSH_BYTES = 256 * 1024
+"""Pending responses are handed to the DUL once this much is waiting, so a large answer set
+is written as it is encoded, never held whole."""
+
+
+class EncodedPData(P_DATA):
+    """A P-DATA request whose P-DATA-TF PDUs (one or more) are encoded already."""
+
+    def __init__(self, encoded: bytes) -> None:
+        super().__init__()
+        self.encoded = encoded
+
+
+def fragments(data: bytes, context_id: int, command: bool, max_pdu: int) -> Iterator[bytes]:
+    """``data`` (a command set or data set) as P-DATA-TF PDUs of one PDV each, split as
+    pynetdicom splits a message for a peer whose maximum PDU length is ``max_pdu`` (0: no
+    limit); the last carries the "last fragment" bit."""
+    size = max(1, max_pdu - 6) if max_pdu else max(1, len(data))
+    starts = range(0, max(1, len(data)), size)
+    last = starts[-1]
+    for start in starts:
+        chunk = data[start : start + size]
+        control = (_COMMAND if command else 0) | (_LAST if start == last else 0)
+        yield _PDU_HEADER.pack(_P_DATA_TF, 0, len(chunk) + 6)
+        yield _PDV_HEADER.pack(len(chunk) + 2, context_id, control) + chunk
+
+
+class PendingAnswers:
+    """The pending responses of one C-FIND request, written straight to the DUL's queue
+    (``send``: ``DULServiceProvider.send_pdu``) for a peer whose maximum PDU length is
+    ``max_pdu`` (0: no limit)."""
+
+    def __init__(
+        self,
+        send: Callable[[P_DATA], None],
+        context_id: int,
+        max_pdu: int,
+        sop_class_uid: str,
+        message_id: int,
+    ) -> None:
+        self._send = send
+        command = commandsets.command(
+            [
+                (0x0002, "UI", sop_class_uid),
+                (0x0100, "US", _C_FIND_RSP),
+                (0x0120, "US", message_id),
+                (0x0800, "US", _DATA_SET_PRESENT),
+                (0x0900, "US", statuses.PENDING),
+            ]
+        )
+        self._context_id = context_id
+        self._max_pdu = max_pdu
+        self._command = b"".join(fragments(command, context_id, True, max_pdu))
+        self._waiting = bytearray()
+
+    @classmethod
+    def of(cls, event: Any) -> PendingAnswers:
+        """For pynetdicom's ``EVT_C_FIND`` ``event``, on its association and context."""
+        assoc, request = event.assoc, event.request
+        return cls(
+            assoc.dul.send_pdu,
+            int(event.context.context_id),
+            int(assoc.dimse.maximum_pdu_size or 0),
+            str(request.AffectedSOPClassUID),
+            int(request.MessageID),
+        )
+
+    def add(self, identifier: bytes) -> None:
+        """Queue a pending response with ``identifier`` (encoded in the context's syntax)."""
+        self._waiting += self._command
+        for part in fragments(identifier, self._context_id, False, self._max_pdu):
+            self._waiting += part
+        if len(self._waiting) >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand what waits to the DUL: before anything pynetdicom queues after this call."""
+        if self._waiting:
+            self._send(EncodedPData(bytes(self._waiting)))
+            self._waiting.clear()
+
+    def drop(self) -> None:
+        """Forget what waits (the request was cancelled: those matches are not sent)."""
+        self._waiting.clear()
+
+
+def install() -> None:
+    """Have the DUL's state machine write an ``EncodedPData``'s bytes as they are."""
+    for name in ("DT-1", "AR-7"):
+        description, action, next_state = fsm.ACTIONS[name]
+        if not getattr(action, "writes_encoded", False):
+            written = _writing(action, str(next_state))
+            # the table's type names each action's parameter ``dul``; ours takes it alike
+            fsm.ACTIONS[name] = (description, written, next_state)  # type: ignore[assignment]
+
+
+def _writing(
+    action: Callable[[DULServiceProvider], str], next_state: str
+) -> Callable[[DULServiceProvider], str]:
+    def act(dul: DULServiceProvider) -> str:
+        primitive = dul.to_provider_queue.queue[0]
+        if not isinstance(primitive, EncodedPData):
+            return action(dul)
+        dul.to_provider_queue.get(False)
+        if dul.socket is not None:
+            dul.socket.send(primitive.encoded)
+        return next_state
+
+    act.writes_encoded = True  # type: ignore[attr-defined]
+    return act

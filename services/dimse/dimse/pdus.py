@@ -15,6 +15,10 @@ primitive's bytes as they are; any other P-DATA goes as before, so what pynetdic
 itself (the final response, an answer ``answers`` leaves to pydicom) keeps its place in the
 same queue, after the pending responses queued before it.
 
+Responses without a data set (C-FIND's final one, C-STORE's, C-ECHO's) are written the same
+way (``response_pdus``) by ``install``'s ``send_msg``: the command set straight from the
+primitive, byte for byte what pynetdicom makes of it; every other message goes pynetdicom's way.
+
 Messages written this way trigger no ``EVT_DIMSE_SENT`` / ``EVT_PDU_SENT`` (nothing here
 binds them; pynetdicom's debug logging of each message would).
 """
@@ -25,7 +29,9 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pynetdicom import fsm
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pynetdicom import dimse_messages, dimse_primitives, fsm
+from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 
@@ -33,6 +39,14 @@ from dimse import commandsets, statuses
 
 _C_FIND_RSP = 0x8020  # PS3.7 E.1: Command Field of a C-FIND-RSP
 _DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
+_NO_DATA_SET = 0x0101
+# The responses written here (primitive class → message type and Command Field); the keys of
+# each, as pynetdicom lists them (PS3.7 9.3), are read from pynetdicom's own table.
+_RESPONSES = {
+    dimse_primitives.C_ECHO: ("C-ECHO-RSP", 0x8030),
+    dimse_primitives.C_FIND: ("C-FIND-RSP", 0x8020),
+    dimse_primitives.C_STORE: ("C-STORE-RSP", 0x8001),
+}
 _PDU_HEADER = struct.Struct(">BBI")  # PS3.8 9.3.5: type 04H, reserved, length
 _PDV_HEADER = struct.Struct(">IBB")  # PS3.8 9.3.5.1 / E.2: length, context ID, control header
 _P_DATA_TF = 0x04
@@ -123,8 +137,66 @@ class PendingAnswers:
         self._waiting.clear()
 
 
+def response_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None:
+    """The PDUs of a C-ECHO, C-FIND or C-STORE response without a data set, or None for any
+    other message (or a value ``commandsets`` leaves to pydicom)."""
+    kind = _RESPONSES.get(type(primitive))
+    if kind is None or primitive.MessageIDBeingRespondedTo is None:
+        return None
+    name, command_field = kind
+    if getattr(primitive, _DATA_SET_KEYWORD.get(name, ""), None):
+        return None
+    elements = []
+    for keyword, element, vr in _keys(name):
+        if keyword == "CommandField":
+            value: Any = command_field
+        elif keyword == "CommandDataSetType":
+            value = _NO_DATA_SET
+        elif hasattr(primitive, keyword):
+            value = getattr(primitive, keyword)
+            if value is None:
+                continue  # left out, as pynetdicom leaves it out
+        else:
+            value = None  # written empty, as pynetdicom writes it
+        elements.append((element, vr, value))
+    try:
+        command = commandsets.command(elements)
+    except ValueError:
+        return None
+    return b"".join(fragments(command, context_id, True, max_pdu))
+
+
+_DATA_SET_KEYWORD = {
+    name.replace("_", "-"): keyword for name, keyword in dimse_messages._DATASET_KEYWORDS.items()
+}
+_KEYS: dict[str, list[tuple[str, int, str]]] = {}
+
+
+def _keys(name: str) -> list[tuple[str, int, str]]:
+    """The command set keys of message type ``name`` but the group length, in tag order:
+    (keyword, element number, VR)."""
+    if name not in _KEYS:
+        keywords = dimse_messages._COMMAND_SET_KEYWORDS[name]
+        tags = sorted((int(tag_for_keyword(k) or 0), k) for k in keywords)
+        _KEYS[name] = [(k, tag & 0xFFFF, dictionary_VR(tag)) for tag, k in tags if tag]
+    return _KEYS[name]
+
+
 def install() -> None:
-    """Have the DUL's state machine write an ``EncodedPData``'s bytes as they are."""
+    """Have the DUL's state machine write an ``EncodedPData``'s bytes as they are, and
+    pynetdicom send the responses ``response_pdus`` writes that way."""
+    send_msg = DIMSEServiceProvider.send_msg
+    if not getattr(send_msg, "writes_responses", False):
+
+        def send_response(provider: DIMSEServiceProvider, primitive: Any, context_id: int) -> None:
+            data = response_pdus(primitive, context_id, provider.maximum_pdu_size or 0)
+            if data is None:
+                send_msg(provider, primitive, context_id)
+            else:
+                provider.dul.send_pdu(EncodedPData(data))
+
+        send_response.writes_responses = True  # type: ignore[attr-defined]
+        DIMSEServiceProvider.send_msg = send_response  # type: ignore[method-assign,assignment]
     for name in ("DT-1", "AR-7"):
         description, action, next_state = fsm.ACTIONS[name]
         if not getattr(action, "writes_encoded", False):

@@ -1,6 +1,7 @@
-"""``dimse.pdus``: pending C-FIND responses written as ready PDUs are byte for byte what
-pynetdicom sends for them, fragmented alike, handed on in bounded pieces, and a real peer
-reads them, in order, among the responses pynetdicom still sends itself."""
+"""``dimse.pdus``: pending C-FIND responses and responses without a data set, written as ready
+PDUs, are byte for byte what pynetdicom sends for them, fragmented alike; pending responses
+are handed on in bounded pieces, and a real peer reads them, in order, among the responses
+pynetdicom still sends itself."""
 
 from __future__ import annotations
 
@@ -69,6 +70,67 @@ def test_a_large_answer_set_is_handed_on_in_bounded_pieces_and_a_drop_forgets_th
     assert len(sent) == 1
 
 
+def _status(primitive: Any, status: int, comment: str | None = None) -> Any:
+    primitive.MessageIDBeingRespondedTo = 5
+    primitive.AffectedSOPClassUID = _FIND
+    primitive.Status = status
+    if comment is not None:
+        primitive.ErrorComment = comment
+    return primitive
+
+
+def _stored(status: int, comment: str | None = None) -> Any:
+    primitive = _status(dimse_primitives.C_STORE(), status, comment)
+    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    primitive.AffectedSOPInstanceUID = "1.2.3.4.567"  # odd length: padded
+    return primitive
+
+
+def _sent_by_pynetdicom(primitive: Any, context_id: int, max_pdu: int) -> bytes:
+    kind = {
+        dimse_primitives.C_ECHO: dimse_messages.C_ECHO_RSP,
+        dimse_primitives.C_FIND: dimse_messages.C_FIND_RSP,
+        dimse_primitives.C_STORE: dimse_messages.C_STORE_RSP,
+    }[type(primitive)]
+    message = kind()
+    message.primitive_to_message(primitive)
+    return b"".join(P_DATA_TF(p).encode() for p in message.encode_msg(context_id, max_pdu))
+
+
+@pytest.mark.parametrize(
+    "primitive",
+    [
+        _status(dimse_primitives.C_FIND(), statuses.SUCCESS),
+        _status(dimse_primitives.C_FIND(), statuses.CANCEL),
+        _status(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "no such level"),
+        _status(dimse_primitives.C_ECHO(), statuses.SUCCESS),
+        _stored(statuses.SUCCESS),
+        _stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
+    ],
+    ids=["find-success", "find-cancel", "find-failure", "echo", "store", "store-failure"],
+)
+@pytest.mark.parametrize("max_pdu", [0, 16382, 40])
+def test_responses_without_a_data_set_are_the_pdus_pynetdicom_sends(
+    primitive: Any, max_pdu: int
+) -> None:
+    assert pdus.response_pdus(primitive, 9, max_pdu) == _sent_by_pynetdicom(primitive, 9, max_pdu)
+
+
+def test_other_messages_are_left_to_pynetdicom() -> None:
+    request = dimse_primitives.C_FIND()
+    request.MessageID = 3
+    request.AffectedSOPClassUID = _FIND
+    assert pdus.response_pdus(request, 1, 0) is None
+    with_identifier = _status(dimse_primitives.C_FIND(), statuses.PENDING)
+    with_identifier.Identifier = BytesIO(_identifier(1))
+    assert pdus.response_pdus(with_identifier, 1, 0) is None
+    moved = _status(dimse_primitives.C_MOVE(), statuses.SUCCESS)
+    assert pdus.response_pdus(moved, 1, 0) is None
+    with_tag_list = _status(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS)
+    with_tag_list.OffendingElement = [0x00100010]
+    assert pdus.response_pdus(with_tag_list, 1, 0) is None
+
+
 @pytest.fixture
 def finder() -> Iterator[int]:
     """A pynetdicom C-FIND SCP on loopback answering ``PatientID`` = N with N matches: written
@@ -92,7 +154,9 @@ def finder() -> Iterator[int]:
 
     ae = AE(ae_title="FINDER")
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind, ImplicitVRLittleEndian)
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    server = ae.start_server(
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)]
+    )
     try:
         yield server.server_address[1]
     finally:

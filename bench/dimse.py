@@ -38,6 +38,9 @@ from dicomstack.stack import Stack
 from dimse import responses, sockets, wakeups
 
 _config.STORE_SEND_CHUNKED_DATASET = True  # send from the file, never the whole data set
+# The client builds no DEBUG description of each PDU and message (pynetdicom's standard
+# handlers do, logged or not): its CPU shares the two cores with the server measured.
+_config.LOG_HANDLER_LEVEL = "none"
 # The client's own association threads wake for their work rather than polling every
 # millisecond (``dimse.wakeups``), so neither server's latency carries the client's poll delays.
 wakeups.install()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
-from pynetdicom import build_context
+from pynetdicom import _config, build_context
 from pynetdicom.presentation import negotiate_as_acceptor
 
 from dimse.scp import SharedContexts, application_entity
@@ -34,3 +35,13 @@ def test_associations_share_the_listeners_contexts_rather_than_copy_them() -> No
     copied = copy.deepcopy(contexts)  # what pynetdicom does for each association it accepts
     assert len(copied) == len(contexts) > 100
     assert all(mine is theirs for mine, theirs in zip(copied, contexts, strict=True))
+
+
+def test_protocol_descriptions_are_built_only_when_debug_logs_them() -> None:
+    try:
+        application_entity(Settings(protocol_log_level="DEBUG"))
+        assert _config.LOG_HANDLER_LEVEL == "standard"
+        application_entity(Settings())  # WARNING
+        assert _config.LOG_HANDLER_LEVEL == "none"
+    finally:
+        logging.getLogger("pynetdicom").setLevel(Settings().protocol_log_level)

@@ -85,9 +85,10 @@ def application_entity(settings: Settings) -> AE:
     either role (a C-GET requestor takes the sub-operations as the storage SCP)."""
     protocol_log = logging.getLogger("pynetdicom")
     protocol_log.setLevel(settings.protocol_log_level)
-    # pynetdicom's standard handlers describe every PDU and message at DEBUG, building the text
-    # (under the association's lock) whether or not it is logged: bound only at that level.
-    _config.LOG_HANDLER_LEVEL = "standard" if protocol_log.isEnabledFor(logging.DEBUG) else "none"
+    # pynetdicom's standard handlers describe every PDU and message (at DEBUG, a few at INFO),
+    # building the text under the association's lock whether or not it is logged: bound only
+    # when their lines can be written.
+    _config.LOG_HANDLER_LEVEL = "standard" if protocol_log.isEnabledFor(logging.INFO) else "none"
     ae = AE(ae_title=settings.ae_title)
     ae.maximum_associations = settings.max_associations
     ae.maximum_pdu_size = settings.max_pdu_bytes

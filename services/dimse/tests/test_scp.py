@@ -37,10 +37,11 @@ def test_associations_share_the_listeners_contexts_rather_than_copy_them() -> No
     assert all(mine is theirs for mine, theirs in zip(copied, contexts, strict=True))
 
 
-def test_protocol_descriptions_are_built_only_when_debug_logs_them() -> None:
+def test_protocol_descriptions_are_built_only_when_the_log_writes_them() -> None:
     try:
-        application_entity(Settings(protocol_log_level="DEBUG"))
-        assert _config.LOG_HANDLER_LEVEL == "standard"
+        for level in ("DEBUG", "INFO"):
+            application_entity(Settings(protocol_log_level=level))
+            assert _config.LOG_HANDLER_LEVEL == "standard"
         application_entity(Settings())  # WARNING
         assert _config.LOG_HANDLER_LEVEL == "none"
     finally:

@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> Starlette:
                 gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes, settings.decode_threads)
-                ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
+                lane = db.Lane(pool)
+                ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers, lane)
                 app.state.ctx = ctx
                 app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())
                 try:
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
                         yield
                 finally:
                     workers.close()
+                    await lane.close()
             finally:
                 await store.close()
         finally:

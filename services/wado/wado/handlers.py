@@ -102,10 +102,11 @@ async def retrieve_rendered(request: Request) -> Response:
     """Rendered / thumbnail of a study, series, instance or frames, as JPEG, PNG or GIF."""
     ctx: WadoContext = request.app.state.ctx
     scope = Scope.of_request(request, ctx.settings.study_groups)
-    params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
+    params = rendered.RenderParams.of(request, request.scope["path"].endswith("/thumbnail"))
     wanted = negotiate.choices(request, rendered.OFFER)[0]
     listed = request.path_params.get("frames")
     asked = frames.frame_numbers(listed) if listed is not None else None
-    base_url = public_base(request, ctx.settings)
+    # (only the parts of a multipart answer carry a Content-Location)
+    base_url = public_base(request, ctx.settings) if wanted.multipart else ""
     if_none_match = request.headers.get("if-none-match", "")
     return await rendered_parts.response(ctx, scope, asked, params, wanted, base_url, if_none_match)

@@ -35,6 +35,18 @@ def test_a_bad_or_out_of_range_q_is_a_400(q: str) -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize("padding", [0, 300])  # remembered, and too long to be
+def test_a_repeated_accept_list_parses_the_same_and_a_bad_one_fails_each_time(
+    padding: int,
+) -> None:
+    accept = "a/x;q=0.5, b/y" + ", c/z;q=0.1" * (padding // 10)
+    first = essences(accept)
+    assert essences(accept) == first and first[:2] == ["b/y", "a/x"]
+    for _ in range(2):
+        with pytest.raises(DicomwebError):
+            negotiation.parse_accept([accept + ", d/w;q=9"])
+
+
 def test_q_zero_is_never_chosen() -> None:
     ranges = negotiation.parse_accept(["a/x;q=0, b/y;q=0.1"])
     assert negotiation.acceptable(ranges, lambda m: m.essence) == ["b/y"]

@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> Starlette:
                 gate = settings.conversion_gate()
                 pictures = RenderCache(settings.render_cache_bytes)
                 workers = RenderWorkers(settings.render_processes, settings.decode_threads)
-                ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers)
+                lane = db.Lane(pool)
+                ctx = WadoContext(settings, pool, store, cache, gate, pictures, workers, lane)
                 app.state.ctx = ctx
                 app.state.schema_gate = version.SchemaGate(pool, version.shipped_version())
                 try:
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
                         yield
                 finally:
                     workers.close()
+                    await lane.close()
             finally:
                 await store.close()
         finally:
@@ -91,25 +93,27 @@ async def _rendering_ahead(ctx: WadoContext) -> AsyncIterator[None]:
 
 
 def _routes() -> list[Route]:
+    """Starlette tries routes in order until one matches (a regular expression each), so the
+    requests a viewer repeats most, on an instance's pictures and frames, come first; no two
+    of these paths overlap, so the order changes nothing else."""
     study = f"{DICOMWEB_ROOT}/studies/{{study}}"
     series = f"{study}/series/{{series}}"
     instance = f"{series}/instances/{{instance}}"
+    frames = f"{instance}/frames/{{frames}}"
     return [
-        Route(study, handlers.retrieve_instances, methods=_READ),
-        Route(series, handlers.retrieve_instances, methods=_READ),
-        Route(instance, handlers.retrieve_instances, methods=_READ),
-        *(
-            Route(f"{level}/metadata", handlers.retrieve_metadata, methods=_READ)
-            for level in (study, series, instance)
-        ),
-        Route(f"{instance}/frames/{{frames}}", handlers.retrieve_frames, methods=_READ),
-        Route(f"{instance}/bulkdata/{{path:path}}", handlers.retrieve_bulkdata, methods=_READ),
         *(
             Route(f"{level}/{kind}", handlers.retrieve_rendered, methods=_READ)
-            for level in (study, series, instance)
+            for level in (instance, frames, series, study)
             for kind in ("rendered", "thumbnail")
         ),
-        Route(f"{instance}/frames/{{frames}}/rendered", handlers.retrieve_rendered, methods=_READ),
-        Route(f"{instance}/frames/{{frames}}/thumbnail", handlers.retrieve_rendered, methods=_READ),
+        Route(frames, handlers.retrieve_frames, methods=_READ),
+        *(
+            Route(f"{level}/metadata", handlers.retrieve_metadata, methods=_READ)
+            for level in (instance, series, study)
+        ),
+        Route(instance, handlers.retrieve_instances, methods=_READ),
+        Route(series, handlers.retrieve_instances, methods=_READ),
+        Route(study, handlers.retrieve_instances, methods=_READ),
+        Route(f"{instance}/bulkdata/{{path:path}}", handlers.retrieve_bulkdata, methods=_READ),
         Route("/wado", wado_uri.retrieve_object, methods=_READ),  # PS3.18 §9
     ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.requests import Request
 
+from dicomcommon.adapters import db
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.dicom.conversions import ConversionGate
 from dicomcommon.web import audit
@@ -27,6 +28,7 @@ class WadoContext:
     conversions: ConversionGate
     render_cache: RenderCache
     render_workers: RenderWorkers
+    lane: db.Lane  # the index reads of requests (``db.Lane``): the pool's, cheaper
 
 
 def audit_instances(request: Request, instances: Sequence[index.StoredInstance]) -> None:

@@ -34,7 +34,7 @@ async def retrieve_instances(request: Request) -> Response:
     scope = Scope.of_request(request, ctx.settings.study_groups)
     offer = retrieve.OFFER if scope.instance else retrieve.SERIES_OFFER
     wanted = negotiate.choices(request, offer)
-    found = await index.instances(ctx.pool, scope)
+    found = await index.instances(ctx.lane, scope)
     audit_instances(request, found)
     planned = retrieve.plan(found, wanted, ctx.settings.max_transcode_bytes)
     base_url = public_base(request, ctx.settings)
@@ -58,7 +58,7 @@ async def retrieve_frames(request: Request) -> Response:
     scope = Scope.of_request(request, ctx.settings.study_groups)
     numbers = frames.frame_numbers(request.path_params["frames"])
     wanted = negotiate.choices(request, frames.OFFER)
-    detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    detail = await index.instance_detail(ctx.lane, scope, pixels.PIXEL_DESCRIPTION)
     audit_instances(request, [detail.instance])
     return await _send_frames(request, detail, numbers, wanted)
 
@@ -69,7 +69,7 @@ async def retrieve_bulkdata(request: Request) -> Response:
     ctx: WadoContext = request.app.state.ctx
     scope = Scope.of_request(request, ctx.settings.study_groups)
     path = bulkdata.bulk_path(request.path_params["path"])
-    detail = await index.instance_detail(ctx.pool, scope, pixels.PIXEL_DESCRIPTION)
+    detail = await index.instance_detail(ctx.lane, scope, pixels.PIXEL_DESCRIPTION)
     audit_instances(request, [detail.instance])
     if bulkdata.is_encapsulated_pixel_data(detail, path):
         numbers = list(range(1, len(detail.frames) + 1))
@@ -102,10 +102,11 @@ async def retrieve_rendered(request: Request) -> Response:
     """Rendered / thumbnail of a study, series, instance or frames, as JPEG, PNG or GIF."""
     ctx: WadoContext = request.app.state.ctx
     scope = Scope.of_request(request, ctx.settings.study_groups)
-    params = rendered.RenderParams.of(request, request.url.path.endswith("/thumbnail"))
+    params = rendered.RenderParams.of(request, request.scope["path"].endswith("/thumbnail"))
     wanted = negotiate.choices(request, rendered.OFFER)[0]
     listed = request.path_params.get("frames")
     asked = frames.frame_numbers(listed) if listed is not None else None
-    base_url = public_base(request, ctx.settings)
+    # (only the parts of a multipart answer carry a Content-Location)
+    base_url = public_base(request, ctx.settings) if wanted.multipart else ""
     if_none_match = request.headers.get("if-none-match", "")
     return await rendered_parts.response(ctx, scope, asked, params, wanted, base_url, if_none_match)

@@ -102,7 +102,7 @@ def _stored(row: asyncpg.Record) -> StoredInstance:
     return StoredInstance(*(row[i] for i in range(10)))
 
 
-async def instances(pool: asyncpg.Pool, scope: Scope) -> list[StoredInstance]:
+async def instances(pool: db.Reader, scope: Scope) -> list[StoredInstance]:
     """Every instance in ``scope`` (small rows, no metadata); 404 when there is none."""
     where, values = scope.where()
     rows = await db.fetch(pool, reads.instances(where), *values)
@@ -112,7 +112,7 @@ async def instances(pool: asyncpg.Pool, scope: Scope) -> list[StoredInstance]:
 
 
 async def instance_detail(
-    pool: asyncpg.Pool, scope: Scope, metadata_keys: Sequence[str] | None = None
+    pool: db.Reader, scope: Scope, metadata_keys: Sequence[str] | None = None
 ) -> InstanceDetail:
     """One instance with its frame and bulk data maps; of its metadata only ``metadata_keys``
     when given, so a frame request never decodes a large JSON document."""
@@ -130,7 +130,7 @@ async def instance_detail(
     )
 
 
-async def metadata_etag(pool: asyncpg.Pool, scope: Scope) -> str:
+async def metadata_etag(pool: db.Reader, scope: Scope) -> str:
     """A strong validator of the scope's metadata: every instance's UID and version."""
     where, values = scope.where()
     row = await db.fetchrow(pool, reads.metadata_etag(where), *values)
@@ -139,9 +139,7 @@ async def metadata_etag(pool: asyncpg.Pool, scope: Scope) -> str:
     return f'"{row["digest"]}"'
 
 
-async def metadata_pages(
-    pool: asyncpg.Pool, scope: Scope, page_size: int
-) -> AsyncIterator[list[str]]:
+async def metadata_pages(pool: db.Reader, scope: Scope, page_size: int) -> AsyncIterator[list[str]]:
     """The instances' DICOM JSON as text, a page at a time by keyset, so a 10,000-instance
     study never sits in memory whole and no connection is held while the client reads."""
     where, values = scope.where(first=3)

@@ -35,11 +35,11 @@ async def response(
 ) -> Response:
     """The metadata as a DICOM JSON array, or one Native DICOM Model XML part per instance;
     ``304`` when the client's ``If-None-Match`` still matches (RFC 9110 §13.1.2)."""
-    etag = await index.metadata_etag(ctx.pool, scope)
+    etag = await index.metadata_etag(ctx.lane, scope)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept"}
     if conditional.matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
-    pages = index.metadata_pages(ctx.pool, scope, ctx.settings.metadata_page_size)
+    pages = index.metadata_pages(ctx.lane, scope, ctx.settings.metadata_page_size)
     replacement = publicbase.bulk_replacement(base_url)
     if choice.media_type == DICOM_XML:
         boundary = multipart.new_boundary()

@@ -29,6 +29,7 @@ LOOKUPS = Counter(
     " way) or miss",
     ["outcome"],
 )
+_HIT, _REFUSED, _JOINED, _MISS = (LOOKUPS.labels(o) for o in ("hit", "refused", "joined", "miss"))
 HELD = Gauge("dicomweb_render_cache_bytes", "Bytes of rendered pictures the cache holds")
 REFUSALS_SHARE = 16  # refusals (a reason each, under 1 KiB) may take 1/16 of the budget
 
@@ -54,11 +55,11 @@ class RenderCache:
         counts the miss)."""
         found = self._pictures.get(key)
         if found is not None:
-            LOOKUPS.labels("hit").inc()
+            _HIT.inc()
             return found
         reason = self._refusals.get(key)
         if reason is not None:
-            LOOKUPS.labels("refused").inc()
+            _REFUSED.inc()
             raise NotAcceptable(reason.decode())
         return None
 
@@ -68,7 +69,7 @@ class RenderCache:
         if found is not None:
             return found
         task = self._running.get(key)
-        LOOKUPS.labels("joined" if task is not None else "miss").inc()
+        (_JOINED if task is not None else _MISS).inc()
         if task is None:
             task = asyncio.ensure_future(render())
             self._running[key] = task

@@ -10,6 +10,7 @@ WADO-RS rendered and WADO-URI (PS3.18 §9.5) both go through ``render_frames``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class RenderParams:
 
     @classmethod
     def of(cls, request: Request, thumbnail: bool = False) -> RenderParams:
+        if not request.scope.get("query_string"):  # (most requests: the defaults)
+            return _THUMBNAIL if thumbnail else _DEFAULTS
         query = request.query_params
         window = parse_window(query["window"]) if "window" in query else None
         size = _viewport(query["viewport"]) if "viewport" in query else None
@@ -62,6 +65,10 @@ class RenderParams:
             size = (THUMBNAIL_SIZE, THUMBNAIL_SIZE)
         quality = parameters.optional_integer("quality", query.get("quality"), 90, low=1, high=100)
         return cls(window, size, quality)
+
+
+_DEFAULTS = RenderParams()
+_THUMBNAIL = RenderParams(viewport=(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
 
 
 def parse_window(text: str) -> Window:
@@ -130,6 +137,30 @@ def etag_of(key: Hashable) -> str:
     return f'"{hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()}"'
 
 
+@functools.lru_cache(maxsize=4096)
+def _head(key: Hashable) -> tuple[str, tuple[tuple[bytes, bytes], ...]]:
+    """The ETag of the picture under ``key`` and the headers of its answer (``_headers``),
+    encoded: the pictures asked for again are the ones worth remembering them for."""
+    headers = _headers(key)
+    return headers["ETag"], tuple((k.lower().encode(), v.encode()) for k, v in headers.items())
+
+
+class _KeptPicture(Response):
+    """A cached picture with its headers known ahead (``_head``): Starlette's per-answer
+    header building is skipped; what is sent is the same."""
+
+    def __init__(self, image: bytes, media_type: str, head: Sequence[tuple[bytes, bytes]]):
+        self.status_code = 200
+        self.background = None
+        self.body = image
+        length = str(len(image)).encode()
+        self.raw_headers = [
+            *head,
+            (b"content-length", length),
+            (b"content-type", media_type.encode()),
+        ]
+
+
 def kept_response(
     ctx: WadoContext, instance: StoredInstance, picture: Picture, if_none_match: str
 ) -> Response | None:
@@ -138,13 +169,11 @@ def kept_response(
     row, not its frame map or metadata, so a repeated request skips reading those."""
     _check(ctx, instance, picture.numbers)
     key = picture_key(instance, picture)
-    headers = _headers(key)
-    if conditional.matches(if_none_match, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
+    etag, head = _head(key)
+    if if_none_match and conditional.matches(if_none_match, etag):
+        return Response(status_code=304, headers=_headers(key))
     image = ctx.render_cache.kept(key)
-    return (
-        None if image is None else Response(image, media_type=picture.media_type, headers=headers)
-    )
+    return None if image is None else _KeptPicture(image, picture.media_type, head)
 
 
 async def picture_response(

@@ -44,7 +44,7 @@ async def response(
     media = choice.media_type
     representative: StoredInstance | None = None
     if scope.instance is None:
-        found = [i for i in await index.instances(ctx.pool, scope) if i.has_pixel_data]
+        found = [i for i in await index.instances(ctx.lane, scope) if i.has_pixel_data]
         if not found:
             raise NotFound(
                 f"no instance with pixel data in {scope.level} {scope.series or scope.study}"
@@ -54,7 +54,7 @@ async def response(
         representative, scope = found[0], _scope_of(found[0])
     if not choice.multipart:
         return await _picture(ctx, scope, representative, asked, params, media, if_none_match)
-    detail = await index.instance_detail(ctx.pool, scope, KEYS)
+    detail = await index.instance_detail(ctx.lane, scope, KEYS)
     return await _multipart(_frame_parts(ctx, detail, asked, params, media, base_url), media)
 
 
@@ -70,12 +70,12 @@ async def _picture(
     """One picture: its instance's row first (a small primary-key read, unless the study or
     series lookup found it), so a cached picture or a 304 is answered without reading the
     frame map and metadata a rendering needs."""
-    instance = known or (await index.instances(ctx.pool, scope))[0]
+    instance = known or (await index.instances(ctx.lane, scope))[0]
     picture = Picture.of(instance, asked, params, media)
     kept = rendered.kept_response(ctx, instance, picture, if_none_match)
     if kept is not None:
         return kept
-    detail = await index.instance_detail(ctx.pool, scope, KEYS)
+    detail = await index.instance_detail(ctx.lane, scope, KEYS)
     picture = Picture.of(detail.instance, asked, params, media)  # (re-stored meanwhile)
     return await rendered.picture_response(ctx, detail, picture, if_none_match)
 
@@ -141,7 +141,7 @@ async def _instance_parts(
     sent = False
     for instance in found:
         try:
-            detail = await index.instance_detail(ctx.pool, _scope_of(instance), KEYS)
+            detail = await index.instance_detail(ctx.lane, _scope_of(instance), KEYS)
             picture = Picture.of(detail.instance, None, params, media)
             image = await rendered.render_frames(ctx, detail, picture)
         except DicomwebError as exc:

@@ -116,7 +116,7 @@ async def retrieve_object(request: Request) -> Response:
     wanted = UriRequest.of(request.query_params)
     groups = studyaccess.caller_groups(request.scope, ctx.settings.study_groups)
     scope = dataclasses.replace(wanted.scope, groups=groups)
-    detail = await index.instance_detail(ctx.pool, scope, _KEYS)
+    detail = await index.instance_detail(ctx.lane, scope, _KEYS)
     audit_instances(request, [detail.instance])
     media_type = content_type(wanted, detail)
     check_fits(wanted, detail, media_type)

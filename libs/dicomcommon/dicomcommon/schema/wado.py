@@ -10,6 +10,8 @@ with study groups, one probe of the study row (``studyaccess.study_condition``).
 
 from __future__ import annotations
 
+import functools
+
 from dicomcommon import studyaccess
 from dicomcommon.schema.rows import INSTANCE_BLOB_COLUMNS
 
@@ -19,6 +21,7 @@ _ORDER = "ORDER BY series_instance_uid, sop_instance_uid"
 _LEVELS = ("study_instance_uid", "series_instance_uid", "sop_instance_uid")
 
 
+@functools.cache  # (a few shapes, asked for by every request)
 def scope_condition(levels: int, first: int = 1, groups: bool = False) -> str:
     """The WHERE clause of a resource named by its first ``levels`` UIDs (study, series,
     instance) as ``$first``…; with ``groups``, the next parameter holds the caller's groups
@@ -29,6 +32,7 @@ def scope_condition(levels: int, first: int = 1, groups: bool = False) -> str:
     return sql
 
 
+@functools.cache  # (one per ``scope_condition``)
 def instances(where: str) -> str:
     """Every instance of the resource, small rows, in series then instance order."""
     return f"SELECT {INSTANCE_COLUMNS} FROM instance WHERE {where} {_ORDER}"

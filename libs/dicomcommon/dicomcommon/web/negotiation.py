@@ -9,6 +9,7 @@ a ``resolve`` function; WADO's transfer-syntax offers build on ``transfer_syntax
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class MediaRange:
-    """One element of an Accept list."""
+    """One element of an Accept list (shared by the requests that sent the same list: read
+    only)."""
 
     media_type: MediaType
     q: float
@@ -41,13 +43,24 @@ class MediaRange:
 def accept_values(request: Request, query_parameter: bool = True) -> list[str]:
     """The Accept values of a request; every ``accept`` query parameter takes precedence over
     the header (PS3.18 §8.3.3.1) where the resource defines it. None means ``*/*``."""
-    values = request.query_params.getlist("accept") if query_parameter else []
+    asked = query_parameter and request.scope.get("query_string")
+    values = request.query_params.getlist("accept") if asked else []
     values = [v for v in values or request.headers.getlist("accept") if v.strip()]
     return values or ["*/*"]
 
 
 def parse_accept(values: list[str]) -> list[MediaRange]:
-    """Parse media ranges, best q first (stable: equal q keep the client's order)."""
+    """Parse media ranges, best q first (stable: equal q keep the client's order). Clients
+    send the same few Accept values again and again: short ones are parsed once each."""
+    if sum(len(v) for v in values) > _REMEMBERED_LENGTH:
+        return list(_parse(tuple(values)))
+    return list(_parse_remembered(tuple(values)))
+
+
+_REMEMBERED_LENGTH = 256  # longer Accept values are parsed each time, not kept
+
+
+def _parse(values: tuple[str, ...]) -> tuple[MediaRange, ...]:
     ranges: list[MediaRange] = []
     for value in values:
         for item in split_unquoted(value, ","):
@@ -55,7 +68,11 @@ def parse_accept(values: list[str]) -> list[MediaRange]:
                 continue
             media_type = MediaType.parse(item)
             ranges.append(MediaRange(media_type, _quality(media_type.params.get("q", "1"))))
-    return sorted(ranges, key=lambda r: -r.q)
+    return tuple(sorted(ranges, key=lambda r: -r.q))
+
+
+# (a bad value raises, and is not kept)
+_parse_remembered = functools.lru_cache(maxsize=512)(_parse)
 
 
 def acceptable(ranges: list[MediaRange], resolve: Callable[[MediaType], T | None]) -> list[T]:

@@ -245,7 +245,7 @@ def create_service_app(
         publisher = AuditPublisher(audit[1], audit[0], service)
         lifespan = _with_publisher(publisher, lifespan)
     app = _ServiceApp(
-        routes=[*probes, *routes],
+        routes=[*routes, *probes],  # (tried in order: the service's own requests are most)
         lifespan=lifespan,
         exception_handlers={DicomwebError: _dicomweb_error, Exception: _unexpected_error},
     )

@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> Starlette:
         pool = await db.create_pool(settings.postgres, session_state=False)
         app.state.ingest, app.state.pool = ingest, pool
         loop = asyncio.get_running_loop()
-        backends = scp.Backends(ingest, pool, DimseAudit(publisher, loop))
+        lane = db.Lane(pool)  # C-FIND's reads, without a pool acquire each (``db.Lane``)
+        backends = scp.Backends(ingest, pool, DimseAudit(publisher, loop), lane)
         server = scp.start(settings, backends, loop)
         try:
             yield
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
             await waiter.close()
             await bus.close()
             await blobs.close()
+            await lane.close()
             await pool.close()
 
     def readiness(app: Starlette) -> Sequence[ReadinessCheck]:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -145,7 +144,7 @@ def _text(element: DataElement) -> str:
 @dataclass
 class FindScp:
     settings: Settings
-    pool: asyncpg.Pool
+    index: db.Reader  # a lane of the pool (``db.Lane``) in the service
     policy: CallerPolicy
     audit: DimseAudit
     loop: asyncio.AbstractEventLoop
@@ -203,7 +202,7 @@ class FindScp:
         query = parse_query(identifier.level, identifier.parameters, max_limit=limit)
         base_url = self.settings.http.public_base_url.rstrip("/")
         search = searchsql.build_search(query, base_url, groups)
-        rows = await db.fetch(self.pool, search.text, *search.args)
+        rows = await db.fetch(self.index, search.text, *search.args)
         if len(rows) > limit:
             log.warning("C-FIND: more than %d matches; the first %d are answered", limit, limit)
         found = [orjson.loads(row["match"]) for row in rows[:limit]]

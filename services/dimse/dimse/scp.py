@@ -28,6 +28,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicomcommon.adapters import db
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.web.audit import Action
@@ -74,6 +75,7 @@ class Backends:
     ingest: Ingest
     pool: asyncpg.Pool
     audit: DimseAudit
+    lane: db.Lane  # the pool's connection kept for C-FIND's reads (``db.Lane``)
 
     @property
     def blobs(self) -> BlobStore:
@@ -124,7 +126,7 @@ def start(
     policy = CallerPolicy.of(settings)
     audit = backends.audit
     store = StoreScp(settings, backends.ingest, backends.pool, policy, audit, loop)
-    find = FindScp(settings, backends.pool, policy, audit, loop)
+    find = FindScp(settings, backends.lane, policy, audit, loop)
     retrieve = RetrieveScp(settings, backends.pool, backends.blobs, policy, audit, loop)
     commitment = CommitmentScp(settings, backends.pool, backends.blobs, policy, audit, loop)
 

@@ -25,6 +25,7 @@ binds them; pynetdicom's debug logging of each message would).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,7 +38,6 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from dimse import commandsets, statuses
 
-_C_FIND_RSP = 0x8020  # PS3.7 E.1: Command Field of a C-FIND-RSP
 _DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
 _NO_DATA_SET = 0x0101
 # The responses written here (primitive class → message type and Command Field); the keys of
@@ -95,7 +95,7 @@ class PendingAnswers:
         command = commandsets.command(
             [
                 (0x0002, "UI", sop_class_uid),
-                (0x0100, "US", _C_FIND_RSP),
+                (0x0100, "US", _RESPONSES[dimse_primitives.C_FIND][1]),
                 (0x0120, "US", message_id),
                 (0x0800, "US", _DATA_SET_PRESENT),
                 (0x0900, "US", statuses.PENDING),
@@ -169,17 +169,15 @@ def response_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None
 _DATA_SET_KEYWORD = {
     name.replace("_", "-"): keyword for name, keyword in dimse_messages._DATASET_KEYWORDS.items()
 }
-_KEYS: dict[str, list[tuple[str, int, str]]] = {}
 
 
+@functools.cache
 def _keys(name: str) -> list[tuple[str, int, str]]:
     """The command set keys of message type ``name`` but the group length, in tag order:
     (keyword, element number, VR)."""
-    if name not in _KEYS:
-        keywords = dimse_messages._COMMAND_SET_KEYWORDS[name]
-        tags = sorted((int(tag_for_keyword(k) or 0), k) for k in keywords)
-        _KEYS[name] = [(k, tag & 0xFFFF, dictionary_VR(tag)) for tag, k in tags if tag]
-    return _KEYS[name]
+    keywords = dimse_messages._COMMAND_SET_KEYWORDS[name]
+    tags = sorted((int(tag_for_keyword(k) or 0), k) for k in keywords)
+    return [(k, tag & 0xFFFF, dictionary_VR(tag)) for tag, k in tags if tag]
 
 
 def install() -> None:

@@ -4,7 +4,6 @@ migration makes them ready, as a rollout's migration hook or init container does
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from dicomstack.stack import Stack
 from indexer.migrate import migrate
 from qido.app import create_app as create_qido
 from qido.settings import Settings as QidoSettings
+from tests.databases import new_database
 from wado.app import create_app as create_wado
 from wado.settings import Settings as WadoSettings
 
@@ -29,20 +29,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def empty_database(stack: Stack) -> AsyncIterator[str]:
     """The URL of a new database, without any migration, on the stack's PostgreSQL."""
-    name = f"ready_{uuid.uuid4().hex[:12]}"
-    await _execute(stack.postgres_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield stack.postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        await _execute(stack.postgres_url, f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-async def _execute(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    async with new_database(stack, "ready") as url:
+        yield url
 
 
 async def _migrate(url: str) -> None:

@@ -119,32 +119,38 @@ async def test_store_then_delete_in_one_batch(pool: asyncpg.Pool) -> None:
 
 
 async def test_identical_content_is_a_duplicate_and_other_content_a_conflict(
-    pool: asyncpg.Pool,
+    private_pool: asyncpg.Pool,
 ) -> None:
     study, series, sop = _uid(), _uid(), _uid()
-    await apply_batch(pool, [(5_000_001, _store(sop, study, series, sha="a" * 64))])
+    await apply_batch(private_pool, [(5_000_001, _store(sop, study, series, sha="a" * 64))])
     duplicate = _store(sop, study, series, sha="a" * 64)
     conflict = _store(sop, study, series, sha="b" * 64)
-    outcomes = await apply_batch(pool, [(5_000_002, duplicate), (5_000_003, conflict)])
+    outcomes = await apply_batch(private_pool, [(5_000_002, duplicate), (5_000_003, conflict)])
     assert [o.status for o in outcomes] == [OutcomeStatus.DUPLICATE, OutcomeStatus.CONFLICT]
     queued = await db.fetch(
-        pool,
+        private_pool,
         "SELECT blob_key FROM blob_cleanup WHERE blob_key = ANY($1::text[])",
         [duplicate.blob_key, conflict.blob_key],
     )
     assert len(queued) == 2  # the extra copies are cleaned up
 
 
-async def test_replace_when_allowed_queues_the_old_blob(pool: asyncpg.Pool) -> None:
+async def test_replace_when_allowed_queues_the_old_blob(private_pool: asyncpg.Pool) -> None:
     study, series, sop = _uid(), _uid(), _uid()
     first = _store(sop, study, series, sha="a" * 64)
-    await apply_batch(pool, [(6_000_001, first)])
+    await apply_batch(private_pool, [(6_000_001, first)])
     second = _store(sop, study, series, sha="c" * 64, allow_replace=True)
-    [outcome] = await apply_batch(pool, [(6_000_002, second)])
+    [outcome] = await apply_batch(private_pool, [(6_000_002, second)])
     assert outcome.status is OutcomeStatus.REPLACED
-    row = await db.fetchrow(pool, "SELECT blob_key FROM instance WHERE sop_instance_uid=$1", sop)
+    row = await db.fetchrow(
+        private_pool, "SELECT blob_key FROM instance WHERE sop_instance_uid=$1", sop
+    )
     assert row is not None and row[0] == second.blob_key
-    assert [a for a, _, _ in await _feed(pool, study)] == ["Create", "Update"]
+    assert [a for a, _, _ in await _feed(private_pool, study)] == ["Create", "Update"]
+    queued = await db.fetch(
+        private_pool, "SELECT 1 FROM blob_cleanup WHERE blob_key = $1", first.blob_key
+    )
+    assert len(queued) == 1
 
 
 async def test_a_command_the_schema_refuses_fails_alone(pool: asyncpg.Pool) -> None:

@@ -72,28 +72,30 @@ async def test_a_new_study_takes_its_uploaders_groups_and_keeps_them(pool: async
 
 @pytest.mark.parametrize("path", ["bulk", "per command"])
 async def test_a_store_into_a_study_of_other_groups_is_refused(
-    pool: asyncpg.Pool, path: str
+    private_pool: asyncpg.Pool, path: str
 ) -> None:
     """Refused whole: no instance, no series, the study's attributes untouched, the blob
     queued for removal. New instances take the bulk path; a re-store after a delete of
     another instance of the study goes command by command."""
     study, base = _uid(), 12_100_000 if path == "bulk" else 12_200_000
-    await apply_batch(pool, [(base + 1, _store(study, CARDIO))])
+    await apply_batch(private_pool, [(base + 1, _store(study, CARDIO))])
     if path == "per command":  # a tombstone in the study's scope forces the per-command path
-        await apply_batch(pool, [(base + 2, DeleteRequested(
+        await apply_batch(private_pool, [(base + 2, DeleteRequested(
             command_id=uuid.uuid4().hex, request_id="test", study_instance_uid=study,
             series_instance_uid=f"{study}.9"))])  # fmt: skip
     intruder = _store(study, NEURO, series=f"{study}.9", description="overwritten")
-    [outcome] = await apply_batch(pool, [(base + 3, intruder)])
+    [outcome] = await apply_batch(private_pool, [(base + 3, intruder)])
     assert outcome.status is OutcomeStatus.REFUSED
     assert "access groups" in outcome.detail
-    row = await _study(pool, study)
+    row = await _study(private_pool, study)
     assert row is not None
     assert (row["access_groups"], row["study_description"]) == (CARDIO, "first")
-    assert await _instances(pool, study) == 1
+    assert await _instances(private_pool, study) == 1
     series = intruder.series_instance_uid
-    assert not await db.fetch(pool, "SELECT 1 FROM series WHERE series_instance_uid = $1", series)
-    assert await _cleanup_queued(pool, intruder.blob_key)
+    assert not await db.fetch(
+        private_pool, "SELECT 1 FROM series WHERE series_instance_uid = $1", series
+    )
+    assert await _cleanup_queued(private_pool, intruder.blob_key)
 
 
 async def test_in_one_batch_the_first_uploader_creates_and_others_are_refused(

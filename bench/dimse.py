@@ -35,18 +35,22 @@ from bench.cpu import CpuByRole, CpuProbe, launched_by, process_tree, spent
 from bench.report import Figure, Results, rate, render_table, write_json
 from dicomstack.settings import StackSettings
 from dicomstack.stack import Stack
-from dimse import commandsets, responses, sockets, wakeups
+from dimse import commandsets, incoming, pdus, responses, sockets, wakeups
 
 _config.STORE_SEND_CHUNKED_DATASET = True  # send from the file, never the whole data set
 # The client's CPU shares the two cores with the server measured, so it does no work that is
 # no part of a request: no description of each PDU and message (pynetdicom's standard
-# handlers build one, logged or not), no pretty-printed identifiers, and its command sets
-# encoded directly (``dimse.commandsets``, byte for byte pydicom's) rather than twice by
-# pydicom's writer. Both servers are timed with this client alike.
+# handlers build one, logged or not), no pretty-printed identifiers, its command sets encoded
+# directly (``dimse.commandsets``, byte for byte pydicom's) rather than twice by pydicom's
+# writer, its requests written as ready PDUs (``dimse.pdus``, byte for byte pynetdicom's) and
+# the responses' command sets read straight into primitives (``dimse.incoming``). Both servers
+# are timed with this client alike.
 _config.LOG_HANDLER_LEVEL = "none"
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
 commandsets.install()
+pdus.install()
+incoming.install()
 # The client's own association threads wake for their work rather than polling every
 # millisecond (``dimse.wakeups``), so neither server's latency carries the client's poll delays.
 wakeups.install()

@@ -15,12 +15,14 @@ primitive's bytes as they are; any other P-DATA goes as before, so what pynetdic
 itself (the final response, an answer ``answers`` leaves to pydicom) keeps its place in the
 same queue, after the pending responses queued before it.
 
-Responses without a data set (C-FIND's final one, C-STORE's, C-ECHO's) are written the same
-way (``response_pdus``) by ``install``'s ``send_msg``: the command set straight from the
-primitive, byte for byte what pynetdicom makes of it; every other message goes pynetdicom's way.
+Every other C-ECHO, C-FIND and C-STORE message whose data set (if any) is in memory (C-FIND's
+final response, C-STORE's and C-ECHO's, a request an SCU sends) is written the same way
+(``message_pdus``) by ``install``'s ``send_msg``: the command set straight from the primitive,
+byte for byte what pynetdicom makes of it; every other message goes pynetdicom's way.
 
-Messages written this way trigger no ``EVT_DIMSE_SENT`` / ``EVT_PDU_SENT`` (nothing here
-binds them; pynetdicom's debug logging of each message would).
+Messages written this way trigger no ``EVT_DIMSE_SENT`` / ``EVT_PDU_SENT``: on an association
+with a handler bound to ``EVT_DIMSE_SENT`` (pynetdicom's logging of each message, at INFO or
+DEBUG), ``send_msg`` sends pynetdicom's way.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pynetdicom import dimse_messages, dimse_primitives, fsm
+from pynetdicom import dimse_messages, dimse_primitives, evt, fsm
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
@@ -40,13 +42,15 @@ from dimse import commandsets, statuses
 
 _DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
 _NO_DATA_SET = 0x0101
-# The responses written here (primitive class → message type and Command Field); the keys of
-# each, as pynetdicom lists them (PS3.7 9.3), are read from pynetdicom's own table.
-_RESPONSES = {
-    dimse_primitives.C_ECHO: ("C-ECHO-RSP", 0x8030),
-    dimse_primitives.C_FIND: ("C-FIND-RSP", 0x8020),
-    dimse_primitives.C_STORE: ("C-STORE-RSP", 0x8001),
+# The messages written here (primitive class → message type and the request's Command Field;
+# a response's is that | 0x8000, PS3.7 E.1); the keys of each, as pynetdicom lists them
+# (PS3.7 9.3), are read from pynetdicom's own table.
+_MESSAGES = {
+    dimse_primitives.C_ECHO: ("C-ECHO", 0x0030),
+    dimse_primitives.C_FIND: ("C-FIND", 0x0020),
+    dimse_primitives.C_STORE: ("C-STORE", 0x0001),
 }
+_RESPONSE = 0x8000
 _PDU_HEADER = struct.Struct(">BBI")  # PS3.8 9.3.5: type 04H, reserved, length
 _PDV_HEADER = struct.Struct(">IBB")  # PS3.8 9.3.5.1 / E.2: length, context ID, control header
 _P_DATA_TF = 0x04
@@ -95,7 +99,7 @@ class PendingAnswers:
         command = commandsets.command(
             [
                 (0x0002, "UI", sop_class_uid),
-                (0x0100, "US", _RESPONSES[dimse_primitives.C_FIND][1]),
+                (0x0100, "US", _MESSAGES[dimse_primitives.C_FIND][1] | _RESPONSE),
                 (0x0120, "US", message_id),
                 (0x0800, "US", _DATA_SET_PRESENT),
                 (0x0900, "US", statuses.PENDING),
@@ -137,21 +141,26 @@ class PendingAnswers:
         self._waiting.clear()
 
 
-def response_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None:
-    """The PDUs of a C-ECHO, C-FIND or C-STORE response without a data set, or None for any
-    other message (or a value ``commandsets`` leaves to pydicom)."""
-    kind = _RESPONSES.get(type(primitive))
-    if kind is None or primitive.MessageIDBeingRespondedTo is None:
+def message_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None:
+    """The PDUs of a C-ECHO, C-FIND or C-STORE request or response whose data set (if any) is
+    in memory, byte for byte what pynetdicom sends for it; None for any other message (a data
+    set sent from a file, a value ``commandsets`` leaves to pydicom)."""
+    kind = _MESSAGES.get(type(primitive))
+    if kind is None or getattr(primitive, "_dataset_path", None):
         return None
-    name, command_field = kind
-    if getattr(primitive, _DATA_SET_KEYWORD.get(name, ""), None):
-        return None
+    base, command_field = kind
+    if primitive.MessageIDBeingRespondedTo is None:
+        name = f"{base}-RQ"
+    else:
+        name, command_field = f"{base}-RSP", command_field | _RESPONSE
+    # pynetdicom's rule: a data set object present, even an empty one, is announced
+    data_set = getattr(primitive, _DATA_SET_KEYWORD.get(name, ""), None)
     elements = []
     for keyword, element, vr in _keys(name):
         if keyword == "CommandField":
             value: Any = command_field
         elif keyword == "CommandDataSetType":
-            value = _NO_DATA_SET
+            value = _DATA_SET_PRESENT if data_set else _NO_DATA_SET
         elif hasattr(primitive, keyword):
             value = getattr(primitive, keyword)
             if value is None:
@@ -163,7 +172,9 @@ def response_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None
         command = commandsets.command(elements)
     except ValueError:
         return None
-    return b"".join(fragments(command, context_id, True, max_pdu))
+    encoded = b"".join(fragments(command, context_id, True, max_pdu))
+    data = data_set.getvalue() if data_set else b""
+    return encoded + b"".join(fragments(data, context_id, False, max_pdu)) if data else encoded
 
 
 _DATA_SET_KEYWORD = {
@@ -182,19 +193,21 @@ def _keys(name: str) -> list[tuple[str, int, str]]:
 
 def install() -> None:
     """Have the DUL's state machine write an ``EncodedPData``'s bytes as they are, and
-    pynetdicom send the responses ``response_pdus`` writes that way."""
+    pynetdicom send the messages ``message_pdus`` writes that way."""
     send_msg = DIMSEServiceProvider.send_msg
-    if not getattr(send_msg, "writes_responses", False):
+    if not getattr(send_msg, "writes_messages", False):
 
-        def send_response(provider: DIMSEServiceProvider, primitive: Any, context_id: int) -> None:
-            data = response_pdus(primitive, context_id, provider.maximum_pdu_size or 0)
+        def send_message(provider: DIMSEServiceProvider, primitive: Any, context_id: int) -> None:
+            data = None
+            if not provider.assoc.get_handlers(evt.EVT_DIMSE_SENT):  # else: logged as sent
+                data = message_pdus(primitive, context_id, provider.maximum_pdu_size or 0)
             if data is None:
                 send_msg(provider, primitive, context_id)
             else:
                 provider.dul.send_pdu(EncodedPData(data))
 
-        send_response.writes_responses = True  # type: ignore[attr-defined]
-        DIMSEServiceProvider.send_msg = send_response  # type: ignore[method-assign,assignment]
+        send_message.writes_messages = True  # type: ignore[attr-defined]
+        DIMSEServiceProvider.send_msg = send_message  # type: ignore[method-assign,assignment]
     for name in ("DT-1", "AR-7"):
         description, action, next_state = fsm.ACTIONS[name]
         if not getattr(action, "writes_encoded", False):

@@ -32,7 +32,7 @@ from dicomcommon.adapters import db
 from dicomcommon.adapters.ingest import Ingest
 from dicomcommon.adapters.storage import BlobStore
 from dicomcommon.web.audit import Action
-from dimse import answers, commandsets, pdus, sockets, statuses, tls, wakeups
+from dimse import answers, commandsets, incoming, pdus, sockets, statuses, tls, wakeups
 from dimse.auditing import DimseAudit
 from dimse.callers import CallerPolicy
 from dimse.commitment import CommitmentScp
@@ -50,7 +50,8 @@ _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
 answers.install()  # C-FIND answers encoded once (``dimse.answers``)
 commandsets.install()  # command sets encoded directly (``dimse.commandsets``)
-pdus.install()  # pending C-FIND responses written as ready PDUs (``dimse.pdus``)
+pdus.install()  # C-FIND, C-STORE and C-ECHO messages written as ready PDUs (``dimse.pdus``)
+incoming.install()  # C-FIND / C-ECHO requests, C-STORE responses read directly (``dimse.incoming``)
 wakeups.install()  # association threads woken by their work, not 1 ms polls (``dimse.wakeups``)
 
 

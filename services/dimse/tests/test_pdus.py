@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
-from pynetdicom import AE, build_context, dimse_messages, dimse_primitives, evt
+from pynetdicom import AE, build_context, dimse, dimse_messages, dimse_primitives, evt
 from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
@@ -79,6 +80,11 @@ def _status(primitive: Any, status: int, comment: str | None = None) -> Any:
     return primitive
 
 
+def _with_identifier(primitive: Any) -> Any:
+    primitive.Identifier = BytesIO(_identifier(1))
+    return primitive
+
+
 def _stored(status: int, comment: str | None = None) -> Any:
     primitive = _status(dimse_primitives.C_STORE(), status, comment)
     primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
@@ -86,13 +92,25 @@ def _stored(status: int, comment: str | None = None) -> Any:
     return primitive
 
 
+def _requested(primitive: Any, data_set: bytes | None = None) -> Any:
+    primitive.MessageID = 11
+    primitive.AffectedSOPClassUID = _FIND
+    if isinstance(primitive, dimse_primitives.C_FIND):
+        primitive.Priority = 2
+        primitive.Identifier = BytesIO(data_set or b"")
+    elif isinstance(primitive, dimse_primitives.C_STORE):
+        primitive.Priority = 0
+        primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        primitive.AffectedSOPInstanceUID = "1.2.3.4.567"
+        primitive.MoveOriginatorApplicationEntityTitle = "MOVER"
+        primitive.MoveOriginatorMessageID = 4
+        primitive.DataSet = BytesIO(data_set or b"")
+    return primitive
+
+
 def _sent_by_pynetdicom(primitive: Any, context_id: int, max_pdu: int) -> bytes:
-    kind = {
-        dimse_primitives.C_ECHO: dimse_messages.C_ECHO_RSP,
-        dimse_primitives.C_FIND: dimse_messages.C_FIND_RSP,
-        dimse_primitives.C_STORE: dimse_messages.C_STORE_RSP,
-    }[type(primitive)]
-    message = kind()
+    response = primitive.MessageIDBeingRespondedTo is not None
+    message = (dimse._RSP_TO_MESSAGE if response else dimse._RQ_TO_MESSAGE)[type(primitive)]()
     message.primitive_to_message(primitive)
     return b"".join(P_DATA_TF(p).encode() for p in message.encode_msg(context_id, max_pdu))
 
@@ -106,29 +124,33 @@ def _sent_by_pynetdicom(primitive: Any, context_id: int, max_pdu: int) -> bytes:
         _status(dimse_primitives.C_ECHO(), statuses.SUCCESS),
         _stored(statuses.SUCCESS),
         _stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
+        _status(_with_identifier(dimse_primitives.C_FIND()), statuses.PENDING),
+        _requested(dimse_primitives.C_ECHO()),
+        _requested(dimse_primitives.C_FIND(), _identifier(5)),
+        _requested(dimse_primitives.C_FIND()),
+        _requested(dimse_primitives.C_STORE(), b"\x08\x00\x16\x00" + bytes(700)),
     ],
-    ids=["find-success", "find-cancel", "find-failure", "echo", "store", "store-failure"],
-)
+    ids=[
+        "find-success", "find-cancel", "find-failure", "echo", "store", "store-failure",
+        "find-pending", "echo-request", "find-request", "find-request-empty", "store-request",
+    ],
+)  # fmt: skip
 @pytest.mark.parametrize("max_pdu", [0, 16382, 40])
-def test_responses_without_a_data_set_are_the_pdus_pynetdicom_sends(
+def test_messages_with_a_data_set_in_memory_or_none_are_the_pdus_pynetdicom_sends(
     primitive: Any, max_pdu: int
 ) -> None:
-    assert pdus.response_pdus(primitive, 9, max_pdu) == _sent_by_pynetdicom(primitive, 9, max_pdu)
+    assert pdus.message_pdus(primitive, 9, max_pdu) == _sent_by_pynetdicom(primitive, 9, max_pdu)
 
 
-def test_other_messages_are_left_to_pynetdicom() -> None:
-    request = dimse_primitives.C_FIND()
-    request.MessageID = 3
-    request.AffectedSOPClassUID = _FIND
-    assert pdus.response_pdus(request, 1, 0) is None
-    with_identifier = _status(dimse_primitives.C_FIND(), statuses.PENDING)
-    with_identifier.Identifier = BytesIO(_identifier(1))
-    assert pdus.response_pdus(with_identifier, 1, 0) is None
+def test_other_messages_are_left_to_pynetdicom(tmp_path: Path) -> None:
+    from_a_file = _requested(dimse_primitives.C_STORE())
+    from_a_file._dataset_path = (tmp_path / "instance.dcm", 0)
+    assert pdus.message_pdus(from_a_file, 1, 0) is None
     moved = _status(dimse_primitives.C_MOVE(), statuses.SUCCESS)
-    assert pdus.response_pdus(moved, 1, 0) is None
+    assert pdus.message_pdus(moved, 1, 0) is None
     with_tag_list = _status(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS)
     with_tag_list.OffendingElement = [0x00100010]
-    assert pdus.response_pdus(with_tag_list, 1, 0) is None
+    assert pdus.message_pdus(with_tag_list, 1, 0) is None
 
 
 @pytest.fixture
@@ -166,11 +188,10 @@ def finder() -> Iterator[int]:
 @pytest.mark.parametrize("max_pdu", [0, 64])
 def test_a_real_peer_reads_every_answer_in_order(finder: int, max_pdu: int) -> None:
     ae = AE(ae_title="ASKER")
-    ae.maximum_pdu_size = max_pdu
     ae.requested_contexts = [
         build_context(StudyRootQueryRetrieveInformationModelFind, ImplicitVRLittleEndian)
     ]
-    assoc = ae.associate("127.0.0.1", finder, ae_title="FINDER")
+    assoc = ae.associate("127.0.0.1", finder, ae_title="FINDER", max_pdu=max_pdu)
     assert assoc.is_established
     try:
         for count in (0, 1, 7):

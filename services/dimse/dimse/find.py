@@ -14,6 +14,7 @@ too. The PATIENT level (Patient Root) searches studies and answers each patient 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 from dicomcommon import studyaccess
 from dicomcommon.adapters import db
-from dicomcommon.dicom.dicomjson import Level
+from dicomcommon.dicom.dicomjson import Level, attribute
 from dicomcommon.errors import BackendUnavailable, DicomwebError
 from dicomcommon.search import sql as searchsql
 from dicomcommon.search.query import parse_query
@@ -45,7 +46,8 @@ _LEVELS = {PATIENT: Level.STUDY, "STUDY": Level.STUDY, "SERIES": Level.SERIES}
 _LEVELS["IMAGE"] = Level.INSTANCE
 _NOT_KEYS = frozenset({"QueryRetrieveLevel", "SpecificCharacterSet"})
 _CHARSET = "00080005"
-_PATIENT_KEYS = ("00100010", "00100020")  # PatientName, PatientID: one answer per patient
+_PATIENT_KEYWORDS = ("PatientName", "PatientID")  # one answer per patient
+_PATIENT_KEYS = tuple(attribute(k).tag for k in _PATIENT_KEYWORDS)
 _STUDY_UID = "0020000D"
 _LEVEL = "00080052"  # QueryRetrieveLevel
 
@@ -199,7 +201,11 @@ class FindScp:
         """At most ``max_find_matches`` matches, as DICOM JSON (the index's order), of the
         studies of ``groups`` when given (``studyaccess``, in SQL as QIDO's)."""
         limit = self.settings.max_find_matches
-        query = parse_query(identifier.level, identifier.parameters, max_limit=limit)
+        parameters = identifier.parameters
+        if identifier.level_name == PATIENT:  # ``_patients`` tells patients apart by these
+            parameters = [*parameters, *(("includefield", k) for k in _PATIENT_KEYWORDS)]
+        parsed = parse_query(identifier.level, parameters, max_limit=limit)
+        query = dataclasses.replace(parsed, requested_only=True)  # answers carry no more
         base_url = self.settings.http.public_base_url.rstrip("/")
         search = searchsql.build_search(query, base_url, groups)
         rows = await db.fetch(self.index, search.text, *search.args)

@@ -8,6 +8,7 @@ indexer's rows (same tables, same DICOM JSON shape) so the search is tested on i
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -529,3 +530,29 @@ async def test_benchmark_queries_are_index_backed(
         await pool.close()
     [plan] = orjson.loads(explained)
     assert _relations_scanned_sequentially(plan["Plan"]) == []
+
+
+@pytest.mark.parametrize(
+    ("level", "params", "expected"),
+    [
+        (Level.STUDY, {"PatientID": "PID-A", "includefield": "StudyDescription"},
+         {"0020000D", "00100020", "00081030"}),
+        (Level.STUDY, {"includefield": "NumberOfStudyRelatedInstances"}, {"0020000D", "00201208"}),
+        (Level.SERIES, {"Modality": "CT"}, {"0020000D", "0020000E", "00080060"}),
+        (Level.INSTANCE, {"SeriesInstanceUID": SERIES_A1},
+         {"0020000D", "0020000E", "00080018"}),
+    ],
+)  # fmt: skip
+async def test_a_search_of_its_requested_keys_only_answers_those_and_the_uids(
+    schema_url: str, level: Level, params: dict[str, str], expected: set[str]
+) -> None:
+    """What C-FIND asks (``requested_only``): no attribute QIDO requires of every match."""
+    parsed = parse_query(level, params.items(), max_limit=100)
+    search = sql.build_search(dataclasses.replace(parsed, requested_only=True), BASE_URL)
+    pool = await db.create_pool(PostgresSettings(url=schema_url))
+    try:
+        rows = await db.fetch(pool, search.text, *search.args)
+    finally:
+        await pool.close()
+    assert rows
+    assert {key for row in rows for key in orjson.loads(row["match"])} == expected

@@ -50,6 +50,7 @@ _REQUIRED = {
 
 
 _REQUIRED_TAGS = {level: tuple(attribute(k).tag for k in keys) for level, keys in _REQUIRED.items()}
+_UID_TAGS = {Level.STUDY: "0020000D", Level.SERIES: "0020000E", Level.INSTANCE: "00080018"}
 
 
 def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -> str:
@@ -64,29 +65,39 @@ def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -
     twice.
     """
     b = _ALIAS[query.level]
-    computed = [_uid_element("0020000D", f"{b}.study_instance_uid")]
-    url = f"{p(_json_escaped(base_url))}::text || '/studies/' || {b}.study_instance_uid"
+    uids = [_uid_element("0020000D", f"{b}.study_instance_uid")]
+    path = f"'/studies/' || {b}.study_instance_uid"
+    others = []  # (tag, element)
     if Level.STUDY in levels:
-        computed += [
-            _array_element("00080061", "CS", "st.modalities_in_study"),
-            _array_element("00080062", "UI", "st.sop_classes_in_study"),
-            _number_element("00201206", "st.number_of_series"),
-            _number_element("00201208", "st.number_of_instances"),
+        others += [
+            ("00080061", _array_element("00080061", "CS", "st.modalities_in_study")),
+            ("00080062", _array_element("00080062", "UI", "st.sop_classes_in_study")),
+            ("00201206", _number_element("00201206", "st.number_of_series")),
+            ("00201208", _number_element("00201208", "st.number_of_instances")),
         ]
     if query.level >= Level.SERIES:
-        url += f" || '/series/' || {b}.series_instance_uid"
-        computed.append(_uid_element("0020000E", f"{b}.series_instance_uid"))
+        path += f" || '/series/' || {b}.series_instance_uid"
+        uids.append(_uid_element("0020000E", f"{b}.series_instance_uid"))
     if Level.SERIES in levels:
-        computed.append(_number_element("00201209", "se.number_of_instances"))
+        others.append(("00201209", _number_element("00201209", "se.number_of_instances")))
     if query.level == Level.INSTANCE:
-        url += " || '/instances/' || i.sop_instance_uid"
-        computed.append(_uid_element("00080018", "i.sop_instance_uid"))
+        path += " || '/instances/' || i.sop_instance_uid"
+        uids.append(_uid_element("00080018", "i.sop_instance_uid"))
     if query.level != Level.SERIES:
-        computed.append("""'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'""")
-    computed.append(f"""'"00081190": {{"vr": "UR", "Value": ["' || {url} || '"]}}'""")
+        others.append(("00080056", """'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'"""))
+    others.append(("00081190", ""))  # the URL, its base a bind value only when returned
+    wanted = {a.tag for a in _wanted(query)} if query.requested_only else None
+    computed = uids
+    for tag, element in others:
+        if wanted is not None and tag not in wanted:
+            continue
+        if not element:
+            url = f"{p(_json_escaped(base_url))}::text || {path}"
+            element = f"""'"00081190": {{"vr": "UR", "Value": ["' || {url} || '"]}}'"""
+        computed.append(element)
     separated = " || ', ' || ".join(computed)
-    documents = sorted(levels)
-    if Level.INSTANCE in levels and not query.include_all and _summarized(query, Level.INSTANCE):
+    documents = sorted(_stored_levels(query, levels))
+    if Level.INSTANCE in documents and not query.include_all and _summarized(query, Level.INSTANCE):
         separated += " || coalesce(', ' || nullif(i.summary, ''), '')"
         documents.remove(Level.INSTANCE)
     if not documents:
@@ -139,9 +150,25 @@ def documents(query: Query, levels: set[Level]) -> str:
     return "".join(
         f" CROSS JOIN LATERAL (SELECT {_DOC[level]} || '{{}}'::jsonb AS doc OFFSET 0) "
         f"{_ALIAS[level]}_doc"
-        for level in sorted(levels)
+        for level in sorted(_stored_levels(query, levels))
         if not _summarized(query, level)
     )
+
+
+def _stored_levels(query: Query, levels: set[Level]) -> set[Level]:
+    """The levels whose stored documents the match reads: all returned ones, but for a query
+    of its ``requested_only`` keys, only those where it asks for a stored tag."""
+    if not query.requested_only or query.include_all:
+        return levels
+    return {level for level in levels if _stored_tags(query, level)}
+
+
+def _stored_tags(query: Query, level: Level) -> list[str]:
+    """The tags of the level's stored document the match returns (``match_json`` computes the
+    others)."""
+    required = () if query.requested_only else _REQUIRED_TAGS[level]
+    tags = [*required, *(a.tag for a in _wanted(query) if a.level == level)]
+    return [t for t in dict.fromkeys(tags) if t not in _COMPUTED_TAGS]
 
 
 def _summarized(query: Query, level: Level) -> bool:
@@ -166,9 +193,7 @@ def _projection(query: Query, level: Level, p: Parameters) -> str:
     """
     if query.include_all:
         return f"({_DOC[level]} - {p(list(_COMPUTED_TAGS))}::text[])"
-    tags = [*_REQUIRED_TAGS[level], *(a.tag for a in _wanted(query) if a.level == level)]
-    tags_param = p([t for t in dict.fromkeys(tags) if t not in _COMPUTED_TAGS])
-    return _picked(f"{_ALIAS[level]}_doc.doc", tags_param)
+    return _picked(f"{_ALIAS[level]}_doc.doc", p(_stored_tags(query, level)))
 
 
 def _picked(doc: str, tags: str) -> str:

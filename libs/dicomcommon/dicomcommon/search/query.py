@@ -118,6 +118,10 @@ class Query:
     """The ``orderby`` keys, most significant first; empty for the level's default order."""
     count_total: bool = False
     """``count=true``: the answer also says how many entities match in all."""
+    requested_only: bool = False
+    """Each match carries the attributes the query names (its keys and ``includefield``s) and
+    its UIDs, not the attributes PS3.18 requires of every QIDO match: what C-FIND answers
+    (PS3.4 C.2.2.1.2) and all its SQL needs to build."""
 
 
 # Parameters that shape the transport, not the search (PS3.18 §8.3.3.1, §8.3.4).

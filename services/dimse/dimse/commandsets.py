@@ -11,16 +11,18 @@ Tag list, say) is left to pydicom, as is every other data set.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pynetdicom.dimse_messages
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 
 _NUMBERS = {"US": "<H", "UL": "<I"}
 _TEXTS = frozenset({"UI", "AE", "CS", "SH", "LO", "ST"})
-_TAG_AND_LENGTH = struct.Struct("<HHI")
+TAG_AND_LENGTH = struct.Struct("<HHI")  # an Implicit VR Little Endian element's header
 
 
 def encoded(command_set: Dataset) -> bytes | None:
@@ -32,7 +34,7 @@ def encoded(command_set: Dataset) -> bytes | None:
         value = _value(element.VR, element.value)
         if tag >> 16 or value is None:
             return None
-        out += _TAG_AND_LENGTH.pack(0, tag & 0xFFFF, len(value)) + value
+        out += TAG_AND_LENGTH.pack(0, tag & 0xFFFF, len(value)) + value
     return bytes(out)
 
 
@@ -45,8 +47,18 @@ def command(elements: Iterable[tuple[int, str, Any]]) -> bytes:
         data = _value(vr, value)
         if data is None:
             raise ValueError(f"(0000,{element:04X}): {value!r} is no {vr} written here")
-        body += _TAG_AND_LENGTH.pack(0, element, len(data)) + data
-    return _TAG_AND_LENGTH.pack(0, 0, 4) + struct.pack("<I", len(body)) + body
+        body += TAG_AND_LENGTH.pack(0, element, len(data)) + data
+    return TAG_AND_LENGTH.pack(0, 0, 4) + struct.pack("<I", len(body)) + body
+
+
+@functools.cache
+def keys(name: str) -> list[tuple[str, int, str]]:
+    """The command set keys of DIMSE message type ``name`` (``"C-FIND-RSP"``) but the group
+    length, as pynetdicom lists them (PS3.7 9.3), in tag order: (keyword, element number in
+    group 0000, VR)."""
+    keywords = pynetdicom.dimse_messages._COMMAND_SET_KEYWORDS[name]
+    tags = sorted((int(tag_for_keyword(k) or 0), k) for k in keywords)
+    return [(k, tag & 0xFFFF, dictionary_VR(tag)) for tag, k in tags if tag]
 
 
 def _value(vr: str, value: Any) -> bytes | None:

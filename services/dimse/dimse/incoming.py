@@ -24,26 +24,21 @@ import struct
 from io import BytesIO
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pynetdicom import dimse_messages, dimse_primitives, evt
+from pynetdicom import dimse_messages, evt
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 
-_TAG_AND_LENGTH = struct.Struct("<HHI")
+from dimse import commandsets
+from dimse.pdus import COMMAND, DATA_SET_KEYWORD, LAST, MESSAGES, NO_DATA_SET
+
 _US = struct.Struct("<H")
-_COMMAND, _LAST = 0x01, 0x02  # message control header bits (PS3.8 E.2)
 _COMMAND_FIELD, _DATA_SET_TYPE, _GROUP_LENGTH = 0x0100, 0x0800, 0x0000
-_NO_DATA_SET = 0x0101
 # The messages read here; their Command Fields (PS3.7 E.1) from pynetdicom's own table
 _DIRECT = frozenset({"C-ECHO-RQ", "C-ECHO-RSP", "C-FIND-RQ", "C-FIND-RSP", "C-STORE-RSP"})
 _READ = {
     field: name for field, (name, _) in dimse_messages._MESSAGE_TYPES.items() if name in _DIRECT
 }
-_PRIMITIVES = {
-    "C-ECHO": dimse_primitives.C_ECHO,
-    "C-FIND": dimse_primitives.C_FIND,
-    "C-STORE": dimse_primitives.C_STORE,
-}
+_PRIMITIVES = {base: primitive for primitive, (base, _) in MESSAGES.items()}
 
 
 def _text(data: bytes) -> str | None:
@@ -70,19 +65,11 @@ def _value(vr: str, data: bytes) -> Any:
     return None
 
 
-def _keywords(name: str) -> dict[int, tuple[str, str]]:
-    """Element number → (keyword, VR) of the command set keys of message type ``name``."""
-    keys = {}
-    for keyword in dimse_messages._COMMAND_SET_KEYWORDS[name]:
-        tag = int(tag_for_keyword(keyword) or 0)
-        keys[tag & 0xFFFF] = (keyword, dictionary_VR(tag))
-    return keys
-
-
-_KEYWORDS = {name: _keywords(name) for name in _READ.values()}
-_DATA_SET_KEYWORD = {
-    name.replace("_", "-"): keyword for name, keyword in dimse_messages._DATASET_KEYWORDS.items()
+_KEYWORDS = {
+    name: {element: (keyword, vr) for keyword, element, vr in commandsets.keys(name)}
+    for name in _READ.values()
 }
+"""Message type → element number → (keyword, VR) of its command set keys."""
 
 
 class Reading:
@@ -104,7 +91,7 @@ def read_command(command_set: bytes, context_id: int) -> Reading | None:
     while at < end:
         if at + 8 > end:
             return None
-        group, element, length = _TAG_AND_LENGTH.unpack_from(command_set, at)
+        group, element, length = commandsets.TAG_AND_LENGTH.unpack_from(command_set, at)
         at += 8
         if group or at + length > end:
             return None
@@ -119,12 +106,12 @@ def read_command(command_set: bytes, context_id: int) -> Reading | None:
     primitive = _PRIMITIVES[name[: name.rindex("-")]]()
     keys = _KEYWORDS[name]
     for element, data in elements.items():
+        if element in (_GROUP_LENGTH, _COMMAND_FIELD, _DATA_SET_TYPE):
+            continue  # not attributes of the primitive
         key = keys.get(element)
         if key is None:
             return None
         keyword, vr = key
-        if element in (_GROUP_LENGTH, _COMMAND_FIELD, _DATA_SET_TYPE):
-            continue  # not attributes of the primitive
         value = _value(vr, data)
         if value is None:
             return None
@@ -135,8 +122,8 @@ def read_command(command_set: bytes, context_id: int) -> Reading | None:
     primitive._context_id = context_id
     primitive._dataset_path = None
     primitive._dataset_file = None
-    reading = Reading(primitive, _US.unpack(data_set_type)[0] != _NO_DATA_SET)
-    data_set_keyword = _DATA_SET_KEYWORD.get(name)
+    reading = Reading(primitive, _US.unpack(data_set_type)[0] != NO_DATA_SET)
+    data_set_keyword = DATA_SET_KEYWORD.get(name)
     if data_set_keyword is not None:
         setattr(primitive, data_set_keyword, reading.data_set)
     return reading
@@ -161,7 +148,7 @@ def install() -> None:
                 receive(provider, primitive)
                 return
             context_id, first = values[0]
-            if first[0] & (_COMMAND | _LAST) != _COMMAND | _LAST or provider.assoc.get_handlers(
+            if first[0] & (COMMAND | LAST) != COMMAND | LAST or provider.assoc.get_handlers(
                 evt.EVT_DIMSE_RECV
             ):
                 receive(provider, primitive)
@@ -175,14 +162,14 @@ def install() -> None:
                 _deliver(provider, reading)
                 reading = None
         for at, (_, data) in enumerate(values):
-            if reading is None or data[0] & _COMMAND:  # not a fragment of this message
+            if reading is None or data[0] & COMMAND:  # not a fragment of this message
                 provider._reading = None  # type: ignore[attr-defined]
                 rest = P_DATA()
                 rest.presentation_data_value_list = values[at:]
                 receive_primitive(provider, rest)
                 return
             reading.data_set.write(data[1:])
-            if data[0] & _LAST:
+            if data[0] & LAST:
                 _deliver(provider, reading)
                 reading = None
         provider._reading = reading  # type: ignore[attr-defined]

@@ -27,12 +27,10 @@ DEBUG), ``send_msg`` sends pynetdicom's way.
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pynetdicom import dimse_messages, dimse_primitives, evt, fsm
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
@@ -40,21 +38,21 @@ from pynetdicom.pdu_primitives import P_DATA
 
 from dimse import commandsets, statuses
 
-_DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
-_NO_DATA_SET = 0x0101
+DATA_SET_PRESENT = 0x0001  # PS3.7 E.1: Command Data Set Type (as pynetdicom writes it)
+NO_DATA_SET = 0x0101
 # The messages written here (primitive class → message type and the request's Command Field;
 # a response's is that | 0x8000, PS3.7 E.1); the keys of each, as pynetdicom lists them
 # (PS3.7 9.3), are read from pynetdicom's own table.
-_MESSAGES = {
+MESSAGES = {
     dimse_primitives.C_ECHO: ("C-ECHO", 0x0030),
     dimse_primitives.C_FIND: ("C-FIND", 0x0020),
     dimse_primitives.C_STORE: ("C-STORE", 0x0001),
 }
-_RESPONSE = 0x8000
+RESPONSE = 0x8000
 _PDU_HEADER = struct.Struct(">BBI")  # PS3.8 9.3.5: type 04H, reserved, length
 _PDV_HEADER = struct.Struct(">IBB")  # PS3.8 9.3.5.1 / E.2: length, context ID, control header
 _P_DATA_TF = 0x04
-_COMMAND, _LAST = 0x01, 0x02  # message control header bits (PS3.8 E.2)
+COMMAND, LAST = 0x01, 0x02  # message control header bits (PS3.8 E.2)
 FLUSH_BYTES = 256 * 1024
 """Pending responses are handed to the DUL once this much is waiting, so a large answer set
 is written as it is encoded, never held whole."""
@@ -77,7 +75,7 @@ def fragments(data: bytes, context_id: int, command: bool, max_pdu: int) -> Iter
     last = starts[-1]
     for start in starts:
         chunk = data[start : start + size]
-        control = (_COMMAND if command else 0) | (_LAST if start == last else 0)
+        control = (COMMAND if command else 0) | (LAST if start == last else 0)
         yield _PDU_HEADER.pack(_P_DATA_TF, 0, len(chunk) + 6)
         yield _PDV_HEADER.pack(len(chunk) + 2, context_id, control) + chunk
 
@@ -96,15 +94,12 @@ class PendingAnswers:
         message_id: int,
     ) -> None:
         self._send = send
-        command = commandsets.command(
-            [
-                (0x0002, "UI", sop_class_uid),
-                (0x0100, "US", _MESSAGES[dimse_primitives.C_FIND][1] | _RESPONSE),
-                (0x0120, "US", message_id),
-                (0x0800, "US", _DATA_SET_PRESENT),
-                (0x0900, "US", statuses.PENDING),
-            ]
-        )
+        pending = dimse_primitives.C_FIND()
+        pending.MessageIDBeingRespondedTo = message_id
+        pending.AffectedSOPClassUID = sop_class_uid
+        pending.Status = statuses.PENDING
+        field = MESSAGES[dimse_primitives.C_FIND][1] | RESPONSE
+        command = _command_set(pending, "C-FIND-RSP", field, True)
         self._context_id = context_id
         self._max_pdu = max_pdu
         self._command = b"".join(fragments(command, context_id, True, max_pdu))
@@ -145,31 +140,18 @@ def message_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None:
     """The PDUs of a C-ECHO, C-FIND or C-STORE request or response whose data set (if any) is
     in memory, byte for byte what pynetdicom sends for it; None for any other message (a data
     set sent from a file, a value ``commandsets`` leaves to pydicom)."""
-    kind = _MESSAGES.get(type(primitive))
+    kind = MESSAGES.get(type(primitive))
     if kind is None or getattr(primitive, "_dataset_path", None):
         return None
-    base, command_field = kind
+    base, field = kind
     if primitive.MessageIDBeingRespondedTo is None:
         name = f"{base}-RQ"
     else:
-        name, command_field = f"{base}-RSP", command_field | _RESPONSE
+        name, field = f"{base}-RSP", field | RESPONSE
     # pynetdicom's rule: a data set object present, even an empty one, is announced
-    data_set = getattr(primitive, _DATA_SET_KEYWORD.get(name, ""), None)
-    elements = []
-    for keyword, element, vr in _keys(name):
-        if keyword == "CommandField":
-            value: Any = command_field
-        elif keyword == "CommandDataSetType":
-            value = _DATA_SET_PRESENT if data_set else _NO_DATA_SET
-        elif hasattr(primitive, keyword):
-            value = getattr(primitive, keyword)
-            if value is None:
-                continue  # left out, as pynetdicom leaves it out
-        else:
-            value = None  # written empty, as pynetdicom writes it
-        elements.append((element, vr, value))
+    data_set = getattr(primitive, DATA_SET_KEYWORD.get(name, ""), None)
     try:
-        command = commandsets.command(elements)
+        command = _command_set(primitive, name, field, bool(data_set))
     except ValueError:
         return None
     encoded = b"".join(fragments(command, context_id, True, max_pdu))
@@ -177,18 +159,29 @@ def message_pdus(primitive: Any, context_id: int, max_pdu: int) -> bytes | None:
     return encoded + b"".join(fragments(data, context_id, False, max_pdu)) if data else encoded
 
 
-_DATA_SET_KEYWORD = {
+def _command_set(primitive: Any, name: str, command_field: int, with_data_set: bool) -> bytes:
+    """The command set pynetdicom makes of ``primitive`` as message type ``name``; raises
+    ``ValueError`` for a value ``commandsets`` leaves to pydicom."""
+    elements = []
+    for keyword, element, vr in commandsets.keys(name):
+        if keyword == "CommandField":
+            value: Any = command_field
+        elif keyword == "CommandDataSetType":
+            value = DATA_SET_PRESENT if with_data_set else NO_DATA_SET
+        elif hasattr(primitive, keyword):
+            value = getattr(primitive, keyword)
+            if value is None:
+                continue  # left out, as pynetdicom leaves it out
+        else:
+            value = None  # written empty, as pynetdicom writes it
+        elements.append((element, vr, value))
+    return commandsets.command(elements)
+
+
+DATA_SET_KEYWORD = {
     name.replace("_", "-"): keyword for name, keyword in dimse_messages._DATASET_KEYWORDS.items()
 }
-
-
-@functools.cache
-def _keys(name: str) -> list[tuple[str, int, str]]:
-    """The command set keys of message type ``name`` but the group length, in tag order:
-    (keyword, element number, VR)."""
-    keywords = dimse_messages._COMMAND_SET_KEYWORDS[name]
-    tags = sorted((int(tag_for_keyword(k) or 0), k) for k in keywords)
-    return [(k, tag & 0xFFFF, dictionary_VR(tag)) for tag, k in tags if tag]
+"""Message type (``"C-FIND-RSP"``) → the primitive's attribute holding its data set."""
 
 
 def install() -> None:

@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
-from pynetdicom import AE, _config, build_context, dimse, dimse_messages, dimse_primitives, evt
-from pynetdicom.pdu_primitives import P_DATA
+from pynetdicom import AE, _config, build_context, dimse_messages, dimse_primitives, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,  # type: ignore[attr-defined]
     Verification,  # type: ignore[attr-defined]
 )
 
 from dimse import incoming, pdus, statuses
+from tests.dimse_messages import FIND, request, response, sent_by_pynetdicom, stored
 
-_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 _IDENTIFIER = b"\x08\x00\x52\x00\x06\x00\x00\x00STUDY \x10\x00\x20\x00\x02\x00\x00\x00P1"
 _ATTRIBUTES = (
     "MessageID", "MessageIDBeingRespondedTo", "AffectedSOPClassUID", "AffectedSOPInstanceUID",
@@ -29,44 +28,9 @@ _ATTRIBUTES = (
 )  # fmt: skip
 
 
-def _request(primitive: Any, identifier: bytes | None = None) -> Any:
-    primitive.MessageID = 11
-    primitive.AffectedSOPClassUID = _FIND
-    if identifier is not None:
-        primitive.Priority = 2
-        primitive.Identifier = BytesIO(identifier)
-    return primitive
-
-
-def _response(primitive: Any, status: int, comment: str | None = None, **more: Any) -> Any:
-    primitive.MessageIDBeingRespondedTo = 5
-    primitive.AffectedSOPClassUID = _FIND
-    primitive.Status = status
-    if comment is not None:
-        primitive.ErrorComment = comment
-    for keyword, value in more.items():
-        setattr(primitive, keyword, value)
-    return primitive
-
-
-def _stored(status: int, comment: str | None = None) -> Any:
-    primitive = _response(dimse_primitives.C_STORE(), status, comment)
-    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    primitive.AffectedSOPInstanceUID = "1.2.3.4.567"
-    return primitive
-
-
-def _p_datas(primitive: Any, max_pdu: int = 0) -> list[P_DATA]:
-    """What pynetdicom sends for ``primitive``, as the P-DATA primitives its peer receives."""
-    response = primitive.MessageIDBeingRespondedTo is not None
-    message = (dimse._RSP_TO_MESSAGE if response else dimse._RQ_TO_MESSAGE)[type(primitive)]()
-    message.primitive_to_message(primitive)
-    return list(message.encode_msg(1, max_pdu))
-
-
 def _read_by_pynetdicom(primitive: Any) -> Any:
     message = dimse_messages.DIMSEMessage()
-    for p_data in _p_datas(primitive):
+    for p_data in sent_by_pynetdicom(primitive):
         if message.decode_msg(p_data):
             return message.message_to_primitive()
     raise AssertionError("pynetdicom did not read the whole message")
@@ -85,18 +49,18 @@ def _described(primitive: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "primitive",
     [
-        _request(dimse_primitives.C_ECHO()),
-        _response(dimse_primitives.C_ECHO(), statuses.SUCCESS),
-        _request(dimse_primitives.C_FIND(), _IDENTIFIER),
-        _response(dimse_primitives.C_FIND(), statuses.SUCCESS),
-        _response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "no such level "),
-        _stored(statuses.SUCCESS),
-        _stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
+        request(dimse_primitives.C_ECHO()),
+        response(dimse_primitives.C_ECHO(), statuses.SUCCESS),
+        request(dimse_primitives.C_FIND(), _IDENTIFIER),
+        response(dimse_primitives.C_FIND(), statuses.SUCCESS),
+        response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "no such level "),
+        stored(statuses.SUCCESS),
+        stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
     ],
     ids=["echo", "echo-rsp", "find", "find-success", "find-failure", "store", "store-failure"],
 )
 def test_a_command_set_read_directly_fills_the_primitive_pynetdicom_fills(primitive: Any) -> None:
-    first, *rest = _p_datas(primitive)
+    first, *rest = sent_by_pynetdicom(primitive)
     context_id, command_set = first.presentation_data_value_list[0]
     reading = incoming.read_command(command_set[1:], context_id)
     assert reading is not None
@@ -112,16 +76,6 @@ def _pending(primitive: Any) -> Any:
     return primitive
 
 
-def _store_request() -> Any:
-    primitive = dimse_primitives.C_STORE()
-    primitive.MessageID = 2
-    primitive.Priority = 0
-    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    primitive.AffectedSOPInstanceUID = "1.2.3"
-    primitive.DataSet = BytesIO(_IDENTIFIER)
-    return primitive
-
-
 def _cancel() -> Any:
     primitive = dimse_primitives.C_CANCEL()
     primitive.MessageIDBeingRespondedTo = 3
@@ -131,24 +85,24 @@ def _cancel() -> Any:
 @pytest.mark.parametrize(
     "primitive",
     [
-        _response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, OffendingElement=[0x10]),
-        _response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "a\\b"),
-        _response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "Ärger"),
-        _store_request(),
+        response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, OffendingElement=[0x10]),
+        response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "a\\b"),
+        response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "Ärger"),
+        request(dimse_primitives.C_STORE(), _IDENTIFIER),
         _cancel(),
     ],
     ids=["tag-list", "two-comments", "not-ascii", "store-request", "cancel"],
 )
 def test_anything_else_is_left_to_pynetdicom(primitive: Any) -> None:
-    first = _p_datas(primitive)[0]
+    first = sent_by_pynetdicom(primitive)[0]
     context_id, command_set = first.presentation_data_value_list[0]
     assert incoming.read_command(command_set[1:], context_id) is None
 
 
 def test_an_empty_value_is_left_to_pynetdicom() -> None:
-    first = _p_datas(_pending(_response(dimse_primitives.C_FIND(), statuses.PENDING)))[0]
+    first = sent_by_pynetdicom(_pending(response(dimse_primitives.C_FIND(), statuses.PENDING)))[0]
     context_id, command_set = first.presentation_data_value_list[0]
-    emptied = command_set.replace(b"\x02\x00\x1c\x00\x00\x00" + _FIND.encode(), b"\x02\x00\0\0\0\0")
+    emptied = command_set.replace(b"\x02\x00\x1c\x00\x00\x00" + FIND.encode(), b"\x02\x00\0\0\0\0")
     assert emptied != command_set
     assert incoming.read_command(emptied[1:], context_id) is None
 

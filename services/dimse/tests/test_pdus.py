@@ -13,14 +13,18 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
-from pynetdicom import AE, build_context, dimse, dimse_messages, dimse_primitives, evt
-from pynetdicom.pdu import P_DATA_TF
+from pynetdicom import AE, build_context, dimse_primitives, evt
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
 
 from dimse import answers, pdus, statuses
-
-_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+from tests.dimse_messages import (
+    FIND,
+    pdus_sent_by_pynetdicom,
+    request,
+    response,
+    stored,
+)
 
 
 def _identifier(number: int) -> bytes:
@@ -35,20 +39,15 @@ def _identifier(number: int) -> bytes:
 
 
 def _pynetdicom_pdus(identifier: bytes, context_id: int, max_pdu: int) -> bytes:
-    primitive = dimse_primitives.C_FIND()
-    primitive.MessageIDBeingRespondedTo = 7
-    primitive.AffectedSOPClassUID = _FIND
-    primitive.Status = statuses.PENDING
-    primitive.Identifier = BytesIO(identifier)
-    message = dimse_messages.C_FIND_RSP()
-    message.primitive_to_message(primitive)
-    return b"".join(P_DATA_TF(p).encode() for p in message.encode_msg(context_id, max_pdu))
+    pending = response(dimse_primitives.C_FIND(), statuses.PENDING, MessageIDBeingRespondedTo=7)
+    pending.Identifier = BytesIO(identifier)
+    return pdus_sent_by_pynetdicom(pending, context_id, max_pdu)
 
 
 @pytest.mark.parametrize("max_pdu", [0, 16382, 40])
 def test_pending_responses_are_the_pdus_pynetdicom_sends(max_pdu: int) -> None:
     sent: list[P_DATA] = []
-    pending = pdus.PendingAnswers(sent.append, 3, max_pdu, _FIND, 7)
+    pending = pdus.PendingAnswers(sent.append, 3, max_pdu, FIND, 7)
     for number in (1, 22, 333):
         pending.add(_identifier(number))
     assert not sent  # nothing handed on before ``flush``
@@ -60,7 +59,7 @@ def test_pending_responses_are_the_pdus_pynetdicom_sends(max_pdu: int) -> None:
 
 def test_a_large_answer_set_is_handed_on_in_bounded_pieces_and_a_drop_forgets_the_rest() -> None:
     sent: list[P_DATA] = []
-    pending = pdus.PendingAnswers(sent.append, 1, 16382, _FIND, 1)
+    pending = pdus.PendingAnswers(sent.append, 1, 16382, FIND, 1)
     identifier = _identifier(1)
     while not sent:
         pending.add(identifier)
@@ -71,64 +70,25 @@ def test_a_large_answer_set_is_handed_on_in_bounded_pieces_and_a_drop_forgets_th
     assert len(sent) == 1
 
 
-def _status(primitive: Any, status: int, comment: str | None = None) -> Any:
-    primitive.MessageIDBeingRespondedTo = 5
-    primitive.AffectedSOPClassUID = _FIND
-    primitive.Status = status
-    if comment is not None:
-        primitive.ErrorComment = comment
-    return primitive
-
-
 def _with_identifier(primitive: Any) -> Any:
     primitive.Identifier = BytesIO(_identifier(1))
     return primitive
 
 
-def _stored(status: int, comment: str | None = None) -> Any:
-    primitive = _status(dimse_primitives.C_STORE(), status, comment)
-    primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    primitive.AffectedSOPInstanceUID = "1.2.3.4.567"  # odd length: padded
-    return primitive
-
-
-def _requested(primitive: Any, data_set: bytes | None = None) -> Any:
-    primitive.MessageID = 11
-    primitive.AffectedSOPClassUID = _FIND
-    if isinstance(primitive, dimse_primitives.C_FIND):
-        primitive.Priority = 2
-        primitive.Identifier = BytesIO(data_set or b"")
-    elif isinstance(primitive, dimse_primitives.C_STORE):
-        primitive.Priority = 0
-        primitive.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        primitive.AffectedSOPInstanceUID = "1.2.3.4.567"
-        primitive.MoveOriginatorApplicationEntityTitle = "MOVER"
-        primitive.MoveOriginatorMessageID = 4
-        primitive.DataSet = BytesIO(data_set or b"")
-    return primitive
-
-
-def _sent_by_pynetdicom(primitive: Any, context_id: int, max_pdu: int) -> bytes:
-    response = primitive.MessageIDBeingRespondedTo is not None
-    message = (dimse._RSP_TO_MESSAGE if response else dimse._RQ_TO_MESSAGE)[type(primitive)]()
-    message.primitive_to_message(primitive)
-    return b"".join(P_DATA_TF(p).encode() for p in message.encode_msg(context_id, max_pdu))
-
-
 @pytest.mark.parametrize(
     "primitive",
     [
-        _status(dimse_primitives.C_FIND(), statuses.SUCCESS),
-        _status(dimse_primitives.C_FIND(), statuses.CANCEL),
-        _status(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "no such level"),
-        _status(dimse_primitives.C_ECHO(), statuses.SUCCESS),
-        _stored(statuses.SUCCESS),
-        _stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
-        _status(_with_identifier(dimse_primitives.C_FIND()), statuses.PENDING),
-        _requested(dimse_primitives.C_ECHO()),
-        _requested(dimse_primitives.C_FIND(), _identifier(5)),
-        _requested(dimse_primitives.C_FIND()),
-        _requested(dimse_primitives.C_STORE(), b"\x08\x00\x16\x00" + bytes(700)),
+        response(dimse_primitives.C_FIND(), statuses.SUCCESS),
+        response(dimse_primitives.C_FIND(), statuses.CANCEL),
+        response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS, "no such level"),
+        response(dimse_primitives.C_ECHO(), statuses.SUCCESS),
+        stored(statuses.SUCCESS),
+        stored(statuses.DATASET_DOES_NOT_MATCH_SOP_CLASS, "no Study Instance UID"),
+        response(_with_identifier(dimse_primitives.C_FIND()), statuses.PENDING),
+        request(dimse_primitives.C_ECHO()),
+        request(dimse_primitives.C_FIND(), _identifier(5)),
+        request(dimse_primitives.C_FIND()),
+        request(dimse_primitives.C_STORE(), b"\x08\x00\x16\x00" + bytes(700)),
     ],
     ids=[
         "find-success", "find-cancel", "find-failure", "echo", "store", "store-failure",
@@ -139,16 +99,18 @@ def _sent_by_pynetdicom(primitive: Any, context_id: int, max_pdu: int) -> bytes:
 def test_messages_with_a_data_set_in_memory_or_none_are_the_pdus_pynetdicom_sends(
     primitive: Any, max_pdu: int
 ) -> None:
-    assert pdus.message_pdus(primitive, 9, max_pdu) == _sent_by_pynetdicom(primitive, 9, max_pdu)
+    assert pdus.message_pdus(primitive, 9, max_pdu) == pdus_sent_by_pynetdicom(
+        primitive, 9, max_pdu
+    )
 
 
 def test_other_messages_are_left_to_pynetdicom(tmp_path: Path) -> None:
-    from_a_file = _requested(dimse_primitives.C_STORE())
+    from_a_file = request(dimse_primitives.C_STORE())
     from_a_file._dataset_path = (tmp_path / "instance.dcm", 0)
     assert pdus.message_pdus(from_a_file, 1, 0) is None
-    moved = _status(dimse_primitives.C_MOVE(), statuses.SUCCESS)
+    moved = response(dimse_primitives.C_MOVE(), statuses.SUCCESS)
     assert pdus.message_pdus(moved, 1, 0) is None
-    with_tag_list = _status(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS)
+    with_tag_list = response(dimse_primitives.C_FIND(), statuses.UNABLE_TO_PROCESS)
     with_tag_list.OffendingElement = [0x00100010]
     assert pdus.message_pdus(with_tag_list, 1, 0) is None
 

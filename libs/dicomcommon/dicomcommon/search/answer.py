@@ -50,7 +50,7 @@ _REQUIRED = {
 
 
 _REQUIRED_TAGS = {level: tuple(attribute(k).tag for k in keys) for level, keys in _REQUIRED.items()}
-_UID_TAGS = {Level.STUDY: "0020000D", Level.SERIES: "0020000E", Level.INSTANCE: "00080018"}
+_UID_TAGS = frozenset({"0020000D", "0020000E", "00080018"})  # computed from UID columns
 
 
 def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -> str:
@@ -65,11 +65,10 @@ def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -
     twice.
     """
     b = _ALIAS[query.level]
-    uids = [_uid_element("0020000D", f"{b}.study_instance_uid")]
+    computed = [("0020000D", _uid_element("0020000D", f"{b}.study_instance_uid"))]
     path = f"'/studies/' || {b}.study_instance_uid"
-    others = []  # (tag, element)
     if Level.STUDY in levels:
-        others += [
+        computed += [
             ("00080061", _array_element("00080061", "CS", "st.modalities_in_study")),
             ("00080062", _array_element("00080062", "UI", "st.sop_classes_in_study")),
             ("00201206", _number_element("00201206", "st.number_of_series")),
@@ -77,25 +76,23 @@ def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -
         ]
     if query.level >= Level.SERIES:
         path += f" || '/series/' || {b}.series_instance_uid"
-        uids.append(_uid_element("0020000E", f"{b}.series_instance_uid"))
+        computed.append(("0020000E", _uid_element("0020000E", f"{b}.series_instance_uid")))
     if Level.SERIES in levels:
-        others.append(("00201209", _number_element("00201209", "se.number_of_instances")))
+        computed.append(("00201209", _number_element("00201209", "se.number_of_instances")))
     if query.level == Level.INSTANCE:
         path += " || '/instances/' || i.sop_instance_uid"
-        uids.append(_uid_element("00080018", "i.sop_instance_uid"))
+        computed.append(("00080018", _uid_element("00080018", "i.sop_instance_uid")))
     if query.level != Level.SERIES:
-        others.append(("00080056", """'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'"""))
-    others.append(("00081190", ""))  # the URL, its base a bind value only when returned
-    wanted = {a.tag for a in _wanted(query)} if query.requested_only else None
-    computed = uids
-    for tag, element in others:
-        if wanted is not None and tag not in wanted:
-            continue
-        if not element:
-            url = f"{p(_json_escaped(base_url))}::text || {path}"
-            element = f"""'"00081190": {{"vr": "UR", "Value": ["' || {url} || '"]}}'"""
-        computed.append(element)
-    separated = " || ', ' || ".join(computed)
+        computed.append(("00080056", """'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'"""))
+    computed.append(("00081190", ""))  # the URL: built below, its base a bind value
+    if query.requested_only:  # the UIDs, and what the query names
+        wanted = {a.tag for a in _wanted(query)} | _UID_TAGS
+        computed = [(tag, element) for tag, element in computed if tag in wanted]
+    elements = [element for _, element in computed if element]
+    if computed[-1][0] == "00081190":
+        url = f"{p(_json_escaped(base_url))}::text || {path}"
+        elements.append(f"""'"00081190": {{"vr": "UR", "Value": ["' || {url} || '"]}}'""")
+    separated = " || ', ' || ".join(elements)
     documents = sorted(_stored_levels(query, levels))
     if Level.INSTANCE in documents and not query.include_all and _summarized(query, Level.INSTANCE):
         separated += " || coalesce(', ' || nullif(i.summary, ''), '')"

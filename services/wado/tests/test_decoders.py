@@ -18,7 +18,7 @@ def _order(syntax: str) -> list[str]:
 @pytest.mark.parametrize("syntax", sorted(decoders.FIRST))
 def test_the_preferred_plugin_is_tried_first_and_the_others_stay(syntax: str) -> None:
     first = decoders.FIRST[syntax]
-    before = set(_order(syntax)) - {first}  # ours (``wado.jpeg2k``) joins at the first call
+    before = set(_order(syntax)) - {first}  # ours (wado.jpeg, wado.jpeg2k) join at first
     decoders.prefer_fastest()
     decoders.prefer_fastest()  # idempotent
     after = _order(syntax)

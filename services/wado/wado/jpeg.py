@@ -3,10 +3,11 @@
 
 libjpeg-turbo 3 decodes all three processes with SIMD and releases the GIL while it does;
 the plugins pydicom brings hold it. Timed on the bench corpus's JPEG templates (one frame,
-CPU): a 100 x 100 colour baseline frame in 0.1 ms against 1.2, a 768 x 1024 lossless one in
-6.1 ms against GDCM's 10.9 (pylibjpeg-libjpeg's 36), a 1024 x 256 16-bit lossless one in
-2.8 ms against 6.0. It also decodes 12-bit JPEG Extended, which neither GDCM nor Pillow does
-and libjpeg refuses for pydicom's own 12-bit sample: those instances rendered as 406 before.
+CPU): a 100 x 100 colour baseline frame in 0.1 ms against libjpeg's 1.2 (GDCM's 1.6), a
+768 x 1024 lossless one in 6.1 ms against GDCM's 10.9 (libjpeg's 36), a 1024 x 256 16-bit
+lossless one in 2.8 ms against GDCM's 6.0. It also decodes 12-bit JPEG Extended, which
+neither GDCM nor Pillow does and libjpeg refuses for pydicom's own 12-bit sample: those
+instances rendered as 406 before.
 
 The colour samples come out as stored (no colour conversion in the codec) and pydicom
 converts them as their Photometric Interpretation says (PS3.5 §8.2.1), as it does after

@@ -84,12 +84,13 @@ def match_json(query: Query, levels: set[Level], base_url: str, p: Parameters) -
         computed.append(("00080018", _uid_element("00080018", "i.sop_instance_uid")))
     if query.level != Level.SERIES:
         computed.append(("00080056", """'"00080056": {"vr": "CS", "Value": ["ONLINE"]}'"""))
-    computed.append(("00081190", ""))  # the URL: built below, its base a bind value
+    with_url = True
     if query.requested_only:  # the UIDs, and what the query names
         wanted = {a.tag for a in _wanted(query)} | _UID_TAGS
         computed = [(tag, element) for tag, element in computed if tag in wanted]
-    elements = [element for _, element in computed if element]
-    if computed[-1][0] == "00081190":
+        with_url = "00081190" in wanted
+    elements = [element for _, element in computed]
+    if with_url:  # last, its base a bind value
         url = f"{p(_json_escaped(base_url))}::text || {path}"
         elements.append(f"""'"00081190": {{"vr": "UR", "Value": ["' || {url} || '"]}}'""")
     separated = " || ', ' || ".join(elements)

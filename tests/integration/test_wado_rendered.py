@@ -1,7 +1,8 @@
 """WADO-RS rendered resources through the gateway against the real stack (PS3.18 §10.4.1.1.3):
 study and series as multipart of rendered instances, animated GIF of a multi-frame instance,
 PALETTE COLOR and native YBR_FULL_422 in colour, windows with functions; bulk data Range on
-encapsulated pixel data and 416 with the length."""
+encapsulated pixel data and 416 with the length; 12-bit JPEG Extended rendered and its frame
+decoded."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ _FILES = {
     "palette": "OBXXXX1A.dcm",
     "ybr422": "SC_ybr_full_422_uncompressed.dcm",
     "jpeg": "SC_rgb_jpeg_dcmtk.dcm",
+    "jpeg12": "JPEG-lossy.dcm",  # 12-bit JPEG Extended (``wado.jpeg``)
 }
 
 
@@ -98,6 +100,19 @@ def test_colour_images_render_in_colour(study: Study, name: str) -> None:
     pixels = np.asarray(image.convert("RGB")).astype(int)
     assert image.mode == "RGB"
     assert np.abs(pixels[..., 0] - pixels[..., 2]).max() > 30  # not a gray image
+
+
+def test_a_twelve_bit_jpeg_renders_and_its_frame_decodes(study: Study) -> None:
+    image = _image(httpx.get(f"{study.url('jpeg12')}/rendered", timeout=60))
+    assert image.format == "JPEG" and image.size == (256, 1024)
+    assert np.asarray(image).std() > 10  # a picture, not a flat field
+    frame = httpx.get(
+        f"{study.url('jpeg12')}/frames/1",
+        headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+        timeout=60,
+    )
+    values = np.frombuffer(_parts(frame)[0], dtype="<u2")
+    assert values.size == 256 * 1024 and values.max() < 1 << 12
 
 
 def test_window_width_one_is_a_threshold_and_functions_differ(study: Study) -> None:
